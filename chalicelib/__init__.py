@@ -1,0 +1,1 @@
+"""Control-plane code of the voice-agent platform (shipped to Lambda by Chalice)."""

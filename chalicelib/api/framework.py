@@ -1,0 +1,303 @@
+"""The API edge: one dispatcher per path that authenticates, rate-limits, parses and maps errors.
+
+Handlers stay thin: they receive a :class:`RequestContext`, parse input with a pydantic model,
+call one service function and return the body. Every error leaves here in the contract's flat
+shape; nothing a client sends produces a 500 or a stack trace.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalice import Blueprint, Response
+from pydantic import BaseModel, ValidationError
+
+from chalicelib import errors
+from chalicelib.settings import get_settings
+
+logger = logging.getLogger("voice.api")
+
+API_PREFIX = "/api/v1"
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+MAX_BODY_BYTES = 256 * 1024
+
+
+@dataclass
+class Endpoint:
+    path: str
+    method: str
+    handler: Callable[[RequestContext], Any]
+    auth: bool
+    status: int
+    summary: str
+    tag: str
+    request_model: type[BaseModel] | None = None
+    response_schema: dict | None = None
+    query: list[tuple[str, str, str]] = field(default_factory=list)  # (name, type, description)
+    deprecated: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+# All endpoints, by path then method (read by the OpenAPI generator too).
+ENDPOINTS: dict[str, dict[str, Endpoint]] = {}
+
+
+@dataclass
+class Principal:
+    org_id: str
+    key_hash: str
+
+
+class RequestContext:
+    """What a handler needs from the request, already authenticated."""
+
+    def __init__(self, request: Any, principal: Principal | None):
+        self.request = request
+        self.principal = principal
+        self.path_params: dict[str, str] = request.uri_params or {}
+        self.query: dict[str, str] = dict(request.query_params or {})
+        self.headers = request.headers
+        self._json: Any = None
+        self._parsed = False
+
+    @property
+    def org_id(self) -> str:
+        assert self.principal is not None
+        return self.principal.org_id
+
+    def raw_body(self) -> bytes:
+        return self.request.raw_body or b""
+
+    def json(self, *, required: bool = True) -> Any:
+        """The JSON body; 400 when malformed (or missing and required)."""
+        if not self._parsed:
+            raw = self.raw_body()
+            if not raw.strip():
+                if required:
+                    raise errors.InvalidRequest("Request body must be a JSON object.")
+                self._json = None
+            else:
+                try:
+                    self._json = json.loads(raw)
+                except (ValueError, UnicodeDecodeError) as exc:
+                    raise errors.InvalidRequest(f"Malformed JSON body: {exc}") from exc
+            self._parsed = True
+        return self._json
+
+    def body_object(self) -> dict:
+        data = self.json()
+        if not isinstance(data, dict):
+            raise errors.InvalidRequest("Request body must be a JSON object.")
+        return data
+
+    def parse(self, model: type[BaseModel], data: Any = None) -> Any:
+        """Validate a body against a model; validation errors become 400s naming the field."""
+        payload = self.body_object() if data is None else data
+        try:
+            return model.model_validate(payload)
+        except ValidationError as exc:
+            raise validation_error(exc) from None
+
+
+def _loc(loc: tuple) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            # pydantic puts union/tagged-union member names in loc; drop the noise.
+            text = str(item)
+            if text.startswith("function-") or text in {"str", "int", "float", "bool", "dict", "list"}:
+                continue
+            parts.append(("." if parts else "") + text)
+    return "".join(parts)
+
+
+def validation_error(exc: ValidationError, prefix: str = "") -> errors.ApiError:
+    """Map a pydantic ValidationError to the contract's 400 (``missing_field`` when only missing)."""
+    details: list[str] = []
+    first_param: str | None = None
+    all_missing = True
+    for err in exc.errors(include_url=False):
+        param = _loc(err["loc"])
+        if prefix:
+            param = f"{prefix}.{param}" if param else prefix
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            msg = f"Unknown field '{param}'"
+        elif kind == "missing":
+            msg = f"'{param}' is required"
+        else:
+            msg = f"'{param}': {err['msg']}" if param else err["msg"]
+        if kind != "missing":
+            all_missing = False
+        details.append(msg)
+        if first_param is None:
+            first_param = param or None
+    message = details[0] if len(details) == 1 else f"{len(details)} validation errors: " + "; ".join(details)
+    cls = errors.MissingField if all_missing else errors.InvalidRequest
+    return cls(message, param=first_param, details=details)
+
+
+def error_response(err: errors.ApiError, headers: dict[str, str] | None = None) -> Response:
+    merged = {"Content-Type": "application/json", **(headers or {}), **err.headers}
+    return Response(body=err.body(), status_code=err.status, headers=merged)
+
+
+class ApiRouter:
+    """Registers endpoints on a Chalice blueprint, one dispatcher per path for every method."""
+
+    def __init__(self, blueprint: Blueprint, tag: str):
+        self.bp = blueprint
+        self.tag = tag
+
+    def route(self, path: str, method: str, *, auth: bool = True, status: int = 200,
+              summary: str = "", request_model: type[BaseModel] | None = None,
+              response_schema: dict | None = None, query: list[tuple[str, str, str]] | None = None,
+              deprecated: bool = False, headers: dict[str, str] | None = None,
+              prefix: str = API_PREFIX) -> Callable:
+        full = prefix + path if path != "/" else prefix
+
+        def register(fn: Callable[[RequestContext], Any]) -> Callable:
+            endpoint = Endpoint(full, method, fn, auth, status, summary or fn.__doc__ or "", self.tag,
+                                request_model, response_schema, query or [], deprecated,
+                                headers or {})
+            methods = ENDPOINTS.get(full)
+            if methods is None:
+                methods = ENDPOINTS[full] = {}
+                dispatcher = _make_dispatcher(self.bp, full)
+                self.bp.route(full, methods=ALL_METHODS, content_types=_CONTENT_TYPES)(dispatcher)
+            methods[method] = endpoint
+            return fn
+
+        return register
+
+
+_CONTENT_TYPES = [
+    "application/json",
+    "application/x-www-form-urlencoded",
+    "text/plain",
+    "application/octet-stream",
+]
+
+
+def _make_dispatcher(bp: Blueprint, path: str) -> Callable[..., Response]:
+    def dispatch(**_uri_params: str) -> Response:
+        return handle(bp.current_request, path)
+
+    # Chalice names Lambda views after the function; keep them unique and readable.
+    dispatch.__name__ = "route_" + "".join(c if c.isalnum() else "_" for c in path).strip("_")
+    return dispatch
+
+
+def handle(request: Any, path: str) -> Response:
+    """Run one request through auth, rate limit, handler and error mapping."""
+    from chalicelib.services import auth as auth_service  # imported on first request, not at import
+
+    rate_headers: dict[str, str] = {}
+    try:
+        endpoint = ENDPOINTS[path].get(request.method)
+        if endpoint is None:
+            allowed = ", ".join(sorted(ENDPOINTS[path]))
+            raise errors.MethodNotAllowed(
+                f"Method {request.method} is not allowed on {path}. Allowed: {allowed}.",
+                headers={"Allow": allowed},
+            )
+        raw = request.raw_body or b""
+        if len(raw) > MAX_BODY_BYTES:
+            raise errors.PayloadTooLarge("Request body is larger than 256 KB.")
+        principal = None
+        if endpoint.auth:
+            principal = auth_service.authenticate(request.headers.get("authorization"))
+            _bind_log_context(request, principal.org_id)
+            rate_headers = auth_service.check_rate_limit(principal.key_hash,
+                                                         get_settings().rate_limit_per_minute)
+        ctx = RequestContext(request, principal)
+        result = endpoint.handler(ctx)
+        if isinstance(result, Response):
+            result.headers = {**rate_headers, **endpoint.headers, **(result.headers or {})}
+            return result
+        return Response(body=result, status_code=endpoint.status,
+                        headers={"Content-Type": "application/json", **rate_headers, **endpoint.headers})
+    except errors.ApiError as err:
+        if err.status >= 500:
+            logger.error("request failed: %s", err.message)
+        return error_response(err, rate_headers)
+    except ValidationError as exc:
+        return error_response(validation_error(exc), rate_headers)
+    except Exception:  # noqa: BLE001 - last line of defence: log it, never leak a stack trace
+        logger.exception("unhandled error on %s %s", request.method, path)
+        return error_response(errors.InternalError("Something went wrong on our side."), rate_headers)
+
+
+def _bind_log_context(request: Any, org_id: str) -> None:
+    from chalicelib.observability import logger as plogger
+
+    ctx = getattr(request, "context", None) or {}
+    plogger.append_keys(org_id=org_id, request_id=ctx.get("requestId"))
+
+
+# ---------------------------------------------------------------- list helpers
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+@dataclass
+class Page:
+    limit: int
+    offset: int
+    cursor: dict | None
+
+
+def parse_page(query: dict[str, str]) -> Page:
+    limit = _int_param(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset = _int_param(query, "offset", 0, 0, 10_000_000)
+    cursor = decode_cursor(query["cursor"]) if query.get("cursor") else None
+    return Page(limit, offset, cursor)
+
+
+def _int_param(query: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.InvalidRequest(f"'{name}' must be an integer.", param=name) from None
+    if value < lo or value > hi:
+        raise errors.InvalidRequest(f"'{name}' must be between {lo} and {hi}.", param=name)
+    return value
+
+
+def encode_cursor(key: dict | None) -> str | None:
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> dict:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, UnicodeDecodeError):
+        raise errors.InvalidRequest("'cursor' is not a valid cursor.", param="cursor") from None
+    if not isinstance(value, dict):
+        raise errors.InvalidRequest("'cursor' is not a valid cursor.", param="cursor")
+    return value
+
+
+def parse_bool(query: dict[str, str], name: str, default: bool = False) -> bool:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"true", "1", "yes"}:
+        return True
+    if lowered in {"false", "0", "no", ""}:
+        return False
+    raise errors.InvalidRequest(f"'{name}' must be true or false.", param=name)

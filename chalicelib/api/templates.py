@@ -1,0 +1,84 @@
+"""/tool-templates and /analysis-templates."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib.api.framework import ApiRouter, RequestContext
+from chalicelib.models.templates import (
+    AnalysisTemplateCreate,
+    AnalysisTemplateUpdate,
+    ToolTemplateCreate,
+    ToolTemplateUpdate,
+)
+from chalicelib.services import templates as svc
+
+bp = Blueprint(__name__)
+tools = ApiRouter(bp, "Tool Templates")
+analysis = ApiRouter(bp, "Analysis Templates")
+TOOL = {"$ref": "#/components/schemas/ToolTemplate"}
+ANALYSIS = {"$ref": "#/components/schemas/AnalysisTemplate"}
+OK = {"success": {"type": "boolean"}}
+
+
+@tools.route("/tool-templates", "GET", summary="List all tool templates",
+             response_schema={"tool_templates": {"type": "array", "items": TOOL}})
+def list_tool_templates(ctx: RequestContext) -> dict:
+    return {"tool_templates": svc.list_tool_templates(ctx.org_id)}
+
+
+@tools.route("/tool-templates", "POST", status=201, summary="Create a new tool template",
+             request_model=ToolTemplateCreate, response_schema={"tool_template": TOOL})
+def create_tool_template(ctx: RequestContext) -> dict:
+    return {"tool_template": svc.create_tool_template(ctx.org_id, ctx.parse(ToolTemplateCreate))}
+
+
+@tools.route("/tool-templates/{template_id}", "GET", summary="Get a tool template",
+             response_schema={"tool_template": TOOL})
+def get_tool_template(ctx: RequestContext) -> dict:
+    return {"tool_template": svc.get_tool_template(ctx.org_id, ctx.path_params["template_id"])}
+
+
+@tools.route("/tool-templates/{template_id}", "PATCH", summary="Update a tool template",
+             request_model=ToolTemplateUpdate, response_schema={"tool_template": TOOL})
+def update_tool_template(ctx: RequestContext) -> dict:
+    body = ctx.parse(ToolTemplateUpdate)
+    return {"tool_template": svc.update_tool_template(ctx.org_id, ctx.path_params["template_id"], body)}
+
+
+@tools.route("/tool-templates/{template_id}", "DELETE", summary="Delete a tool template", response_schema=OK)
+def delete_tool_template(ctx: RequestContext) -> dict:
+    svc.delete_tool_template(ctx.org_id, ctx.path_params["template_id"])
+    return {"success": True}
+
+
+@analysis.route("/analysis-templates", "GET", summary="List analysis templates",
+                response_schema={"analysis_templates": {"type": "array", "items": ANALYSIS}})
+def list_analysis_templates(ctx: RequestContext) -> dict:
+    return {"analysis_templates": svc.list_analysis_templates(ctx.org_id)}
+
+
+@analysis.route("/analysis-templates", "POST", status=201, summary="Create analysis template",
+                request_model=AnalysisTemplateCreate, response_schema={"analysis_template": ANALYSIS})
+def create_analysis_template(ctx: RequestContext) -> dict:
+    return {"analysis_template": svc.create_analysis_template(ctx.org_id, ctx.parse(AnalysisTemplateCreate))}
+
+
+@analysis.route("/analysis-templates/{template_id}", "GET", summary="Get analysis template",
+                response_schema={"analysis_template": ANALYSIS})
+def get_analysis_template(ctx: RequestContext) -> dict:
+    return {"analysis_template": svc.get_analysis_template(ctx.org_id, ctx.path_params["template_id"])}
+
+
+@analysis.route("/analysis-templates/{template_id}", "PATCH", summary="Update analysis template",
+                request_model=AnalysisTemplateUpdate, response_schema={"analysis_template": ANALYSIS})
+def update_analysis_template(ctx: RequestContext) -> dict:
+    body = ctx.parse(AnalysisTemplateUpdate)
+    return {"analysis_template": svc.update_analysis_template(ctx.org_id, ctx.path_params["template_id"], body)}
+
+
+@analysis.route("/analysis-templates/{template_id}", "DELETE", summary="Delete analysis template",
+                response_schema=OK)
+def delete_analysis_template(ctx: RequestContext) -> dict:
+    svc.delete_analysis_template(ctx.org_id, ctx.path_params["template_id"])
+    return {"success": True}

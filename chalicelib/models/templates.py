@@ -1,0 +1,116 @@
+"""Tool templates and analysis templates."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, field_validator, model_validator
+
+from chalicelib.models.assistant import EndCallTool, FunctionTool, TransferCallTool
+from chalicelib.models.common import ApiModel, FreeForm, LongStr, NonEmptyShortStr
+
+_TOOL_TYPES = {"function": "function", "endCall": "endCall", "end_call": "endCall",
+               "transferCall": "transferCall", "transfer_call": "transferCall"}
+
+
+def _tool_type(value: Any) -> Any:
+    return _TOOL_TYPES.get(value, value) if isinstance(value, str) else value
+
+
+ToolType = Annotated[Literal["function", "endCall", "transferCall"], BeforeValidator(_tool_type)]
+_CONFIG_MODELS = {"function": FunctionTool, "endCall": EndCallTool, "transferCall": TransferCallTool}
+
+
+def validate_tool_config(tool_type: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``tool_config`` against its type; returns the normalized config (no ``type``)."""
+    model = _CONFIG_MODELS[tool_type]
+    payload = {k: v for k, v in config.items() if k != "type"}
+    parsed = TypeAdapter(model).validate_python({**payload, "type": tool_type})
+    out = parsed.model_dump(mode="json", exclude_none=True)
+    out.pop("type", None)
+    if tool_type == "function":
+        out.pop("secret", None)
+        out["async"] = out.pop("async_", False)
+    return out
+
+
+class ToolTemplateCreate(ApiModel):
+    name: NonEmptyShortStr
+    description: Annotated[str, Field(max_length=10_000)] | None = None
+    tool_type: ToolType
+    tool_config: FreeForm
+
+    @model_validator(mode="after")
+    def _config(self) -> ToolTemplateCreate:
+        self.tool_config = _checked(self.tool_type, self.tool_config)
+        return self
+
+
+class ToolTemplateUpdate(ApiModel):
+    name: NonEmptyShortStr | None = None
+    description: Annotated[str, Field(max_length=10_000)] | None = None
+    tool_type: ToolType | None = None
+    tool_config: FreeForm | None = None
+
+    @field_validator("name", "tool_type", "tool_config")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
+
+
+def _checked(tool_type: str, config: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return validate_tool_config(tool_type, config)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
+        raise ValueError(f"tool_config{'.' + loc if loc else ''}: {first['msg']}") from None
+
+
+class AnalysisTemplateCreate(ApiModel):
+    name: NonEmptyShortStr
+    description: Annotated[str, Field(max_length=10_000)] | None = None
+    system_prompt: LongStr | None = None
+    user_prompt: LongStr | None = None
+    schema_: FreeForm = Field(alias="schema")
+
+    @field_validator("schema_")
+    @classmethod
+    def _schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_json_schema(value)
+
+
+class AnalysisTemplateUpdate(ApiModel):
+    name: NonEmptyShortStr | None = None
+    description: Annotated[str, Field(max_length=10_000)] | None = None
+    system_prompt: LongStr | None = None
+    user_prompt: LongStr | None = None
+    schema_: FreeForm | None = Field(default=None, alias="schema")
+
+    @field_validator("schema_")
+    @classmethod
+    def _schema(cls, value: dict[str, Any] | None) -> dict[str, Any]:
+        if value is None:
+            raise ValueError("cannot be null")
+        return check_json_schema(value)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
+
+
+def check_json_schema(value: dict[str, Any]) -> dict[str, Any]:
+    """Reject a schema that is not a valid JSON Schema (draft 2020-12)."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        Draft202012Validator.check_schema(value)
+    except SchemaError as exc:
+        raise ValueError(f"is not a valid JSON Schema: {exc.message}") from None
+    return value

@@ -1,0 +1,115 @@
+"""Deployment settings: one typed model read from the environment, validated once, cached.
+
+Nothing here talks to AWS. Secrets that live in Secrets Manager on AWS are read lazily by
+``chalicelib.secrets``; locally they come from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+# Every DynamoDB table the platform uses, by logical name. Physical name = TABLE_PREFIX + name,
+# unless TABLE_<NAME> overrides it (CDK passes the generated names that way).
+TABLE_NAMES = (
+    "orgs",
+    "api_keys",
+    "rate_limits",
+    "assistants",
+    "tool_templates",
+    "analysis_templates",
+    "numbers",
+    "number_claims",
+    "sip_trunks",
+    "byok_keys",
+    "domains",
+    "calls",
+    "campaigns",
+    "leads",
+    "usage",
+    "webhook_deliveries",
+    "idempotency",
+)
+
+
+def table_name(logical: str) -> str:
+    """Physical table name for a logical table (read from the environment, so tests can vary it)."""
+    override = os.environ.get(f"TABLE_{logical.upper()}")
+    if override:
+        return override
+    return os.environ.get("TABLE_PREFIX", "voice-dev-") + logical
+
+
+def aws_region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+class Settings(BaseModel):
+    stage: str = "dev"
+    region: str = "us-east-1"
+    rate_limit_per_minute: int = Field(default=100, ge=1)
+    control_rate_limit_per_minute: int = Field(default=10, ge=1)
+    # Public base URL of the API deployment (no trailing slash, no /api/v1), e.g.
+    # https://abc.execute-api.eu-west-1.amazonaws.com/api. Twilio callbacks are built from it.
+    public_base_url: str = "http://127.0.0.1:8000"
+    # wss:// URL of the media service's Twilio stream endpoint.
+    media_ws_url: str = "ws://127.0.0.1:8765/twilio/stream"
+    billing_enforcement: bool = False
+    currency: str = "EUR"
+    price_per_minute: float = 0.10
+    default_minutes_balance: float = 0.0
+    kms_key_id: str | None = None
+    # Used instead of KMS when no key id is configured (local development only).
+    local_secret_key: str = "local-dev-secret-key-change-me"
+    call_token_secret: str = "local-call-token-secret"
+    media_control_secret: str = "local-media-control-secret"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_api_url: str | None = None
+    webhook_queue_url: str | None = None
+    call_analysis_state_machine_arn: str | None = None
+    campaign_state_machine_arn: str | None = None
+    log_caller_numbers: bool = True
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read and validate the settings once per process."""
+    env = os.environ
+    return Settings(
+        stage=env.get("STAGE", "dev"),
+        region=aws_region(),
+        rate_limit_per_minute=int(env.get("RATE_LIMIT_PER_MINUTE", "100")),
+        control_rate_limit_per_minute=int(env.get("CONTROL_RATE_LIMIT_PER_MINUTE", "10")),
+        public_base_url=env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+        media_ws_url=env.get("MEDIA_WS_URL", "ws://127.0.0.1:8765/twilio/stream"),
+        billing_enforcement=_env_bool("BILLING_ENFORCEMENT", False),
+        currency=env.get("CURRENCY", "EUR"),
+        price_per_minute=float(env.get("PRICE_PER_MINUTE", "0.10")),
+        default_minutes_balance=float(env.get("DEFAULT_MINUTES_BALANCE", "0")),
+        kms_key_id=env.get("KMS_KEY_ID") or None,
+        local_secret_key=env.get("LOCAL_SECRET_KEY", "local-dev-secret-key-change-me"),
+        call_token_secret=env.get("CALL_TOKEN_SECRET", "local-call-token-secret"),
+        media_control_secret=env.get("MEDIA_CONTROL_SECRET", "local-media-control-secret"),
+        twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
+        twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
+        twilio_api_url=env.get("TWILIO_API_URL") or None,
+        webhook_queue_url=env.get("WEBHOOK_QUEUE_URL") or None,
+        call_analysis_state_machine_arn=env.get("CALL_ANALYSIS_STATE_MACHINE_ARN") or None,
+        campaign_state_machine_arn=env.get("CAMPAIGN_STATE_MACHINE_ARN") or None,
+        log_caller_numbers=_env_bool("LOG_CALLER_NUMBERS", True),
+    )
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()

@@ -1,0 +1,290 @@
+"""pynamodb models: the one place that knows table layouts (see docs/architecture.md).
+
+Tenant-owned tables use ``org_id`` as the hash key so that every read is scoped to one org and
+a query can never cross tenants. No request path scans.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, LocalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.storage.base import JSONMapAttribute, meta
+
+
+# ---------------------------------------------------------------- organizations and keys
+class OrgsByParentIndex(GlobalSecondaryIndex["OrgModel"]):
+    class Meta:
+        index_name = "by_parent"
+        projection = AllProjection()
+
+    parent_org_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class OrgModel(Model):
+    Meta = meta("orgs")
+    id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    parent_org_id = UnicodeAttribute(null=True)
+    minutes_balance = NumberAttribute(default=0)
+    # Minutes used in the month named by usage_month (YYYY-MM); reset lazily on the 1st.
+    monthly_usage_minutes = NumberAttribute(default=0)
+    usage_month = UnicodeAttribute(null=True)
+    has_local_models_access = BooleanAttribute(default=False)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    by_parent = OrgsByParentIndex()
+
+
+class KeysByPrefixIndex(GlobalSecondaryIndex["ApiKeyModel"]):
+    class Meta:
+        index_name = "by_prefix"
+        projection = AllProjection()
+
+    key_prefix = UnicodeAttribute(hash_key=True)
+
+
+class KeysByOrgIndex(GlobalSecondaryIndex["ApiKeyModel"]):
+    class Meta:
+        index_name = "by_org"
+        projection = AllProjection()
+
+    org_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class ApiKeyModel(Model):
+    """An API key, stored only as the SHA-256 of the key."""
+
+    Meta = meta("api_keys")
+    key_hash = UnicodeAttribute(hash_key=True)
+    key_prefix = UnicodeAttribute()
+    org_id = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    revoked_at = UnicodeAttribute(null=True)
+    by_prefix = KeysByPrefixIndex()
+    by_org = KeysByOrgIndex()
+
+
+class RateLimitModel(Model):
+    """Fixed-window counters: ``bucket`` = ``<scope>#<window start>``; expired by TTL."""
+
+    Meta = meta("rate_limits")
+    bucket = UnicodeAttribute(hash_key=True)
+    count = NumberAttribute(default=0)
+    expires = TTLAttribute()
+
+
+# ---------------------------------------------------------------- tenant-owned configuration
+class AssistantModel(Model):
+    Meta = meta("assistants")
+    org_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    data = JSONMapAttribute()  # every assistant field except id, secrets and timestamps
+    # Envelope-encrypted secrets, never returned: {"webhook_secret": ..., "tool:<name>": ...}
+    secrets_enc = JSONMapAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class ToolTemplateModel(Model):
+    Meta = meta("tool_templates")
+    org_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    data = JSONMapAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class AnalysisTemplateModel(Model):
+    Meta = meta("analysis_templates")
+    org_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    data = JSONMapAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class NumberModel(Model):
+    Meta = meta("numbers")
+    org_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    phone_number = UnicodeAttribute()
+    data = JSONMapAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class NumberClaimModel(Model):
+    """Deployment-wide uniqueness of E.164 numbers and the inbound routing lookup (one GetItem)."""
+
+    Meta = meta("number_claims")
+    phone_number = UnicodeAttribute(hash_key=True)
+    org_id = UnicodeAttribute()
+    number_id = UnicodeAttribute()
+
+
+class SipTrunkModel(Model):
+    Meta = meta("sip_trunks")
+    org_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    data = JSONMapAttribute()
+    password_enc = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class ByokKeyModel(Model):
+    Meta = meta("byok_keys")
+    org_id = UnicodeAttribute(hash_key=True)
+    provider = UnicodeAttribute(range_key=True)
+    secret_id = UnicodeAttribute()
+    ciphertext = UnicodeAttribute()  # envelope: encrypted data key + AES-GCM nonce + ciphertext
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class DomainModel(Model):
+    Meta = meta("domains")
+    org_id = UnicodeAttribute(hash_key=True)
+    data = JSONMapAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+# ---------------------------------------------------------------- calls and activity
+class CallsByCreatedIndex(LocalSecondaryIndex["CallModel"]):
+    class Meta:
+        index_name = "by_created"
+        projection = AllProjection()
+
+    org_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class CallsByTwilioSidIndex(GlobalSecondaryIndex["CallModel"]):
+    class Meta:
+        index_name = "by_twilio_sid"
+        projection = KeysOnlyProjection()
+
+    twilio_call_sid = UnicodeAttribute(hash_key=True)
+
+
+class CallModel(Model):
+    Meta = meta("calls")
+    org_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    status = UnicodeAttribute()
+    direction = UnicodeAttribute()
+    twilio_call_sid = UnicodeAttribute(null=True)
+    # Highest Twilio status-callback SequenceNumber applied (ordering / replay protection).
+    status_sequence = NumberAttribute(default=-1)
+    data = JSONMapAttribute()  # everything else of the Call object (config, transcript, latency ...)
+    by_created = CallsByCreatedIndex()
+    by_twilio_sid = CallsByTwilioSidIndex()
+
+
+class CampaignModel(Model):
+    Meta = meta("campaigns")
+    org_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    status = UnicodeAttribute()
+    data = JSONMapAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class LeadsByStatusIndex(GlobalSecondaryIndex["LeadModel"]):
+    class Meta:
+        index_name = "by_status"
+        projection = AllProjection()
+
+    campaign_status = UnicodeAttribute(hash_key=True)  # "<org_id>#<campaign_id>#<status>"
+    next_attempt_at = UnicodeAttribute(range_key=True)
+
+
+class LeadModel(Model):
+    Meta = meta("leads")
+    campaign_key = UnicodeAttribute(hash_key=True)  # "<org_id>#<campaign_id>"
+    id = UnicodeAttribute(range_key=True)
+    phone_number = UnicodeAttribute()
+    status = UnicodeAttribute()
+    campaign_status = UnicodeAttribute()
+    next_attempt_at = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    data = JSONMapAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    by_status = LeadsByStatusIndex()
+
+
+class UsageModel(Model):
+    Meta = meta("usage")
+    org_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)  # "<created_at>#<id>": newest-first date-range queries
+    id = UnicodeAttribute()
+    data = JSONMapAttribute()
+    created_at = UnicodeAttribute()
+
+
+class WebhookDeliveryModel(Model):
+    Meta = meta("webhook_deliveries")
+    org_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    call_id = UnicodeAttribute(null=True)
+    event = UnicodeAttribute()
+    status = UnicodeAttribute()  # pending | delivered | failed
+    data = JSONMapAttribute()  # url, payload, attempts[]
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class IdempotencyModel(Model):
+    """Layout of the Powertools idempotency table (Powertools writes it through boto3)."""
+
+    Meta = meta("idempotency")
+    id = UnicodeAttribute(hash_key=True)
+    expiration = TTLAttribute(null=True)
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    OrgModel,
+    ApiKeyModel,
+    RateLimitModel,
+    AssistantModel,
+    ToolTemplateModel,
+    AnalysisTemplateModel,
+    NumberModel,
+    NumberClaimModel,
+    SipTrunkModel,
+    ByokKeyModel,
+    DomainModel,
+    CallModel,
+    CampaignModel,
+    LeadModel,
+    UsageModel,
+    WebhookDeliveryModel,
+    IdempotencyModel,
+)
+
+# Attributes holding a TTL, per model (create_tables turns TTL on for them).
+TTL_ATTRIBUTES = {RateLimitModel: "expires", IdempotencyModel: "expiration"}
+
+
+def create_tables(wait: bool = False) -> list[str]:
+    """Create every table that does not exist yet (local stack and tests). Returns created names."""
+    created = []
+    for model in ALL_MODELS:
+        if not model.exists():
+            model.create_table(billing_mode="PAY_PER_REQUEST", wait=wait)
+            created.append(model.Meta.table_name)
+    return created

@@ -1,0 +1,134 @@
+"""Shared fixtures: in-process moto (DynamoDB, KMS, SQS, Step Functions) and a Chalice test client."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# Settings read the environment: pin a safe test environment before anything imports the app.
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "TABLE_PREFIX": "test-",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "VoiceTest",
+    "POWERTOOLS_DEV": "false",
+    "STAGE": "test",
+})
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+import pytest  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from devstack import gateway  # noqa: E402
+
+gateway.install()
+
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+
+def _reset_caches() -> None:
+    from chalicelib.settings import reset_settings
+
+    reset_settings()
+    # lru_cache'd clients and repositories must not outlive one moto context.
+    import chalicelib.crypto as crypto
+
+    crypto._kms.cache_clear()
+
+
+@pytest.fixture
+def aws():
+    """A fresh in-process AWS with every table created."""
+    with mock_aws(config=MOTO_CONFIG):
+        _reset_caches()
+        from chalicelib.storage.tables import create_tables
+
+        create_tables()
+        yield
+        _reset_caches()
+
+
+@pytest.fixture
+def app(aws):
+    import app as app_module
+
+    return app_module.app
+
+
+@pytest.fixture
+def client(app):
+    from chalice.test import Client
+
+    with Client(app) as c:
+        yield c
+
+
+class Api:
+    """Small JSON helper over chalice.test.Client with a bearer key."""
+
+    def __init__(self, client, key: str | None):
+        self.client = client
+        self.key = key
+
+    def _headers(self, extra=None, key=None):
+        h = {"Content-Type": "application/json"}
+        k = key if key is not None else self.key
+        if k:
+            h["Authorization"] = f"Bearer {k}"
+        h.update(extra or {})
+        return h
+
+    def request(self, method, path, body=None, *, raw=None, headers=None, key=None):
+        import json
+
+        payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        url = path if path.startswith("/api/") or path.startswith("/twilio") else "/api/v1" + path
+        resp = self.client.http.request(method, url, headers=self._headers(headers, key), body=payload)
+        resp.data = json.loads(resp.body) if resp.body and resp.headers.get("Content-Type", "").startswith(
+            "application/json") else None
+        return resp
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self.request("PATCH", path, body, **kw)
+
+    def delete(self, path, body=None, **kw):
+        return self.request("DELETE", path, body, **kw)
+
+
+@pytest.fixture
+def org(aws):
+    """An organization and its API key: (org, key)."""
+    from chalicelib.services.orgs import create_org
+
+    return create_org("Acme Dental", None, minutes_balance=100)
+
+
+@pytest.fixture
+def other_org(aws):
+    from chalicelib.services.orgs import create_org
+
+    return create_org("Other Org", None, minutes_balance=100)
+
+
+@pytest.fixture
+def api(client, org):
+    return Api(client, org[1])
+
+
+@pytest.fixture
+def other_api(client, other_org):
+    return Api(client, other_org[1])
