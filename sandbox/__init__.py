@@ -1,0 +1,1 @@
+"""Sandbox providers: local servers that speak the real wire protocols (tests and `make dev`)."""
