@@ -2,12 +2,29 @@
 
 from chalice import Chalice, ConvertToMiddleware
 
-from chalicelib.api import assistants, docs, orgs, templates
+from chalicelib.api import (
+    assistants,
+    byok,
+    calls,
+    campaigns,
+    docs,
+    domains,
+    numbers,
+    orgs,
+    sip_trunks,
+    templates,
+    twilio_callbacks,
+    usage,
+    voices,
+)
 from chalicelib.observability import logger, tracer
+from chalicelib.webhooks import handlers as webhook_handlers
+from chalicelib.workflows import tasks as workflow_tasks
 
 app = Chalice(app_name="voice-platform", configure_logs=False)
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
 app.register_middleware(ConvertToMiddleware(tracer.capture_lambda_handler))
 
-for blueprint in (orgs.bp, assistants.bp, templates.bp, docs.bp):
-    app.register_blueprint(blueprint)
+for module in (orgs, assistants, templates, numbers, sip_trunks, byok, voices, domains, usage, calls,
+               twilio_callbacks, campaigns, docs, webhook_handlers, workflow_tasks):
+    app.register_blueprint(module.bp)
