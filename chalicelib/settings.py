@@ -72,6 +72,18 @@ class Settings(BaseModel):
     call_analysis_state_machine_arn: str | None = None
     campaign_state_machine_arn: str | None = None
     log_caller_numbers: bool = True
+    # Internal URL of the media service's control endpoint used before a call has an owner
+    # (ring-time warm-up); after the stream connects the call row names the owning process.
+    media_control_url: str | None = None
+    # Provider endpoints: any protocol-faithful server can stand in (sandbox, proxies, regions).
+    deepgram_url: str | None = None
+    openai_base_url: str | None = None
+    elevenlabs_url: str | None = None
+    xai_url: str | None = None
+    gladia_url: str | None = None
+    mistral_url: str | None = None
+    inworld_url: str | None = None
+    resend_url: str | None = None
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -107,7 +119,29 @@ def get_settings() -> Settings:
         call_analysis_state_machine_arn=env.get("CALL_ANALYSIS_STATE_MACHINE_ARN") or None,
         campaign_state_machine_arn=env.get("CAMPAIGN_STATE_MACHINE_ARN") or None,
         log_caller_numbers=_env_bool("LOG_CALLER_NUMBERS", True),
+        media_control_url=env.get("MEDIA_CONTROL_URL") or None,
+        deepgram_url=env.get("DEEPGRAM_URL") or None,
+        openai_base_url=env.get("OPENAI_BASE_URL") or None,
+        elevenlabs_url=env.get("ELEVENLABS_URL") or None,
+        xai_url=env.get("XAI_URL") or None,
+        gladia_url=env.get("GLADIA_URL") or None,
+        mistral_url=env.get("MISTRAL_URL") or None,
+        inworld_url=env.get("INWORLD_URL") or None,
+        resend_url=env.get("RESEND_URL") or None,
     )
+
+
+# Platform (deployment-wide) provider keys: environment locally, Secrets Manager on AWS.
+PLATFORM_KEY_ENV = {
+    "deepgram": "DEEPGRAM_API_KEY",
+    "openai": "OPENAI_API_KEY",
+    "elevenlabs": "ELEVENLABS_API_KEY",
+    "xai": "XAI_API_KEY",
+    "resend": "RESEND_API_KEY",
+    "gladia": "GLADIA_API_KEY",
+    "mistral": "MISTRAL_API_KEY",
+    "inworld": "INWORLD_API_KEY",
+}
 
 
 def reset_settings() -> None:

@@ -1,0 +1,163 @@
+"""Call rows: created by the API, advanced by Twilio callbacks and the media service.
+
+A call row is keyed (org_id, id). Everything beyond the indexed attributes lives in ``data``:
+
+    assistant_id, number_id, campaign_id, lead_id, caller_phone, assistant_phone,
+    config (resolved assistant config, secrets removed), first_message, context, metadata,
+    end_reason, error, started_at, ended_at, duration_seconds, messages, latency, costs,
+    summary, analysis_result, answered_by, control_url, recording_url
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from chalicelib.storage.base import is_condition_failure
+from chalicelib.storage.tables import CallModel
+from chalicelib.timeutil import now_iso
+
+LIVE_STATUSES = ("queued", "ringing", "in-progress")
+FINAL_STATUSES = ("ended", "failed")
+
+
+@dataclass
+class Call:
+    org_id: str
+    id: str
+    status: str
+    direction: str
+    created_at: str
+    updated_at: str
+    twilio_call_sid: str | None = None
+    status_sequence: int = -1
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+
+def _call(item: CallModel) -> Call:
+    return Call(item.org_id, item.id, item.status, item.direction, item.created_at, item.updated_at,
+                item.twilio_call_sid, int(item.status_sequence if item.status_sequence is not None else -1),
+                item.data or {})
+
+
+class CallRepository:
+    def create(self, call: Call) -> Call:
+        item = CallModel(call.org_id, call.id, status=call.status, direction=call.direction,
+                         created_at=call.created_at, updated_at=call.updated_at,
+                         twilio_call_sid=call.twilio_call_sid, status_sequence=call.status_sequence,
+                         data=call.data)
+        item.save(condition=CallModel.id.does_not_exist())
+        return call
+
+    def get(self, org_id: str, call_id: str) -> Call | None:
+        try:
+            return _call(CallModel.get(org_id, call_id))
+        except DoesNotExist:
+            return None
+
+    def save(self, call: Call, *, expect_status: tuple[str, ...] | None = None) -> bool:
+        """Overwrite the row. With ``expect_status`` only when the stored status is one of them.
+
+        Returns False when the row is gone or the condition failed (someone else moved it).
+        """
+        call.updated_at = now_iso()
+        item = CallModel(call.org_id, call.id, status=call.status, direction=call.direction,
+                         created_at=call.created_at, updated_at=call.updated_at,
+                         twilio_call_sid=call.twilio_call_sid, status_sequence=call.status_sequence,
+                         data=call.data)
+        condition = CallModel.id.exists()
+        if expect_status:
+            condition = condition & CallModel.status.is_in(*expect_status)
+        try:
+            item.save(condition=condition)
+        except PutError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def set_status(self, org_id: str, call_id: str, status: str, *, sequence: int | None = None,
+                   from_statuses: tuple[str, ...] = LIVE_STATUSES, data_updates: dict[str, Any] | None = None,
+                   ) -> Call | None:
+        """Move a call to ``status`` atomically, only from ``from_statuses`` and, when a Twilio
+        SequenceNumber is given, only if it is newer than the last one applied.
+
+        ``data_updates`` are merged into ``data`` (read-modify-write guarded by the same condition).
+        Returns the updated call, or None when the transition did not apply.
+        """
+        current = self.get(org_id, call_id)
+        if current is None:
+            return None
+        if current.status not in from_statuses:
+            return None
+        if sequence is not None and sequence <= current.status_sequence:
+            return None
+        data = {**current.data, **(data_updates or {})}
+        item = CallModel(org_id, call_id)
+        actions = [CallModel.status.set(status), CallModel.updated_at.set(now_iso()), CallModel.data.set(data)]
+        condition = CallModel.status.is_in(*from_statuses) & (CallModel.updated_at == current.updated_at)
+        if sequence is not None:
+            actions.append(CallModel.status_sequence.set(sequence))
+        try:
+            item.update(actions=actions, condition=condition)
+        except UpdateError as exc:
+            if is_condition_failure(exc):
+                # Lost a race: re-evaluate against the newer row.
+                return self.set_status(org_id, call_id, status, sequence=sequence, from_statuses=from_statuses,
+                                       data_updates=data_updates)
+            raise
+        return _call(item)
+
+    def update_data(self, org_id: str, call_id: str, updates: dict[str, Any], *,
+                    twilio_call_sid: str | None = None) -> Call | None:
+        """Merge keys into ``data`` (optimistic concurrency on updated_at; retried on a race)."""
+        for _ in range(5):
+            current = self.get(org_id, call_id)
+            if current is None:
+                return None
+            item = CallModel(org_id, call_id)
+            actions = [CallModel.updated_at.set(now_iso()), CallModel.data.set({**current.data, **updates})]
+            if twilio_call_sid is not None:
+                actions.append(CallModel.twilio_call_sid.set(twilio_call_sid))
+            try:
+                item.update(actions=actions, condition=CallModel.updated_at == current.updated_at)
+            except UpdateError as exc:
+                if is_condition_failure(exc):
+                    continue
+                raise
+            return _call(item)
+        raise RuntimeError("call row kept changing; gave up after 5 attempts")
+
+    def list(self, org_id: str, *, limit: int, start_key: dict | None = None, statuses: tuple[str, ...] = (),
+             start: str | None = None, end: str | None = None) -> tuple[list[Call], dict | None]:
+        """Newest first through the by_created index, optional status and created_at range."""
+        range_cond = None
+        if start and end:
+            range_cond = CallModel.created_at.between(start, end)
+        elif start:
+            range_cond = CallModel.created_at >= start
+        elif end:
+            range_cond = CallModel.created_at <= end
+        filter_cond = CallModel.status.is_in(*statuses) if statuses else None
+        result = CallModel.by_created.query(org_id, range_key_condition=range_cond, filter_condition=filter_cond,
+                                            scan_index_forward=False, limit=limit, last_evaluated_key=start_key)
+        items = [_call(i) for i in result]
+        return items, result.last_evaluated_key
+
+    def count(self, org_id: str, *, statuses: tuple[str, ...] = (), start: str | None = None,
+              end: str | None = None) -> int:
+        range_cond = None
+        if start and end:
+            range_cond = CallModel.created_at.between(start, end)
+        elif start:
+            range_cond = CallModel.created_at >= start
+        elif end:
+            range_cond = CallModel.created_at <= end
+        filter_cond = CallModel.status.is_in(*statuses) if statuses else None
+        return CallModel.by_created.count(org_id, range_key_condition=range_cond, filter_condition=filter_cond)
