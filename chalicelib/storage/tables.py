@@ -137,6 +137,9 @@ class SipTrunkModel(Model):
     id = UnicodeAttribute(range_key=True)
     data = JSONMapAttribute()
     password_enc = UnicodeAttribute(null=True)
+    # How many numbers use this trunk for transfers; kept in the same transactions as the numbers,
+    # so a trunk in use cannot be deleted (conditional delete on 0) without a read-then-write race.
+    numbers_in_use = NumberAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
 
