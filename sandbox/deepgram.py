@@ -1,0 +1,343 @@
+"""Fake Deepgram live transcription (``wss://api.deepgram.com/v1/listen``), protocols.md section 2.
+
+Speech is detected by energy on the real audio (mu-law 8 kHz, or linear16); the words come from
+the registry (what the simulated caller said it would say on this call, found via ``tag``). Timing:
+interim ``Results`` every ``interim_interval_ms`` of speech, then one ``is_final`` + ``speech_final``
+result ``final_delay_ms`` after the end of speech (or the ``endpointing`` value when larger),
+``UtteranceEnd`` ``utterance_end_ms`` after the last word, ``SpeechStarted`` with ``vad_events``.
+Control: ``KeepAlive``, ``Finalize`` (-> ``from_finalize: true``), ``CloseStream`` (-> ``Metadata``,
+close). No audio and no KeepAlive for ``idle_timeout_s`` (10 s) -> close 1011 ``NET-0001``.
+
+Point Pipecat's ``DeepgramSTTService(base_url=fake.ws_url, ...)`` or the SDK's
+``DeepgramClientEnvironment(production=fake.ws_url, ...)`` at it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from aiohttp import WSMsgType, web
+
+from sandbox import audio
+from sandbox.aioserver import AsyncFakeServer
+
+MS_PER_WORD = 330  # espeak-ng's default rate is ~175 words per minute
+# Close reasons are capped at 123 bytes.
+NET_0001 = "NET-0001: Deepgram did not receive audio data or a text message within the timeout window"
+
+
+@dataclass
+class _Utterance:
+    text: str
+    start_ms: float
+    end_ms: float = 0.0
+    finalized: bool = False
+    interim_sent_at_ms: float = 0.0
+
+    @property
+    def words(self) -> list[str]:
+        return self.text.split()
+
+
+@dataclass
+class DeepgramSession:
+    """One live connection, kept for test assertions."""
+
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    call_id: str | None
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    received_control: list[dict[str, Any]] = field(default_factory=list)
+    audio_bytes: int = 0
+    transcripts: list[str] = field(default_factory=list)  # final transcripts, in order
+    closed_code: int | None = None
+    # wall-clock instants (time.monotonic) for latency checks: speech end seen, final sent
+    speech_end_at: list[float] = field(default_factory=list)
+    final_sent_at: list[float] = field(default_factory=list)
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+
+class FakeDeepgram(AsyncFakeServer):
+    name = "deepgram"
+
+    def __init__(self, *, final_delay_ms: float = 150, interim_interval_ms: float = 300,
+                 idle_timeout_s: float = 10.0, hangover_ms: int = 100, api_key: str | None = None,
+                 default_text: str = "hello", honor_endpointing: bool = True, **kw: Any):
+        super().__init__(**kw)
+        self.final_delay_ms = final_delay_ms
+        self.interim_interval_ms = interim_interval_ms
+        self.idle_timeout_s = idle_timeout_s
+        self.hangover_ms = hangover_ms
+        self.api_key = api_key  # None: any non-empty token is accepted
+        self.default_text = default_text  # transcript when nothing is registered for the call
+        self.honor_endpointing = honor_endpointing
+        self.sessions: list[DeepgramSession] = []
+        self._sockets: set[web.WebSocketResponse] = set()
+
+    def setup_routes(self, app: web.Application) -> None:
+        self.add_route(app, "GET", "/v1/listen", self._listen)
+
+    async def on_shutdown(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close(code=1001, message=b"server shutting down")
+
+    async def _listen(self, request: web.Request) -> web.StreamResponse:
+        self.record(request)
+        auth = request.headers.get("Authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "token" or not token or (self.api_key is not None and token != self.api_key):
+            return web.json_response({"err_code": "INVALID_AUTH", "err_msg": "Invalid credentials.",
+                                      "request_id": str(uuid.uuid4())}, status=401)
+        encoding = request.query.get("encoding", "linear16")
+        if encoding not in ("mulaw", "linear16"):
+            return web.json_response({"err_code": "Bad Request", "err_msg": f"fake supports mulaw/linear16, "
+                                      f"not {encoding}", "request_id": str(uuid.uuid4())}, status=400)
+        session = DeepgramSession({k: request.query.getall(k) for k in request.query.keys()},
+                                  {k.lower(): v for k, v in request.headers.items()},
+                                  self.call_id_from(request, "tag"))
+        with self.lock:
+            self.sessions.append(session)
+        ws = web.WebSocketResponse(max_msg_size=16 * 1024 * 1024)
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        try:
+            await _LiveConnection(self, session, ws).run()
+        finally:
+            self._sockets.discard(ws)
+            session.closed_code = ws.close_code
+        return ws
+
+
+class _LiveConnection:
+    def __init__(self, fake: FakeDeepgram, session: DeepgramSession, ws: web.WebSocketResponse):
+        self.fake, self.s, self.ws = fake, session, ws
+        self.encoding = session.param("encoding", "linear16")
+        self.sample_rate = int(session.param("sample_rate", "8000") or 8000)
+        self.interim = session.param("interim_results", "false") == "true"
+        self.vad_events = session.param("vad_events", "false") == "true"
+        ue = session.param("utterance_end_ms")
+        self.utterance_end_ms = float(ue) if ue and ue.isdigit() else None
+        endpointing = session.param("endpointing")
+        self.endpointing_off = endpointing == "false"
+        self.final_delay_ms = fake.final_delay_ms
+        if fake.honor_endpointing and endpointing and endpointing.isdigit():
+            self.final_delay_ms = max(self.final_delay_ms, float(endpointing))
+        self.detector = audio.SpeechDetector(hangover_ms=fake.hangover_ms)
+        self.current: _Utterance | None = None
+        self.pending_final: asyncio.Task | None = None
+        self.utterance_end_task: asyncio.Task | None = None
+        self.last_activity = time.monotonic()
+        self.buf = b""
+        self.call_id: str | None = session.call_id
+        self.claimed = False
+        self.sha = hashlib.sha256()
+
+    # -- sending -------------------------------------------------------------------------------------
+    async def send(self, msg: dict[str, Any]) -> None:
+        if self.ws.closed:
+            return
+        self.s.sent.append(msg)
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.ws.send_str(json.dumps(msg))
+
+    def _result(self, utt: _Utterance, words: list[str], is_final: bool, speech_final: bool,
+                from_finalize: bool, end_ms: float) -> dict[str, Any]:
+        start_s = utt.start_ms / 1000
+        dur_s = max(0.0, end_ms - utt.start_ms) / 1000
+        n = max(1, len(words))
+        step = dur_s / n
+        multi = self.s.param("language") == "multi"
+        word_objs = []
+        for i, w in enumerate(words):
+            bare = w.strip(".,!?;:\"'").lower() or w.lower()
+            entry: dict[str, Any] = {"word": bare, "start": round(start_s + i * step, 3),
+                                     "end": round(start_s + (i + 1) * step, 3), "confidence": 0.99,
+                                     "punctuated_word": w}
+            if multi:
+                entry["language"] = "en"
+            word_objs.append(entry)
+        alternative: dict[str, Any] = {"transcript": " ".join(words), "confidence": 0.98 if words else 0.0,
+                                       "words": word_objs}
+        if multi:
+            alternative["languages"] = ["en"] if words else []
+        model = self.s.param("model", "nova-3") or "nova-3"
+        return {"type": "Results", "channel_index": [0, 1], "duration": round(dur_s, 3), "start": round(start_s, 3),
+                "is_final": is_final, "speech_final": speech_final, "from_finalize": from_finalize,
+                "channel": {"alternatives": [alternative]},
+                "metadata": {"request_id": self.s.request_id,
+                             "model_info": {"name": f"general-{model}", "version": "2025-01-01.0", "arch": model},
+                             "model_uuid": "00000000-0000-4000-8000-000000000003"}}
+
+    async def send_final(self, from_finalize: bool) -> None:
+        utt = self.current
+        if utt is None or utt.finalized:
+            return
+        utt.finalized = True
+        end_ms = utt.end_ms or self.detector.audio_ms
+        speech_final = not from_finalize and not self.endpointing_off
+        await self.send(self._result(utt, utt.words, True, speech_final, from_finalize, end_ms))
+        self.s.transcripts.append(utt.text)
+        self.s.final_sent_at.append(time.monotonic())
+        if self.utterance_end_ms is not None and self.interim:
+            self.utterance_end_task = asyncio.ensure_future(self._utterance_end(utt))
+
+    async def _utterance_end(self, utt: _Utterance) -> None:
+        # Gap measured from the last word's end in audio time, mapped to wall time.
+        lag_ms = self.detector.audio_ms - utt.end_ms
+        await asyncio.sleep(max(0.0, (self.utterance_end_ms or 0) - lag_ms) / 1000)
+        await self.send({"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": round(utt.end_ms / 1000, 3)})
+
+    async def _final_after(self, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        await self.send_final(from_finalize=False)
+
+    # -- audio ----------------------------------------------------------------------------------------
+    def _to_mulaw(self, data: bytes) -> bytes:
+        if self.encoding == "mulaw" and self.sample_rate == audio.SAMPLE_RATE:
+            return data
+        if self.encoding == "mulaw":
+            pcm = audio.resample_pcm16(audio.ulaw_to_pcm16(data), self.sample_rate, audio.SAMPLE_RATE)
+            return audio.pcm16_to_ulaw(pcm)
+        usable = len(data) - len(data) % 2
+        return audio.pcm16_to_ulaw(audio.resample_pcm16(np.frombuffer(data[:usable], dtype="<i2"),
+                                                        self.sample_rate, audio.SAMPLE_RATE))
+
+    async def on_audio(self, data: bytes) -> None:
+        self.s.audio_bytes += len(data)
+        self.sha.update(data)
+        self.buf += self._to_mulaw(data)
+        while len(self.buf) >= audio.FRAME_BYTES:
+            frame, self.buf = self.buf[:audio.FRAME_BYTES], self.buf[audio.FRAME_BYTES:]
+            await self.on_frame(frame)
+
+    async def on_frame(self, frame: bytes) -> None:
+        event = self.detector.feed(frame)
+        if event == "start":
+            await self.on_speech_start()
+        elif event == "end":
+            self.on_speech_end()
+        elif self.detector.in_speech and self.interim and self.current and not self.current.finalized:
+            if self.detector.audio_ms - self.current.interim_sent_at_ms >= self.fake.interim_interval_ms:
+                await self.send_interim()
+
+    async def on_speech_start(self) -> None:
+        # A pending final for the previous utterance goes out first (its delay is not over yet).
+        if self.pending_final and not self.pending_final.done():
+            self.pending_final.cancel()
+            await self.send_final(from_finalize=False)
+        if self.utterance_end_task and not self.utterance_end_task.done():
+            self.utterance_end_task.cancel()
+        if not self.claimed:
+            self.call_id = self.fake.registry.claim("stt", self.call_id)
+            self.s.call_id = self.call_id
+            self.claimed = True
+        text = self.fake.registry.next_utterance("stt", self.call_id) or self.fake.default_text
+        self.current = _Utterance(text=text, start_ms=self.detector.speech_start_ms,
+                                  interim_sent_at_ms=self.detector.audio_ms)
+        if self.vad_events:
+            await self.send({"type": "SpeechStarted", "channel": [0], "timestamp": round(
+                self.detector.speech_start_ms / 1000, 3)})
+
+    async def send_interim(self) -> None:
+        utt = self.current
+        assert utt is not None
+        utt.interim_sent_at_ms = self.detector.audio_ms
+        words = utt.words
+        n = min(max(1, int(self.detector.voiced_ms // MS_PER_WORD) + 1), max(1, len(words) - 1))
+        await self.send(self._result(utt, words[:n], False, False, False, self.detector.audio_ms))
+
+    def on_speech_end(self) -> None:
+        utt = self.current
+        if utt is None or utt.finalized:
+            return
+        utt.end_ms = self.detector.last_voice_end_ms
+        lag_ms = self.detector.audio_ms - utt.end_ms  # silence already heard since the last voiced frame
+        now = time.monotonic()
+        self.s.speech_end_at.append(now - lag_ms / 1000)
+        self.pending_final = asyncio.ensure_future(self._final_after(max(0.0, self.final_delay_ms - lag_ms) / 1000))
+
+    # -- control --------------------------------------------------------------------------------------
+    async def on_control(self, raw: str) -> bool:
+        """Handle a text frame; False when the stream should close."""
+        try:
+            msg = json.loads(raw)
+        except ValueError:
+            await self.ws.close(code=1008, message=b"DATA-0000: invalid JSON control message")
+            return False
+        self.s.received_control.append(msg)
+        kind = msg.get("type") if isinstance(msg, dict) else None
+        if kind == "KeepAlive":
+            return True
+        if kind == "Finalize":
+            await self.finalize()
+            return True
+        if kind == "CloseStream":
+            await self.close_stream()
+            return False
+        if kind == "Configure":
+            await self.send({"type": "ConfigureSuccess", "keyterms": msg.get("keyterms", [])})
+            return True
+        await self.ws.close(code=1008, message=b"DATA-0000: unknown control message")
+        return False
+
+    async def finalize(self) -> None:
+        if self.pending_final and not self.pending_final.done():
+            self.pending_final.cancel()
+        utt = self.current
+        if utt is not None and not utt.finalized:
+            if not utt.end_ms:
+                utt.end_ms = self.detector.audio_ms
+            await self.send_final(from_finalize=True)
+            return
+        # Nothing buffered: Deepgram still answers with an empty from_finalize result.
+        empty = _Utterance(text="", start_ms=self.detector.audio_ms, end_ms=self.detector.audio_ms)
+        await self.send(self._result(empty, [], True, False, True, self.detector.audio_ms))
+
+    async def close_stream(self) -> None:
+        if self.pending_final and not self.pending_final.done():
+            self.pending_final.cancel()
+        await self.send_final(from_finalize=False)
+        await self.send({"type": "Metadata", "transaction_key": "deprecated", "request_id": self.s.request_id,
+                         "sha256": self.sha.hexdigest(),
+                         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                         "duration": round(self.detector.audio_ms / 1000, 3), "channels": 1})
+        await self.ws.close(code=1000)
+
+    # -- loop -----------------------------------------------------------------------------------------
+    async def _watchdog(self) -> None:
+        while not self.ws.closed:
+            await asyncio.sleep(min(0.5, self.fake.idle_timeout_s / 4))
+            if time.monotonic() - self.last_activity > self.fake.idle_timeout_s:
+                await self.ws.close(code=1011, message=NET_0001.encode())
+                return
+
+    async def run(self) -> None:
+        watchdog = asyncio.ensure_future(self._watchdog())
+        try:
+            async for msg in self.ws:
+                self.last_activity = time.monotonic()
+                if msg.type == WSMsgType.BINARY:
+                    await self.on_audio(msg.data)
+                elif msg.type == WSMsgType.TEXT:
+                    if not await self.on_control(msg.data):
+                        break
+                else:
+                    break
+        finally:
+            watchdog.cancel()
+            for task in (self.pending_final, self.utterance_end_task):
+                if task and not task.done():
+                    task.cancel()

@@ -1,0 +1,127 @@
+"""The Deepgram fake driven by the real deepgram-sdk (and the raw wire for control frames)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+import websockets
+from deepgram import AsyncDeepgramClient
+from deepgram.environment import DeepgramClientEnvironment
+
+from sandbox import audio
+from sandbox.deepgram import FakeDeepgram
+
+
+@pytest.fixture
+def fake(registry):
+    with FakeDeepgram(registry=registry, idle_timeout_s=1.0) as server:
+        yield server
+
+
+def client(fake: FakeDeepgram, key: str = "dg-test") -> AsyncDeepgramClient:
+    env = DeepgramClientEnvironment(base=fake.url, production=fake.ws_url, agent=fake.ws_url, agent_rest=fake.url)
+    return AsyncDeepgramClient(api_key=key, environment=env)
+
+
+async def stream(send, data: bytes, realtime: bool = True) -> None:
+    """Send 20 ms frames paced in real time, like the media service forwarding Twilio audio."""
+    start = time.monotonic()
+    for i, frame in enumerate(audio.frames(data)):
+        await send(frame)
+        if realtime:
+            await asyncio.sleep(max(0.0, start + (i + 1) * 0.02 - time.monotonic()))
+
+
+async def collect(sock, until: str, timeout: float = 5.0) -> list:
+    out = []
+    async with asyncio.timeout(timeout):
+        while True:
+            msg = await sock.recv()
+            out.append(msg)
+            if getattr(msg, "type", None) == until:
+                return out
+
+
+async def test_sdk_interim_final_utterance_end_with_registered_text(fake, registry):
+    registry.register("call-1", ["I need to change my booking please"])
+    line = audio.speak("I need to change my booking please")
+    dg = client(fake)
+    async with dg.listen.v1.connect(model="nova-3", language="en", encoding="mulaw", sample_rate=8000,
+                                    interim_results="true", utterance_end_ms="1000", vad_events="true",
+                                    tag="call-1", keyterm=["booking", "Acme"]) as sock:
+        sender = asyncio.create_task(stream(sock.send_media, audio.silence(200) + line + audio.silence(1400)))
+        msgs = await collect(sock, "UtteranceEnd", timeout=8)
+        await sender
+        await sock.send_close_stream()
+    kinds = [m.type for m in msgs]
+    assert kinds[0] == "SpeechStarted"
+    interims = [m for m in msgs if m.type == "Results" and not m.is_final]
+    finals = [m for m in msgs if m.type == "Results" and m.is_final]
+    assert len(interims) >= 2
+    assert all(len(m.channel.alternatives[0].transcript) < len("I need to change my booking please")
+               for m in interims)
+    assert "I need to change my booking please".startswith(interims[0].channel.alternatives[0].transcript)
+    assert len(finals) == 1 and finals[0].speech_final is True
+    assert finals[0].channel.alternatives[0].transcript == "I need to change my booking please"
+    assert finals[0].channel.alternatives[0].words[0].punctuated_word == "I"
+    assert kinds[-1] == "UtteranceEnd"
+    session = fake.sessions[0]
+    assert session.headers["authorization"] == "Token dg-test"
+    assert session.query["keyterm"] == ["booking", "Acme"]
+    assert session.query["encoding"] == ["mulaw"] and session.query["sample_rate"] == ["8000"]
+    assert session.call_id == "call-1"
+    # final arrives ~150 ms after the end of speech (generous bounds)
+    lag = session.final_sent_at[0] - session.speech_end_at[0]
+    assert 0.12 <= lag <= 0.4, lag
+
+
+async def test_finalize_close_stream_metadata_and_fallback_pairing(fake, registry):
+    registry.register("call-9", ["first line here", "second"])
+    async with websockets.connect(fake.ws_url + "/v1/listen?encoding=mulaw&sample_rate=8000&model=nova-3",
+                                  additional_headers={"Authorization": "Token x"}) as ws:
+        line = audio.speak("first line here")
+        await stream(ws.send, audio.silence(100) + line[: len(line) // 2], realtime=False)
+        await ws.send(json.dumps({"type": "Finalize"}))
+        final = json.loads(await asyncio.wait_for(ws.recv(), 2))
+        assert final["type"] == "Results" and final["is_final"] is True and final["from_finalize"] is True
+        assert final["channel"]["alternatives"][0]["transcript"] == "first line here"
+        assert final["channel_index"] == [0, 1] and "model_info" in final["metadata"]
+        # nothing pending: an empty from_finalize result
+        await ws.send(json.dumps({"type": "Finalize"}))
+        empty = json.loads(await asyncio.wait_for(ws.recv(), 2))
+        assert empty["from_finalize"] is True and empty["channel"]["alternatives"][0]["transcript"] == ""
+        await ws.send(json.dumps({"type": "KeepAlive"}))
+        await ws.send(json.dumps({"type": "CloseStream"}))
+        meta = json.loads(await asyncio.wait_for(ws.recv(), 2))
+        assert meta["type"] == "Metadata" and meta["channels"] == 1 and len(meta["sha256"]) == 64
+        with pytest.raises(websockets.ConnectionClosedOK):
+            await asyncio.wait_for(ws.recv(), 2)
+    assert fake.sessions[0].call_id == "call-9"  # paired with the oldest unclaimed registration
+
+
+async def test_auth_required_and_idle_timeout(fake):
+    with pytest.raises(websockets.InvalidStatus) as err:
+        async with websockets.connect(fake.ws_url + "/v1/listen", additional_headers={"Authorization": "Bearer x"}):
+            pass
+    assert err.value.response.status_code == 401
+    async with websockets.connect(fake.ws_url + "/v1/listen?encoding=mulaw&sample_rate=8000",
+                                  additional_headers={"Authorization": "Token x"}) as ws:
+        with pytest.raises(websockets.ConnectionClosedError) as closed:
+            await asyncio.wait_for(ws.recv(), 4)
+        assert closed.value.rcvd.code == 1011 and "NET-0001" in closed.value.rcvd.reason
+
+
+async def test_registry_http_endpoint(fake):
+    import urllib.request
+
+    from sandbox.registry import RemoteRegistry
+
+    RemoteRegistry(fake.url).register("call-x", ["hello there"])
+    RemoteRegistry(fake.url).register("call-x", ["and more"], append=True)
+    with urllib.request.urlopen(fake.url + "/sandbox/calls/call-x") as resp:
+        body = json.loads(resp.read())
+    assert body["utterances"] == ["hello there", "and more"]
+    assert fake.registry.next_utterance("stt", "call-x") == "hello there"
