@@ -10,7 +10,8 @@ import json
 
 from chalice.local import ForbiddenError, LocalGateway
 
-NOT_FOUND_BODY = json.dumps({"error": "not_found", "message": "Unknown route."}).encode()
+# A str body: chalice.test decodes str bodies, and the local HTTP server encodes either.
+NOT_FOUND_BODY = json.dumps({"error": "not_found", "message": "Unknown route."})
 
 
 class FlatErrorGateway(LocalGateway):

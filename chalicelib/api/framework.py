@@ -104,18 +104,29 @@ class RequestContext:
             raise validation_error(exc) from None
 
 
+# Names pydantic puts in an error's loc for union members and tagged-union tags (not fields).
+_LOC_NOISE = {"str", "int", "float", "bool", "dict", "list", "function", "endCall", "transferCall"}
+
+
 def _loc(loc: tuple) -> str:
+    from pydantic.alias_generators import to_snake
+
     parts: list[str] = []
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
         else:
-            # pydantic puts union/tagged-union member names in loc; drop the noise.
             text = str(item)
-            if text.startswith("function-") or text in {"str", "int", "float", "bool", "dict", "list"}:
+            if text.startswith("function-") or text in _LOC_NOISE:
                 continue
-            parts.append(("." if parts else "") + text)
+            # "missing" errors name the camelCase alias when the model accepts both; we emit snake_case.
+            parts.append(("." if parts else "") + to_snake(text))
     return "".join(parts)
+
+
+def _msg(err: dict) -> str:
+    msg = str(err["msg"])
+    return msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
 
 
 def validation_error(exc: ValidationError, prefix: str = "") -> errors.ApiError:
@@ -123,7 +134,9 @@ def validation_error(exc: ValidationError, prefix: str = "") -> errors.ApiError:
     details: list[str] = []
     first_param: str | None = None
     all_missing = True
-    for err in exc.errors(include_url=False):
+    # Unknown fields first: a typo ("nme") explains the "missing name" that follows from it.
+    errs = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
+    for err in errs:
         param = _loc(err["loc"])
         if prefix:
             param = f"{prefix}.{param}" if param else prefix
@@ -133,7 +146,7 @@ def validation_error(exc: ValidationError, prefix: str = "") -> errors.ApiError:
         elif kind == "missing":
             msg = f"'{param}' is required"
         else:
-            msg = f"'{param}': {err['msg']}" if param else err["msg"]
+            msg = f"'{param}': {_msg(err)}" if param else _msg(err)
         if kind != "missing":
             all_missing = False
         details.append(msg)
@@ -221,6 +234,9 @@ def handle(request: Any, path: str) -> Response:
         result = endpoint.handler(ctx)
         if isinstance(result, Response):
             result.headers = {**rate_headers, **endpoint.headers, **(result.headers or {})}
+            if not isinstance(result.body, (str, bytes)) and not any(
+                    k.lower() == "content-type" for k in result.headers):
+                result.headers["Content-Type"] = "application/json"
             return result
         return Response(body=result, status_code=endpoint.status,
                         headers={"Content-Type": "application/json", **rate_headers, **endpoint.headers})

@@ -246,13 +246,13 @@ class AssistantCreate(AssistantFields):
 class AssistantUpdate(AssistantFields):
     """PATCH body: top-level fields replace; a sent config block replaces the whole block."""
 
-    @model_validator(mode="after")
-    def _name_not_null(self) -> AssistantUpdate:
-        if "name" in self.model_fields_set and self.name is None:
-            raise ValueError("'name' cannot be null")
-        if "is_active" in self.model_fields_set and self.is_active is None:
-            raise ValueError("'is_active' cannot be null")
-        return self
+    @field_validator("name", "is_active")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Runs only for fields that were sent; these two are not nullable.
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
 
 
 # Defaults applied on create (contract / documented defaults).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_serializer
 from pydantic.alias_generators import to_camel
 
 SHORT = 200  # names and short fields
@@ -54,6 +54,17 @@ class ApiModel(BaseModel):
         serialize_by_alias=False,
         str_strip_whitespace=False,
     )
+
+    @model_serializer(mode="wrap")
+    def _keyword_names(self, handler: Any) -> Any:
+        # Fields named after Python keywords or BaseModel attributes (``schema_``, ``async_``) are
+        # stored and returned under their wire name (``schema``, ``async``), never with the underscore.
+        data = handler(self)
+        if isinstance(data, dict):
+            for name, field in type(self).model_fields.items():
+                if name.endswith("_") and field.alias == name[:-1] and name in data:
+                    data[field.alias] = data.pop(name)
+        return data
 
     def dump(self, **kwargs: Any) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=False, **kwargs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, Field, TypeAdapter, field_validator
 
 from chalicelib.models.assistant import EndCallTool, FunctionTool, TransferCallTool
 from chalicelib.models.common import ApiModel, FreeForm, LongStr, NonEmptyShortStr
@@ -29,8 +29,7 @@ def validate_tool_config(tool_type: str, config: dict[str, Any]) -> dict[str, An
     out = parsed.model_dump(mode="json", exclude_none=True)
     out.pop("type", None)
     if tool_type == "function":
-        out.pop("secret", None)
-        out["async"] = out.pop("async_", False)
+        out.pop("secret", None)  # templates are copied into assistants; secrets belong on the assistant
     return out
 
 
@@ -38,12 +37,7 @@ class ToolTemplateCreate(ApiModel):
     name: NonEmptyShortStr
     description: Annotated[str, Field(max_length=10_000)] | None = None
     tool_type: ToolType
-    tool_config: FreeForm
-
-    @model_validator(mode="after")
-    def _config(self) -> ToolTemplateCreate:
-        self.tool_config = _checked(self.tool_type, self.tool_config)
-        return self
+    tool_config: FreeForm  # validated against tool_type by the service (errors name tool_config.<field>)
 
 
 class ToolTemplateUpdate(ApiModel):
@@ -58,15 +52,6 @@ class ToolTemplateUpdate(ApiModel):
         if value is None:
             raise ValueError("cannot be null")
         return value
-
-
-def _checked(tool_type: str, config: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return validate_tool_config(tool_type, config)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
-        raise ValueError(f"tool_config{'.' + loc if loc else ''}: {first['msg']}") from None
 
 
 class AnalysisTemplateCreate(ApiModel):

@@ -67,8 +67,17 @@ def _save(repo: DocumentRepository, doc: Document, label: str) -> dict[str, Any]
 TOOL = "Tool template"
 
 
+def _checked_config(tool_type: str, config: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return validate_tool_config(tool_type, config)
+    except ValidationError as exc:
+        raise validation_error(exc, prefix="tool_config") from None
+
+
 def create_tool_template(org_id: str, body: ToolTemplateCreate) -> dict[str, Any]:
-    return _create(tool_repo(), org_id, {"description": None, **body.dump(exclude_unset=True)})
+    data = {"description": None, **body.dump(exclude_unset=True)}
+    data["tool_config"] = _checked_config(data["tool_type"], data["tool_config"])
+    return _create(tool_repo(), org_id, data)
 
 
 def list_tool_templates(org_id: str) -> list[dict[str, Any]]:
@@ -84,10 +93,7 @@ def update_tool_template(org_id: str, template_id: str, body: ToolTemplateUpdate
     changes = body.dump(exclude_unset=True)
     merged = {**doc.data, **changes}
     if "tool_type" in changes or "tool_config" in changes:
-        try:
-            merged["tool_config"] = validate_tool_config(merged["tool_type"], merged["tool_config"])
-        except ValidationError as exc:
-            raise validation_error(exc, prefix="tool_config") from None
+        merged["tool_config"] = _checked_config(merged["tool_type"], merged["tool_config"])
     doc.data = merged
     return _save(tool_repo(), doc, TOOL)
 
