@@ -29,7 +29,7 @@ class AsyncFakeServer:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._ready = threading.Event()
-        self._error: BaseException | None = None
+        self._start_error: BaseException | None = None
         self._stopping: asyncio.Event | None = None
         self.lock = threading.RLock()
         self.requests: list[dict[str, Any]] = []  # method, path, query, headers (lower-case keys), body
@@ -107,8 +107,8 @@ class AsyncFakeServer:
         self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
         self._thread.start()
         self._ready.wait(10)
-        if self._error:
-            raise RuntimeError(f"{self.name} fake failed to start") from self._error
+        if self._start_error:
+            raise RuntimeError(f"{self.name} fake failed to start") from self._start_error
         return self
 
     def _run(self) -> None:
@@ -117,7 +117,7 @@ class AsyncFakeServer:
         try:
             self.loop.run_until_complete(self._serve())
         except BaseException as exc:  # noqa: BLE001 - surfaced by start()
-            self._error = exc
+            self._start_error = exc
             self._ready.set()
         finally:
             self.loop.close()
