@@ -83,6 +83,35 @@ class RateLimitModel(Model):
 
 
 # ---------------------------------------------------------------- tenant-owned configuration
+# Document tables list in creation order through an LSI on (org_id, created_at): paged queries,
+# no in-memory sort, and the cursor is the index's LastEvaluatedKey.
+class AssistantsByCreatedIndex(LocalSecondaryIndex["AssistantModel"]):
+    class Meta:
+        index_name = "by_created"
+        projection = AllProjection()
+
+    org_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class ToolTemplatesByCreatedIndex(LocalSecondaryIndex["ToolTemplateModel"]):
+    class Meta:
+        index_name = "by_created"
+        projection = AllProjection()
+
+    org_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class AnalysisTemplatesByCreatedIndex(LocalSecondaryIndex["AnalysisTemplateModel"]):
+    class Meta:
+        index_name = "by_created"
+        projection = AllProjection()
+
+    org_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
 class AssistantModel(Model):
     Meta = meta("assistants")
     org_id = UnicodeAttribute(hash_key=True)
@@ -92,6 +121,7 @@ class AssistantModel(Model):
     secrets_enc = JSONMapAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    by_created = AssistantsByCreatedIndex()
 
 
 class ToolTemplateModel(Model):
@@ -101,6 +131,7 @@ class ToolTemplateModel(Model):
     data = JSONMapAttribute()
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    by_created = ToolTemplatesByCreatedIndex()
 
 
 class AnalysisTemplateModel(Model):
@@ -110,6 +141,7 @@ class AnalysisTemplateModel(Model):
     data = JSONMapAttribute()
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    by_created = AnalysisTemplatesByCreatedIndex()
 
 
 class NumberModel(Model):

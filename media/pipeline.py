@@ -1,0 +1,117 @@
+"""Assemble the per-call Pipecat pipeline for a plan (the only place that wires Pipecat together)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from media.plan import CallPlan
+from media.processors import CallBrain, Probe, TwilioSerializer
+from media.services import SAMPLE_RATE, build_services
+
+if TYPE_CHECKING:
+    from media.session import CallSession
+
+log = logging.getLogger("voice.media.pipeline")
+
+
+@dataclass
+class Built:
+    worker: Any
+    brain: CallBrain
+    context: Any
+    llm: Any
+    services: Any
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    disconnected: bool = False
+    error: str | None = None
+    realtime: bool = False
+
+    async def start_realtime(self) -> None:
+        await self.brain.run_llm(self.context)
+
+
+def tools_schema(plan: CallPlan):
+    from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
+    from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
+
+    if not plan.tools:
+        return None
+    return ToolsSchema(standard_tools=[
+        FunctionSchema(name=t.name, description=t.description,
+                       properties=(t.parameters or {}).get("properties") or {},
+                       required=list((t.parameters or {}).get("required") or []))
+        for t in plan.tools])
+
+
+def initial_messages(plan: CallPlan) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = [{"role": "system", "content": plan.system_prompt}]
+    messages.extend(plan.history)
+    if plan.realtime and plan.first_message:
+        messages.append({"role": "system", "content": f'Start the call by saying exactly: "{plan.first_message}"'})
+    return messages
+
+
+def build_pipeline(session: CallSession, plan: CallPlan) -> Built:
+    from pipecat.pipeline.pipeline import Pipeline
+    from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+    from pipecat.processors.aggregators.llm_context import LLMContext
+    from pipecat.processors.aggregators.llm_response_universal import LLMAssistantAggregator
+    from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+
+    services = build_services(plan)
+    schema = tools_schema(plan)
+    context = LLMContext(initial_messages(plan), tools=schema) if schema else LLMContext(initial_messages(plan))
+
+    transport = FastAPIWebsocketTransport(
+        websocket=session.ws,
+        params=FastAPIWebsocketParams(
+            audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False,
+            audio_in_sample_rate=SAMPLE_RATE, audio_out_sample_rate=SAMPLE_RATE,
+            audio_out_end_silence_secs=0, audio_in_passthrough=True,
+            serializer=TwilioSerializer(session), allowed_origins=[]))
+
+    brain = CallBrain(session, pass_audio=plan.realtime)
+    llm = services.llm
+    llm.register_function(None, session.handle_function_call)
+    assistant = LLMAssistantAggregator(context)
+
+    if plan.realtime:
+        processors = [transport.input(), brain, llm, transport.output(), assistant]
+    else:
+        processors = [transport.input(), services.stt, brain, llm, Probe("llm", session.on_probe),
+                      services.tts, Probe("tts", session.on_probe), transport.output(), assistant]
+
+    worker = PipelineWorker(
+        Pipeline(processors),
+        params=PipelineParams(audio_in_sample_rate=SAMPLE_RATE, audio_out_sample_rate=SAMPLE_RATE,
+                              enable_metrics=False, enable_usage_metrics=False,
+                              send_initial_empty_metrics=False),
+        idle_timeout_secs=None, enable_rtvi=False, enable_turn_tracking=False,
+        check_dangling_tasks=False, observers=[], name=f"call-{plan.call_id[:8]}")
+    built = Built(worker=worker, brain=brain, context=context, llm=llm, services=services, realtime=plan.realtime)
+
+    @worker.event_handler("on_pipeline_started")
+    async def _started(_worker, _frame):
+        built.started.set()
+
+    @worker.event_handler("on_pipeline_error")
+    async def _error(_worker, frame):
+        processor = getattr(frame, "processor", None)
+        unusable = processor is not None and not getattr(processor, "is_usable", True)
+        if getattr(frame, "fatal", False) or unusable:
+            built.error = f"provider failure: {getattr(processor, 'name', 'pipeline')}: {frame.error}"[:300]
+            log.warning("call %s: %s", plan.call_id, built.error)
+            if not session._ending:
+                asyncio.get_running_loop().create_task(session.end("error", error=built.error))
+
+    @transport.event_handler("on_client_disconnected")
+    async def _disconnected(_transport, _ws):
+        built.disconnected = True
+        if not session._ending:
+            session.twilio_stopped = True
+            asyncio.get_running_loop().create_task(session.end("customer_hangup"))
+
+    return built

@@ -1,0 +1,183 @@
+"""From a call row to a call plan: the resolved assistant config, prompt, first message and tools.
+
+Pure functions, no Pipecat types: the session and the pipeline builder read the plan.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+VAR_RE = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
+
+PIPELINE_LLMS = ("openai", "xai", "mistral")
+REALTIME_LLMS = ("xai_realtime",)
+SUPPORTED_STT = ("deepgram", "elevenlabs", "gladia", "mistral")
+SUPPORTED_TTS = ("elevenlabs", "inworld")
+
+DEFAULT_STT = {"provider": "deepgram", "model": "nova-3-general", "language": "en"}
+DEFAULT_LLM = {"provider": "openai", "model": "gpt-4o-mini"}
+DEFAULT_TTS = {"provider": "elevenlabs", "voice_id": "21m00Tcm4TlvDq8ikWAM", "model": "eleven_flash_v2_5"}
+DEFAULT_PROMPT = "You are a helpful, concise phone assistant. Keep answers short: they are spoken aloud."
+
+
+class UnsupportedConfig(ValueError):
+    """The assistant config cannot be run (unknown provider or combination)."""
+
+
+def fill_variables(text: str | None, variables: dict[str, Any] | None) -> str | None:
+    """Replace ``{{name}}`` placeholders; unknown names stay as they are."""
+    if not text or not variables:
+        return text
+
+    def repl(m: re.Match) -> str:
+        value = variables.get(m.group(1))
+        return m.group(0) if value is None else str(value)
+
+    return VAR_RE.sub(repl, text)
+
+
+@dataclass
+class ToolSpec:
+    kind: str  # function | endCall | transferCall
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    url: str | None = None
+    is_async: bool = False
+    async_response: str | None = None
+    message: str | None = None  # endCall goodbye
+    destinations: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class CallPlan:
+    org_id: str
+    call_id: str
+    direction: str
+    assistant_id: str | None
+    config: dict[str, Any]
+    stt: dict[str, Any] | None
+    llm: dict[str, Any]
+    tts: dict[str, Any] | None
+    system_prompt: str
+    history: list[dict[str, str]]
+    first_message: str | None
+    tools: list[ToolSpec]
+    metadata: dict[str, Any]
+    variables: dict[str, Any]
+    max_duration_seconds: int
+    silence_handling: bool
+    silence_timeout_seconds: float
+    voicemail_detection: bool
+    voicemail_message: str | None
+    gdpr_mode: bool
+    webhook_url: str | None
+    number_id: str | None
+    caller_phone: str | None
+    assistant_phone: str | None
+
+    @property
+    def realtime(self) -> bool:
+        return self.llm.get("provider") in REALTIME_LLMS
+
+    def tool(self, name: str) -> ToolSpec | None:
+        return next((t for t in self.tools if t.name == name), None)
+
+
+def _tool_specs(raw_tools: list[dict[str, Any]], silence_handling: bool) -> list[ToolSpec]:
+    specs: list[ToolSpec] = []
+    for raw in raw_tools or []:
+        kind = raw.get("type", "function")
+        if kind == "function":
+            specs.append(ToolSpec(
+                kind="function", name=raw["name"], description=raw.get("description") or "",
+                parameters=raw.get("parameters") or {"type": "object", "properties": {}},
+                url=raw.get("url"), is_async=bool(raw.get("async_") or raw.get("async")),
+                async_response=raw.get("async_response") or raw.get("asyncResponse")))
+        elif kind in ("endCall", "end_call"):
+            specs.append(ToolSpec(
+                kind="endCall", name=raw.get("name") or "endCall",
+                description=raw.get("description") or "End the call when the conversation is over "
+                "or the caller says goodbye.",
+                parameters={"type": "object", "properties": {}}, message=raw.get("message")))
+        elif kind in ("transferCall", "transfer_call"):
+            dests = raw.get("destinations") or []
+            targets = [d.get("number") or d.get("sip_uri") for d in dests]
+            lines = "; ".join(f"{t}: {d.get('description') or ''}" for t, d in zip(targets, dests, strict=False))
+            specs.append(ToolSpec(
+                kind="transferCall", name=raw.get("name") or "transferCall",
+                description=(raw.get("description") or "Transfer the caller to a human or another line.")
+                + f" Destinations: {lines}",
+                parameters={"type": "object", "properties": {
+                    "destination": {"type": "string", "enum": targets,
+                                    "description": "The destination to transfer to."}},
+                    "required": ["destination"]},
+                destinations=dests))
+    if silence_handling and not any(s.kind == "endCall" for s in specs):
+        specs.append(ToolSpec(kind="endCall", name="endCall",
+                              description="End the call when the conversation is over or the caller says goodbye.",
+                              parameters={"type": "object", "properties": {}}))
+    return specs
+
+
+def build_plan(org_id: str, call_id: str, direction: str, data: dict[str, Any]) -> CallPlan:
+    """Resolve the call row's data into a plan. Raises UnsupportedConfig for unusable configs."""
+    config = dict(data.get("config") or {})
+    variables = dict(data.get("variables") or {})
+    llm = dict(config.get("llm_config") or DEFAULT_LLM)
+    stt = config.get("stt_config")
+    tts = config.get("tts_config")
+    provider = llm.get("provider")
+    if provider in REALTIME_LLMS:
+        stt, tts = None, None
+        if llm.get("voice") and llm["voice"].lower() not in ("ara", "rex", "sal", "eve", "leo"):
+            raise UnsupportedConfig(f"xai_realtime voice '{llm['voice']}' is not supported")
+    elif provider in PIPELINE_LLMS:
+        stt = dict(stt or DEFAULT_STT)
+        tts = dict(tts or DEFAULT_TTS)
+        if stt.get("provider") not in SUPPORTED_STT:
+            raise UnsupportedConfig(f"STT provider '{stt.get('provider')}' is not supported")
+        if tts.get("provider") not in SUPPORTED_TTS:
+            raise UnsupportedConfig(f"TTS provider '{tts.get('provider')}' is not supported")
+    else:
+        raise UnsupportedConfig(f"LLM provider '{provider}' is not supported")
+
+    messages = list(llm.get("messages") or [])
+    system_parts = [m["content"] for m in messages if m.get("role") == "system"]
+    history = [{"role": m["role"], "content": fill_variables(m["content"], variables) or ""}
+               for m in messages if m.get("role") in ("user", "assistant")]
+    system = "\n\n".join(system_parts) or DEFAULT_PROMPT
+    context = data.get("context")
+    if context:
+        system = f"{system}\n\n{context}"
+    system = fill_variables(system, variables) or ""
+
+    first = data.get("first_message")
+    if first is None:
+        first = config.get("first_message")
+    first = fill_variables(first, variables)
+
+    silence = bool(config.get("autonomous_silence_handling"))
+    return CallPlan(
+        org_id=org_id, call_id=call_id, direction=direction, assistant_id=data.get("assistant_id"),
+        config=config, stt=stt, llm=llm, tts=tts, system_prompt=system, history=history,
+        first_message=first or None, tools=_tool_specs(llm.get("tools") or [], silence),
+        metadata=dict(data.get("metadata") or config.get("metadata") or {}), variables=variables,
+        max_duration_seconds=int(config.get("max_duration_seconds") or 600),
+        silence_handling=silence,
+        silence_timeout_seconds=float(config.get("silence_timeout_seconds") or 7),
+        voicemail_detection=bool(config.get("voicemail_detection")) and direction == "outbound",
+        voicemail_message=config.get("voicemail_message") or None,
+        gdpr_mode=bool(config.get("gdpr_mode")),
+        webhook_url=config.get("webhook_url"),
+        number_id=data.get("number_id"),
+        caller_phone=data.get("caller_phone"), assistant_phone=data.get("assistant_phone"),
+    )
+
+
+def mask_number(number: str | None) -> str:
+    if not number:
+        return ""
+    return number[:3] + "*" * max(0, len(number) - 5) + number[-2:]

@@ -1,0 +1,281 @@
+"""Our Pipecat processors: the Twilio serializer with marks, the turn brain, and latency probes.
+
+The brain replaces Pipecat's user aggregator: it ends the caller's turn on the STT's own endpoint
+(Deepgram ``speech_final``) instead of waiting for a local VAD + turn model, filters backchannels,
+fires barge-in on the first real word heard while the agent speaks, turns DTMF into text, holds
+agent speech while voicemail detection decides, and drives silence handling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import audioop
+import base64
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from pipecat.frames.frames import (
+    AudioRawFrame,
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    InputDTMFFrame,
+    InterimTranscriptionFrame,
+    InterruptionFrame,
+    LLMContextFrame,
+    LLMFullResponseEndFrame,
+    LLMTextFrame,
+    OutputTransportMessageFrame,
+    OutputTransportMessageUrgentFrame,
+    StartFrame,
+    TranscriptionFrame,
+    TTSAudioRawFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
+from pipecat.serializers.base_serializer import FrameSerializer
+
+if TYPE_CHECKING:
+    from media.session import CallSession
+
+BACKCHANNELS = {
+    "mhm", "mm", "mmm", "hmm", "uh-huh", "uh", "huh", "um", "yeah", "yes", "yep", "yup", "ok", "okay",
+    "right", "sure", "alright", "got", "it", "i", "see", "ah", "oh", "cool", "great", "nice", "ja", "oke",
+}
+WORD_RE = re.compile(r"[a-zA-Z\u00C0-\u024F'-]+")
+
+VOICEMAIL_PATTERNS = (
+    "leave a message", "leave your message", "after the tone", "after the beep", "not available",
+    "can't take your call", "cannot take your call", "can't come to the phone", "voicemail", "voice mail",
+    "record your message", "mailbox", "please leave", "at the tone", "beep", "unavailable right now",
+    "spreek een bericht", "na de piep", "inspreken",
+)
+
+
+def is_backchannel(text: str, max_words: int = 3) -> bool:
+    """Short acknowledgements that must not interrupt the agent."""
+    words = [w.lower().strip("-'") for w in WORD_RE.findall(text)]
+    return 0 < len(words) <= max_words and all(w in BACKCHANNELS for w in words)
+
+
+def looks_like_voicemail(text: str) -> bool:
+    low = text.lower()
+    return any(p in low for p in VOICEMAIL_PATTERNS)
+
+
+class TwilioSerializer(FrameSerializer):
+    """Twilio Media Streams <-> 8 kHz linear16 frames, with marks and session callbacks.
+
+    mu-law <-> linear16 at one rate is a lookup (no resampler); the TTS asks for ``ulaw_8000`` so the
+    bytes we send are the provider's bytes. Marks are forwarded to the session (greeting playback,
+    drain before hang-up); ``stop`` tells the session the caller hung up.
+    """
+
+    def __init__(self, session: CallSession):
+        super().__init__()
+        self._session = session
+        self.stream_sid = session.stream_sid
+
+    async def setup(self, setup: FrameProcessorSetup):
+        return None
+
+    async def serialize(self, frame: Frame) -> str | bytes | None:
+        if isinstance(frame, InterruptionFrame):
+            self._session.note_clear()
+            return json.dumps({"event": "clear", "streamSid": self.stream_sid})
+        if isinstance(frame, AudioRawFrame):
+            if not frame.audio:
+                return None
+            ulaw = audioop.lin2ulaw(frame.audio, 2)
+            self._session.note_audio_out(len(ulaw))
+            return json.dumps({"event": "media", "streamSid": self.stream_sid,
+                               "media": {"payload": base64.b64encode(ulaw).decode()}})
+        if isinstance(frame, (OutputTransportMessageFrame, OutputTransportMessageUrgentFrame)):
+            return json.dumps(frame.message)
+        return None
+
+    async def deserialize(self, data: str | bytes) -> Frame | None:
+        try:
+            message = json.loads(data)
+        except (json.JSONDecodeError, TypeError):
+            return None
+        event = message.get("event")
+        if event == "media":
+            payload = (message.get("media") or {}).get("payload")
+            if not payload:
+                return None
+            pcm = audioop.ulaw2lin(base64.b64decode(payload), 2)
+            self._session.note_audio_in()
+            return InputAudioRawFrame(audio=pcm, num_channels=1, sample_rate=8000)
+        if event == "dtmf":
+            from pipecat.audio.dtmf.types import KeypadEntry
+
+            try:
+                return InputDTMFFrame(KeypadEntry((message.get("dtmf") or {}).get("digit")))
+            except ValueError:
+                return None
+        if event == "mark":
+            self._session.on_mark((message.get("mark") or {}).get("name", ""))
+        elif event == "stop":
+            self._session.on_twilio_stop()
+        return None
+
+
+class Probe(FrameProcessor):
+    """Passes every frame on; reports the first frame of a kind to the session (latency marks)."""
+
+    def __init__(self, name: str, on_frame: Callable[[str, Frame], None]):
+        super().__init__(name=f"probe-{name}")
+        self._probe = name
+        self._on_frame = on_frame
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, (LLMTextFrame, TTSAudioRawFrame, LLMFullResponseEndFrame)):
+            self._on_frame(self._probe, frame)
+        await self.push_frame(frame, direction)
+
+
+class CallBrain(FrameProcessor):
+    """Turn taking between STT and LLM (see module docstring)."""
+
+    def __init__(self, session: CallSession, *, pass_audio: bool = False, endpoint_fallback_secs: float = 0.8,
+                 dtmf_flush_secs: float = 1.2):
+        super().__init__(name="call-brain")
+        self.s = session
+        self._pass_audio = pass_audio
+        self._finals: list[str] = []
+        self._endpoint_task: asyncio.Task | None = None
+        self._dtmf: list[str] = []
+        self._dtmf_task: asyncio.Task | None = None
+        self._endpoint_fallback = endpoint_fallback_secs
+        self._dtmf_flush = dtmf_flush_secs
+        self.bot_speaking = False
+        self.last_activity = time.monotonic()
+        self._started = False
+
+    # --- frame flow -------------------------------------------------------------------------
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, StartFrame):
+            await self.push_frame(frame, direction)
+            self._started = True
+            return
+        if isinstance(frame, (EndFrame, CancelFrame)):
+            self._cancel_tasks()
+            await self.push_frame(frame, direction)
+            return
+        if isinstance(frame, BotStartedSpeakingFrame):
+            self.bot_speaking = True
+            self.s.on_bot_started()
+            await self.push_frame(frame, direction)
+            return
+        if isinstance(frame, BotStoppedSpeakingFrame):
+            self.bot_speaking = False
+            self.last_activity = time.monotonic()
+            self.s.on_bot_stopped()
+            await self.push_frame(frame, direction)
+            return
+        if isinstance(frame, InterimTranscriptionFrame):
+            await self._on_interim(frame)
+            return
+        if isinstance(frame, TranscriptionFrame):
+            await self._on_final(frame)
+            return
+        if isinstance(frame, InputDTMFFrame):
+            await self._on_dtmf(frame)
+            return
+        if isinstance(frame, InputAudioRawFrame):
+            # Cascade: STT consumed it already. Speech-to-speech: the model needs it.
+            if self._pass_audio:
+                await self.push_frame(frame, direction)
+            return
+        await self.push_frame(frame, direction)
+
+    def _cancel_tasks(self) -> None:
+        for task in (self._endpoint_task, self._dtmf_task):
+            if task and not task.done():
+                task.cancel()
+
+    def agent_audible(self) -> bool:
+        return self.bot_speaking or self.s.greeting_playing()
+
+    async def _on_interim(self, frame: InterimTranscriptionFrame) -> None:
+        text = frame.text.strip()
+        if not text:
+            return
+        self.last_activity = time.monotonic()
+        self.s.note_user_speech()
+        if self.agent_audible() and not is_backchannel(text) and self.s.interruptible():
+            await self.barge_in()
+
+    async def barge_in(self) -> None:
+        self.s.on_barge_in()
+        await self.broadcast_interruption()
+
+    async def _on_final(self, frame: TranscriptionFrame) -> None:
+        text = frame.text.strip()
+        self.last_activity = time.monotonic()
+        if not text:
+            return
+        self.s.note_user_speech()
+        result = getattr(frame, "result", None)
+        speech_final = bool(getattr(result, "speech_final", False))
+        if self.agent_audible() and not self._finals and is_backchannel(text):
+            # A backchannel while the agent speaks: heard, not a turn.
+            self.s.record_backchannel(text)
+            return
+        if self.agent_audible() and self.s.interruptible():
+            await self.barge_in()
+        self._finals.append(text)
+        self.s.note_final(result)
+        if speech_final:
+            await self.end_turn()
+        else:
+            self._arm_endpoint()
+
+    def _arm_endpoint(self) -> None:
+        if self._endpoint_task and not self._endpoint_task.done():
+            self._endpoint_task.cancel()
+        self._endpoint_task = self.create_task(self._endpoint_after(), name="endpoint-fallback")
+
+    async def _endpoint_after(self) -> None:
+        await asyncio.sleep(self._endpoint_fallback)
+        await self.end_turn()
+
+    async def end_turn(self) -> None:
+        if self._endpoint_task and not self._endpoint_task.done() and asyncio.current_task() is not self._endpoint_task:
+            self._endpoint_task.cancel()
+        if not self._finals:
+            return
+        text = " ".join(self._finals)
+        self._finals = []
+        await self.s.on_user_turn(text)
+
+    async def _on_dtmf(self, frame: InputDTMFFrame) -> None:
+        self._dtmf.append(frame.button.value)
+        self.last_activity = time.monotonic()
+        if self._dtmf_task and not self._dtmf_task.done():
+            self._dtmf_task.cancel()
+        self._dtmf_task = self.create_task(self._flush_dtmf(), name="dtmf-flush")
+
+    async def _flush_dtmf(self) -> None:
+        await asyncio.sleep(self._dtmf_flush)
+        digits = "".join(self._dtmf)
+        self._dtmf = []
+        if digits:
+            await self.s.on_user_turn(f"[The caller pressed the keypad keys: {digits}]", dtmf=digits)
+
+    async def run_llm(self, context: Any) -> None:
+        await self.push_frame(LLMContextFrame(context=context))
+
+    async def push(self, frame: Frame) -> None:
+        await self.push_frame(frame)
+
+
+Callback = Callable[..., Awaitable[None]]

@@ -1,0 +1,253 @@
+"""Assistant config -> Pipecat services (STT, LLM, TTS or one speech-to-speech service).
+
+Every provider URL comes from settings so a protocol-faithful fake can stand in. Provider keys come
+from the org's BYOK key, else the platform key (``chalicelib.services.byok.provider_key``).
+"""
+
+from __future__ import annotations
+
+import audioop  # noqa: F401  (stdlib in 3.11; mu-law <-> linear16 is exact)
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.settings import PLATFORM_KEY_ENV, get_settings
+from media.plan import CallPlan, ToolSpec, UnsupportedConfig
+
+SAMPLE_RATE = 8000
+
+
+def provider_key(org_id: str, provider: str) -> tuple[str, bool]:
+    """(key, is_byok). Delegates to the BYOK service; falls back to the platform key env var."""
+    try:
+        from chalicelib.services.byok import provider_key as byok_key
+    except ImportError:  # BYOK service not deployed in this build
+        byok_key = None
+    if byok_key is not None:
+        key, is_byok = byok_key(org_id, provider)
+        if key:
+            return key, is_byok
+    return os.environ.get(PLATFORM_KEY_ENV.get(provider, ""), "") or "sandbox-key", False
+
+
+@dataclass
+class Services:
+    stt: Any | None
+    llm: Any
+    tts: Any | None
+    byok: dict[str, bool]
+
+
+def _ws(url: str) -> str:
+    return url.replace("https://", "wss://").replace("http://", "ws://")
+
+
+def _http(url: str) -> str:
+    return url.replace("wss://", "https://").replace("ws://", "http://")
+
+
+def _language(code: str | None):
+    from pipecat.transcriptions.language import Language
+
+    if not code:
+        return None
+    try:
+        return Language(code)
+    except ValueError:
+        return code
+
+
+def build_stt(plan: CallPlan, key: str):
+    cfg = plan.stt or {}
+    provider = cfg.get("provider")
+    s = get_settings()
+    if provider == "deepgram":
+        from pipecat.services.deepgram.stt import DeepgramSTTService
+
+        language = cfg.get("language") or "en"
+        extra: dict[str, Any] = {"vad_events": True}
+        settings = DeepgramSTTService.Settings(
+            model=cfg.get("model") or "nova-3-general", language=language,
+            interim_results=True, punctuate=True, smart_format=False, endpointing=300,
+            utterance_end_ms=1000, profanity_filter=False, extra=extra)
+        if cfg.get("keyterms"):
+            settings.keyterm = list(cfg["keyterms"])
+        return DeepgramSTTService(api_key=key, base_url=s.deepgram_url or "", sample_rate=SAMPLE_RATE,
+                                  encoding="linear16", tag=plan.call_id, settings=settings)
+    if provider == "elevenlabs":
+        from pipecat.services.elevenlabs.stt import CommitStrategy, ElevenLabsRealtimeSTTService
+
+        base = (s.elevenlabs_url or "api.elevenlabs.io").split("://")[-1]
+        return ElevenLabsRealtimeSTTService(
+            api_key=key, base_url=base, commit_strategy=CommitStrategy.VAD,
+            sample_rate=cfg.get("sample_rate") or SAMPLE_RATE,
+            include_timestamps=bool(cfg.get("include_timestamps")),
+            settings=ElevenLabsRealtimeSTTService.Settings(
+                model=cfg.get("model") or "scribe_v2_realtime", language=_language(cfg.get("language"))))
+    if provider == "gladia":
+        from pipecat.services.gladia.config import (
+            CustomVocabularyConfig,
+            GladiaInputParams,
+            LanguageConfig,
+            RealtimeProcessingConfig,
+            TranslationConfig,
+        )
+        from pipecat.services.gladia.stt import GladiaSTTService
+
+        languages = cfg.get("languages") or ([cfg["language"]] if cfg.get("language") not in (None, "multi") else None)
+        rt = RealtimeProcessingConfig(
+            custom_vocabulary=bool(cfg.get("custom_vocabulary")) or None,
+            custom_vocabulary_config=CustomVocabularyConfig(vocabulary=list(cfg["custom_vocabulary"]))
+            if cfg.get("custom_vocabulary") else None,
+            translation=bool(cfg.get("translation_enabled")) or None,
+            translation_config=TranslationConfig(target_languages=cfg.get("translation_target_languages"))
+            if cfg.get("translation_enabled") else None)
+        params = GladiaInputParams(
+            endpointing=cfg.get("endpointing"),
+            language_config=LanguageConfig(languages=languages, code_switching=cfg.get("code_switching")),
+            realtime_processing=rt, custom_metadata={"call_id": plan.call_id})
+        kwargs: dict[str, Any] = {}
+        if s.gladia_url:
+            kwargs["url"] = s.gladia_url.rstrip("/") + "/v2/live"
+        return GladiaSTTService(api_key=key, region=cfg.get("region"), sample_rate=SAMPLE_RATE,
+                                model=cfg.get("model") or "solaria-1", params=params, **kwargs)
+    if provider == "mistral":
+        from pipecat.services.mistral.stt import MistralSTTService
+
+        return MistralSTTService(api_key=key, base_url=s.mistral_url or None, sample_rate=SAMPLE_RATE,
+                                 settings=MistralSTTService.Settings(
+                                     model=cfg.get("model") or "voxtral-mini-latest",
+                                     language=_language(cfg.get("language"))))
+    raise UnsupportedConfig(f"STT provider '{provider}' is not supported")
+
+
+def build_llm(plan: CallPlan, key: str):
+    cfg = plan.llm
+    provider = cfg.get("provider")
+    s = get_settings()
+    temperature = cfg.get("temperature")
+    if provider == "openai":
+        from pipecat.services.openai.llm import OpenAILLMService
+
+        settings = OpenAILLMService.Settings(model=cfg.get("model") or "gpt-4o-mini")
+        if temperature is not None:
+            settings.temperature = temperature
+        return OpenAILLMService(api_key=key, base_url=s.openai_base_url or None, settings=settings)
+    if provider == "xai":
+        from pipecat.services.xai.llm import GrokLLMService
+
+        settings = GrokLLMService.Settings(model=cfg.get("model") or "grok-4.20-non-reasoning")
+        if temperature is not None:
+            settings.temperature = temperature
+        base = (s.xai_url.rstrip("/") + "/v1") if s.xai_url else "https://api.x.ai/v1"
+        return GrokLLMService(api_key=key, base_url=_http(base), settings=settings)
+    if provider == "mistral":
+        from pipecat.services.mistral.llm import MistralLLMService
+
+        settings = MistralLLMService.Settings(model=cfg.get("model") or "mistral-small-latest")
+        if temperature is not None:
+            settings.temperature = temperature
+        base = (s.mistral_url.rstrip("/") + "/v1") if s.mistral_url else "https://api.mistral.ai/v1"
+        return MistralLLMService(api_key=key, base_url=base, settings=settings)
+    if provider == "xai_realtime":
+        return build_realtime(plan, key)
+    raise UnsupportedConfig(f"LLM provider '{provider}' is not supported")
+
+
+def realtime_tools(tools: list[ToolSpec]) -> list[dict[str, Any]]:
+    return [{"type": "function", "name": t.name, "description": t.description, "parameters": t.parameters}
+            for t in tools]
+
+
+def build_realtime(plan: CallPlan, key: str):
+    from pipecat.services.xai.realtime import events
+    from pipecat.services.xai.realtime.llm import GrokRealtimeLLMService
+
+    s = get_settings()
+    base = _ws(s.xai_url.rstrip("/") + "/v1/realtime") if s.xai_url else "wss://api.x.ai/v1/realtime"
+    model = plan.llm.get("model")
+    if model:
+        base = f"{base}?model={model}"
+    props = events.SessionProperties(
+        instructions=plan.system_prompt, voice=(plan.llm.get("voice") or "eve").lower(),
+        turn_detection=events.TurnDetection(type="server_vad", silence_duration_ms=500),
+        audio=events.AudioConfiguration(
+            input=events.AudioInput(format=events.PCMUAudioFormat()),
+            output=events.AudioOutput(format=events.PCMUAudioFormat())),
+        tools=realtime_tools(plan.tools) or None)
+    return GrokRealtimeLLMService(api_key=key, base_url=base,
+                                  settings=GrokRealtimeLLMService.Settings(session_properties=props))
+
+
+def _ulaw_elevenlabs_class():
+    from pipecat.frames.frames import TTSAudioRawFrame
+    from pipecat.services.elevenlabs.tts import ElevenLabsTTSService
+
+    class UlawElevenLabsTTSService(ElevenLabsTTSService):
+        """Asks ElevenLabs for ``ulaw_8000`` (what Twilio plays) instead of PCM.
+
+        The pipeline is 8 kHz linear16; mu-law -> linear16 -> mu-law is exact, so the bytes Twilio
+        receives are the bytes ElevenLabs produced, with no resampling anywhere.
+        """
+
+        @property
+        def _output_format(self) -> str:  # type: ignore[override]
+            return "ulaw_8000"
+
+        @_output_format.setter
+        def _output_format(self, value: str) -> None:
+            pass
+
+        async def append_to_audio_context(self, context_id, frame):  # type: ignore[override]
+            if isinstance(frame, TTSAudioRawFrame) and not getattr(frame, "_decoded", False):
+                frame.audio = audioop.ulaw2lin(frame.audio, 2)
+                frame._decoded = True
+            await super().append_to_audio_context(context_id, frame)
+
+    return UlawElevenLabsTTSService
+
+
+def build_tts(plan: CallPlan, key: str):
+    cfg = plan.tts or {}
+    provider = cfg.get("provider")
+    s = get_settings()
+    if provider == "elevenlabs":
+        cls = _ulaw_elevenlabs_class()
+        settings = cls.Settings(voice=cfg.get("voice_id"), model=cfg.get("model") or "eleven_flash_v2_5")
+        for name in ("stability", "similarity_boost", "use_speaker_boost", "speed", "style"):
+            if cfg.get(name) is not None:
+                setattr(settings, name, cfg[name])
+        url = _ws(s.elevenlabs_url.rstrip("/")) if s.elevenlabs_url else "wss://api.elevenlabs.io"
+        return cls(api_key=key, url=url, sample_rate=SAMPLE_RATE, settings=settings)
+    if provider == "inworld":
+        from pipecat.services.inworld.tts import InworldTTSService
+
+        settings = InworldTTSService.Settings(voice=cfg.get("voice_id"), model=cfg.get("model") or "inworld-tts-1")
+        if cfg.get("language"):
+            settings.language = _language(cfg["language"])
+        if cfg.get("speed") is not None:
+            settings.speaking_rate = cfg["speed"]
+        kwargs: dict[str, Any] = {}
+        if s.inworld_url:
+            kwargs["url"] = _ws(s.inworld_url.rstrip("/")) + "/tts/v1/voice:streamBidirectional"
+        return InworldTTSService(api_key=key, sample_rate=SAMPLE_RATE, settings=settings, **kwargs)
+    raise UnsupportedConfig(f"TTS provider '{provider}' is not supported")
+
+
+_KEY_PROVIDER = {"xai_realtime": "xai"}
+
+
+def build_services(plan: CallPlan) -> Services:
+    byok: dict[str, bool] = {}
+
+    def key_for(kind: str, provider: str) -> str:
+        key, is_byok = provider_key(plan.org_id, _KEY_PROVIDER.get(provider, provider))
+        byok[kind] = is_byok
+        return key
+
+    llm = build_llm(plan, key_for("llm", plan.llm["provider"]))
+    if plan.realtime:
+        return Services(stt=None, llm=llm, tts=None, byok=byok)
+    stt = build_stt(plan, key_for("stt", plan.stt["provider"]))
+    tts = build_tts(plan, key_for("tts", plan.tts["provider"]))
+    return Services(stt=stt, llm=llm, tts=tts, byok=byok)
