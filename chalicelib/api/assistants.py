@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.framework import ApiRouter, RequestContext
+from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext, encode_cursor, parse_page
 from chalicelib.models.assistant import AssistantCreate, AssistantUpdate
 from chalicelib.services import assistants as svc
 
@@ -15,10 +15,19 @@ DEPRECATED = {"Deprecation": "true", "Link": '</api/v1/assistants>; rel="success
 REF = {"$ref": "#/components/schemas/Assistant"}
 
 
-@api.route("/assistants", "GET", summary="List all assistants",
-           response_schema={"assistants": {"type": "array", "items": REF}})
+NEXT = {"next_cursor": {"type": ["string", "null"]}}
+
+
+def _page(ctx: RequestContext, key: str) -> dict:
+    page = parse_page(ctx.query)
+    items, nxt = svc.page_assistants(ctx.org_id, page.limit, page.offset, page.cursor)
+    return {key: items, "next_cursor": encode_cursor(nxt)}
+
+
+@api.route("/assistants", "GET", summary="List all assistants", query=PAGE_QUERY,
+           response_schema={"assistants": {"type": "array", "items": REF}, **NEXT})
 def list_assistants(ctx: RequestContext) -> dict:
-    return {"assistants": svc.list_assistants(ctx.org_id)}
+    return _page(ctx, "assistants")
 
 
 @api.route("/assistants", "POST", status=201, summary="Create a new assistant",
@@ -48,9 +57,9 @@ def delete_assistant(ctx: RequestContext) -> dict:
 
 # ---- deprecated /agents: same store, agent/agents wrappers, Deprecation header
 @agents.route("/agents", "GET", summary="List all agents (deprecated)", deprecated=True, headers=DEPRECATED,
-              response_schema={"agents": {"type": "array", "items": REF}})
+              query=PAGE_QUERY, response_schema={"agents": {"type": "array", "items": REF}, **NEXT})
 def list_agents(ctx: RequestContext) -> dict:
-    return {"agents": svc.list_assistants(ctx.org_id)}
+    return _page(ctx, "agents")
 
 
 @agents.route("/agents", "POST", status=201, summary="Create a new agent (deprecated)", deprecated=True,

@@ -261,6 +261,12 @@ def _bind_log_context(request: Any, org_id: str) -> None:
 # ---------------------------------------------------------------- list helpers
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+# Query parameters of every list endpoint (for the OpenAPI document).
+PAGE_QUERY = [
+    ("limit", "integer", "Page size (default 100, max 1000)"),
+    ("offset", "integer", "Items to skip (prefer cursor: DynamoDB has no cheap offset)"),
+    ("cursor", "string", "next_cursor of the previous page"),
+]
 
 
 @dataclass

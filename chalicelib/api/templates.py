@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.framework import ApiRouter, RequestContext
+from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext, encode_cursor, parse_page
 from chalicelib.models.templates import (
     AnalysisTemplateCreate,
     AnalysisTemplateUpdate,
@@ -21,10 +21,15 @@ ANALYSIS = {"$ref": "#/components/schemas/AnalysisTemplate"}
 OK = {"success": {"type": "boolean"}}
 
 
-@tools.route("/tool-templates", "GET", summary="List all tool templates",
-             response_schema={"tool_templates": {"type": "array", "items": TOOL}})
+NEXT = {"next_cursor": {"type": ["string", "null"]}}
+
+
+@tools.route("/tool-templates", "GET", summary="List all tool templates", query=PAGE_QUERY,
+             response_schema={"tool_templates": {"type": "array", "items": TOOL}, **NEXT})
 def list_tool_templates(ctx: RequestContext) -> dict:
-    return {"tool_templates": svc.list_tool_templates(ctx.org_id)}
+    page = parse_page(ctx.query)
+    items, nxt = svc.page_tool_templates(ctx.org_id, page.limit, page.offset, page.cursor)
+    return {"tool_templates": items, "next_cursor": encode_cursor(nxt)}
 
 
 @tools.route("/tool-templates", "POST", status=201, summary="Create a new tool template",
@@ -52,10 +57,12 @@ def delete_tool_template(ctx: RequestContext) -> dict:
     return {"success": True}
 
 
-@analysis.route("/analysis-templates", "GET", summary="List analysis templates",
-                response_schema={"analysis_templates": {"type": "array", "items": ANALYSIS}})
+@analysis.route("/analysis-templates", "GET", summary="List analysis templates", query=PAGE_QUERY,
+                response_schema={"analysis_templates": {"type": "array", "items": ANALYSIS}, **NEXT})
 def list_analysis_templates(ctx: RequestContext) -> dict:
-    return {"analysis_templates": svc.list_analysis_templates(ctx.org_id)}
+    page = parse_page(ctx.query)
+    items, nxt = svc.page_analysis_templates(ctx.org_id, page.limit, page.offset, page.cursor)
+    return {"analysis_templates": items, "next_cursor": encode_cursor(nxt)}
 
 
 @analysis.route("/analysis-templates", "POST", status=201, summary="Create analysis template",

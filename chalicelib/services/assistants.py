@@ -89,6 +89,13 @@ def list_assistants(org_id: str) -> list[dict[str, Any]]:
     return [public(d) for d in repo().list(org_id)]
 
 
+def page_assistants(org_id: str, limit: int, offset: int = 0,
+                    cursor: dict | None = None) -> tuple[list[dict[str, Any]], dict | None]:
+    """One page of assistants, oldest first, and the key to continue from (None at the end)."""
+    page = repo().page(org_id, limit, offset, cursor)
+    return [public(d) for d in page.items], page.next_cursor
+
+
 def update_assistant(org_id: str, assistant_id: str, body: AssistantUpdate) -> dict[str, Any]:
     doc = get_document(org_id, assistant_id)
     changes = body.dump(exclude_unset=True)

@@ -84,6 +84,12 @@ def list_tool_templates(org_id: str) -> list[dict[str, Any]]:
     return [_public(d) for d in tool_repo().list(org_id)]
 
 
+def page_tool_templates(org_id: str, limit: int, offset: int = 0,
+                        cursor: dict | None = None) -> tuple[list[dict[str, Any]], dict | None]:
+    page = tool_repo().page(org_id, limit, offset, cursor)
+    return [_public(d) for d in page.items], page.next_cursor
+
+
 def get_tool_template(org_id: str, template_id: str) -> dict[str, Any]:
     return _public(_get(tool_repo(), org_id, template_id, TOOL))
 
@@ -120,6 +126,12 @@ def create_analysis_template(org_id: str, body: AnalysisTemplateCreate) -> dict[
 
 def list_analysis_templates(org_id: str) -> list[dict[str, Any]]:
     return [_public(d) for d in analysis_repo().list(org_id)]
+
+
+def page_analysis_templates(org_id: str, limit: int, offset: int = 0,
+                            cursor: dict | None = None) -> tuple[list[dict[str, Any]], dict | None]:
+    page = analysis_repo().page(org_id, limit, offset, cursor)
+    return [_public(d) for d in page.items], page.next_cursor
 
 
 def get_analysis_template(org_id: str, template_id: str) -> dict[str, Any]:

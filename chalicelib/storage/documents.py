@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 from pynamodb.models import Model
 
+from chalicelib.errors import Conflict, InvalidRequest
 from chalicelib.storage.base import is_condition_failure
 
 M = TypeVar("M", bound=Model)
@@ -25,6 +26,36 @@ class Document:
     created_at: str
     updated_at: str
     extra: dict[str, Any] = field(default_factory=dict)  # other attributes of the row (secrets ...)
+
+
+@dataclass
+class DocumentPage:
+    items: list[Document]
+    next_cursor: dict[str, Any] | None  # opaque key to pass back as ``cursor``; None at the end
+
+
+def page_sorted(docs: list[Document], org_id: str, limit: int, offset: int,
+                cursor: dict[str, Any] | None) -> DocumentPage:
+    """Page over documents already sorted by (created_at, id); the cursor is the last item's key."""
+    start = 0
+    if cursor:
+        if cursor.get("org_id") != org_id:
+            raise InvalidRequest("'cursor' is not a valid cursor.", param="cursor")
+        key = (str(cursor.get("created_at")), str(cursor.get("id")))
+        start = next((n for n, d in enumerate(docs) if (d.created_at, d.id) > key), len(docs))
+    chunk = docs[start + offset:start + offset + limit]
+    more = start + offset + limit < len(docs)
+    nxt = {"org_id": org_id, "id": chunk[-1].id, "created_at": chunk[-1].created_at} if more and chunk else None
+    return DocumentPage(chunk, nxt)
+
+
+def _checked_key(cursor: dict[str, Any], org_id: str) -> dict[str, Any]:
+    """A client-supplied LastEvaluatedKey must be one of this org's index keys (else 400, never a 500)."""
+    ok = set(cursor) == {"org_id", "id", "created_at"} and all(
+        isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in cursor.values())
+    if not ok or cursor["org_id"]["S"] != org_id:
+        raise InvalidRequest("'cursor' is not a valid cursor.", param="cursor")
+    return cursor
 
 
 class DocumentRepository(Generic[M]):
@@ -51,16 +82,47 @@ class DocumentRepository(Generic[M]):
             return None
 
     def list(self, org_id: str) -> list[Document]:
+        """Every document of the org, oldest first (one paged Query; for internal use)."""
+        index = getattr(self.model, "by_created", None)
+        if index is not None:
+            return [self._doc(i) for i in index.query(org_id)]
         docs = [self._doc(i) for i in self.model.query(org_id)]
-        docs.sort(key=lambda d: d.created_at)
+        docs.sort(key=lambda d: (d.created_at, d.id))
         return docs
+
+    def page(self, org_id: str, limit: int, offset: int = 0, cursor: dict | None = None) -> DocumentPage:
+        """One page, oldest first: ``offset`` items skipped after ``cursor``, then ``limit`` items.
+
+        Uses the ``by_created`` LSI when the model has one (a single Query of offset+limit items);
+        without it, falls back to reading the partition (small tables only).
+        """
+        index = getattr(self.model, "by_created", None)
+        if index is None:
+            return page_sorted(self.list(org_id), org_id, limit, offset, cursor)
+        want = offset + limit
+        if cursor is not None:
+            cursor = _checked_key(cursor, org_id)
+        # One Query of offset+limit+1 items: the extra item only says whether another page exists.
+        rows = list(index.query(org_id, limit=want + 1, page_size=min(want + 1, 1000), last_evaluated_key=cursor))
+        items = [self._doc(i) for i in rows[:want]][offset:]
+        nxt = None
+        if len(rows) > want and items:
+            last = items[-1]
+            nxt = {"org_id": {"S": org_id}, "id": {"S": last.id}, "created_at": {"S": last.created_at}}
+        return DocumentPage(items, nxt)
 
     def count(self, org_id: str) -> int:
         return self.model.count(org_id)
 
     def create(self, doc: Document) -> Document:
+        """Insert a new document; Conflict when the id is already taken in this org."""
         item = self._item(doc)
-        item.save(condition=self.model._hash_key_attribute().does_not_exist())
+        try:
+            item.save(condition=self.model._hash_key_attribute().does_not_exist())
+        except PutError as exc:
+            if is_condition_failure(exc):
+                raise Conflict(f"Document {doc.id} already exists.") from None
+            raise
         return doc
 
     def replace(self, doc: Document) -> bool:

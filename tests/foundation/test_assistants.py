@@ -287,3 +287,26 @@ def test_agents_alias(api):
     assert r.status_code == 200 and r.data == {"success": True} and r.headers["Deprecation"] == "true"
     r = api.get(f"/agents/{agent['id']}")
     assert r.status_code == 404 and r.data["error"] == "not_found"
+
+
+def test_list_pagination(api, other_api):
+    ids = [_create(api, {"name": f"a{n}"})["id"] for n in range(5)]
+    r = api.get("/assistants?limit=2")
+    assert [x["id"] for x in r.data["assistants"]] == ids[:2] and r.data["next_cursor"]
+    r2 = api.get(f"/assistants?limit=2&cursor={r.data['next_cursor']}")
+    assert [x["id"] for x in r2.data["assistants"]] == ids[2:4]
+    r3 = api.get(f"/assistants?limit=2&cursor={r2.data['next_cursor']}")
+    assert [x["id"] for x in r3.data["assistants"]] == ids[4:] and r3.data["next_cursor"] is None
+    r = api.get("/assistants?limit=2&offset=3")
+    assert [x["id"] for x in r.data["assistants"]] == ids[3:5]
+    assert api.get("/agents?limit=1").data["next_cursor"]
+    assert api.get("/assistants").data["next_cursor"] is None
+    for q, param in (("limit=0", "limit"), ("limit=1001", "limit"), ("limit=x", "limit"), ("offset=-1", "offset"),
+                     ("cursor=%%%", "cursor"), ("cursor=e30", "cursor")):
+        r = api.get(f"/assistants?{q}")
+        assert r.status_code == 400 and r.data["param"] == param, (q, r.body)
+    # another org's cursor is rejected, never followed
+    cursor = api.get("/assistants?limit=1").data["next_cursor"]
+    _create(other_api, {"name": "theirs"})
+    r = other_api.get(f"/assistants?cursor={cursor}")
+    assert r.status_code == 400 and r.data["param"] == "cursor"

@@ -125,3 +125,14 @@ def test_analysis_template_patch_validation(api):
         r = api.patch(f"/analysis-templates/{t['id']}", body)
         assert r.status_code == 400 and r.data["param"] == param, r.body
     assert api.get(f"/analysis-templates/{t['id']}").data["analysis_template"]["schema"] == SCHEMA
+
+
+def test_template_lists_paginate(api):
+    for n in range(3):
+        api.post("/tool-templates", {"name": f"T{n}", "tool_type": "endCall", "tool_config": {}})
+        api.post("/analysis-templates", {"name": f"A{n}", "schema": SCHEMA})
+    for path, key in (("/tool-templates", "tool_templates"), ("/analysis-templates", "analysis_templates")):
+        r = api.get(f"{path}?limit=2")
+        assert [x["name"][1] for x in r.data[key]] == ["0", "1"] and r.data["next_cursor"]
+        r = api.get(f"{path}?limit=2&cursor={r.data['next_cursor']}")
+        assert [x["name"][1] for x in r.data[key]] == ["2"] and r.data["next_cursor"] is None
