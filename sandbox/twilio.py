@@ -121,6 +121,9 @@ class FakeTwilio(FakeHTTPServer):
         fields = {"VoiceUrl": "voice_url", "VoiceMethod": "voice_method", "StatusCallback": "status_callback",
                   "StatusCallbackMethod": "status_callback_method", "FriendlyName": "friendly_name",
                   "VoiceFallbackUrl": "voice_fallback_url", "VoiceFallbackMethod": "voice_fallback_method"}
+        if getattr(self, "fail_number_updates", False):  # failure injection for tests
+            return FakeResponse(500, {"code": 20500, "message": "Internal Server Error", "status": 500,
+                                      "more_info": "https://www.twilio.com/docs/errors/20500"})
         form = req.form_first()
         for name in ("VoiceMethod", "StatusCallbackMethod", "VoiceFallbackMethod"):
             if name in form and form[name] not in ("GET", "POST"):

@@ -1,5 +1,47 @@
-"""Placeholder: filled by the feature that owns this resource group."""
+"""/sip-trunks: transfer targets (the password is write-only)."""
+
+from __future__ import annotations
 
 from chalice import Blueprint
 
+from chalicelib.api.framework import ApiRouter, RequestContext
+from chalicelib.api.openapi import register_component
+from chalicelib.models.resources import SipTrunkCreate
+from chalicelib.services import sip_trunks as svc
+
 bp = Blueprint(__name__)
+api = ApiRouter(bp, "SIP Trunks")
+REF = {"$ref": "#/components/schemas/SipTrunk"}
+OK = {"success": {"type": "boolean"}}
+register_component("SipTrunk", {"type": "object", "properties": {
+    "id": {"type": "string", "format": "uuid"}, "org_id": {"type": "string"}, "name": {"type": "string"},
+    "host": {"type": "string"}, "port": {"type": "integer", "default": 5060},
+    "transport": {"type": "string", "enum": ["udp", "tcp", "tls"], "default": "udp"},
+    "username": {"type": ["string", "null"]},
+    "password_set": {"type": "boolean", "description": "The password itself is never returned"},
+    "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+}})
+
+
+@api.route("/sip-trunks", "GET", summary="List SIP trunks",
+           response_schema={"trunks": {"type": "array", "items": REF}})
+def list_trunks(ctx: RequestContext) -> dict:
+    return {"trunks": svc.list_trunks(ctx.org_id)}
+
+
+@api.route("/sip-trunks", "POST", status=201, summary="Create a SIP trunk",
+           request_model=SipTrunkCreate, response_schema={"trunk": REF})
+def create_trunk(ctx: RequestContext) -> dict:
+    return {"trunk": svc.create_trunk(ctx.org_id, ctx.parse(SipTrunkCreate))}
+
+
+@api.route("/sip-trunks/{trunk_id}", "GET", summary="Get a SIP trunk", response_schema={"trunk": REF})
+def get_trunk(ctx: RequestContext) -> dict:
+    return {"trunk": svc.get_trunk(ctx.org_id, ctx.path_params["trunk_id"])}
+
+
+@api.route("/sip-trunks/{trunk_id}", "DELETE", summary="Delete a SIP trunk (409 while a number uses it)",
+           response_schema=OK)
+def delete_trunk(ctx: RequestContext) -> dict:
+    svc.delete_trunk(ctx.org_id, ctx.path_params["trunk_id"])
+    return {"success": True}

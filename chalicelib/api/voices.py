@@ -1,5 +1,27 @@
-"""Placeholder: filled by the feature that owns this resource group."""
+"""/voices: ElevenLabs voices of the org's (or the platform's) account plus the xAI realtime voices."""
+
+from __future__ import annotations
 
 from chalice import Blueprint
 
+from chalicelib.api.framework import ApiRouter, RequestContext
+from chalicelib.api.openapi import register_component
+from chalicelib.services import voices as svc
+
 bp = Blueprint(__name__)
+api = ApiRouter(bp, "Voices")
+register_component("Voice", {"type": "object", "properties": {
+    "id": {"type": "string"}, "name": {"type": "string"},
+    "provider": {"type": "string", "enum": ["elevenlabs", "xai"]},
+    "language": {"type": ["string", "null"]},
+    "description": {"type": ["object", "null"], "properties": {"en": {"type": "string"}, "nl": {"type": "string"}}},
+    "preview_url": {"type": ["string", "null"]},
+    "style": {"type": "string", "description": "xAI realtime voices only"},
+}})
+
+
+@api.route("/voices", "GET", summary="List voices",
+           response_schema={"voices": {"type": "array", "items": {"$ref": "#/components/schemas/Voice"}},
+                            "warnings": {"type": "array", "items": {"type": "string"}}})
+def list_voices(ctx: RequestContext) -> dict:
+    return svc.list_voices(ctx.org_id)

@@ -66,14 +66,15 @@ class ResendClient:
 def _error(status: int, data: dict[str, Any]) -> errors.ApiError:
     """Map a Resend error body (``{"statusCode","name","message"}``) to our error codes."""
     detail = str(data.get("message") or data.get("name") or f"HTTP {status}")
-    if status in (401, 403):
+    name = str(data.get("name") or "")
+    if status == 401 or name in {"invalid_api_key", "missing_api_key", "restricted_api_key"}:
         return errors.InvalidRequest(f"Resend rejected the stored Resend API key ({detail}). "
                                      "Update it with POST /byok (provider 'resend').")
     if status == 404:
         return errors.NotFound(f"Resend: {detail}")
     if status == 409:
         return errors.Conflict(f"Resend: {detail}")
-    if status in (400, 422):
+    if status in (400, 403, 422):
         return errors.InvalidRequest(f"Resend: {detail}")
     if status == 429:
         return errors.RateLimited(f"Resend rate limit: {detail}")

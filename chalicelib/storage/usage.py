@@ -9,7 +9,7 @@ from chalicelib.storage.tables import UsageModel
 from chalicelib.timeutil import new_id, now_iso
 
 # Upper bound for a sort key that starts with a timestamp: sorts after "<ts>#<any id>".
-_HIGH = "\uffff"
+HIGH = "\uffff"
 
 
 class UsageRepository:
@@ -23,16 +23,12 @@ class UsageRepository:
         UsageModel(org_id, f"{created_at}#{usage_id}", id=usage_id, data=data, created_at=created_at).save()
         return {"id": usage_id, **data, "created_at": created_at}
 
-    def iterate(self, org_id: str, start: str | None = None, end: str | None = None,
-                after_sk: str | None = None, page_size: int = 500) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Logs newest first as (sort key, record), optionally within [start, end] (ISO strings)
-        and after a cursor. Queries only: never a Scan."""
-        lo = start or "0"  # sort keys start with a year; DynamoDB rejects an empty bound
-        hi = (end + _HIGH) if end else _HIGH
-        if after_sk is not None:
-            hi = min(hi, after_sk)  # newest first: continue strictly below the cursor
-        condition = UsageModel.sk.between(lo, hi)
+    def iterate(self, org_id: str, lo: str | None = None, hi: str | None = None,
+                 page_size: int = 500) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Logs newest first as (sort key, record) with ``lo <= sort key <= hi``.
+
+        Sort keys are ``<created_at>#<id>``: pass ``hi = <ts> + HIGH`` to include ``<ts>`` itself.
+        One Query (paged by DynamoDB at 1 MB); never a Scan."""
+        condition = UsageModel.sk.between(lo or "0", hi or HIGH)  # DynamoDB rejects an empty bound
         for item in UsageModel.query(org_id, condition, scan_index_forward=False, page_size=page_size):
-            if after_sk is not None and item.sk >= after_sk:
-                continue
             yield item.sk, {"id": item.id, **(item.data or {}), "created_at": item.created_at}

@@ -56,9 +56,13 @@ class TwilioNumbers:
 
 
 def _upstream(action: str, exc: Any) -> errors.UpstreamError:
+    # TwilioRestException carries status/msg; a failed list page carries the HTTP response in args.
     status = getattr(exc, "status", None)
-    detail = getattr(exc, "msg", None) or type(exc).__name__
-    return errors.UpstreamError(f"Could not {action} (Twilio {status or 'error'}: {detail}).")
+    detail = getattr(exc, "msg", None)
+    if status is None and len(exc.args) > 1:
+        status = getattr(exc.args[1], "status_code", None)
+        detail = exc.args[0]
+    return errors.UpstreamError(f"Could not {action} (Twilio {status or 'error'}: {detail or type(exc).__name__}).")
 
 
 def twilio_numbers() -> TwilioNumbers | None:
