@@ -5,7 +5,8 @@ settings). Auth is the ``xi-api-key`` header, as on the real API.
 
 Sections (each self-contained, added by the feature that needs it):
 - Voices: ``GET /v1/voices`` and ``GET /v2/voices`` (paged with ``page_size`` / ``next_page_token``).
-- Text to speech (HTTP stream and WebSockets): added by the media feature.
+- Text to speech (HTTP stream and WebSockets): ``FakeElevenLabsStream`` in ``sandbox.elevenlabs_tts``
+  (an async server that also answers the voices routes above), re-exported at the end of this module.
 """
 
 from __future__ import annotations
@@ -120,3 +121,8 @@ class FakeElevenLabs(FakeHTTPServer):
             "total_count": len(matches),
             "next_page_token": str(start + size) if has_more else None,
         })
+
+
+# Text to speech needs an async server (WebSockets); it lives in its own module and serves the voices
+# routes above through a FakeElevenLabs instance, so one URL covers the control plane and media.
+from sandbox.elevenlabs_tts import FakeElevenLabsStream  # noqa: E402,F401
