@@ -46,7 +46,7 @@ def _split_secrets(org_id: str, assistant_id: str, data: dict[str, Any],
 def public(doc: Document) -> dict[str, Any]:
     """The Assistant object as returned by the API (secrets replaced by *_set flags)."""
     secrets = doc.extra.get("secrets_enc") or {}
-    out = {"id": doc.id, "org_id": doc.org_id, **ASSISTANT_DEFAULTS, **doc.data}
+    out = {"id": doc.id, "org_id": doc.org_id, "name": doc.data.get("name"), **ASSISTANT_DEFAULTS, **doc.data}
     out["webhook_secret_set"] = "webhook_secret" in secrets
     for tool in ((out.get("llm_config") or {}).get("tools") or []):
         if tool.get("type") == "function":
