@@ -110,7 +110,7 @@ class TwilioSerializer(FrameSerializer):
             if not payload:
                 return None
             pcm = audioop.ulaw2lin(base64.b64decode(payload), 2)
-            self._session.note_audio_in()
+            self._session.note_audio_in(audioop.rms(pcm, 2))
             return InputAudioRawFrame(audio=pcm, num_channels=1, sample_rate=8000)
         if event == "dtmf":
             from pipecat.audio.dtmf.types import KeypadEntry

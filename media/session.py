@@ -30,6 +30,7 @@ GOODBYE = "Thank you for calling. Goodbye!"
 STILL_THERE = ("Are you still there?", "Hello, are you still with me?", "Can you hear me?")
 MAX_DURATION_MESSAGE = "I'm sorry, but we've reached the time limit for this call. Goodbye!"
 SILENCE_PROMPTS = 3
+VOICE_RMS = 300  # linear16 RMS of a voiced 20 ms frame (digital silence is ~0)
 GREETING_CHUNK = 800  # bytes = 100 ms of mu-law per media message (one mark each)
 
 
@@ -110,7 +111,7 @@ class CallSession:
         self.plan: CallPlan | None = None
         self.started_at = time.time()
         self.t0 = time.monotonic()
-        self.audio_t0: float | None = None
+        self.last_voice_at: float | None = None
         self.turns: list[Turn] = []
         self.current: Turn | None = None
         self.ended = asyncio.Event()
@@ -162,9 +163,10 @@ class CallSession:
         return fut
 
     # --- callbacks from the serializer and the brain ---------------------------------------
-    def note_audio_in(self) -> None:
-        if self.audio_t0 is None:
-            self.audio_t0 = time.monotonic()
+    def note_audio_in(self, level: int) -> None:
+        # The end of caller speech as the platform sees it: the last voiced frame's arrival.
+        if level >= VOICE_RMS:
+            self.last_voice_at = time.monotonic()
 
     def note_audio_out(self, nbytes: int) -> None:
         now = time.monotonic()
@@ -219,19 +221,8 @@ class CallSession:
             self.current = Turn(index=len(self.turns) + 1)
             self.turns.append(self.current)
         self.current.stt_final = now
-        end = None
-        try:
-            words = result.channel.alternatives[0].words or []
-            if words:
-                end = float(words[-1].end)
-            elif result.start is not None and result.duration is not None:
-                end = float(result.start) + float(result.duration)
-        except (AttributeError, IndexError, TypeError):
-            end = None
-        if end is not None and self.audio_t0 is not None:
-            self.current.speech_end = min(now, self.audio_t0 + end)
-        elif self.current.speech_end is None:
-            self.current.speech_end = now
+        voiced = self.last_voice_at
+        self.current.speech_end = voiced if voiced is not None and now - voiced < 5.0 else now
 
     def on_barge_in(self) -> None:
         if self.current and self.current.turn_end and not self.current.interrupted:
@@ -430,7 +421,7 @@ class CallSession:
         except Exception as exc:
             log.warning("tool %s failed: %s", spec.name, type(exc).__name__)
             return {"error": "The tool could not be reached."}
-        if isinstance(out, dict) and "error" in out and "result" not in out:
+        if isinstance(out, dict) and out.get("error"):
             return {"error": out["error"]}
         return out.get("result") if isinstance(out, dict) else out
 

@@ -1,0 +1,167 @@
+"""Fixtures for the media service tests: the server on an ephemeral port, call rows, fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from chalicelib.security import make_call_token
+from chalicelib.settings import get_settings, reset_settings
+from chalicelib.storage.calls import Call, CallRepository
+from chalicelib.timeutil import now_iso
+
+ORG = "11111111-1111-4111-8111-111111111111"
+OTHER_ORG = "22222222-2222-4222-8222-222222222222"
+
+
+class ServerThread:
+    """uvicorn serving the media app in a background thread (its own event loop)."""
+
+    def __init__(self):
+        import uvicorn
+
+        from media.server import MediaServer, create_app
+
+        self.media = MediaServer()
+        config = uvicorn.Config(create_app(self.media), host="127.0.0.1", port=0, log_level="warning",
+                                lifespan="off", ws="websockets")
+        self.server = uvicorn.Server(config)
+        self.server.install_signal_handlers = lambda: None
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("media server did not start")
+            time.sleep(0.01)
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.media.port = self.port
+        return self
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/twilio/stream"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def new_call(org_id: str = ORG, *, config: dict[str, Any], direction: str = "outbound",
+             **data: Any) -> tuple[str, str]:
+    """Create a call row; returns (call_id, stream token)."""
+    call_id = str(uuid.uuid4())
+    now = now_iso()
+    CallRepository().create(Call(org_id=org_id, id=call_id, status="queued", direction=direction, created_at=now,
+                                 updated_at=now, twilio_call_sid="CA" + uuid.uuid4().hex,
+                                 data={"config": config, "caller_phone": "+31612345678",
+                                       "assistant_phone": "+31850000000", **data}))
+    token = make_call_token(get_settings().call_token_secret, call_id, org_id)
+    return call_id, token
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def media_env(monkeypatch):
+    monkeypatch.setenv("CALL_TOKEN_SECRET", "test-call-secret")
+    monkeypatch.setenv("MEDIA_CONTROL_SECRET", "test-control-secret")
+    reset_settings()
+    yield
+    reset_settings()
+
+
+@pytest.fixture
+def media_server(aws, media_env):
+    server = ServerThread().start()
+    yield server
+    server.stop()
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def _shim_call_events(monkeypatch) -> None:
+    """Until chalicelib.services.call_events lands: record lifecycle on the row directly."""
+    try:
+        import chalicelib.services.call_events  # noqa: F401
+        return
+    except ImportError:
+        pass
+    from media import control_plane
+
+    def started(org_id, call_id, control_url):
+        CallRepository().set_status(org_id, call_id, "in-progress", data_updates={"control_url": control_url})
+
+    def ended(org_id, call_id, **kw):
+        status = "failed" if kw.get("error") else "ended"
+        CallRepository().set_status(org_id, call_id, status, data_updates={
+            "end_reason": kw["end_reason"], "messages": kw["messages"], "latency": kw["latency"],
+            "duration_seconds": kw["duration_seconds"], "error": kw.get("error"), **(kw.get("extra") or {})})
+
+    monkeypatch.setattr(control_plane, "call_started", started)
+    monkeypatch.setattr(control_plane, "call_ended", ended)
+
+
+class Stack:
+    def __init__(self, media, deepgram, openai, tts):
+        self.media, self.deepgram, self.openai, self.tts = media, deepgram, openai, tts
+
+    def call(self, config: dict[str, Any], org_id: str = ORG, **data: Any) -> tuple[str, str]:
+        return new_call(org_id, config=config, **data)
+
+    def row(self, call_id: str, org_id: str = ORG):
+        return CallRepository().get(org_id, call_id)
+
+    def wait_ended(self, call_id: str, timeout: float = 20.0, org_id: str = ORG):
+        return wait_for(lambda: (r := self.row(call_id, org_id)) is not None and r.status in ("ended", "failed")
+                        and r, timeout)
+
+    def caller(self, call_id: str, token: str, org_id: str = ORG):
+        from media.testcaller import TestCaller
+        from sandbox.registry import REGISTRY
+
+        return TestCaller(self.media.ws_url, call_id=call_id, org_id=org_id, token=token, registry=REGISTRY)
+
+
+@pytest.fixture
+def stack(aws, media_env, monkeypatch):
+    from sandbox.deepgram import FakeDeepgram
+    from sandbox.openai_llm import FakeOpenAI
+    from tests.media.tts_fake import FakeElevenLabsTTS
+
+    _shim_call_events(monkeypatch)
+    dg = FakeDeepgram(final_delay_ms=150).start()
+    oa = FakeOpenAI(first_token_delay_ms=300, token_delay_ms=10).start()
+    tts = FakeElevenLabsTTS(first_byte_delay_ms=100).start()
+    monkeypatch.setenv("DEEPGRAM_URL", dg.ws_url)
+    monkeypatch.setenv("OPENAI_BASE_URL", oa.url + "/v1")
+    monkeypatch.setenv("ELEVENLABS_URL", tts.url)
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "test-twilio-token")
+    reset_settings()
+    server = ServerThread().start()
+    yield Stack(server, dg, oa, tts)
+    server.stop()
+    for fake in (dg, oa, tts):
+        fake.stop()

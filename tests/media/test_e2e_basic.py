@@ -1,0 +1,45 @@
+"""Wire-level calls through the media service with protocol fakes and a measuring Twilio caller."""
+
+from __future__ import annotations
+
+import asyncio
+
+ASSISTANT = {
+    "first_message": "Hello, this is Acme support. How can I help?",
+    "stt_config": {"provider": "deepgram", "model": "nova-3", "language": "en"},
+    "llm_config": {"provider": "openai", "model": "gpt-4o-mini",
+                   "messages": [{"role": "system", "content": "You are Acme's phone agent."}]},
+    "tts_config": {"provider": "elevenlabs", "voice_id": "voice-1"},
+}
+
+
+def test_greeting_turns_hangup_transcript_latency(stack):
+    stack.openai.add_rule(contains="order", text="Sure, your order ships tomorrow.")
+    stack.openai.add_rule(contains="thanks", text="You're welcome. Anything else?")
+    call_id, token = stack.call(ASSISTANT)
+
+    async def scenario():
+        c = stack.caller(call_id, token)
+        await c.connect()
+        greet = await c.wait_agent_turn(c.log.started_at, timeout=10)
+        assert greet is not None
+        end1 = await c.speak("Where is my order?")
+        first1 = await c.wait_agent_turn(end1)
+        end2 = await c.speak("That is great thanks.")
+        first2 = await c.wait_agent_turn(end2)
+        await c.hang_up()
+        return c, greet, end1, first1, end2, first2
+
+    c, greet, end1, first1, end2, first2 = asyncio.run(scenario())
+    row = stack.wait_ended(call_id)
+    assert row.data["end_reason"] == "customer_hangup"
+    msgs = [(m["role"], m["content"]) for m in row.data["messages"]]
+    assert msgs[0] == ("assistant", ASSISTANT["first_message"])
+    assert ("user", "Where is my order?") in msgs
+    assert ("assistant", "Sure, your order ships tomorrow.") in msgs
+    assert ("user", "That is great thanks.") in msgs
+    lat = row.data["latency"]
+    assert len(lat["turns"]) == 2
+    assert all(t["voice_to_voice_ms"] for t in lat["turns"])
+    print("greeting", round((greet - c.log.started_at) * 1000), "v2v", round((first1 - end1) * 1000),
+          round((first2 - end2) * 1000), lat)
