@@ -163,7 +163,7 @@ def update_number(org_id: str, number_id: str, body: NumberUpdate) -> dict[str, 
         repo().replace(rec, old_trunk)
     except NumberWriteConflict as exc:
         _raise_conflict(exc, rec)
-    return get_number_public(org_id, number_id)
+    return _live(org_id, [rec])[0]
 
 
 def delete_number(org_id: str, number_id: str) -> None:
