@@ -49,6 +49,14 @@ class AsyncFakeServer:
         app.router.add_route(method, "/sandbox/calls/{sandbox_call_id}" + path, handler)
 
     @staticmethod
+    def query_params(request: web.Request) -> dict[str, str]:
+        """First value of each query parameter; tolerates a second ``?`` (a client appending
+        ``?model=...`` to a base URL that already had a query, as Pipecat's xAI service does)."""
+        from urllib.parse import parse_qsl
+
+        return dict(reversed(parse_qsl(request.query_string.replace("?", "&"), keep_blank_values=True)))
+
+    @staticmethod
     def call_id_from(request: web.Request, *query_names: str) -> str | None:
         """Call id from the path prefix, ``sandbox_call_id`` or the given query parameters."""
         cid = request.match_info.get("sandbox_call_id")

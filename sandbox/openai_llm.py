@@ -189,21 +189,12 @@ class CompletionRecord:
     cancelled: bool = False  # client went away mid-stream (barge-in)
 
 
-class FakeOpenAI(AsyncFakeServer):
-    name = "openai"
+class ScriptedReplies:
+    """Rules shared by the chat-completions and realtime fakes (``self.lock`` comes from the server base)."""
 
-    def __init__(self, *, first_token_delay_ms: float = 300, token_delay_ms: float = 10,
-                 api_key: str | None = None, model: str | None = None, **kw: Any):
-        super().__init__(**kw)
-        self.first_token_delay_ms = first_token_delay_ms
-        self.token_delay_ms = token_delay_ms
-        self.api_key = api_key
-        self.model = model
-        self.rules: list[Rule] = []
-        self.completions: list[CompletionRecord] = []
-        self._ids = itertools.count(1)
+    lock: Any
+    rules: list[Rule]
 
-    # -- scripting ------------------------------------------------------------------------------------
     def add_rule(self, *, contains: str | None = None, call_id: str | None = None, text: str | None = None,
                  tool_calls: list[ToolCall] | None = None, json_content: Any = None,
                  reply: Reply | Callable[[dict[str, Any]], Reply] | None = None, times: int | None = None,
@@ -229,6 +220,21 @@ class FakeOpenAI(AsyncFakeServer):
                     reply = rule.reply
                     return reply(body) if callable(reply) else reply
         return None
+
+
+class FakeOpenAI(ScriptedReplies, AsyncFakeServer):
+    name = "openai"
+
+    def __init__(self, *, first_token_delay_ms: float = 300, token_delay_ms: float = 10,
+                 api_key: str | None = None, model: str | None = None, **kw: Any):
+        super().__init__(**kw)
+        self.first_token_delay_ms = first_token_delay_ms
+        self.token_delay_ms = token_delay_ms
+        self.api_key = api_key
+        self.model = model
+        self.rules: list[Rule] = []
+        self.completions: list[CompletionRecord] = []
+        self._ids = itertools.count(1)
 
     # -- HTTP -----------------------------------------------------------------------------------------
     def setup_routes(self, app: web.Application) -> None:
