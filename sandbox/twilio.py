@@ -11,7 +11,10 @@ Resources are added by the features that need them:
 from __future__ import annotations
 
 import secrets
+import threading
+from email.utils import formatdate
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from sandbox.httpserver import FakeHTTPServer, FakeRequest, FakeResponse
 
@@ -22,6 +25,31 @@ def sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
 
 
+FINAL_CALL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
+
+
+class _Multi(dict):
+    """Repeated form fields for RequestValidator (it reads ``getlist`` when present)."""
+
+    def getlist(self, name: str) -> list[str]:
+        return list(self[name])
+
+
+def post_form(url: str, form: list[tuple[str, str]], headers: dict[str, str]) -> tuple[int, str]:
+    """Default callback sender: a real HTTP form POST (dev stack). Returns (status, body)."""
+    import urllib.error
+    import urllib.request
+
+    body = urlencode(form).encode()
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/x-www-form-urlencoded", "User-Agent": "TwilioProxy/1.1", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=15) as resp:
+            return resp.status, resp.read().decode("utf-8", errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", errors="replace")
+
+
 class FakeTwilio(FakeHTTPServer):
     def __init__(self, account_sid: str | None = None, auth_token: str = "test-auth-token", **kw: Any):
         super().__init__(**kw)
@@ -29,6 +57,7 @@ class FakeTwilio(FakeHTTPServer):
         self.auth_token = auth_token
         self.incoming_numbers: dict[str, dict[str, Any]] = {}  # PN sid -> resource
         self.calls: dict[str, dict[str, Any]] = {}  # CA sid -> resource
+        self._call_routes()
         self._incoming_number_routes()
 
     def authorized(self, req: FakeRequest) -> FakeResponse | None:
@@ -138,3 +167,197 @@ class FakeTwilio(FakeHTTPServer):
                     resource[attr] = form[form_name]
             resource["date_updated"] = "Tue, 24 Nov 2026 12:00:00 +0000"
             return FakeResponse(200, dict(resource))
+
+    # ---------------------------------------------------------------- Calls (calls feature)
+    # Status callbacks are form POSTs signed like Twilio's (X-Twilio-Signature over URL + sorted
+    # fields, HMAC-SHA1 with the auth token), sent through ``callback_sender`` so tests can aim
+    # them at chalice.test.Client and the dev stack at a real HTTP server.
+    def _call_routes(self) -> None:
+        self.route("POST", API + r"/Calls\.json", self._create_call)
+        self.route("GET", API + r"/Calls/(?P<sid>CA[0-9a-fA-F]{32})\.json", self._fetch_call)
+        self.route("POST", API + r"/Calls/(?P<sid>CA[0-9a-fA-F]{32})\.json", self._update_call)
+        self.callback_sender: Any = post_form
+        # callable(call_resource: dict, twiml: str), run when a call is answered (dev stack: simulated caller).
+        self.on_answer: Any = None
+        # Set to "answered" (or another outcome of ``progress``) to progress every new call by itself.
+        self.auto_progress: str | None = None
+        self.refuse_calls: dict[str, tuple[int, int, str]] = {}  # To number -> (HTTP status, code, message)
+        self.callback_results: list[tuple[str, str, int]] = []  # (event, url, HTTP status of our app)
+        self._sequence: dict[str, int] = {}
+        self.call_forms: dict[str, list[tuple[str, str]]] = {}  # CA sid -> create form, repeated fields kept
+
+    def _twilio_error(self, status: int, code: int, message: str) -> FakeResponse:
+        return FakeResponse(status, {"code": code, "message": message, "status": status,
+                                     "more_info": f"https://www.twilio.com/docs/errors/{code}"})
+
+    def _create_call(self, req: FakeRequest) -> FakeResponse:
+        denied = self.authorized(req)
+        if denied:
+            return denied
+        pairs = parse_qsl(req.body.decode(), keep_blank_values=True)
+        form = {k: v for k, v in pairs}
+        if not form.get("To"):
+            return self._twilio_error(400, 21201, "No 'To' number is specified")
+        if not form.get("From"):
+            return self._twilio_error(400, 21213, "No 'From' number is specified")
+        if not (form.get("Url") or form.get("Twiml") or form.get("ApplicationSid")):
+            return self._twilio_error(400, 21205, "Url, Twiml or ApplicationSid is required")
+        if len(form.get("Twiml", "")) > 4000:
+            return self._twilio_error(400, 21628, "Twiml is longer than 4000 characters")
+        if form["To"] in self.refuse_calls:
+            status, code, message = self.refuse_calls[form["To"]]
+            return self._twilio_error(status, code, message)
+        call_sid = sid("CA")
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Calls/{call_sid}.json"
+        resource = {
+            "sid": call_sid, "account_sid": self.account_sid, "to": form["To"], "to_formatted": form["To"],
+            "from": form["From"], "from_formatted": form["From"], "status": "queued", "direction": "outbound-api",
+            "api_version": "2010-04-01", "answered_by": None, "caller_name": None, "duration": None,
+            "start_time": None, "end_time": None, "price": None, "price_unit": "USD", "parent_call_sid": None,
+            "phone_number_sid": None, "forwarded_from": None, "group_sid": None, "queue_time": "0",
+            "trunk_sid": None, "annotation": None,
+            "date_created": "Tue, 24 Nov 2026 12:00:00 +0000", "date_updated": "Tue, 24 Nov 2026 12:00:00 +0000",
+            "uri": uri, "subresource_uris": {"notifications": uri.replace(".json", "/Notifications.json"),
+                                             "recordings": uri.replace(".json", "/Recordings.json")},
+        }
+        with self.lock:
+            self.calls[call_sid] = resource
+            self.call_forms[call_sid] = pairs
+            self._sequence[call_sid] = 0
+        if self.auto_progress:
+            outcome = self.auto_progress
+            threading.Timer(0.05, lambda: self.progress(call_sid, outcome)).start()
+        return FakeResponse(201, dict(resource))
+
+    def _fetch_call(self, req: FakeRequest) -> FakeResponse:
+        denied = self.authorized(req)
+        if denied:
+            return denied
+        with self.lock:
+            resource = self.calls.get(req.params["sid"])
+        if resource is None:
+            return self._twilio_error(404, 20404, f"The requested resource {req.path} was not found")
+        return FakeResponse(200, dict(resource))
+
+    def _update_call(self, req: FakeRequest) -> FakeResponse:
+        denied = self.authorized(req)
+        if denied:
+            return denied
+        form = req.form_first()
+        call_sid = req.params["sid"]
+        with self.lock:
+            resource = self.calls.get(call_sid)
+            if resource is None or resource["status"] in FINAL_CALL_STATUSES:
+                return self._twilio_error(404, 20404, f"The requested resource {req.path} was not found")
+            status = form.get("Status")
+            if status == "canceled" and resource["status"] not in ("queued", "ringing"):
+                return self._twilio_error(400, 21220, "Call is not in a cancelable state")
+            if status and status not in ("completed", "canceled"):
+                return self._twilio_error(400, 21218, f"Invalid Status {status}")
+            if form.get("Twiml"):
+                resource["twiml"] = form["Twiml"]
+            if form.get("Url"):
+                resource["url"] = form["Url"]
+            snapshot = dict(resource)
+        if status:
+            final = "canceled" if status == "canceled" else "completed"
+            threading.Thread(target=self.fire_status, args=(call_sid, final), daemon=True).start()
+        return FakeResponse(200, snapshot)
+
+    def call_form(self, call_sid: str) -> dict[str, list[str]]:
+        """Form fields of a call's create request; repeated fields (StatusCallbackEvent) as lists."""
+        out: dict[str, list[str]] = {}
+        for key, value in self.call_forms.get(call_sid, []):
+            out.setdefault(key, []).append(value)
+        return out
+
+    def call_updates(self, call_sid: str) -> list[dict[str, str]]:
+        with self.lock:
+            return [r.form_first() for r in self.requests if r.method == "POST" and r.path.endswith(
+                f"/Calls/{call_sid}.json")]
+
+    def status_form(self, call_sid: str, call_status: str, sequence: int | None = None,
+                    **extra: str) -> list[tuple[str, str]]:
+        """The form Twilio posts to StatusCallback for ``call_status`` (SequenceNumber from 0)."""
+        with self.lock:
+            resource = self.calls[call_sid]
+            if sequence is None:
+                sequence = self._sequence.get(call_sid, 0)
+                self._sequence[call_sid] = sequence + 1
+        form = [("AccountSid", self.account_sid), ("ApiVersion", "2010-04-01"), ("CallSid", call_sid),
+                ("CallStatus", call_status), ("Called", resource["to"]), ("Caller", resource["from"]),
+                ("Direction", resource["direction"]), ("From", resource["from"]), ("To", resource["to"]),
+                ("CallbackSource", "call-progress-events"), ("SequenceNumber", str(sequence)),
+                ("Timestamp", formatdate(usegmt=False).replace("-0000", "+0000"))]
+        return form + [(k, v) for k, v in extra.items()]
+
+    def send_signed(self, url: str, form: list[tuple[str, str]], signature: str | None = None) -> tuple[int, str]:
+        """POST a form to one of our callbacks, signed unless a (forged) signature is given."""
+        from twilio.request_validator import RequestValidator
+
+        if signature is None:
+            grouped: dict[str, list[str]] = {}
+            for key, value in form:
+                grouped.setdefault(key, []).append(value)
+            signature = RequestValidator(self.auth_token).compute_signature(url, _Multi(grouped))
+        return self.callback_sender(url, form, {"X-Twilio-Signature": signature})
+
+    def fire_status(self, call_sid: str, call_status: str, sequence: int | None = None, **extra: str) -> int | None:
+        """Send one status callback if the call subscribed to its event; returns our app's HTTP status."""
+        event = {"initiated": "initiated", "ringing": "ringing", "in-progress": "answered"}.get(call_status,
+                                                                                                 "completed")
+        fields = self.call_form(call_sid)
+        url = (fields.get("StatusCallback") or [None])[0]
+        with self.lock:
+            resource = self.calls[call_sid]
+            resource["status"] = call_status
+        if call_status in FINAL_CALL_STATUSES:
+            extra.setdefault("CallDuration", extra.get("CallDuration", "0"))
+        if not url or event not in (fields.get("StatusCallbackEvent") or ["completed"]):
+            return None
+        status, _ = self.send_signed(url, self.status_form(call_sid, call_status, sequence, **extra))
+        self.callback_results.append((event, url, status))
+        return status
+
+    def answer(self, call_sid: str) -> None:
+        """The callee picked up: ``in-progress`` callback, then the ``on_answer`` hook with the TwiML."""
+        self.fire_status(call_sid, "in-progress")
+        if self.on_answer is not None:
+            with self.lock:
+                resource = dict(self.calls[call_sid])
+            twiml = (self.call_form(call_sid).get("Twiml") or [""])[0]
+            self.on_answer(resource, twiml)
+
+    def progress(self, call_sid: str, outcome: str = "answered", duration: int = 5) -> None:
+        """Drive a realistic progression: answered (left live), completed, no-answer, busy, failed."""
+        self.fire_status(call_sid, "initiated")
+        if outcome in ("busy", "failed"):
+            self.fire_status(call_sid, outcome, SipResponseCode="486" if outcome == "busy" else "404")
+            return
+        self.fire_status(call_sid, "ringing")
+        if outcome == "no-answer":
+            self.fire_status(call_sid, "no-answer", SipResponseCode="487")
+            return
+        self.answer(call_sid)
+        if outcome == "completed":
+            self.fire_status(call_sid, "completed", CallDuration=str(duration), SipResponseCode="200")
+
+    def fire_amd(self, call_sid: str, answered_by: str, detection_ms: int = 2400) -> int | None:
+        """Send the async AMD verdict to AsyncAmdStatusCallback."""
+        url = (self.call_form(call_sid).get("AsyncAmdStatusCallback") or [None])[0]
+        if not url:
+            return None
+        form = [("AccountSid", self.account_sid), ("CallSid", call_sid), ("AnsweredBy", answered_by),
+                ("MachineDetectionDuration", str(detection_ms))]
+        return self.send_signed(url, form)[0]
+
+    def incoming_call(self, voice_url: str, to: str, from_: str, call_sid: str | None = None) -> tuple[int, str]:
+        """Twilio's incoming-call webhook for a number: returns (status, TwiML) from our app."""
+        call_sid = call_sid or sid("CA")
+        with self.lock:
+            self.calls.setdefault(call_sid, {"sid": call_sid, "to": to, "from": from_, "status": "ringing",
+                                             "direction": "inbound", "account_sid": self.account_sid})
+        form = [("AccountSid", self.account_sid), ("ApiVersion", "2010-04-01"), ("CallSid", call_sid),
+                ("CallStatus", "ringing"), ("Called", to), ("Caller", from_), ("Direction", "inbound"),
+                ("From", from_), ("To", to)]
+        return self.send_signed(voice_url, form)

@@ -1,5 +1,80 @@
-"""Placeholder: filled by the feature that owns this resource group."""
+"""/calls: list, get, outbound, live control."""
+
+from __future__ import annotations
+
+from typing import Any
 
 from chalice import Blueprint
 
+from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext, encode_cursor, parse_page
+from chalicelib.api.openapi import register_component
+from chalicelib.models.calls import ControlRequest, OutboundCallRequest
+from chalicelib.services import call_control
+from chalicelib.services import calls as svc
+
 bp = Blueprint(__name__)
+api = ApiRouter(bp, "Calls")
+REF = {"$ref": "#/components/schemas/Call"}
+_NULLABLE_STR = {"type": ["string", "null"]}
+
+register_component("Call", {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "org_id": {"type": "string"},
+        "direction": {"type": "string", "enum": ["inbound", "outbound", "web"]},
+        "status": {"type": "string", "enum": ["queued", "ringing", "in-progress", "ended", "failed"]},
+        "end_reason": _NULLABLE_STR, "error": _NULLABLE_STR,
+        "caller_phone": _NULLABLE_STR, "assistant_phone": _NULLABLE_STR, "phone_number": _NULLABLE_STR,
+        "agent_id": _NULLABLE_STR, "assistant_id": _NULLABLE_STR, "number_id": _NULLABLE_STR,
+        "agent_name": _NULLABLE_STR, "business_name": _NULLABLE_STR,
+        "campaign_id": _NULLABLE_STR, "lead_id": _NULLABLE_STR,
+        "started_at": _NULLABLE_STR, "ended_at": _NULLABLE_STR,
+        "duration_seconds": {"type": ["integer", "null"]},
+        "summary": _NULLABLE_STR, "analysis_result": {"type": ["object", "null"]},
+        "messages": {"type": ["array", "null"], "items": {"type": "object"}},
+        "latency": {"type": ["object", "null"]}, "costs": {"type": ["object", "null"]},
+        "metadata": {"type": ["object", "null"]}, "recording_url": _NULLABLE_STR, "room_name": _NULLABLE_STR,
+        "answered_by": _NULLABLE_STR, "created_at": {"type": "string"}, "updated_at": {"type": "string"},
+    },
+})
+
+LIST_QUERY = [
+    ("status", "string", "connecting (queued or ringing), in-progress, ended, failed"),
+    ("start_date", "string", "created_at from this RFC 3339 date-time or date"),
+    ("end_date", "string", "created_at until this RFC 3339 date-time or date (a date includes the whole day)"),
+    *PAGE_QUERY,
+]
+
+
+@api.route("/calls", "GET", summary="List calls (newest first)", query=LIST_QUERY,
+           response_schema={"calls": {"type": "array", "items": REF}, "pagination": {"type": "object"},
+                            "next_cursor": _NULLABLE_STR})
+def list_calls(ctx: RequestContext) -> dict[str, Any]:
+    page = parse_page(ctx.query)
+    out = svc.list_calls(ctx.org_id, ctx.query, page.limit, page.offset, page.cursor)
+    return {"calls": out["calls"], "pagination": {"total": out["total"], "limit": page.limit, "offset": page.offset},
+            "next_cursor": encode_cursor(out["next_key"])}
+
+
+@api.route("/calls/outbound", "POST", summary="Start an outbound call", request_model=OutboundCallRequest,
+           response_schema={"success": {"type": "boolean"}, "call_id": {"type": "string"},
+                            "status": {"type": "string", "enum": ["dialing"]}})
+def outbound(ctx: RequestContext) -> dict[str, Any]:
+    """Reference (assistant_id), transient (assistant) or hybrid (assistant_id + assistant_override) mode.
+    Honors Idempotency-Key: same key and body within 24 h return the first response and dial once;
+    the same key with another body is 409 conflict."""
+    key = (ctx.headers.get("idempotency-key") or "").strip() or None
+    return svc.place_outbound_call(ctx.org_id, ctx.body_object(), key)
+
+
+@api.route("/calls/{call_id}", "GET", summary="Get one call", response_schema=REF)
+def get_call(ctx: RequestContext) -> dict[str, Any]:
+    return svc.get_call_public(ctx.org_id, ctx.path_params["call_id"])
+
+
+@api.route("/calls/{call_id}/control", "POST", summary="Send a live control command", request_model=ControlRequest,
+           response_schema={"success": {"type": "boolean"}, "message": {"type": "string"}})
+def control(ctx: RequestContext) -> dict[str, Any]:
+    """inject-context, say, end-call or transfer; the call must be in progress; 10 per minute per call."""
+    return call_control.send_control(ctx.org_id, ctx.path_params["call_id"], ctx.body_object())

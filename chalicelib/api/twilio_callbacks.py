@@ -1,5 +1,71 @@
-"""Placeholder: filled by the feature that owns this resource group."""
+"""Twilio callbacks: /twilio/voice, /twilio/status, /twilio/amd (no API key; signature required).
 
-from chalice import Blueprint
+Every request must carry a valid ``X-Twilio-Signature`` for the public URL it was sent to
+(PUBLIC_BASE_URL + path + query); otherwise 403 and nothing changes. Answers are TwiML.
+"""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib import errors
+from chalicelib.api.framework import ApiRouter, RequestContext
+from chalicelib.settings import get_settings
+from chalicelib.telephony import signature, twiml
 
 bp = Blueprint(__name__)
+api = ApiRouter(bp, "Twilio callbacks")
+
+
+def _xml(body: str) -> Response:
+    return Response(body=body, status_code=200, headers={"Content-Type": "text/xml"})
+
+
+def _verified_form(ctx: RequestContext, path: str) -> dict[str, str]:
+    """The form fields of a request whose Twilio signature checks out; 403 otherwise."""
+    s = get_settings()
+    form = signature.form_params(ctx.raw_body())
+    urls = signature.candidate_urls(s.public_base_url, path, ctx.query)
+    if not signature.is_valid(s.twilio_auth_token or "", urls, form, ctx.headers.get("x-twilio-signature"),
+                              ctx.headers.get("x-twilio-webhooks-signature-settings")):
+        raise errors.Forbidden("Invalid or missing X-Twilio-Signature.")
+    return {k: v[0] for k, v in form.items()}
+
+
+def _call_key(ctx: RequestContext, form: dict[str, str]) -> tuple[str, str] | None:
+    org_id, call_id = ctx.query.get("org_id"), ctx.query.get("call_id")
+    if org_id and call_id:
+        return org_id, call_id
+    from chalicelib.services.calls import repo
+
+    sid = form.get("CallSid")
+    return repo().find_by_twilio_sid(sid) if sid else None
+
+
+@api.route("/twilio/voice", "POST", auth=False, prefix="", summary="Twilio incoming-call webhook (TwiML)")
+def voice(ctx: RequestContext) -> Response:
+    from chalicelib.services.inbound import handle_voice
+
+    return _xml(handle_voice(_verified_form(ctx, "/twilio/voice")))
+
+
+@api.route("/twilio/status", "POST", auth=False, prefix="", summary="Twilio call status callback")
+def status(ctx: RequestContext) -> Response:
+    from chalicelib.services.call_events import apply_twilio_status
+
+    form = _verified_form(ctx, "/twilio/status")
+    key = _call_key(ctx, form)
+    if key is not None:
+        apply_twilio_status(key[0], key[1], form)
+    return _xml(twiml.empty())
+
+
+@api.route("/twilio/amd", "POST", auth=False, prefix="", summary="Twilio async answering-machine detection")
+def amd(ctx: RequestContext) -> Response:
+    from chalicelib.services.call_events import record_amd
+
+    form = _verified_form(ctx, "/twilio/amd")
+    key = _call_key(ctx, form)
+    if key is not None and form.get("AnsweredBy"):
+        record_amd(key[0], key[1], form["AnsweredBy"], form)
+    return _xml(twiml.empty())

@@ -134,6 +134,18 @@ class CallRepository:
             return _call(item)
         raise RuntimeError("call row kept changing; gave up after 5 attempts")
 
+    def find_by_twilio_sid(self, call_sid: str) -> tuple[str, str] | None:
+        """(org_id, call_id) of the call Twilio knows as ``call_sid`` (keys-only GSI query)."""
+        for item in CallModel.by_twilio_sid.query(call_sid, limit=1):
+            return item.org_id, item.id
+        return None
+
+    def set_twilio_sid(self, org_id: str, call_id: str, call_sid: str) -> None:
+        """Record Twilio's CallSid (one UpdateItem; leaves ``updated_at`` and ``data`` alone so it
+        never races with status transitions)."""
+        CallModel(org_id, call_id).update(actions=[CallModel.twilio_call_sid.set(call_sid)],
+                                          condition=CallModel.id.exists())
+
     def list(self, org_id: str, *, limit: int, start_key: dict | None = None, statuses: tuple[str, ...] = (),
              start: str | None = None, end: str | None = None) -> tuple[list[Call], dict | None]:
         """Newest first through the by_created index, optional status and created_at range."""
@@ -161,3 +173,4 @@ class CallRepository:
             range_cond = CallModel.created_at <= end
         filter_cond = CallModel.status.is_in(*statuses) if statuses else None
         return CallModel.by_created.count(org_id, range_key_condition=range_cond, filter_condition=filter_cond)
+

@@ -1,5 +1,32 @@
-"""Webhook retry consumer (Chalice on_sqs_message) lives on this blueprint."""
+"""Webhook retry consumer: a Chalice ``on_sqs_message`` handler on the delay queue.
+
+Each message names one pending delivery ``{"org_id", "delivery_id"}``; the handler runs its next
+attempt, which either settles it or schedules the following one with a new delayed message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
 
 from chalice import Blueprint
 
 bp = Blueprint(__name__)
+log = logging.getLogger("voice.webhooks")
+
+# The queue name is a deployment setting (CDK passes it); read once when the app is built.
+WEBHOOK_QUEUE_NAME = os.environ.get("WEBHOOK_QUEUE_NAME", "voice-dev-webhooks")
+
+
+@bp.on_sqs_message(queue=WEBHOOK_QUEUE_NAME, batch_size=10)
+def webhook_retry(event) -> None:  # noqa: ANN001 - chalice SQSEvent
+    """Run the next attempt of every delivery named in the batch."""
+    from chalicelib.webhooks.delivery import retry_delivery
+
+    for record in event:
+        try:
+            msg = json.loads(record.body)
+            retry_delivery(msg["org_id"], msg["delivery_id"])
+        except (ValueError, KeyError, TypeError):
+            log.error("dropping malformed webhook retry message %s", record.body[:200])

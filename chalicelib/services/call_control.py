@@ -1,0 +1,91 @@
+"""Live call control: commands from the API to the media process that owns the call.
+
+Wire contract (docs/calls.md): ``POST {control_url}/calls/{call_id}/control`` with the command as
+JSON and headers ``X-Control-Timestamp`` (unix seconds) and ``X-Control-Signature`` (hex
+HMAC-SHA256 of ``"<timestamp>." + body`` keyed with MEDIA_CONTROL_SECRET). Ring-time warm-up
+uses ``POST {MEDIA_CONTROL_URL}/calls/{call_id}/prepare`` signed the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from chalicelib import errors
+from chalicelib.models.calls import ControlRequest
+from chalicelib.security import sign_control
+from chalicelib.settings import get_settings
+from chalicelib.storage.calls import Call
+
+log = logging.getLogger("voice.calls")
+
+CONTROL_TIMEOUT = 3.0
+PREPARE_TIMEOUT = 0.3
+
+
+def _signed_post(url: str, payload: dict[str, Any], timeout: float) -> Any:
+    from chalicelib.webhooks.delivery import _session
+
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    ts = str(int(time.time()))
+    headers = {"Content-Type": "application/json", "X-Control-Timestamp": ts,
+               "X-Control-Signature": sign_control(get_settings().media_control_secret, ts, body)}
+    return _session().post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
+
+
+def forward_to_media(call: Call, payload: dict[str, Any], timeout: float = CONTROL_TIMEOUT) -> bool:
+    """Deliver a command to the call's owner. False when the call has no owner yet.
+
+    Raises CallNotActive when the owner no longer knows the call (404/409) and UpstreamError when
+    it cannot be reached or fails.
+    """
+    import requests
+
+    control_url = call.data.get("control_url")
+    if not control_url:
+        return False
+    url = f"{control_url.rstrip('/')}/calls/{call.id}/control"
+    try:
+        resp = _signed_post(url, {**payload, "call_id": call.id}, timeout)
+    except requests.RequestException as exc:
+        raise errors.UpstreamError(f"The media service could not be reached ({type(exc).__name__}).") from None
+    if resp.status_code in (404, 409, 410):
+        raise errors.CallNotActive(f"Call {call.id} is not active.")
+    if resp.status_code >= 300:
+        raise errors.UpstreamError(f"The media service answered HTTP {resp.status_code}.")
+    return True
+
+
+def send_control(org_id: str, call_id: str, body: Any) -> dict[str, Any]:
+    """Validate a control command, check the call and the per-call limit, deliver it."""
+    from chalicelib.services.calls import get_call
+    from chalicelib.storage.orgs import RateLimitRepository
+
+    command = ControlRequest.model_validate(body).root  # ValidationError -> 400 at the API edge
+    call = get_call(org_id, call_id)
+    if call.status != "in-progress" or not call.data.get("control_url"):
+        raise errors.CallNotActive(f"Call {call_id} is not in progress (status {call.status}).")
+    limit = get_settings().control_rate_limit_per_minute
+    count, reset = RateLimitRepository().hit(f"control:{org_id}:{call_id}", 60)
+    if count > limit:
+        retry = max(1, int(reset - time.time()))
+        raise errors.RateLimited(f"At most {limit} control commands per minute per call.",
+                                 headers={"Retry-After": str(retry)})
+    forward_to_media(call, command.dump(exclude_none=True))
+    return {"success": True, "message": "Command sent successfully"}
+
+
+def prepare_call(org_id: str, call_id: str) -> None:
+    """Best-effort ring-time warm-up of the media service (300 ms budget, failures ignored)."""
+    import requests
+
+    base = get_settings().media_control_url
+    if not base:
+        return
+    try:
+        _signed_post(f"{base.rstrip('/')}/calls/{call_id}/prepare", {"call_id": call_id, "org_id": org_id},
+                     PREPARE_TIMEOUT)
+    except requests.RequestException as exc:
+        log.info("prepare for call %s skipped: %s", call_id, type(exc).__name__)

@@ -1,0 +1,183 @@
+"""Call lifecycle transitions from the media service and from Twilio callbacks.
+
+Every transition is one conditional write (``CallRepository.set_status``): a status only moves
+forward (queued -> ringing -> in-progress -> ended/failed), a Twilio callback applies only when its
+SequenceNumber is newer than the last applied one, and whoever wins the final transition runs the
+side effects (status-update webhook, call analysis, workflow hook) exactly once.
+
+Who finalizes: once the media service owns a call (``control_url`` on the row) it ends it with
+``call_ended`` (transcript, latency, end reason). Twilio's ``completed`` callback then only records
+Twilio's view. Calls that never reached the media service are finalized by Twilio's callbacks.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from chalicelib.storage.calls import LIVE_STATUSES, Call, CallRepository
+from chalicelib.timeutil import now_iso, parse_datetime
+
+log = logging.getLogger("voice.calls")
+
+# Twilio final CallStatus -> (stored status, end reason)
+TWILIO_FAILURES = {
+    "no-answer": ("failed", "no_answer"),
+    "busy": ("failed", "busy"),
+    "failed": ("failed", "failed_to_connect"),
+    "canceled": ("failed", "failed_to_connect"),
+}
+
+
+def _repo() -> CallRepository:
+    from chalicelib.services.calls import repo
+
+    return repo()
+
+
+def _safe(what: str, fn: Any, *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception:  # noqa: BLE001 - a side effect must never undo or block a committed transition
+        log.exception("%s failed", what)
+
+
+def _emit(call: Call, event: str = "status-update") -> None:
+    from chalicelib.webhooks.delivery import emit
+
+    _safe(f"{event} webhook for call {call.id}", emit, call.org_id, event, call)
+
+
+def _after_final(call: Call) -> None:
+    from chalicelib.workflows import hooks, start
+
+    _emit(call)
+    _safe(f"call analysis start for {call.id}", start.start_call_analysis, call.org_id, call.id)
+    _safe(f"on_call_finished for {call.id}", hooks.on_call_finished, call)
+
+
+def _duration(started_at: str | None, ended_at: str) -> int | None:
+    if not started_at:
+        return None
+    return max(0, round((parse_datetime(ended_at) - parse_datetime(started_at)).total_seconds()))
+
+
+# ---------------------------------------------------------------- media service
+def call_started(org_id: str, call_id: str, control_url: str) -> Call | None:
+    """The media service accepted the stream: in-progress, started_at, owner's control address.
+
+    Emits status-update ``in-progress`` only when this is the transition that made the call live
+    (Twilio's answered callback may have done it first). None when the call is gone or final.
+    """
+    now = now_iso()
+    call = _repo().set_status(org_id, call_id, "in-progress", from_statuses=("queued", "ringing"),
+                              data_updates={"control_url": control_url, "started_at": now})
+    if call is not None:
+        _emit(call)
+        return call
+    current = _repo().get(org_id, call_id)
+    if current is None or current.status != "in-progress":
+        return None
+    updates: dict[str, Any] = {"control_url": control_url}
+    if not current.data.get("started_at"):
+        updates["started_at"] = now
+    return _repo().set_status(org_id, call_id, "in-progress", from_statuses=("in-progress",), data_updates=updates)
+
+
+def call_ended(org_id: str, call_id: str, *, end_reason: str, messages: list, latency: dict | None,
+               duration_seconds: int | None, error: str | None = None, extra: dict | None = None) -> Call | None:
+    """Final write from the media service; a second call (or one after Twilio finalized) does nothing."""
+    now = now_iso()
+    current = _repo().get(org_id, call_id)
+    if current is None or current.status not in LIVE_STATUSES:
+        return None
+    if duration_seconds is None:
+        duration_seconds = _duration(current.data.get("started_at"), now)
+    updates = {"end_reason": end_reason, "messages": messages, "latency": latency,
+               "duration_seconds": duration_seconds, "error": error, "ended_at": now, **(extra or {})}
+    call = _repo().set_status(org_id, call_id, "failed" if error else "ended", data_updates=updates)
+    if call is not None:
+        _after_final(call)
+    return call
+
+
+def finalize(org_id: str, call_id: str, status: str, *, end_reason: str, error: str | None = None,
+             sequence: int | None = None, data: dict | None = None) -> Call | None:
+    """Move a live call to a final status and run the side effects once."""
+    updates = {"end_reason": end_reason, "error": error, "ended_at": now_iso(), **(data or {})}
+    call = _repo().set_status(org_id, call_id, status, sequence=sequence, data_updates=updates)
+    if call is not None:
+        _after_final(call)
+    return call
+
+
+# ---------------------------------------------------------------- Twilio callbacks
+def apply_twilio_status(org_id: str, call_id: str, form: dict[str, str]) -> Call | None:
+    """Apply one status callback. Late, replayed and out-of-order callbacks change nothing."""
+    repo = _repo()
+    current = repo.get(org_id, call_id)
+    if current is None:
+        return None
+    sid = form.get("CallSid")
+    if current.twilio_call_sid and sid and sid != current.twilio_call_sid:
+        log.warning("status callback for call %s names another CallSid; ignored", call_id)
+        return None
+    try:
+        sequence: int | None = int(form["SequenceNumber"])
+    except (KeyError, ValueError):
+        sequence = None
+    status = (form.get("CallStatus") or "").lower()
+    if status == "ringing":
+        return repo.set_status(org_id, call_id, "ringing", sequence=sequence, from_statuses=("queued",))
+    if status == "in-progress":
+        call = repo.set_status(org_id, call_id, "in-progress", sequence=sequence, from_statuses=("queued", "ringing"),
+                               data_updates={"answered_at": now_iso(),
+                                             "started_at": current.data.get("started_at") or now_iso()})
+        if call is not None:
+            _emit(call)
+        return call
+    twilio_view = {"twilio_status": status}
+    if form.get("CallDuration"):
+        try:
+            twilio_view["twilio_duration_seconds"] = int(form["CallDuration"])
+        except ValueError:
+            pass
+    if form.get("SipResponseCode"):
+        twilio_view["sip_response_code"] = form["SipResponseCode"]
+    if status == "completed":
+        if current.data.get("control_url") and current.status == "in-progress":
+            # The media service owns the end of this call (transcript, end reason): record only.
+            return repo.set_status(org_id, call_id, "in-progress", sequence=sequence, from_statuses=("in-progress",),
+                                   data_updates=twilio_view)
+        if current.status == "in-progress":
+            duration = twilio_view.get("twilio_duration_seconds")
+            if duration is None:
+                duration = _duration(current.data.get("started_at"), now_iso())
+            data = {**twilio_view, "duration_seconds": duration}
+            return finalize(org_id, call_id, "ended", end_reason="customer_hangup", sequence=sequence, data=data)
+        return finalize(org_id, call_id, "failed", end_reason="failed_to_connect", sequence=sequence,
+                        error="The call ended before it was answered.", data=twilio_view)
+    if status in TWILIO_FAILURES:
+        final, reason = TWILIO_FAILURES[status]
+        return finalize(org_id, call_id, final, end_reason=reason, sequence=sequence,
+                        error=f"Twilio call status: {status}", data=twilio_view)
+    return None  # queued / initiated: nothing to record
+
+
+def record_amd(org_id: str, call_id: str, answered_by: str, form: dict[str, str]) -> Call | None:
+    """Store Twilio's AnsweredBy verdict and pass it to the live call."""
+    from chalicelib.services.call_control import forward_to_media
+
+    current = _repo().get(org_id, call_id)
+    if current is None:
+        return None
+    sid = form.get("CallSid")
+    if current.twilio_call_sid and sid and sid != current.twilio_call_sid:
+        return None
+    updates: dict[str, Any] = {"answered_by": answered_by}
+    if form.get("MachineDetectionDuration"):
+        updates["machine_detection_ms"] = form["MachineDetectionDuration"]
+    call = _repo().update_data(org_id, call_id, updates)
+    if call is not None and call.is_live:
+        _safe(f"amd forward for call {call_id}", forward_to_media, call, {"type": "amd", "answered_by": answered_by})
+    return call

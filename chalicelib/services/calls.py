@@ -1,0 +1,422 @@
+"""Call use cases: place outbound calls, read calls, resolve an assistant config for a call.
+
+A call row keeps the *resolved* assistant config (saved assistant + overrides, secrets removed)
+so the media service, webhooks and analysis all see the same config. Secrets that came with a
+transient or override config are stored encrypted on the row (``secrets_enc``); secrets of a
+saved assistant stay on the assistant and are read through ``secret_assistant_id``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlencode
+
+from chalicelib import errors
+from chalicelib.crypto import decrypt_secret, encrypt_secret
+from chalicelib.models.assistant import ASSISTANT_DEFAULTS, AssistantFields
+from chalicelib.models.calls import OutboundCallRequest
+from chalicelib.models.common import is_uuid
+from chalicelib.models.phone import normalize_e164
+from chalicelib.security import make_call_token
+from chalicelib.settings import get_settings, table_name
+from chalicelib.storage.calls import Call, CallRepository
+from chalicelib.timeutil import new_id, now_iso, parse_datetime
+
+log = logging.getLogger("voice.calls")
+
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+IN_FLIGHT_BUDGET_MS = 30_000
+_VAR_RE = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
+
+
+@lru_cache(maxsize=1)
+def repo() -> CallRepository:
+    return CallRepository()
+
+
+# ---------------------------------------------------------------- config resolution
+@dataclass
+class ResolvedAssistant:
+    config: dict[str, Any]  # secrets removed
+    assistant_id: str | None
+    secrets: dict[str, str] = field(default_factory=dict)  # plaintext from transient/override blocks
+    saved: bool = False
+
+
+def _strip_secrets(block: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    """Move webhook and tool secrets out of a config block into ``secrets`` (returns a copy)."""
+    out = copy.deepcopy(block)
+    if out.get("webhook_secret"):
+        secrets["webhook_secret"] = out.pop("webhook_secret")
+    else:
+        out.pop("webhook_secret", None)
+    for tool in ((out.get("llm_config") or {}).get("tools") or []):
+        if tool.get("type") == "function":
+            secret = tool.pop("secret", None)
+            if secret:
+                secrets[f"tool:{tool['name']}"] = secret
+    return out
+
+
+def saved_config(doc: Any) -> dict[str, Any]:
+    """The stored config of a saved assistant (defaults applied, no secrets, no ids)."""
+    return {**ASSISTANT_DEFAULTS, **copy.deepcopy(doc.data)}
+
+
+def resolve_assistant(org_id: str, *, assistant_id: str | None, transient: dict | None = None,
+                      override: dict | None = None, check_active: bool = True) -> ResolvedAssistant:
+    """Reference, transient or hybrid mode. Overrides replace whole top-level blocks."""
+    from chalicelib.services.assistants import get_document
+
+    secrets: dict[str, str] = {}
+    if assistant_id:
+        doc = get_document(org_id, assistant_id)
+        config = saved_config(doc)
+        if check_active and config.get("is_active") is False:
+            raise errors.InvalidRequest(f"Assistant {assistant_id} is inactive.", param="assistant_id")
+        if override:
+            config.update(_strip_secrets(override, secrets))
+        return ResolvedAssistant(config, doc.id, secrets, saved=True)
+    config = {**ASSISTANT_DEFAULTS, **_strip_secrets(transient or {}, secrets)}
+    config["is_active"] = True
+    return ResolvedAssistant(config, None, secrets)
+
+
+def missing_blocks(config: dict[str, Any]) -> list[str]:
+    """Config blocks the provider mode needs but lacks (pipeline: STT+LLM+TTS; xai_realtime: LLM)."""
+    llm = config.get("llm_config")
+    if not llm:
+        missing = ["llm_config"]
+        return missing + [b for b in ("stt_config", "tts_config") if not config.get(b)]
+    if llm.get("provider") == "xai_realtime":
+        return []
+    return [b for b in ("stt_config", "tts_config") if not config.get(b)]
+
+
+def check_complete(config: dict[str, Any], where: str = "assistant") -> None:
+    missing = missing_blocks(config)
+    if missing:
+        provider = (config.get("llm_config") or {}).get("provider")
+        mode = "xai_realtime" if provider == "xai_realtime" else "the STT + LLM + TTS pipeline"
+        details = [f"'{m}' is required for {mode}" for m in missing]
+        raise errors.MissingField(f"The resolved {where} config is incomplete: missing {', '.join(missing)}.",
+                                  param=missing[0], details=details)
+
+
+def fill_variables(config: dict[str, Any], variables: dict[str, Any] | None) -> dict[str, Any]:
+    """Replace ``{{var}}`` in the first message and system prompts; unknown names stay as written."""
+    if not variables:
+        return config
+
+    def sub(text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        return _VAR_RE.sub(lambda m: str(variables[m.group(1)]) if m.group(1) in variables else m.group(0), text)
+
+    config["first_message"] = sub(config.get("first_message"))
+    for msg in ((config.get("llm_config") or {}).get("messages") or []):
+        if msg.get("role") == "system":
+            msg["content"] = sub(msg.get("content"))
+    return config
+
+
+def _secret_ctx(org_id: str, call_id: str, name: str) -> dict[str, str]:
+    return {"org_id": org_id, "purpose": f"call:{call_id}:{name}"}
+
+
+def encrypt_call_secrets(org_id: str, call_id: str, secrets: dict[str, str]) -> dict[str, str]:
+    return {name: encrypt_secret(value, _secret_ctx(org_id, call_id, name)) for name, value in secrets.items()}
+
+
+def secret_for_call(call: Call, name: str) -> str | None:
+    """A secret of the call's resolved assistant: ``webhook_secret`` or ``tool:<name>``.
+
+    Secrets given inline for this call (transient mode, overrides, assistant-request answers) win;
+    otherwise the saved assistant's encrypted secret is read.
+    """
+    blob = (call.data.get("secrets_enc") or {}).get(name)
+    if blob:
+        return decrypt_secret(blob, _secret_ctx(call.org_id, call.id, name))
+    assistant_id = call.data.get("secret_assistant_id")
+    if not assistant_id:
+        return None
+    from chalicelib.services.assistants import get_document, secret_for
+
+    try:
+        doc = get_document(call.org_id, assistant_id)
+    except errors.NotFound:
+        return None
+    return secret_for(doc, name)
+
+
+# ---------------------------------------------------------------- numbers
+def _number(org_id: str, number_id: str | None) -> dict[str, Any]:
+    from chalicelib.services import numbers
+
+    if number_id:
+        number = numbers.get_number(org_id, number_id)
+    else:
+        number = numbers.any_active_number(org_id)
+        if number is None:
+            raise errors.InvalidRequest("The organization has no active phone number to call from; "
+                                        "register one or pass 'number_id'.", param="number_id")
+    if not number.get("is_active", True):
+        raise errors.InvalidRequest(f"Number {number['id']} is inactive.", param="number_id")
+    return number
+
+
+# ---------------------------------------------------------------- outbound
+def place_outbound_call(org_id: str, body: dict, idempotency_key: str | None = None, *,
+                        campaign_id: str | None = None, lead_id: str | None = None,
+                        variables: dict | None = None) -> dict:
+    """Validate, write the call row (``queued``) and dial through Twilio.
+
+    Returns ``{"success": True, "call_id", "status": "dialing"}``. With an ``idempotency_key`` the
+    same key and body within 24 h return the first response and dial once; the same key with a
+    different body is a 409 ``conflict``.
+    """
+    if idempotency_key:
+        return _place_idempotent(org_id, body, idempotency_key, campaign_id, lead_id, variables)
+    return _place(org_id, body, campaign_id=campaign_id, lead_id=lead_id, variables=variables)
+
+
+@lru_cache(maxsize=4)
+def _persistence(table: str) -> Any:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    return DynamoDBPersistenceLayer(table_name=table)
+
+
+class _InFlightBudget:
+    """Stands in for the Lambda context Powertools reads the remaining time from."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return IN_FLIGHT_BUDGET_MS
+
+
+def _place_from_payload(payload: dict) -> dict:
+    req = payload["request"]
+    return _place(payload["org_id"], req["body"], campaign_id=req.get("campaign_id"), lead_id=req.get("lead_id"),
+                  variables=req.get("variables"))
+
+
+def _place_idempotent(org_id: str, body: dict, key: str, campaign_id: str | None, lead_id: str | None,
+                      variables: dict | None) -> dict:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+    from aws_lambda_powertools.utilities.idempotency.base import IdempotencyHandler
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    if len(key) > 255:
+        raise errors.InvalidRequest("'Idempotency-Key' must be at most 255 characters.", param="Idempotency-Key")
+    payload = {"org_id": org_id, "idempotency_key": key,
+               "request": {"body": body, "campaign_id": campaign_id, "lead_id": lead_id, "variables": variables}}
+    config = IdempotencyConfig(event_key_jmespath="[org_id, idempotency_key]", payload_validation_jmespath="request",
+                               expires_after_seconds=IDEMPOTENCY_TTL_SECONDS, raise_on_no_idempotency_key=True)
+    # Bounds the INPROGRESS lock: a request that crashed mid-dial frees its key after this budget
+    # instead of blocking retries for 24 h (API Gateway gives a request at most 29 s).
+    config.register_lambda_context(_InFlightBudget())
+    handler = IdempotencyHandler(function=_place_from_payload, function_payload=payload, config=config,
+                                 persistence_store=_persistence(table_name("idempotency")),
+                                 function_args=(), function_kwargs={"payload": payload})
+    try:
+        return handler.handle()
+    except IdempotencyValidationError:
+        raise errors.Conflict("This Idempotency-Key was already used with a different request body.",
+                              param="Idempotency-Key") from None
+    except IdempotencyAlreadyInProgressError:
+        raise errors.Conflict("A request with this Idempotency-Key is still being processed; retry shortly.",
+                              param="Idempotency-Key") from None
+
+
+def _check_balance(org_id: str) -> None:
+    if not get_settings().billing_enforcement:
+        return
+    from chalicelib.storage.orgs import OrgRepository
+
+    org = OrgRepository().get(org_id)
+    if org is None or org.minutes_balance <= 0:
+        raise errors.InsufficientCredits("The organization has no minutes left; top up to place calls.")
+
+
+def _place(org_id: str, body: dict, *, campaign_id: str | None, lead_id: str | None,
+           variables: dict | None) -> dict:
+    req = OutboundCallRequest.model_validate(body)  # ValidationError -> 400 at the API edge
+    try:
+        destination = normalize_e164(req.destination)
+    except ValueError as exc:
+        raise errors.InvalidRequest(f"'destination' {exc}.", param="destination") from None
+    _check_balance(org_id)
+    transient = req.assistant.dump(exclude_unset=True) if req.assistant is not None else None
+    override = req.assistant_override.dump(exclude_unset=True) if req.assistant_override is not None else None
+    resolved = resolve_assistant(org_id, assistant_id=req.assistant_id, transient=transient, override=override)
+    number = _number(org_id, req.number_id)
+    config = resolved.config
+    if req.first_message is not None:
+        config["first_message"] = req.first_message
+    fill_variables(config, variables)
+    check_complete(config)
+    if req.metadata is not None:
+        config["metadata"] = {**(config.get("metadata") or {}), **req.metadata}
+
+    call_id = new_id()
+    now = now_iso()
+    data: dict[str, Any] = {
+        "assistant_id": resolved.assistant_id,
+        "number_id": number["id"],
+        "number_name": number.get("name"),
+        "transfer_trunk_id": number.get("transfer_trunk_id"),
+        "campaign_id": campaign_id,
+        "lead_id": lead_id,
+        "caller_phone": destination,
+        "assistant_phone": number["phone_number"],
+        "agent_name": config.get("name"),
+        "business_name": config.get("business_name"),
+        "config": config,
+        "first_message": config.get("first_message"),
+        "context": req.context,
+        "metadata": config.get("metadata"),
+        "variables": variables,
+        "secret_assistant_id": resolved.assistant_id if resolved.saved else None,
+        "secrets_enc": encrypt_call_secrets(org_id, call_id, resolved.secrets) or None,
+    }
+    call = repo().create(Call(org_id, call_id, "queued", "outbound", now, now, data=data))
+    dial(call)
+    return {"success": True, "call_id": call_id, "status": "dialing"}
+
+
+def callback_url(path: str, call: Call) -> str:
+    base = get_settings().public_base_url
+    return f"{base}{path}?{urlencode({'org_id': call.org_id, 'call_id': call.id})}"
+
+
+def stream_twiml_for(call: Call) -> str:
+    from chalicelib.telephony.twiml import stream_twiml
+
+    s = get_settings()
+    token = make_call_token(s.call_token_secret, call.id, call.org_id)
+    return stream_twiml(s.media_ws_url, call.id, call.org_id, token)
+
+
+def dial(call: Call) -> None:
+    """Ask Twilio to place the call; a refusal marks the row failed and raises 502."""
+    from chalicelib.services.call_control import prepare_call
+    from chalicelib.telephony.twilio_client import DialRequest, TwilioCallError, telephony
+
+    tel = telephony()
+    if tel is None:
+        _dial_failed(call, "Twilio is not configured for this deployment")
+        raise errors.UpstreamError("Twilio is not configured for this deployment.")
+    config = call.data["config"]
+    amd = callback_url("/twilio/amd", call) if config.get("voicemail_detection") else None
+    max_duration = int(config.get("max_duration_seconds") or 600)
+    req = DialRequest(to=call.data["caller_phone"], from_=call.data["assistant_phone"], twiml=stream_twiml_for(call),
+                      status_callback=callback_url("/twilio/status", call), amd_callback=amd,
+                      time_limit=max_duration + 60)  # the media service ends it first; this is a backstop
+    try:
+        sid = tel.dial(req)
+    except TwilioCallError as exc:
+        _dial_failed(call, exc.reason)
+        raise errors.UpstreamError(f"Twilio refused the call: {exc.reason}") from None
+    repo().set_twilio_sid(call.org_id, call.id, sid)
+    prepare_call(call.org_id, call.id)
+
+
+def _dial_failed(call: Call, reason: str) -> None:
+    repo().set_status(call.org_id, call.id, "failed", from_statuses=("queued",),
+                      data_updates={"error": reason, "end_reason": "failed_to_connect", "ended_at": now_iso()})
+
+
+# ---------------------------------------------------------------- reads
+STATUS_FILTERS = {
+    "connecting": ("queued", "ringing"),
+    "queued": ("queued",),
+    "ringing": ("ringing",),
+    "in-progress": ("in-progress",),
+    "ended": ("ended",),
+    "failed": ("failed",),
+}
+
+PUBLIC_DATA_KEYS = (
+    "caller_phone", "assistant_phone", "end_reason", "error", "started_at", "ended_at", "duration_seconds",
+    "summary", "analysis_result", "messages", "latency", "costs", "metadata", "recording_url", "answered_by",
+    "campaign_id", "lead_id", "number_id", "agent_name", "business_name", "first_message", "context",
+)
+
+
+def public_call(call: Call) -> dict[str, Any]:
+    """The Call object of the contract (no secrets, no control address, no tokens)."""
+    d = call.data
+    out: dict[str, Any] = {"id": call.id, "org_id": call.org_id, "direction": call.direction, "status": call.status}
+    for key in PUBLIC_DATA_KEYS:
+        out[key] = d.get(key)
+    out["agent_id"] = d.get("assistant_id")
+    out["assistant_id"] = d.get("assistant_id")
+    out["phone_number"] = d.get("assistant_phone")
+    out["room_name"] = None
+    out["twilio_call_sid"] = call.twilio_call_sid
+    out["created_at"] = call.created_at
+    out["updated_at"] = call.updated_at
+    return out
+
+
+def get_call(org_id: str, call_id: str) -> Call:
+    call = repo().get(org_id, call_id) if is_uuid(call_id) else None
+    if call is None:
+        raise errors.NotFound(f"Call {call_id} not found.")
+    return call
+
+
+def get_call_public(org_id: str, call_id: str) -> dict[str, Any]:
+    return public_call(get_call(org_id, call_id))
+
+
+def _date_param(query: dict[str, str], name: str, end: bool) -> str | None:
+    raw = query.get(name)
+    if not raw:
+        return None
+    try:
+        dt = parse_datetime(raw)
+    except ValueError:
+        raise errors.InvalidRequest(f"'{name}' must be an RFC 3339 date-time or a date (YYYY-MM-DD).",
+                                    param=name) from None
+    from chalicelib.timeutil import iso
+
+    text = iso(dt)
+    if end and len(raw.strip()) == 10:
+        text = text[:11] + "23:59:59.999Z"  # a plain end date includes that whole day
+    return text
+
+
+def list_calls(org_id: str, query: dict[str, str], limit: int, offset: int, cursor: dict | None) -> dict[str, Any]:
+    """Newest first; ``status`` (connecting = queued or ringing), date range on created_at."""
+    status = (query.get("status") or "").strip()
+    statuses: tuple[str, ...] = ()
+    if status:
+        if status not in STATUS_FILTERS:
+            raise errors.InvalidRequest("'status' must be one of connecting, in-progress, ended, failed.",
+                                        param="status")
+        statuses = STATUS_FILTERS[status]
+    start = _date_param(query, "start_date", end=False)
+    end = _date_param(query, "end_date", end=True)
+    if cursor is not None:
+        items, last_key = repo().list(org_id, limit=limit, start_key=cursor, statuses=statuses, start=start, end=end)
+    else:
+        items, last_key = repo().list(org_id, limit=offset + limit, statuses=statuses, start=start, end=end)
+        items = items[offset:]
+    total = repo().count(org_id, statuses=statuses, start=start, end=end)
+    next_key = last_key if len(items) >= limit and last_key else None
+    return {"calls": [public_call(c) for c in items], "total": total, "next_key": next_key}
+
+
+def validate_assistant_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """Validate an override/transient block (assistant-request answers); returns the dumped block."""
+    return AssistantFields.model_validate(data).dump(exclude_unset=True)
+
