@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.storage.base import is_condition_failure
 from chalicelib.storage.tables import ApiKeyModel, AssistantModel, CallModel, NumberModel, OrgModel, RateLimitModel
-from chalicelib.timeutil import now_iso
+from chalicelib.timeutil import iso, now_iso, utcnow
+
+# Longest a call can be live: the 43,200 s max_duration cap plus an hour of queueing/ringing slack.
+LIVE_CALL_HORIZON_SECONDS = 43_200 + 3_600
 
 
 @dataclass
@@ -100,7 +103,10 @@ class OrgRepository:
         agents = AssistantModel.count(org_id)
         numbers = NumberModel.count(org_id)
         live = CallModel.status.is_in("queued", "ringing", "in-progress")
-        active_calls = CallModel.count(org_id, filter_condition=live)
+        # A live call started at most max_duration (12 h cap) ago: count over the by_created LSI from
+        # that cutoff, so the read stays bounded however many calls the org has made.
+        cutoff = iso(utcnow() - timedelta(seconds=LIVE_CALL_HORIZON_SECONDS))
+        active_calls = CallModel.by_created.count(org_id, CallModel.created_at >= cutoff, filter_condition=live)
         return {"active_agents": agents, "active_numbers": numbers, "active_calls": active_calls}
 
 

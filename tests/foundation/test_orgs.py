@@ -71,3 +71,21 @@ def test_account_alias(api, org):
 
 def test_other_org_view_is_its_own(other_api, other_org):
     assert other_api.get("/organizations").data["id"] == other_org[0].id
+
+
+def test_active_calls_counts_recent_live_calls_only(api, org, other_org):
+    import uuid
+
+    from chalicelib.storage.tables import CallModel
+    from chalicelib.timeutil import now_iso
+
+    def call(org_id, status, created_at=None):
+        CallModel(org_id, str(uuid.uuid4()), created_at=created_at or now_iso(), updated_at=now_iso(),
+                  status=status, direction="outbound", data={}).save()
+
+    call(org[0].id, "in-progress")
+    call(org[0].id, "ringing")
+    call(org[0].id, "ended")
+    call(org[0].id, "in-progress", "2020-01-01T00:00:00.000Z")  # stale row beyond any max duration
+    call(other_org[0].id, "in-progress")
+    assert api.get("/organizations").data["active_calls"] == 2
