@@ -303,12 +303,12 @@ class CallSession:
         self.context.add_message({"role": "user", "content": text})
         await self.brain.run_llm(self.context)
 
-    async def say(self, text: str, *, uninterruptible: bool = False) -> None:
+    async def say(self, text: str, *, uninterruptible: bool = False, append: bool = True) -> None:
         from pipecat.frames.frames import TTSSpeakFrame
 
         if self.worker is None:
             return
-        frame = TTSSpeakFrame(text)
+        frame = TTSSpeakFrame(text, append_to_context=append)
         if uninterruptible:
             frame.interruptible = False
         await self.worker.queue_frame(frame)
@@ -468,7 +468,8 @@ class CallSession:
         await asyncio.sleep(delay)
         text = random.choice(FILLERS)
         self.extra.setdefault("fillers", []).append(text)
-        await self.say(text)
+        # Not in the context: it would land after the tool result and confuse the next reply.
+        await self.say(text, append=False)
 
     # --- control commands -------------------------------------------------------------------------
     async def control(self, cmd: dict[str, Any]) -> dict[str, Any]:

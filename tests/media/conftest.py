@@ -123,12 +123,49 @@ def _shim_call_events(monkeypatch) -> None:
     monkeypatch.setattr(control_plane, "call_ended", ended)
 
 
+class Hooks:
+    """A webhook receiver for tool calls: per-tool delay and reply, every request recorded."""
+
+    def __init__(self):
+        import json as _json
+
+        from sandbox.httpserver import FakeHTTPServer, FakeResponse
+
+        self.replies: dict[str, tuple[float, Any]] = {}
+        self.server = FakeHTTPServer()
+
+        def handle(req):
+            name = req.params["name"]
+            delay, reply = self.replies.get(name, (0.0, {"result": "ok"}))
+            time.sleep(delay)
+            return FakeResponse(200, _json.dumps(reply), {"Content-Type": "application/json"})
+
+        self.server.route("POST", r"/tools/(?P<name>[A-Za-z0-9_-]+)", handle)
+        self.server.start()
+
+    def url(self, name: str) -> str:
+        return f"{self.server.base_url}/tools/{name}"
+
+    def bodies(self, name: str) -> list[dict[str, Any]]:
+        import json as _json
+
+        return [_json.loads(r.body) for r in self.server.requests if r.path == f"/tools/{name}"]
+
+
 class Stack:
-    def __init__(self, media, deepgram, openai, tts):
+    def __init__(self, media, deepgram, openai, tts, twilio, hooks):
         self.media, self.deepgram, self.openai, self.tts = media, deepgram, openai, tts
+        self.twilio, self.hooks = twilio, hooks
 
     def call(self, config: dict[str, Any], org_id: str = ORG, **data: Any) -> tuple[str, str]:
-        return new_call(org_id, config=config, **data)
+        call_id, token = new_call(org_id, config=config, **data)
+        sid = CallRepository().get(org_id, call_id).twilio_call_sid
+        with self.twilio.lock:
+            self.twilio.calls[sid] = {"sid": sid, "status": "in-progress", "account_sid": self.twilio.account_sid}
+        return call_id, token
+
+    def twilio_updates(self, call_id: str, org_id: str = ORG) -> list[dict[str, str]]:
+        return self.twilio.call_updates(CallRepository().get(org_id, call_id).twilio_call_sid)
 
     def row(self, call_id: str, org_id: str = ORG):
         return CallRepository().get(org_id, call_id)
@@ -141,13 +178,18 @@ class Stack:
         from media.testcaller import TestCaller
         from sandbox.registry import REGISTRY
 
-        return TestCaller(self.media.ws_url, call_id=call_id, org_id=org_id, token=token, registry=REGISTRY)
+        sid = CallRepository().get(org_id, call_id).twilio_call_sid if self.row(call_id, org_id) else None
+        caller = TestCaller(self.media.ws_url, call_id=call_id, org_id=org_id, token=token, registry=REGISTRY)
+        if sid:
+            caller.call_sid = sid
+        return caller
 
 
 @pytest.fixture
 def stack(aws, media_env, monkeypatch):
     from sandbox.deepgram import FakeDeepgram
     from sandbox.openai_llm import FakeOpenAI
+    from sandbox.twilio import FakeTwilio
     from tests.media.tts_fake import FakeElevenLabsTTS
 
     _shim_call_events(monkeypatch)
@@ -157,11 +199,17 @@ def stack(aws, media_env, monkeypatch):
     monkeypatch.setenv("DEEPGRAM_URL", dg.ws_url)
     monkeypatch.setenv("OPENAI_BASE_URL", oa.url + "/v1")
     monkeypatch.setenv("ELEVENLABS_URL", tts.url)
-    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "test-twilio-token")
+    tw = FakeTwilio().start()
+    hooks = Hooks()
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", tw.account_sid)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", tw.auth_token)
+    monkeypatch.setenv("TWILIO_API_URL", tw.base_url)
     reset_settings()
+    from media.telephony import _client
+
+    _client.cache_clear()
     server = ServerThread().start()
-    yield Stack(server, dg, oa, tts)
+    yield Stack(server, dg, oa, tts, tw, hooks)
     server.stop()
-    for fake in (dg, oa, tts):
+    for fake in (dg, oa, tts, tw, hooks.server):
         fake.stop()
