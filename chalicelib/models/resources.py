@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
 from chalicelib.models.common import ApiModel, NonEmptyShortStr, ShortStr, UUIDStr
 from chalicelib.models.phone import normalize_e164
@@ -37,47 +37,61 @@ DomainName = Annotated[str, StringConstraints(max_length=253), AfterValidator(_d
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 
 
-# ---------------------------------------------------------------- numbers
+def _fold(data: Any, alias: tuple[str, ...], target: tuple[str, ...]) -> Any:
+    """Move an accepted alias (e.g. ``number``) onto its field (``phone_number``) before validation,
+    so errors name the real field; both spellings with different values is a 400."""
+    if not isinstance(data, dict):
+        return data
+    found = [k for k in alias if k in data]
+    if not found:
+        return data
+    out = dict(data)
+    value = out.pop(found[0])
+    for k in found[1:]:
+        out.pop(k)
+    present = [k for k in target if k in out]
+    if present and out[present[0]] != value:
+        raise ValueError(f"'{target[0]}' and '{alias[0]}' disagree; send one of them")
+    if not present:
+        out[target[0]] = value
+    return out
+
+
 class NumberCreate(ApiModel):
-    phone_number: E164 | None = None
-    number: E164 | None = Field(default=None, description="Alias of phone_number (Flireo quickstart)")
+    """``number`` is accepted as an alias of ``phone_number``, ``assistant_id`` of ``agent_id``."""
+
+    phone_number: E164
     name: ShortStr | None = None
     agent_id: UUIDStr | None = None
-    assistant_id: UUIDStr | None = Field(default=None, description="Alias of agent_id")
     transfer_trunk_id: UUIDStr | None = None
     is_active: bool = True
 
-    @model_validator(mode="after")
-    def _aliases(self) -> NumberCreate:
-        if self.phone_number and self.number and self.phone_number != self.number:
-            raise ValueError("'phone_number' and 'number' disagree; send one of them")
-        self.phone_number = self.phone_number or self.number
-        if not self.phone_number:
-            raise ValueError("'phone_number' is required")
-        if self.agent_id and self.assistant_id and self.agent_id != self.assistant_id:
-            raise ValueError("'agent_id' and 'assistant_id' disagree; send one of them")
-        self.agent_id = self.agent_id or self.assistant_id
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        data = _fold(data, ("number",), ("phone_number", "phoneNumber"))
+        return _fold(data, ("assistant_id", "assistantId"), ("agent_id", "agentId"))
 
 
 class NumberUpdate(ApiModel):
+    """``null`` unassigns the agent or the trunk; ``assistant_id`` is an alias of ``agent_id``."""
+
     name: ShortStr | None = None
     agent_id: UUIDStr | None = None
-    assistant_id: UUIDStr | None = Field(default=None, description="Alias of agent_id")
     transfer_trunk_id: UUIDStr | None = None
     is_active: bool | None = None
 
-    def changes(self) -> dict[str, Any]:
-        """Fields sent, with the alias folded in (``null`` clears agent and trunk)."""
-        out = self.model_dump(exclude_unset=True)
-        if "assistant_id" in out:
-            value = out.pop("assistant_id")
-            if "agent_id" in out and out["agent_id"] != value:
-                raise ValueError("'agent_id' and 'assistant_id' disagree; send one of them")
-            out["agent_id"] = value
-        if out.get("is_active", True) is None:
-            raise ValueError("'is_active' cannot be null")
-        return out
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        return _fold(data, ("assistant_id", "assistantId"), ("agent_id", "agentId"))
+
+    @field_validator("is_active")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
 
 
 # ---------------------------------------------------------------- SIP trunks
@@ -102,25 +116,23 @@ class ByokDelete(ApiModel):
 
 # ---------------------------------------------------------------- domains
 class DomainCreate(ApiModel):
-    domain_name: DomainName | None = None
-    domain: DomainName | None = Field(default=None, description="Alias of domain_name")
+    """``domain`` is accepted as an alias of ``domain_name``."""
+
+    domain_name: DomainName
     region: Literal["us-east-1", "eu-west-1", "sa-east-1", "ap-northeast-1"] | None = None
 
-    @model_validator(mode="after")
-    def _alias(self) -> DomainCreate:
-        self.domain_name = self.domain_name or self.domain
-        if not self.domain_name:
-            raise ValueError("'domain_name' is required")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _alias(cls, data: Any) -> Any:
+        return _fold(data, ("domain",), ("domain_name", "domainName"))
 
 
 class DomainSync(ApiModel):
-    resend_domain_id: NonEmptyShortStr | None = Field(default=None, alias="resendDomainId")
-    domain_id: NonEmptyShortStr | None = None
+    """``resendDomainId`` (Flireo SDK 2) or ``domain_id`` (SDK 1)."""
 
-    @model_validator(mode="after")
-    def _alias(self) -> DomainSync:
-        self.domain_id = self.domain_id or self.resend_domain_id
-        if not self.domain_id:
-            raise ValueError("'resendDomainId' (or 'domain_id') is required")
-        return self
+    domain_id: NonEmptyShortStr
+
+    @model_validator(mode="before")
+    @classmethod
+    def _alias(cls, data: Any) -> Any:
+        return _fold(data, ("resendDomainId", "resend_domain_id"), ("domain_id", "domainId"))

@@ -95,7 +95,7 @@ def add_domain(org_id: str, body: DomainCreate) -> dict[str, Any]:
     client = _client(org_id)
     if repo().get(org_id) is not None:
         raise errors.Conflict("This organization already has an email domain; delete it first.")
-    created = client.create_domain(body.domain_name or "", body.region)
+    created = client.create_domain(body.domain_name, body.region)
     now = now_iso()
     rec = _apply(DomainRecord(org_id, {"id": new_id(), "managed": True}, now, now), created)
     if not repo().create(rec):
@@ -126,7 +126,7 @@ def list_resend_domains(org_id: str) -> dict[str, Any]:
 def sync_domain(org_id: str, body: DomainSync) -> dict[str, Any]:
     """Select an existing domain of the org's Resend account (replaces the current selection)."""
     client = _client(org_id)
-    remote = client.get_domain(body.domain_id or "")
+    remote = client.get_domain(body.domain_id)
     current = repo().get(org_id)
     now = now_iso()
     if current is not None and current.data.get("resend_domain_id") == remote.get("id"):

@@ -107,7 +107,7 @@ def _raise_conflict(exc: NumberWriteConflict, rec: NumberRecord) -> None:
 def create_number(org_id: str, body: NumberCreate) -> dict[str, Any]:
     """Register a number for this org: claim it deployment-wide and, when the deployment's Twilio
     account owns it, point its webhooks at this deployment."""
-    e164 = body.phone_number or ""
+    e164 = body.phone_number
     data: dict[str, Any] = {"name": body.name, "is_active": body.is_active}
     data.update(_agent_names(org_id, body.agent_id))
     data.update(_trunk_names(org_id, body.transfer_trunk_id))
@@ -142,10 +142,7 @@ def get_number_public(org_id: str, number_id: str) -> dict[str, Any]:
 
 
 def update_number(org_id: str, number_id: str, body: NumberUpdate) -> dict[str, Any]:
-    try:
-        changes = body.changes()
-    except ValueError as exc:
-        raise errors.InvalidRequest(str(exc)) from None
+    changes = body.model_dump(exclude_unset=True)
     rec = _get_record(org_id, number_id)
     old_trunk = rec.data.get("transfer_trunk_id")
     data = dict(rec.data)

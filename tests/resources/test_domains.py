@@ -101,8 +101,8 @@ def test_validation_errors(api, with_key):
         r = api.post("/domains", body)
         assert r.status_code == 400, (body, r.body)
         assert r.data["param"] == param
-    assert api.post("/domains", {}).status_code == 400
-    assert api.post("/domains/sync", {}).status_code == 400
+    assert api.post("/domains", {}).data["param"] == "domain_name"
+    assert api.post("/domains/sync", {}).data["param"] == "domain_id"
     assert with_key.requests == []  # invalid input never reaches Resend
 
 

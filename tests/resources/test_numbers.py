@@ -26,7 +26,7 @@ def test_create_number_returns_201_with_names_and_source(api, assistant, trunk):
 
 
 def test_number_alias_and_normalisation(api, assistant):
-    r = api.post("/numbers", {"number": "+31 20 123 4567", "assistant_id": assistant["id"]})
+    r = api.post("/numbers", {"number": "+31 20 123 4567", "assistantId": assistant["id"], "isActive": True})
     assert r.status_code == 201, r.body
     assert r.data["number"]["phone_number"] == NL
     assert r.data["number"]["agent_id"] == assistant["id"]
@@ -45,7 +45,9 @@ def test_validation_errors(api):
         assert r.status_code == 400, (body, r.body)
         assert r.data["param"] == param, (body, r.data)
     r = api.post("/numbers", {"name": "no number"})
-    assert r.status_code == 400 and "phone_number" in r.data["message"]
+    assert r.status_code == 400 and r.data["error"] == "missing_field" and r.data["param"] == "phone_number"
+    r = api.post("/numbers", {"phone_number": NL, "number": "+31207654321"})
+    assert r.status_code == 400 and "disagree" in r.data["message"]
     assert api.get("/numbers").data == {"numbers": []}
 
 
