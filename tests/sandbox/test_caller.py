@@ -1,0 +1,170 @@
+"""SimulatedCaller against a tiny media server: Twilio wire format, mark/clear FIFO, turns and timing."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+
+import pytest
+from websockets.asyncio.server import serve
+
+from sandbox import audio
+from sandbox.caller import Line, SimulatedCaller, answer_call, parse_stream_twiml, twilio_signature
+
+AGENT = "en-us+f3"
+
+
+class TinyMediaServer:
+    """Greets, answers each caller utterance after ``reply_delay`` s, sends a mark after each chunk,
+    and sends ``clear`` when the caller talks over it (the media service's job, reduced to a test double)."""
+
+    def __init__(self, reply_delay: float = 0.3, greeting: str = "Hello, how can I help?"):
+        self.reply_delay = reply_delay
+        self.greeting = greeting
+        self.received: list[dict] = []
+        self.headers: dict[str, str] = {}
+        self.mark_echoes: list[tuple[float, str]] = []
+        self.marks_sent: dict[str, float] = {}
+        self.speaking_until = 0.0
+        self.ws = None
+
+    async def send_speech(self, ws, sid: str, text: str, tag: str) -> None:
+        data = audio.speak(text, AGENT)
+        for i in range(0, len(data), 1600):
+            await ws.send(json.dumps({"event": "media", "streamSid": sid,
+                                      "media": {"payload": base64.b64encode(data[i:i + 1600]).decode()}}))
+            name = f"{tag}:{i // 1600}"
+            self.marks_sent[name] = time.monotonic()
+            await ws.send(json.dumps({"event": "mark", "streamSid": sid, "mark": {"name": name}}))
+        self.speaking_until = time.monotonic() + audio.duration_ms(data) / 1000
+
+    async def handler(self, ws) -> None:
+        self.headers = dict(ws.request.headers)
+        det = audio.SpeechDetector(hangover_ms=100)
+        sid = None
+        turn = 0
+        async for raw in ws:
+            msg = json.loads(raw)
+            self.received.append(msg)
+            if msg["event"] == "start":
+                sid = msg["streamSid"]
+                await self.send_speech(ws, sid, self.greeting, "greet")
+            elif msg["event"] == "mark":
+                self.mark_echoes.append((time.monotonic(), msg["mark"]["name"]))
+            elif msg["event"] == "media":
+                ev = det.feed(base64.b64decode(msg["media"]["payload"]))
+                if ev == "start" and time.monotonic() < self.speaking_until:
+                    await ws.send(json.dumps({"event": "clear", "streamSid": sid}))
+                    self.speaking_until = 0.0
+                elif ev == "end":
+                    turn += 1
+                    await asyncio.sleep(self.reply_delay - 0.1)  # the detector already waited 100 ms
+                    await self.send_speech(ws, sid, "Sure, one moment please, let me check that for you.",
+                                           f"t{turn}")
+            elif msg["event"] == "stop":
+                await ws.close()
+                return
+
+
+@pytest.fixture
+async def media():
+    server = TinyMediaServer()
+    async with serve(server.handler, "127.0.0.1", 0) as srv:
+        port = srv.sockets[0].getsockname()[1]
+        server.url = f"ws://127.0.0.1:{port}/twilio/stream"
+        yield server
+
+
+async def test_wire_format_signature_and_turns(media, registry):
+    caller = SimulatedCaller(media.url, {"call_id": "call-abc", "token": "t0k"}, ["I need help with my order."],
+                             auth_token="secret", signature_url="wss://media.example.com/twilio/stream",
+                             registry=registry, agent_quiet_ms=500)
+    result = await caller.run()
+    assert result.end_reason == "caller_hangup"
+    assert media.headers["x-twilio-signature"] == twilio_signature("secret", "wss://media.example.com/twilio/stream")
+    msgs = media.received
+    assert msgs[0] == {"event": "connected", "protocol": "Call", "version": "1.0.0"}
+    start = msgs[1]
+    assert start["event"] == "start" and start["sequenceNumber"] == "1"
+    assert start["start"]["customParameters"] == {"call_id": "call-abc", "token": "t0k"}
+    assert start["start"]["streamSid"] == start["streamSid"] and start["streamSid"].startswith("MZ")
+    assert start["start"]["mediaFormat"] == {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+    seqs = [int(m["sequenceNumber"]) for m in msgs[1:]]
+    assert seqs == list(range(1, len(seqs) + 1))
+    media_msgs = [m for m in msgs if m["event"] == "media"]
+    assert [m["media"]["chunk"] for m in media_msgs[:3]] == ["1", "2", "3"]
+    assert [m["media"]["timestamp"] for m in media_msgs[:3]] == ["0", "20", "40"]
+    assert all(len(base64.b64decode(m["media"]["payload"])) == 160 for m in media_msgs)
+    assert all(m["media"]["track"] == "inbound" for m in media_msgs)
+    assert msgs[-1]["event"] == "stop" and msgs[-1]["stop"]["callSid"] == result.call_sid
+    # real-time pacing: ~50 media messages per second of call
+    assert abs(len(media_msgs) - result.duration_s * 50) < 0.2 * result.duration_s * 50 + 10
+    # the caller's audio is the real speech
+    sent = b"".join(base64.b64decode(m["media"]["payload"]) for m in media_msgs)
+    assert audio.speak("I need help with my order.") in sent
+    # turns
+    assert result.greeting.agent_audio_bytes == len(audio.speak("Hello, how can I help?", AGENT))
+    (turn,) = result.turns
+    assert turn.caller == "I need help with my order."
+    assert 250 <= turn.voice_to_voice_ms <= 700, turn.voice_to_voice_ms
+    assert turn.agent_audio_bytes == len(audio.speak("Sure, one moment please, let me check that for you.", AGENT))
+    assert registry.get("call-abc").utterances == ["I need help with my order."]
+
+
+async def test_marks_echo_after_playout_and_clear_on_barge_in(media, registry):
+    media.greeting = "Thanks for calling the sandbox restaurant, we are open every day from nine until late."
+    caller = SimulatedCaller(media.url, {"call_id": "c2"}, [Line("Wait, stop.", barge_in_after_ms=600)],
+                             registry=registry, agent_quiet_ms=500)
+    result = await caller.run()
+    assert result.clears == 1 and result.turns[0].barge_in
+    echoes = dict((name, at) for at, name in media.mark_echoes)
+    greet_marks = sorted((n for n in media.marks_sent if n.startswith("greet")), key=lambda n: int(n.split(":")[1]))
+    assert set(greet_marks) <= set(echoes)  # played or cleared: every mark comes back
+    # chunk k's mark echoes when 200 ms * (k + 1) of audio has played (while playing)
+    first = greet_marks[0]
+    assert 0.17 <= echoes[first] - media.marks_sent[first] <= 0.5
+    # the marks after the clear came back together, right when the clear arrived
+    cleared = [echoes[n] for n in greet_marks[5:]]
+    assert max(cleared) - min(cleared) < 0.1
+    assert result.marks_echoed[: len(greet_marks)] == greet_marks  # FIFO order
+
+
+async def test_mark_with_empty_buffer_echoes_at_once(registry):
+    got: list[float] = []
+
+    async def handler(ws):
+        async for raw in ws:
+            msg = json.loads(raw)
+            if msg["event"] == "start":
+                await asyncio.sleep(0.1)
+                sent = time.monotonic()
+                await ws.send(json.dumps({"event": "mark", "streamSid": msg["streamSid"], "mark": {"name": "m0"}}))
+            elif msg["event"] == "mark":
+                got.append(time.monotonic() - sent)
+                await ws.close()
+                return
+
+    async with serve(handler, "127.0.0.1", 0) as srv:
+        url = f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/s"
+        caller = SimulatedCaller(url, {"call_id": "c3"}, [], registry=registry, agent_speaks_first=False,
+                                 final_wait_s=2)
+        result = await caller.run()
+    assert got and got[0] < 0.05
+    assert result.end_reason == "remote_closed" and result.marks_echoed == ["m0"]
+
+
+async def test_answer_call_thread_and_twiml(media, registry):
+    url, params = parse_stream_twiml(
+        f'<?xml version="1.0"?><Response><Connect><Stream url="{media.url}">'
+        '<Parameter name="call_id" value="c4"/><Parameter name="token" value="x"/></Stream></Connect></Response>')
+    assert params == {"call_id": "c4", "token": "x"}
+    future = answer_call(url, params, ["Hello there."], registry=registry, agent_quiet_ms=400)
+    result = await asyncio.wrap_future(future)
+    assert result.call_id == "c4" and result.turns[0].voice_to_voice_ms is not None
+    assert result.end_reason == "caller_hangup"
+
+
+def test_signature_vector_from_protocols_doc():
+    assert twilio_signature("12345", "wss://example.com/media") == "7PR3qMkpDyEJtMrVOY/LDyNq8J8="
