@@ -84,6 +84,12 @@ class Settings(BaseModel):
     mistral_url: str | None = None
     inworld_url: str | None = None
     resend_url: str | None = None
+    # Workflows: call analysis model and campaign-run pacing (short values in tests).
+    analysis_model: str = "gpt-4o-mini"
+    campaign_call_timeout_seconds: int = Field(default=3900, ge=1)
+    campaign_max_wait_seconds: int = Field(default=300, ge=1)
+    campaign_rotate_after_dials: int = Field(default=300, ge=1)
+    campaign_rotate_after_ticks: int = Field(default=200, ge=2)
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -128,6 +134,11 @@ def get_settings() -> Settings:
         mistral_url=env.get("MISTRAL_URL") or None,
         inworld_url=env.get("INWORLD_URL") or None,
         resend_url=env.get("RESEND_URL") or None,
+        analysis_model=env.get("ANALYSIS_MODEL", "gpt-4o-mini"),
+        campaign_call_timeout_seconds=int(env.get("CAMPAIGN_CALL_TIMEOUT_SECONDS", "3900")),
+        campaign_max_wait_seconds=int(env.get("CAMPAIGN_MAX_WAIT_SECONDS", "300")),
+        campaign_rotate_after_dials=int(env.get("CAMPAIGN_ROTATE_AFTER_DIALS", "300")),
+        campaign_rotate_after_ticks=int(env.get("CAMPAIGN_ROTATE_AFTER_TICKS", "200")),
     )
 
 

@@ -236,6 +236,15 @@ class CampaignModel(Model):
     data = JSONMapAttribute()
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    # Top-level numbers so the campaign run can use them in conditions and atomic ADDs:
+    # run generation (one active execution), dial slots in use, and exact lead counters.
+    generation = NumberAttribute(default=0)
+    in_flight = NumberAttribute(default=0)
+    max_concurrent_calls = NumberAttribute(default=5)
+    dials = NumberAttribute(default=0)
+    total_leads = NumberAttribute(default=0)
+    completed_leads = NumberAttribute(default=0)
+    failed_leads = NumberAttribute(default=0)
 
 
 class LeadsByStatusIndex(GlobalSecondaryIndex["LeadModel"]):
@@ -256,6 +265,9 @@ class LeadModel(Model):
     campaign_status = UnicodeAttribute()
     next_attempt_at = UnicodeAttribute()
     attempts = NumberAttribute(default=0)
+    # The current attempt's call and the campaign run's task token waiting for its outcome.
+    call_id = UnicodeAttribute(null=True)
+    task_token = UnicodeAttribute(null=True)
     data = JSONMapAttribute()
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()

@@ -1,6 +1,9 @@
 """Starting workflow executions (Step Functions StartExecution).
 
-Owned by the workflows feature; the calls feature and the media service call these.
+Owned by the workflows feature; the calls feature, the media service and the campaigns API call
+these. Execution names are derived from the resource (and, for campaigns, the run generation and
+segment), so a duplicate start is rejected by Step Functions (ExecutionAlreadyExists) and each
+workflow runs once.
 """
 
 from __future__ import annotations
@@ -15,10 +18,19 @@ log = logging.getLogger("voice.workflows")
 
 
 @lru_cache(maxsize=1)
-def _sfn():
+def sfn_client():
     import boto3
 
     return boto3.client("stepfunctions", region_name=get_settings().region)
+
+
+def _start(arn: str, name: str, payload: dict) -> str | None:
+    client = sfn_client()
+    try:
+        out = client.start_execution(stateMachineArn=arn, name=name, input=json.dumps(payload))
+    except client.exceptions.ExecutionAlreadyExists:
+        return None
+    return out["executionArn"]
 
 
 def start_call_analysis(org_id: str, call_id: str) -> str | None:
@@ -31,10 +43,24 @@ def start_call_analysis(org_id: str, call_id: str) -> str | None:
     if not arn:
         log.warning("CALL_ANALYSIS_STATE_MACHINE_ARN not set; analysis not started for call %s", call_id)
         return None
-    client = _sfn()
-    try:
-        out = client.start_execution(stateMachineArn=arn, name=f"call-{call_id}",
-                                     input=json.dumps({"org_id": org_id, "call_id": call_id}))
-    except client.exceptions.ExecutionAlreadyExists:
+    return _start(arn, f"call-{call_id}", {"org_id": org_id, "call_id": call_id})
+
+
+def campaign_execution_name(campaign_id: str, generation: int, segment: int = 0) -> str:
+    return f"campaign-{campaign_id}-g{generation}-s{segment}"
+
+
+def start_campaign_run(org_id: str, campaign_id: str, generation: int, *, segment: int = 0,
+                       dials_at_start: int = 0) -> str | None:
+    """Start (or continue, with ``segment`` > 0) the campaign-run execution of one generation.
+
+    One name per (campaign, generation, segment): a start repeated by a retried request or task
+    is rejected by Step Functions, so one execution dials per generation.
+    """
+    arn = get_settings().campaign_state_machine_arn
+    if not arn:
+        log.warning("CAMPAIGN_STATE_MACHINE_ARN not set; campaign %s not started", campaign_id)
         return None
-    return out["executionArn"]
+    payload = {"org_id": org_id, "campaign_id": campaign_id, "generation": generation, "segment": segment,
+               "ticks": 0, "dials_at_start": dials_at_start}
+    return _start(arn, campaign_execution_name(campaign_id, generation, segment), payload)

@@ -1,5 +1,120 @@
-"""Step Functions task functions (Chalice lambda_functions) live on this blueprint."""
+"""Step Functions task functions (Chalice lambda_functions) of both workflows.
+
+Each handler validates its event into a typed model, calls one service function and returns the
+dumped result model. The ASL files name them as ``${FunctionArn_<name>}``; infra substitutes the
+deployed functions and ``devstack/sfn.py`` routes moto's Lambda to these same handlers.
+Exceptions propagate: their class name is the error name the state machine's Retry/Catch match.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 from chalice import Blueprint
 
+from chalicelib.models.campaigns import (
+    AwaitInput,
+    CampaignFailure,
+    DialInput,
+    RecordInput,
+    RunState,
+    TickResult,
+    WorkerInput,
+)
+from chalicelib.workflows.events import AnalysisInput, StepFailure, StoreInput
+
 bp = Blueprint(__name__)
+
+
+def _analysis():
+    from chalicelib.services import analysis
+
+    return analysis
+
+
+def _campaigns():
+    from chalicelib.services import campaigns
+
+    return campaigns
+
+
+# ---------------------------------------------------------------- call analysis
+@bp.lambda_function(name="analysis_load")
+def analysis_load(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _analysis().load(AnalysisInput.model_validate(event)).model_dump(mode="json")
+
+
+@bp.lambda_function(name="analysis_summarize")
+def analysis_summarize(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _analysis().summarize(AnalysisInput.model_validate(event)).model_dump(mode="json")
+
+
+@bp.lambda_function(name="analysis_structured")
+def analysis_structured(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _analysis().extract_structured(AnalysisInput.model_validate(event)).model_dump(mode="json")
+
+
+@bp.lambda_function(name="analysis_store")
+def analysis_store(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _analysis().store(StoreInput.model_validate(event)).model_dump(mode="json")
+
+
+@bp.lambda_function(name="analysis_deliver")
+def analysis_deliver(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _analysis().deliver_report(AnalysisInput.model_validate(event)).model_dump(mode="json")
+
+
+@bp.lambda_function(name="analysis_notify")
+def analysis_notify(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _analysis().notify(AnalysisInput.model_validate(event)).model_dump(mode="json")
+
+
+@bp.lambda_function(name="analysis_usage")
+def analysis_usage(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _analysis().record_usage(AnalysisInput.model_validate(event)).model_dump(mode="json")
+
+
+@bp.lambda_function(name="analysis_cleanup")
+def analysis_cleanup(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _analysis().gdpr_cleanup(AnalysisInput.model_validate(event)).model_dump(mode="json")
+
+
+@bp.lambda_function(name="analysis_failure")
+def analysis_failure(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _analysis().record_failure(StepFailure.model_validate(event)).model_dump(mode="json")
+
+
+# ---------------------------------------------------------------- campaign run
+@bp.lambda_function(name="campaign_tick")
+def campaign_tick(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _campaigns().run_tick(RunState.model_validate(event)).model_dump(mode="json")
+
+
+@bp.lambda_function(name="campaign_claim")
+def campaign_claim(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _campaigns().run_claim(WorkerInput.model_validate(event)).model_dump(mode="json")
+
+
+@bp.lambda_function(name="campaign_dial")
+def campaign_dial(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _campaigns().run_dial(DialInput.model_validate(event)).model_dump(mode="json")
+
+
+@bp.lambda_function(name="campaign_await_call")
+def campaign_await_call(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _campaigns().run_await(AwaitInput.model_validate(event))
+
+
+@bp.lambda_function(name="campaign_record")
+def campaign_record(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _campaigns().run_record(RecordInput.model_validate(event)).model_dump(mode="json")
+
+
+@bp.lambda_function(name="campaign_continue")
+def campaign_continue(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _campaigns().run_continue(TickResult.model_validate(event))
+
+
+@bp.lambda_function(name="campaign_failure")
+def campaign_failure(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _campaigns().run_failed(CampaignFailure.model_validate(event))

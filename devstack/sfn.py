@@ -1,0 +1,186 @@
+"""moto Step Functions running our ASL files, with Lambda invocations routed to the real handlers.
+
+Used by the tests (in-process ``mock_aws``) and by ``make dev`` (``ThreadedMotoServer``): the same
+``chalicelib/workflows/asl/*.asl.json`` that infra deploys, with each ``${FunctionArn_<name>}``
+placeholder replaced by the ARN of a moto Lambda function called ``<name>``. moto's Docker-less
+Lambda backend (``lambda.use_docker: false``) would echo the payload; ``install_router`` patches
+its ``invoke`` so the call runs the Chalice ``@bp.lambda_function(name=<name>)`` handler instead.
+A handler's exception becomes a Lambda function error whose type is the exception class name,
+which is what the state machines' Retry/Catch match.
+
+Step Functions must be told to execute (``stepfunctions.execute_state_machine: true``); in server
+mode moto's interpreter calls Lambda at ``http://localhost:$MOTO_PORT``, so set ``MOTO_PORT``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import threading
+import uuid
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ASL_DIR = Path(__file__).resolve().parents[1] / "chalicelib" / "workflows" / "asl"
+# state machine file stem -> settings environment variable naming its ARN
+MACHINES = {"call_analysis": "CALL_ANALYSIS_STATE_MACHINE_ARN", "campaign_run": "CAMPAIGN_STATE_MACHINE_ARN"}
+PLACEHOLDER = re.compile(r"\$\{FunctionArn_([A-Za-z0-9_]+)\}")
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+_lock = threading.Lock()
+_handlers: dict[str, Callable[[dict, Any], Any]] = {}
+# Test hooks run after a handler returned, before its result reaches the state machine:
+# hook(name, event, result) may raise to simulate a Lambda that did the work but died before
+# answering (its exception is what the state machine sees).
+after_hooks: list[Callable[[str, dict, Any], None]] = []
+invocations: list[str] = []  # handler names in call order (diagnostics and tests)
+_original_invoke: Any = None
+
+
+class LambdaContext:
+    """Enough of the Lambda context object for Powertools and our handlers."""
+
+    def __init__(self, name: str):
+        self.function_name = name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{name}"
+        self.log_stream_name = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+def workflow_handlers(app: Any = None) -> dict[str, Callable[[dict, Any], Any]]:
+    """The Chalice app's pure Lambda functions by name (what the ASL placeholders name)."""
+    if app is None:
+        from app import app as chalice_app
+
+        app = chalice_app
+    return {fn.name: fn for fn in app.pure_lambda_functions}
+
+
+def install_router(handlers: dict[str, Callable[[dict, Any], Any]] | None = None) -> None:
+    """Route moto's Docker-less Lambda ``invoke`` to our handlers (idempotent)."""
+    global _original_invoke
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    with _lock:
+        _handlers.update(handlers if handlers is not None else workflow_handlers())
+        if _original_invoke is None:
+            _original_invoke = LambdaSimpleBackend.invoke
+            LambdaSimpleBackend.invoke = _invoke  # type: ignore[method-assign]
+
+
+def _invoke(self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any,
+            response_headers: Any) -> bytes:
+    name = function_name.split(":function:")[-1].split(":")[0]
+    handler = _handlers.get(name)
+    if handler is None:
+        return _original_invoke(self, function_name, qualifier, body, headers, response_headers)
+    invocations.append(name)
+    event = json.loads(body or "{}")
+    try:
+        result = handler(event, LambdaContext(name))
+        for hook in list(after_hooks):
+            hook(name, event, result)
+    except Exception as exc:  # noqa: BLE001 - becomes the Lambda function error, as on AWS
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps({"errorMessage": str(exc), "errorType": type(exc).__name__,
+                           "stackTrace": []}).encode()
+    return json.dumps(result).encode()
+
+
+def render(path: Path, arns: dict[str, str]) -> str:
+    """The ASL text with every ``${FunctionArn_<name>}`` replaced (an unknown name is an error)."""
+    text = path.read_text()
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1) not in arns:
+            raise KeyError(f"{path.name}: no Lambda function named {m.group(1)}")
+        return arns[m.group(1)]
+
+    return PLACEHOLDER.sub(sub, text)
+
+
+def function_names() -> list[str]:
+    names: set[str] = set()
+    for path in ASL_DIR.glob("*.asl.json"):
+        names.update(PLACEHOLDER.findall(path.read_text()))
+    return sorted(names)
+
+
+def _zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("handler.py", "def handler(event, context):\n    return event\n")
+    return buf.getvalue()
+
+
+def deploy(*, endpoint_url: str | None = None, region: str = "us-east-1", prefix: str = "voice",
+           set_env: bool = True) -> dict[str, str]:
+    """Create the Lambda functions and both state machines in moto; returns {stem: state machine ARN}.
+
+    With ``set_env`` the ARNs are exported as CALL_ANALYSIS_STATE_MACHINE_ARN /
+    CAMPAIGN_STATE_MACHINE_ARN (and settings are re-read) so the app starts executions there.
+    """
+    import boto3
+
+    kw: dict[str, Any] = {"region_name": region}
+    if endpoint_url:
+        kw["endpoint_url"] = endpoint_url
+    iam, lam, sfn = boto3.client("iam", **kw), boto3.client("lambda", **kw), boto3.client("stepfunctions", **kw)
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                                "Principal": {"Service": ["lambda.amazonaws.com",
+                                                                                          "states.amazonaws.com"]}}]})
+    try:
+        role = iam.create_role(RoleName=f"{prefix}-workflows", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        role = iam.get_role(RoleName=f"{prefix}-workflows")["Role"]["Arn"]
+    arns: dict[str, str] = {}
+    code = _zip()
+    for name in function_names():
+        try:
+            arns[name] = lam.create_function(FunctionName=name, Runtime="python3.12", Role=role,
+                                             Handler="handler.handler", Code={"ZipFile": code})["FunctionArn"]
+        except lam.exceptions.ResourceConflictException:
+            arns[name] = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    machines: dict[str, str] = {}
+    existing = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+    for stem in MACHINES:
+        name = f"{prefix}-{stem.replace('_', '-')}"
+        definition = render(ASL_DIR / f"{stem}.asl.json", arns)
+        if name in existing:
+            sfn.update_state_machine(stateMachineArn=existing[name], definition=definition, roleArn=role)
+            machines[stem] = existing[name]
+        else:
+            machines[stem] = sfn.create_state_machine(name=name, definition=definition, roleArn=role)["stateMachineArn"]
+    if set_env:
+        for stem, env in MACHINES.items():
+            os.environ[env] = machines[stem]
+        from chalicelib.settings import reset_settings
+
+        reset_settings()
+    return machines
+
+
+def enable_server_mode(port: int) -> None:
+    """For a ThreadedMotoServer in this process: execute state machines, no Docker, MOTO_PORT."""
+    from moto.core.config import default_user_config
+
+    os.environ["MOTO_PORT"] = str(port)
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+    default_user_config["lambda"]["use_docker"] = False
+
+
+def setup_dev(endpoint_url: str, port: int) -> dict[str, str]:
+    """``make dev``: the moto server runs in this process; route Lambda to the handlers and deploy."""
+    enable_server_mode(port)
+    install_router()
+    return deploy(endpoint_url=endpoint_url)
