@@ -83,9 +83,13 @@ class RequestContext:
                 self._json = None
             else:
                 try:
-                    self._json = json.loads(raw)
+                    self._json = json.loads(raw, parse_constant=_reject_constant)
                 except (ValueError, UnicodeDecodeError) as exc:
-                    raise errors.InvalidRequest(f"Malformed JSON body: {exc}") from exc
+                    raise errors.InvalidRequest(f"Malformed JSON body: {exc}") from None
+                except RecursionError:
+                    raise errors.InvalidRequest(f"JSON body is nested more than {MAX_JSON_DEPTH} levels deep.") \
+                        from None
+                _check_json(self._json)
             self._parsed = True
         return self._json
 
@@ -106,6 +110,38 @@ class RequestContext:
 
 # Names pydantic puts in an error's loc for union members and tagged-union tags (not fields).
 _LOC_NOISE = {"str", "int", "float", "bool", "dict", "list", "function", "endCall", "transferCall"}
+
+
+MAX_JSON_DEPTH = 64
+
+
+def _reject_constant(name: str) -> Any:
+    # json.loads accepts NaN/Infinity, which are not JSON and could not be echoed back as JSON.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _check_json(value: Any) -> None:
+    """Reject what parses but cannot be stored or echoed: deep nesting, lone UTF-16 surrogates."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            items: list[Any] = [*node.keys(), *node.values()]
+        elif isinstance(node, list):
+            items = node
+        else:
+            items = [node]
+        if isinstance(node, (dict, list)) and depth > MAX_JSON_DEPTH:
+            raise errors.InvalidRequest(f"JSON body is nested more than {MAX_JSON_DEPTH} levels deep.")
+        for item in items:
+            if isinstance(item, str):
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise errors.InvalidRequest("JSON body contains an invalid unicode escape "
+                                                "(a lone surrogate).") from None
+            elif isinstance(item, (dict, list)):
+                stack.append((item, depth + 1))
 
 
 def _loc(loc: tuple) -> str:

@@ -176,3 +176,25 @@ def test_docs_page(client):
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
     page = r.body.decode()
     assert "<html" in page and "/assistants" in page and "openapi.json" in page
+
+
+@pytest.mark.parametrize("raw,needle", [
+    ("[" * 50_000, "nested"),
+    ('{"name": "a", "metadata": ' + '{"a": ' * 100 + "1" + "}" * 100 + "}", "nested"),
+    ('{"name": "a", "metadata": {"x": NaN}}', "NaN"),
+    ('{"name": "a", "metadata": {"x": -Infinity}}', "Infinity"),
+    ('{"name": "a", "metadata": {"k": "\\udc00"}}', "unicode"),
+    ('{"name": "a", "metadata": {"\\ud800": 1}}', "unicode"),
+])
+def test_hostile_json_is_400_not_500(api, raw, needle):
+    body = _flat(api.post("/assistants", raw=raw), 400, "invalid_request")
+    assert needle in body["message"]
+    assert api.get("/assistants").data["assistants"] == []
+
+
+def test_reasonable_nesting_in_metadata_is_fine(api):
+    deep = {"a": 1}
+    for _ in range(30):
+        deep = {"a": deep}
+    r = api.post("/assistants", {"name": "a", "metadata": deep})
+    assert r.status_code == 201 and r.data["assistant"]["metadata"] == deep
