@@ -1,0 +1,231 @@
+"""Start every sandbox provider and hand back the environment the media service needs.
+
+    sb = start_sandbox()            # Deepgram, OpenAI, ElevenLabs (TTS + voices), xAI, control
+    os.environ.update(sb.env())     # DEEPGRAM_URL, OPENAI_BASE_URL, ELEVENLABS_URL, XAI_URL, *_API_KEY ...
+    install_answerer(fake_twilio, sb)   # answered calls get a SimulatedCaller
+    ...
+    sb.stop()
+
+``python -m sandbox.run`` runs the same set in the foreground and prints the environment (ports from
+``SANDBOX_PORT_BASE``: base+0 Deepgram, +1 OpenAI, +2 ElevenLabs, +3 xAI, +4 control; 0 = ephemeral).
+
+The control server keeps the scripts simulated callers will speak (``POST /sandbox/scripts``
+``{"to": "+1555...", "lines": [...]}``, used by ``media.simulate``), their results
+(``GET /sandbox/results?to=...`` or ``?call_id=...``), and the utterance registry endpoints.
+Delays follow the reference profile (STT final 150 ms, LLM first token 300 ms + 10 ms/token, TTS
+first byte 100 ms) unless overridden.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.aioserver import AsyncFakeServer
+from sandbox.caller import DEFAULT_SCRIPT, CallResult, Line, answer_call, parse_stream_twiml
+from sandbox.deepgram import FakeDeepgram
+from sandbox.elevenlabs_tts import FakeElevenLabsStream
+from sandbox.openai_llm import FakeOpenAI
+from sandbox.registry import REGISTRY, MultiRegistry, Registry, RemoteRegistry, UtteranceSink
+from sandbox.xai_realtime import FakeXAIRealtime
+
+SANDBOX_KEYS = {
+    "DEEPGRAM_API_KEY": "sandbox-deepgram-key",
+    "OPENAI_API_KEY": "sk-sandbox",
+    "ELEVENLABS_API_KEY": "xi-sandbox",
+    "XAI_API_KEY": "xai-sandbox",
+}
+
+
+def _line_from_json(raw: Any) -> str | Line:
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, dict):
+        allowed = {"text", "barge_in_after_ms", "pause_ms", "dtmf", "wait_for_agent"}
+        return Line(**{k: v for k, v in raw.items() if k in allowed})
+    raise ValueError("a line is a string or an object with text/barge_in_after_ms/pause_ms/dtmf")
+
+
+@dataclass
+class ScriptBook:
+    """Scripts for callers not started yet (by dialled number) and results of finished ones."""
+
+    scripts: dict[str, list[str | Line]] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)  # call sid -> result (+ "to")
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def put(self, to: str, lines: list[str | Line]) -> None:
+        with self.lock:
+            self.scripts[to] = lines
+
+    def take(self, to: str) -> list[str | Line] | None:
+        with self.lock:
+            return self.scripts.pop(to, None)
+
+    def record(self, call_sid: str, to: str, result: CallResult | None, error: str | None = None) -> None:
+        body = result.to_dict() if result else {"call_sid": call_sid, "end_reason": f"error: {error}"}
+        body["to"] = to
+        with self.lock:
+            self.results[call_sid] = body
+
+    def find(self, to: str | None = None, call_id: str | None = None) -> dict[str, Any] | None:
+        with self.lock:
+            for body in reversed(list(self.results.values())):
+                if (call_id and body.get("call_id") == call_id) or (to and not call_id and body.get("to") == to):
+                    return body
+        return None
+
+
+class SandboxControl(AsyncFakeServer):
+    name = "sandbox-control"
+
+    def __init__(self, book: ScriptBook | None = None, **kw: Any):
+        super().__init__(**kw)
+        self.book = book or ScriptBook()
+
+    def setup_routes(self, app: web.Application) -> None:
+        app.router.add_post("/sandbox/scripts", self._put_script)
+        app.router.add_get("/sandbox/results", self._get_result)
+
+    async def _put_script(self, request: web.Request) -> web.Response:
+        try:
+            data = await request.json()
+            to = str(data["to"])
+            lines = [_line_from_json(x) for x in data["lines"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            return web.json_response({"error": "invalid_request", "message": str(exc)}, status=400)
+        self.book.put(to, lines)
+        return web.json_response({"to": to, "lines": len(lines)}, status=201)
+
+    async def _get_result(self, request: web.Request) -> web.Response:
+        found = self.book.find(request.query.get("to"), request.query.get("call_id"))
+        if found is None:
+            return web.json_response({"error": "not_found", "message": "no finished simulated call yet"}, status=404)
+        return web.json_response(found)
+
+
+@dataclass
+class Sandbox:
+    deepgram: FakeDeepgram
+    openai: FakeOpenAI
+    elevenlabs: FakeElevenLabsStream
+    xai: FakeXAIRealtime
+    control: SandboxControl
+    registry: Registry
+
+    @property
+    def book(self) -> ScriptBook:
+        return self.control.book
+
+    def env(self) -> dict[str, str]:
+        """Environment for the media service / API (provider URLs, dummy keys, sandbox URLs)."""
+        return {
+            "DEEPGRAM_URL": self.deepgram.ws_url,
+            "OPENAI_BASE_URL": self.openai.url + "/v1",
+            "ELEVENLABS_URL": self.elevenlabs.url,
+            "XAI_URL": self.xai.url,
+            **SANDBOX_KEYS,
+            "SANDBOX_CONTROL_URL": self.control.url,
+            # All fakes share one registry: register through one of them (the control server).
+            "SANDBOX_REGISTRY_URLS": self.control.url,
+        }
+
+    def servers(self) -> list[AsyncFakeServer]:
+        return [self.deepgram, self.openai, self.elevenlabs, self.xai, self.control]
+
+    def stop(self) -> None:
+        for server in self.servers():
+            server.stop()
+
+
+def start_sandbox(host: str = "127.0.0.1", port_base: int = 0, *, registry: Registry | None = None,
+                  stt_final_delay_ms: float = 150, llm_first_token_delay_ms: float = 300,
+                  llm_token_delay_ms: float = 10, tts_first_byte_delay_ms: float = 100,
+                  realtime_first_audio_delay_ms: float = 400) -> Sandbox:
+    """Start the fakes (ephemeral ports unless ``port_base``); all share ``registry`` (default: global)."""
+    reg = registry or REGISTRY
+
+    def port(i: int) -> int:
+        return port_base + i if port_base else 0
+
+    started: list[AsyncFakeServer] = []
+    try:
+        dg = FakeDeepgram(host=host, port=port(0), registry=reg, final_delay_ms=stt_final_delay_ms)
+        oa = FakeOpenAI(host=host, port=port(1), registry=reg, first_token_delay_ms=llm_first_token_delay_ms,
+                        token_delay_ms=llm_token_delay_ms)
+        el = FakeElevenLabsStream(host=host, port=port(2), registry=reg, first_byte_delay_ms=tts_first_byte_delay_ms)
+        xai = FakeXAIRealtime(host=host, port=port(3), registry=reg, first_audio_delay_ms=realtime_first_audio_delay_ms)
+        ctl = SandboxControl(host=host, port=port(4), registry=reg)
+        for server in (dg, oa, el, xai, ctl):
+            server.start()
+            started.append(server)
+    except BaseException:
+        for server in started:
+            server.stop()
+        raise
+    return Sandbox(dg, oa, el, xai, ctl, reg)
+
+
+def registry_from_env() -> UtteranceSink:
+    """Where a caller in this process registers its lines: the remote fakes named by
+    ``SANDBOX_REGISTRY_URLS`` (comma-separated), else the in-process registry."""
+    urls = [u for u in os.environ.get("SANDBOX_REGISTRY_URLS", "").split(",") if u.strip()]
+    if not urls:
+        return REGISTRY
+    return MultiRegistry([RemoteRegistry(u.strip()) for u in urls])
+
+
+def install_answerer(fake_twilio: Any, sandbox: Sandbox | None = None, *,
+                     default_script: list[str | Line] | None = None, **caller_kw: Any) -> None:
+    """Make ``FakeTwilio`` answer calls with a ``SimulatedCaller`` on the call's ``<Stream>``.
+
+    The script is the one posted for the dialled number (``ScriptBook``), else ``default_script``
+    (a short greeting/goodbye). Results land in the book (``GET /sandbox/results``). The caller signs
+    the upgrade with the fake's auth token.
+    """
+    book = sandbox.book if sandbox else ScriptBook()
+    registry: UtteranceSink = sandbox.registry if sandbox else registry_from_env()
+    fallback = default_script if default_script is not None else list(DEFAULT_SCRIPT)
+
+    def on_answer(resource: dict[str, Any], twiml: str) -> None:
+        if not twiml or "<Stream" not in twiml:
+            return
+        url, params = parse_stream_twiml(twiml)
+        to = resource.get("to", "")
+        script = book.take(to) or fallback
+        call_sid = resource.get("sid", "")
+        kw = {"auth_token": getattr(fake_twilio, "auth_token", None), "registry": registry, **caller_kw}
+        future: Future[CallResult] = answer_call(url, params, script, call_sid=call_sid,
+                                                 account_sid=resource.get("account_sid"), **kw)
+
+        def done(f: Future[CallResult]) -> None:
+            exc = f.exception()
+            book.record(call_sid, to, None if exc else f.result(), repr(exc) if exc else None)
+
+        future.add_done_callback(done)
+
+    fake_twilio.on_answer = on_answer
+
+
+def main() -> None:
+    base = int(os.environ.get("SANDBOX_PORT_BASE", "0"))
+    sb = start_sandbox(port_base=base)
+    for key, value in sb.env().items():
+        print(f"{key}={value}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.wait(1):
+        time.sleep(0)
+    sb.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The sandbox set: env for the media service, and the fake Twilio answering with a simulated caller."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+
+import pytest
+from twilio.rest import Client
+from websockets.asyncio.server import serve
+
+from sandbox.run import install_answerer, registry_from_env, start_sandbox
+from sandbox.twilio import FakeTwilio
+from tests.sandbox.test_caller import TinyMediaServer
+
+
+@pytest.fixture
+def sandbox(registry):
+    sb = start_sandbox(registry=registry)
+    yield sb
+    sb.stop()
+
+
+def test_env_points_at_running_fakes(sandbox, monkeypatch):
+    env = sandbox.env()
+    assert env["DEEPGRAM_URL"].startswith("ws://127.0.0.1:") and env["OPENAI_BASE_URL"].endswith("/v1")
+    assert env["ELEVENLABS_URL"] == sandbox.elevenlabs.url and env["XAI_URL"] == sandbox.xai.url
+    assert {"DEEPGRAM_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY", "XAI_API_KEY"} <= set(env)
+    # voices work on the ElevenLabs URL with the sandbox key
+    req = urllib.request.Request(env["ELEVENLABS_URL"] + "/v1/voices",
+                                 headers={"xi-api-key": env["ELEVENLABS_API_KEY"]})
+    with urllib.request.urlopen(req) as resp:
+        assert json.loads(resp.read())["voices"]
+    # a caller in another process registers through the fakes' HTTP endpoints
+    monkeypatch.setenv("SANDBOX_REGISTRY_URLS", env["SANDBOX_REGISTRY_URLS"])
+    registry_from_env().register("call-remote", ["over http"])
+    registry_from_env().register("call-remote", ["and again"], append=True)
+    assert sandbox.registry.get("call-remote").utterances == ["over http", "and again"]
+
+
+async def test_fake_twilio_answers_with_scripted_simulated_caller(sandbox, monkeypatch):
+    media = TinyMediaServer()
+    async with serve(media.handler, "127.0.0.1", 0) as srv:
+        url = f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/twilio/stream"
+        tw = FakeTwilio().start()
+        try:
+            install_answerer(tw, sandbox, agent_quiet_ms=400)
+            body = json.dumps({"to": "+15550001111", "lines": ["Hello, is this the bakery?",
+                                                               {"text": "Bye.", "pause_ms": 100}]}).encode()
+            req = urllib.request.Request(sandbox.control.url + "/sandbox/scripts", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req) as resp:
+                assert resp.status == 201
+            client = Client(tw.account_sid, tw.auth_token)
+            client.api.base_url = tw.base_url
+            twiml = (f'<Response><Connect><Stream url="{url}"><Parameter name="call_id" value="call-77"/>'
+                     '</Stream></Connect></Response>')
+            call = await asyncio.to_thread(client.calls.create, to="+15550001111", from_="+15550002222", twiml=twiml)
+            await asyncio.to_thread(tw.answer, call.sid)
+            deadline = time.monotonic() + 30
+            result = None
+            while time.monotonic() < deadline and result is None:
+                result = sandbox.book.find(to="+15550001111")
+                await asyncio.sleep(0.1)
+        finally:
+            tw.stop()
+    assert result is not None, "the simulated caller did not finish"
+    assert result["call_id"] == "call-77" and result["call_sid"] == call.sid
+    assert [t["caller"] for t in result["turns"]] == ["Hello, is this the bakery?", "Bye."]
+    assert result["end_reason"] == "caller_hangup"
+    assert "x-twilio-signature" in media.headers
+    assert sandbox.registry.get("call-77").utterances == ["Hello, is this the bakery?", "Bye."]
+    with urllib.request.urlopen(sandbox.control.url + "/sandbox/results?call_id=call-77") as resp:
+        assert json.loads(resp.read())["turns"][0]["voice_to_voice_ms"] > 0
