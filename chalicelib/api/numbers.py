@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.framework import ApiRouter, RequestContext
+from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext, encode_cursor, parse_page
 from chalicelib.api.openapi import register_component
 from chalicelib.models.resources import NumberCreate, NumberUpdate
 from chalicelib.services import numbers as svc
@@ -27,10 +27,12 @@ register_component("PhoneNumber", {"type": "object", "properties": {
 }})
 
 
-@api.route("/numbers", "GET", summary="List phone numbers",
-           response_schema={"numbers": {"type": "array", "items": REF}})
+@api.route("/numbers", "GET", summary="List phone numbers", query=PAGE_QUERY,
+           response_schema={"numbers": {"type": "array", "items": REF}, "next_cursor": _SN})
 def list_numbers(ctx: RequestContext) -> dict:
-    return {"numbers": svc.list_numbers(ctx.org_id)}
+    page = parse_page(ctx.query)
+    items, nxt = svc.list_numbers(ctx.org_id, page.limit, page.offset, page.cursor)
+    return {"numbers": items, "next_cursor": encode_cursor(nxt)}
 
 
 @api.route("/numbers", "POST", status=201, summary="Register a phone number",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.framework import ApiRouter, RequestContext
+from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext, encode_cursor, parse_page
 from chalicelib.api.openapi import register_component
 from chalicelib.models.resources import SipTrunkCreate
 from chalicelib.services import sip_trunks as svc
@@ -23,10 +23,12 @@ register_component("SipTrunk", {"type": "object", "properties": {
 }})
 
 
-@api.route("/sip-trunks", "GET", summary="List SIP trunks",
-           response_schema={"trunks": {"type": "array", "items": REF}})
+@api.route("/sip-trunks", "GET", summary="List SIP trunks", query=PAGE_QUERY,
+           response_schema={"trunks": {"type": "array", "items": REF}, "next_cursor": {"type": ["string", "null"]}})
 def list_trunks(ctx: RequestContext) -> dict:
-    return {"trunks": svc.list_trunks(ctx.org_id)}
+    page = parse_page(ctx.query)
+    items, nxt = svc.list_trunks(ctx.org_id, page.limit, page.offset, page.cursor)
+    return {"trunks": items, "next_cursor": encode_cursor(nxt)}
 
 
 @api.route("/sip-trunks", "POST", status=201, summary="Create a SIP trunk",

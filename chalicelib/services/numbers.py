@@ -132,8 +132,11 @@ def create_number(org_id: str, body: NumberCreate) -> dict[str, Any]:
     return _public(rec)
 
 
-def list_numbers(org_id: str) -> list[dict[str, Any]]:
-    return _live(org_id, repo().list(org_id))
+def list_numbers(org_id: str, limit: int = 100, offset: int = 0,
+                 cursor: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One page of numbers (oldest first) with current names, and the cursor to continue from."""
+    records, nxt = repo().page(org_id, limit, offset, cursor)
+    return _live(org_id, records), nxt
 
 
 def get_number_public(org_id: str, number_id: str) -> dict[str, Any]:

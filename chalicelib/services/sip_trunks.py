@@ -56,8 +56,11 @@ def create_trunk(org_id: str, body: SipTrunkCreate) -> dict[str, Any]:
     return _public(doc)
 
 
-def list_trunks(org_id: str) -> list[dict[str, Any]]:
-    return [_public(d) for d in repo().list(org_id)]
+def list_trunks(org_id: str, limit: int = 100, offset: int = 0,
+                cursor: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One page of trunks (oldest first) and the cursor to continue from."""
+    page = repo().page(org_id, limit, offset, cursor)
+    return [_public(d) for d in page.items], page.next_cursor
 
 
 def get_trunk(org_id: str, trunk_id: str, with_password: bool = False) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.errors import InvalidRequest
 from chalicelib.settings import aws_region
 from chalicelib.storage.base import is_condition_failure
 from chalicelib.storage.documents import Document, DocumentRepository
@@ -91,9 +92,25 @@ class NumberRepository:
             return None
 
     def list(self, org_id: str) -> list[NumberRecord]:
+        """Every number of the org, oldest first (one paged Query; an org has few numbers)."""
         out = [_record(i) for i in NumberModel.query(org_id)]
-        out.sort(key=lambda r: r.created_at)
+        out.sort(key=lambda r: (r.created_at, r.id))
         return out
+
+    def page(self, org_id: str, limit: int, offset: int = 0,
+             cursor: dict[str, Any] | None = None) -> tuple[list[NumberRecord], dict[str, Any] | None]:
+        """One page, oldest first, and the cursor of its last item (None at the end)."""
+        docs = self.list(org_id)
+        start = 0
+        if cursor:
+            if cursor.get("org_id") != org_id:
+                raise InvalidRequest("'cursor' is not a valid cursor.", param="cursor")
+            key = (str(cursor.get("created_at")), str(cursor.get("id")))
+            start = next((n for n, d in enumerate(docs) if (d.created_at, d.id) > key), len(docs))
+        chunk = docs[start + offset:start + offset + limit]
+        more = start + offset + limit < len(docs)
+        nxt = {"org_id": org_id, "id": chunk[-1].id, "created_at": chunk[-1].created_at} if more and chunk else None
+        return chunk, nxt
 
     def get_claim(self, phone_number: str) -> Claim | None:
         try:

@@ -48,7 +48,7 @@ def test_validation_errors(api):
     assert r.status_code == 400 and r.data["error"] == "missing_field" and r.data["param"] == "phone_number"
     r = api.post("/numbers", {"phone_number": NL, "number": "+31207654321"})
     assert r.status_code == 400 and "disagree" in r.data["message"]
-    assert api.get("/numbers").data == {"numbers": []}
+    assert api.get("/numbers").data == {"numbers": [], "next_cursor": None}
 
 
 def test_unknown_or_foreign_agent_and_trunk_are_404(api, other_api):
@@ -199,3 +199,18 @@ def test_twilio_update_failure_rolls_back_the_registration(api, twilio):
     assert NumberClaimModel.count() == 0 and api.get("/numbers").data["numbers"] == []
     twilio.fail_number_updates = False
     assert api.post("/numbers", {"phone_number": NL}).status_code == 201
+
+
+def test_list_pagination_with_limit_offset_and_cursor(api, other_api):
+    made = [api.post("/numbers", {"phone_number": f"+3120123450{i}"}).data["number"] for i in range(5)]
+    ids = [n["id"] for n in sorted(made, key=lambda n: (n["created_at"], n["id"]))]  # list order
+    p1 = api.get("/numbers?limit=2").data
+    assert [n["id"] for n in p1["numbers"]] == ids[:2] and p1["next_cursor"]
+    p2 = api.get(f"/numbers?limit=2&cursor={p1['next_cursor']}").data
+    assert [n["id"] for n in p2["numbers"]] == ids[2:4]
+    p3 = api.get(f"/numbers?limit=2&cursor={p2['next_cursor']}").data
+    assert [n["id"] for n in p3["numbers"]] == ids[4:] and p3["next_cursor"] is None
+    assert [n["id"] for n in api.get("/numbers?offset=3").data["numbers"]] == ids[3:]
+    assert api.get("/numbers?limit=0").status_code == 400
+    # Another org's cursor is rejected, not followed.
+    assert other_api.get(f"/numbers?cursor={p1['next_cursor']}").status_code == 400

@@ -52,13 +52,13 @@ def test_validation_errors(api):
         r = api.post("/sip-trunks", body)
         assert r.status_code == 400, (body, r.body)
         assert r.data["param"] == param, (body, r.data)
-    assert api.get("/sip-trunks").data == {"trunks": []}
+    assert api.get("/sip-trunks").data == {"trunks": [], "next_cursor": None}
 
 
 def test_list_get_delete_and_404(api):
     a = api.post("/sip-trunks", {"name": "A", "host": "a.example.com"}).data["trunk"]
     b = api.post("/sip-trunks", {"name": "B", "host": "b.example.com"}).data["trunk"]
-    assert [t["id"] for t in api.get("/sip-trunks").data["trunks"]] == [a["id"], b["id"]]
+    assert {t["id"] for t in api.get("/sip-trunks").data["trunks"]} == {a["id"], b["id"]}
     assert api.get(f"/sip-trunks/{a['id']}").data["trunk"]["name"] == "A"
     assert api.delete(f"/sip-trunks/{a['id']}").data == {"success": True}
     assert api.get(f"/sip-trunks/{a['id']}").status_code == 404
@@ -87,3 +87,13 @@ def test_tenant_isolation(api, other_api, trunk):
     assert other_api.delete(f"/sip-trunks/{trunk['id']}").status_code == 404
     assert other_api.get("/sip-trunks").data["trunks"] == []
     assert api.get(f"/sip-trunks/{trunk['id']}").status_code == 200
+
+
+def test_list_pagination(api):
+    made = [api.post("/sip-trunks", {"name": f"T{i}", "host": "pbx.example.com"}).data["trunk"] for i in range(3)]
+    ids = [t["id"] for t in sorted(made, key=lambda t: (t["created_at"], t["id"]))]  # list order
+    p1 = api.get("/sip-trunks?limit=2").data
+    assert [t["id"] for t in p1["trunks"]] == ids[:2] and p1["next_cursor"]
+    p2 = api.get(f"/sip-trunks?limit=2&cursor={p1['next_cursor']}").data
+    assert [t["id"] for t in p2["trunks"]] == ids[2:] and p2["next_cursor"] is None
+    assert [t["id"] for t in api.get("/sip-trunks?offset=1&limit=1").data["trunks"]] == ids[1:2]
