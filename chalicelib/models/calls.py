@@ -103,4 +103,21 @@ ControlCommand = Annotated[
 
 
 class ControlRequest(RootModel[ControlCommand]):
-    """Body of ``POST /calls/{id}/control``: one command, tagged by ``type``."""
+    """Body of ``POST /calls/{id}/control``: one command, tagged by ``type`` (OpenAPI schema)."""
+
+
+COMMAND_MODELS: dict[str, type[ApiModel]] = {
+    "inject-context": InjectContextCommand, "say": SayCommand, "end-call": EndCallCommand,
+    "transfer": TransferCommand,
+}
+
+
+def parse_command(body: Any) -> ApiModel:
+    """Validate a control body against the model its ``type`` names (errors name plain fields)."""
+    from chalicelib import errors
+
+    kind = body.get("type") if isinstance(body, dict) else None
+    model = COMMAND_MODELS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        raise errors.InvalidRequest("'type' must be one of inject-context, say, end-call, transfer.", param="type")
+    return model.model_validate(body)

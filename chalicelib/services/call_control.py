@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from chalicelib import errors
-from chalicelib.models.calls import ControlRequest
+from chalicelib.models.calls import parse_command
 from chalicelib.security import sign_control
 from chalicelib.settings import get_settings
 from chalicelib.storage.calls import Call
@@ -63,7 +63,7 @@ def send_control(org_id: str, call_id: str, body: Any) -> dict[str, Any]:
     from chalicelib.services.calls import get_call
     from chalicelib.storage.orgs import RateLimitRepository
 
-    command = ControlRequest.model_validate(body).root  # ValidationError -> 400 at the API edge
+    command = parse_command(body)  # ValidationError -> 400 at the API edge
     call = get_call(org_id, call_id)
     if call.status != "in-progress" or not call.data.get("control_url"):
         raise errors.CallNotActive(f"Call {call_id} is not in progress (status {call.status}).")

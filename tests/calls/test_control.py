@@ -1,0 +1,95 @@
+"""POST /api/v1/calls/{id}/control: validation, state, per-call limit, signed delivery to the owner."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from tests.calls.conftest import MEDIA_SECRET
+
+
+def _live_call(api, org, setup, control_server) -> str:
+    from chalicelib.services.call_events import call_started
+
+    r = api.post("/calls/outbound", {"destination": "+31612345678", "assistant_id": setup["assistant"]["id"]})
+    call_id = r.data["call_id"]
+    call_started(org[0].id, call_id, control_server.base_url)
+    return call_id
+
+
+def test_four_commands_reach_the_owner_signed(api, org, setup, twilio, control_server):
+    call_id = _live_call(api, org, setup, control_server)
+    commands = [
+        {"type": "inject-context", "content": "SMS code is 4411", "trigger_response": False},
+        {"type": "say", "content": "One moment please.", "endAfter": False},
+        {"type": "transfer", "destination": "+31201234567", "message": "Transferring you now."},
+        {"type": "transfer", "destination": "sip:desk@pbx.example.com"},
+        {"type": "end-call", "message": "Goodbye!"},
+        {"type": "end-call"},
+    ]
+    for cmd in commands:
+        r = api.post(f"/calls/{call_id}/control", cmd)
+        assert r.status_code == 200, (cmd, r.body)
+        assert r.data == {"success": True, "message": "Command sent successfully"}
+    got = control_server.commands
+    assert [c["type"] for c in got] == [c["type"] for c in commands]
+    assert got[0] == {"call_id": call_id, "type": "inject-context", "content": "SMS code is 4411",
+                      "trigger_response": False}
+    assert got[1]["end_after"] is False and got[2]["destination"] == "+31201234567"
+    assert got[5] == {"call_id": call_id, "type": "end-call"}
+    req = [r for r in control_server.requests if r.path.endswith("/control")][0]
+    assert req.path == f"/calls/{call_id}/control"
+    ts = req.headers["x-control-timestamp"]
+    expected = hmac.new(MEDIA_SECRET.encode(), ts.encode() + b"." + req.body, hashlib.sha256).hexdigest()
+    assert req.headers["x-control-signature"] == expected
+
+
+def test_invalid_commands_are_400_and_do_not_count(api, org, setup, twilio, control_server):
+    call_id = _live_call(api, org, setup, control_server)
+    bad = [{"type": "dance"}, {"type": "say", "content": "x"}, {"type": "inject-context", "content": "x"},
+           {"type": "transfer"}, {"type": "transfer", "destination": "12"}, {"content": "x"},
+           {"type": "end-call", "extra": 1}, {"type": "say", "content": "", "end_after": True}]
+    for cmd in bad * 2:
+        r = api.post(f"/calls/{call_id}/control", cmd)
+        assert r.status_code == 400, (cmd, r.body)
+        assert r.data["error"] in ("invalid_request", "missing_field") and r.data["param"], r.data
+    assert control_server.commands == []
+    for _ in range(10):
+        assert api.post(f"/calls/{call_id}/control", {"type": "end-call"}).status_code == 200
+    r = api.post(f"/calls/{call_id}/control", {"type": "end-call"})
+    assert r.status_code == 429 and r.data["error"] == "rate_limit_exceeded"
+    assert int(r.headers["Retry-After"]) >= 1
+    assert len(control_server.commands) == 10
+
+
+def test_unknown_or_foreign_call_is_404(api, other_api, org, setup, twilio, control_server):
+    call_id = _live_call(api, org, setup, control_server)
+    cmd = {"type": "end-call"}
+    assert api.post("/calls/7d1c6c9e-3c3e-4c56-9a55-2f1f2a0f0c11/control", cmd).status_code == 404
+    assert api.post("/calls/not-a-uuid/control", cmd).status_code == 404
+    r = other_api.post(f"/calls/{call_id}/control", cmd)
+    assert r.status_code == 404 and r.data["error"] == "not_found"
+    assert control_server.commands == []
+
+
+def test_call_not_in_progress_is_call_not_active(api, org, setup, twilio, control_server):
+    from chalicelib.services.call_events import call_ended
+
+    r = api.post("/calls/outbound", {"destination": "+31612345678", "assistant_id": setup["assistant"]["id"]})
+    queued = r.data["call_id"]
+    r = api.post(f"/calls/{queued}/control", {"type": "say", "content": "hi", "end_after": False})
+    assert r.status_code == 400 and r.data["error"] == "call_not_active"
+    live = _live_call(api, org, setup, control_server)
+    call_ended(org[0].id, live, end_reason="customer_hangup", messages=[], latency=None, duration_seconds=1)
+    r = api.post(f"/calls/{live}/control", {"type": "end-call"})
+    assert r.status_code == 400 and r.data["error"] == "call_not_active"
+
+
+def test_owner_failures_map_to_errors(api, org, setup, twilio, control_server):
+    call_id = _live_call(api, org, setup, control_server)
+    control_server.status = 404  # the media process no longer holds the call
+    r = api.post(f"/calls/{call_id}/control", {"type": "end-call"})
+    assert r.status_code == 400 and r.data["error"] == "call_not_active"
+    control_server.status = 500
+    r = api.post(f"/calls/{call_id}/control", {"type": "end-call"})
+    assert r.status_code == 502 and r.data["error"] == "upstream_error"
