@@ -398,6 +398,9 @@ class _Conversation:
         pinger = asyncio.ensure_future(self._pinger())
         try:
             async for raw in self.ws:
+                if raw.type == WSMsgType.BINARY:  # audio.input.transport "binary": raw input audio
+                    await self.append({"audio": base64.b64encode(raw.data).decode()})
+                    continue
                 if raw.type != WSMsgType.TEXT:
                     break
                 try:

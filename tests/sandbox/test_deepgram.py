@@ -125,3 +125,26 @@ async def test_registry_http_endpoint(fake):
         body = json.loads(resp.read())
     assert body["utterances"] == ["hello there", "and more"]
     assert fake.registry.next_utterance("stt", "call-x") == "hello there"
+
+
+async def test_pipecat_deepgram_service_gets_registered_transcript(fake, registry):
+    """Pipecat 1.14's DeepgramSTTService pointed at the fake with ``base_url`` and ``tag=<call_id>``."""
+    from pipecat.frames.frames import InputAudioRawFrame, TranscriptionFrame
+    from pipecat.pipeline.task import PipelineParams
+    from pipecat.services.deepgram.stt import DeepgramSTTService
+    from pipecat.tests.utils import SleepFrame, run_test
+
+    registry.register("call-pc", ["Please move my appointment to Friday"])
+    stt = DeepgramSTTService(api_key="dg-key", base_url=fake.ws_url, sample_rate=16000, tag="call-pc")
+    pcm = audio.ulaw_to_pcm_bytes(audio.silence(200) + audio.speak("Please move my appointment to Friday")
+                                  + audio.silence(600), 16000)
+    frames = []
+    for i in range(0, len(pcm), 640):  # 20 ms at 16 kHz
+        frames += [InputAudioRawFrame(audio=pcm[i:i + 640], sample_rate=16000, num_channels=1), SleepFrame(0.02)]
+    down, _ = await run_test(stt, frames_to_send=frames + [SleepFrame(0.5)],
+                             pipeline_params=PipelineParams(audio_in_sample_rate=16000), start_timeout=5)
+    texts = [f.text for f in down if isinstance(f, TranscriptionFrame)]
+    assert texts == ["Please move my appointment to Friday"]
+    session = fake.sessions[-1]
+    assert session.query["tag"] == ["call-pc"] and session.query["encoding"] == ["linear16"]
+    assert session.query["sample_rate"] == ["16000"] and session.headers["authorization"] == "Token dg-key"

@@ -117,3 +117,31 @@ async def test_auth_required(fake):
         async with websockets.connect(fake.ws_url + "/v1/realtime?model=m"):
             pass
     assert err.value.response.status_code == 401
+
+
+async def test_pipecat_grok_realtime_service(fake, registry):
+    """Pipecat 1.14's GrokRealtimeLLMService: greeting response, then a spoken turn transcribed by the fake."""
+    from pipecat.frames.frames import InputAudioRawFrame, LLMContextFrame, TranscriptionFrame, TTSAudioRawFrame
+    from pipecat.pipeline.task import PipelineParams
+    from pipecat.processors.aggregators.llm_context import LLMContext
+    from pipecat.services.xai.realtime.llm import GrokRealtimeLLMService
+    from pipecat.tests.utils import SleepFrame, run_test
+
+    registry.register("call-grok", ["What time do you open tomorrow"])
+    llm = GrokRealtimeLLMService(api_key="xai-key", base_url=fake.ws_url + "/v1/realtime?tag=call-grok")
+    context = LLMContext(messages=[{"role": "user", "content": "Hello?"}])
+    pcm = audio.ulaw_to_pcm_bytes(audio.silence(200) + audio.speak("What time do you open tomorrow")
+                                  + audio.silence(600), 16000)
+    frames = [LLMContextFrame(context), SleepFrame(1.5)]
+    for i in range(0, len(pcm), 640):
+        frames += [InputAudioRawFrame(audio=pcm[i:i + 640], sample_rate=16000, num_channels=1), SleepFrame(0.02)]
+    down, up = await run_test(llm, frames_to_send=frames + [SleepFrame(1.5)],
+                              pipeline_params=PipelineParams(audio_in_sample_rate=16000,
+                                                             audio_out_sample_rate=16000), start_timeout=5)
+    session = fake.sessions[-1]
+    assert session.call_id == "call-grok" and session.query["model"]
+    assert "session.update" in [m["type"] for m in session.received]
+    assert session.transcripts == ["What time do you open tomorrow"]
+    assert [f.text for f in up if isinstance(f, TranscriptionFrame)] == ["What time do you open tomorrow"]
+    assert sum(len(f.audio) for f in down if isinstance(f, TTSAudioRawFrame)) > 16000
+    assert [r["status"] for r in session.responses][-1] == "completed"
