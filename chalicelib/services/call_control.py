@@ -89,3 +89,45 @@ def prepare_call(org_id: str, call_id: str) -> None:
                      PREPARE_TIMEOUT)
     except requests.RequestException as exc:
         log.info("prepare for call %s skipped: %s", call_id, type(exc).__name__)
+
+
+# ---------------------------------------------------------------- Twilio-side actions (media service)
+def transfer_call(call: Call, destination: str, message: str | None = None) -> None:
+    """Replace the call's TwiML with a ``<Dial>`` (through the number's transfer trunk when it has one).
+
+    The ``<Connect><Stream>`` ends, so the media session sees a ``stop`` and closes.
+    """
+    from chalicelib.telephony.twilio_client import TwilioCallError, telephony
+    from chalicelib.telephony.twiml import transfer_twiml
+
+    tel = telephony()
+    if tel is None or not call.twilio_call_sid:
+        raise errors.UpstreamError("Twilio is not configured or the call has no CallSid.")
+    trunk = None
+    trunk_id = call.data.get("transfer_trunk_id")
+    if trunk_id:
+        from chalicelib.services.sip_trunks import get_trunk
+
+        trunk = get_trunk(call.org_id, trunk_id, with_password=True)
+    caller_id = call.data.get("assistant_phone") if call.direction == "outbound" else call.data.get("caller_phone")
+    twiml = transfer_twiml(destination, message=message, caller_id=caller_id, trunk=trunk)
+    try:
+        tel.redirect(call.twilio_call_sid, twiml)
+    except TwilioCallError as exc:
+        raise errors.UpstreamError(f"Twilio refused the transfer: {exc.reason}") from None
+
+
+def hang_up_call(call: Call) -> None:
+    """End the call at Twilio (``completed``; a call Twilio already ended is fine)."""
+    from chalicelib.telephony.twilio_client import TwilioCallError, telephony
+
+    tel = telephony()
+    if tel is None or not call.twilio_call_sid:
+        return
+    try:
+        if call.status in ("queued", "ringing"):
+            tel.cancel(call.twilio_call_sid)
+        else:
+            tel.hang_up(call.twilio_call_sid)
+    except TwilioCallError as exc:
+        raise errors.UpstreamError(f"Twilio refused to end the call: {exc.reason}") from None

@@ -32,3 +32,29 @@ def empty() -> str:
     from twilio.twiml.voice_response import VoiceResponse
 
     return str(VoiceResponse())
+
+
+def transfer_twiml(destination: str, *, message: str | None = None, caller_id: str | None = None,
+                   trunk: dict | None = None, timeout: int = 30) -> str:
+    """``<Say>`` (optional) then ``<Dial>`` to an E.164 number or a SIP URI.
+
+    With a SIP trunk (``host``, ``port``, ``transport``, ``username``, ``password``) an E.164
+    destination is dialled as ``sip:<number>@<host>:<port>;transport=<transport>`` with digest auth.
+    """
+    from twilio.twiml.voice_response import Dial, VoiceResponse
+
+    response = VoiceResponse()
+    if message:
+        response.say(message)
+    dial = Dial(caller_id=caller_id, timeout=timeout, answer_on_bridge=True)
+    if destination.startswith("sip:"):
+        dial.sip(destination)
+    elif trunk:
+        port = trunk.get("port") or 5060
+        transport = trunk.get("transport") or "udp"
+        uri = f"sip:{destination}@{trunk['host']}:{port};transport={transport}"
+        dial.sip(uri, username=trunk.get("username") or None, password=trunk.get("password") or None)
+    else:
+        dial.number(destination)
+    response.append(dial)
+    return str(response)

@@ -93,3 +93,42 @@ def test_owner_failures_map_to_errors(api, org, setup, twilio, control_server):
     control_server.status = 500
     r = api.post(f"/calls/{call_id}/control", {"type": "end-call"})
     assert r.status_code == 502 and r.data["error"] == "upstream_error"
+
+
+def test_transfer_and_hang_up_through_twilio(api, org, setup, twilio, control_server):
+    from chalicelib.services.call_control import hang_up_call, transfer_call
+    from chalicelib.services.calls import get_call
+
+    call_id = _live_call(api, org, setup, control_server)
+    sid = list(twilio.calls)[-1]
+    twilio.calls[sid]["status"] = "in-progress"
+    transfer_call(get_call(org[0].id, call_id), "+31201234567", "Transferring you now.")
+    [update] = twilio.call_updates(sid)
+    assert update["Twiml"].startswith("<?xml")
+    assert "<Say>Transferring you now.</Say>" in update["Twiml"]
+    assert 'callerId="+14155550100"' in update["Twiml"] and "<Number>+31201234567</Number>" in update["Twiml"]
+    hang_up_call(get_call(org[0].id, call_id))
+    assert twilio.call_updates(sid)[-1] == {"Status": "completed"}
+    import time
+
+    deadline = time.monotonic() + 5
+    while not twilio.callback_results and time.monotonic() < deadline:
+        time.sleep(0.02)  # the fake sends the completed callback from its own thread, like Twilio
+    assert twilio.callback_results == [("completed", twilio.call_form(sid)["StatusCallback"][0], 200)]
+
+
+def test_transfer_routes_through_the_numbers_sip_trunk(api, org, twilio, control_server):
+    from chalicelib.services.call_control import transfer_call
+    from chalicelib.services.calls import get_call
+    from tests.calls.conftest import make_assistant, make_number
+
+    trunk = api.post("/sip-trunks", {"name": "PBX", "host": "pbx.example.com", "port": 5061, "transport": "tls",
+                                     "username": "agent", "password": "s3cret"})
+    assert trunk.status_code == 201, trunk.body
+    assistant = make_assistant(api)
+    make_number(api, "+14155550160", assistant["id"], transfer_trunk_id=trunk.data["trunk"]["id"])
+    call_id = _live_call(api, org, {"assistant": assistant}, control_server)
+    transfer_call(get_call(org[0].id, call_id), "+31201234567")
+    twiml = twilio.call_updates(list(twilio.calls)[-1])[-1]["Twiml"]
+    assert 'username="agent"' in twiml and 'password="s3cret"' in twiml
+    assert "sip:+31201234567@pbx.example.com:5061;transport=tls</Sip>" in twiml
