@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("voice.media.pipeline")
 
+PROVIDER_APOLOGY = "I'm sorry, I'm having technical difficulties. Please call back later."
+
 
 @dataclass
 class Built:
@@ -99,13 +101,16 @@ def build_pipeline(session: CallSession, plan: CallPlan) -> Built:
 
     @worker.event_handler("on_pipeline_error")
     async def _error(_worker, frame):
+        # A provider error reaching the worker means its own retries are spent: the caller would only
+        # hear silence from here on, so apologise (when TTS still works) and end with the reason.
         processor = getattr(frame, "processor", None)
-        unusable = processor is not None and not getattr(processor, "is_usable", True)
-        if getattr(frame, "fatal", False) or unusable:
-            built.error = f"provider failure: {getattr(processor, 'name', 'pipeline')}: {frame.error}"[:300]
-            log.warning("call %s: %s", plan.call_id, built.error)
-            if not session._ending:
-                asyncio.get_running_loop().create_task(session.end("error", error=built.error))
+        name = getattr(processor, "name", "pipeline")
+        built.error = f"provider failure: {name}: {frame.error}"[:300]
+        log.warning("call %s: %s", plan.call_id, built.error)
+        if not session._ending:
+            tts_broken = "TTS" in name
+            asyncio.get_running_loop().create_task(session.end(
+                "error", error=built.error, message=None if tts_broken else PROVIDER_APOLOGY))
 
     @transport.event_handler("on_client_disconnected")
     async def _disconnected(_transport, _ws):

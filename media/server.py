@@ -47,6 +47,7 @@ class MediaServer:
         self.sessions: dict[str, Any] = {}
         self.prepared: dict[str, Any] = {}
         self.preparing: dict[str, asyncio.Task] = {}
+        self.pending_amd: dict[str, tuple[str, float]] = {}
         self.stats = Stats()
         self.draining = False
         self.port: int | None = None
@@ -145,13 +146,22 @@ class MediaServer:
         if isinstance(data, JSONResponse):
             return data
         call_id = request.path_params["call_id"]
+        command = data.get("command") if isinstance(data.get("command"), dict) else data
         session = self.sessions.get(call_id)
+        if session is not None and not session.ready.is_set():
+            try:  # the stream just connected: the command waits for the pipeline (bounded)
+                await asyncio.wait_for(session.ready.wait(), 3.0)
+            except TimeoutError:
+                pass
+        if session is None and command.get("type") == "amd" and command.get("answered_by"):
+            # Twilio's async AMD verdict can beat the media stream: keep it for the stream.
+            self.pending_amd[call_id] = (str(command["answered_by"]), time.monotonic())
+            return JSONResponse({"success": True, "message": "Command stored for the call"})
         if session is None or session.plan is None or (data.get("org_id") and data["org_id"] != session.org_id):
             return JSONResponse({"error": "not_found", "message": f"Call {call_id} is not live here."},
                                 status_code=404)
         if session._ending:
             return JSONResponse({"error": "call_not_active", "message": "The call is ending."}, status_code=400)
-        command = data.get("command") if isinstance(data.get("command"), dict) else data
         out = await session.control(command)
         if not out.get("success"):
             return JSONResponse({"error": "invalid_request", "message": out.get("error", "bad command")},

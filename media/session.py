@@ -115,6 +115,7 @@ class CallSession:
         self.turns: list[Turn] = []
         self.current: Turn | None = None
         self.ended = asyncio.Event()
+        self.ready = asyncio.Event()
         self._ending = False
         self.end_reason: str | None = None
         self.error: str | None = None
@@ -289,11 +290,12 @@ class CallSession:
             if dtmf is None and looks_like_voicemail(text):
                 await self.voicemail_detected(source="transcript")
                 return
-            await self.human_detected(source="transcript")
             if self.plan.first_message:
                 # The caller's "hello?" is answered by the greeting.
                 self.context.add_message({"role": "user", "content": text})
+                await self.human_detected(source="transcript")
                 return
+            await self.human_detected(source="transcript")
         if self.current is None or self.current.turn_end is not None:
             self.current = Turn(index=len(self.turns) + 1, speech_end=time.monotonic())
             self.turns.append(self.current)
@@ -356,7 +358,8 @@ class CallSession:
         if msg:
             self.extra["voicemail_message"] = msg
             self.context.add_message({"role": "assistant", "content": msg})
-        await self.end("voicemail", message=msg, append=False)
+        # Spawned: this runs inside the brain's frame handling, which must keep flowing while we speak.
+        self._spawn(self.end("voicemail", message=msg, append=False), "end")
 
     async def on_amd(self, answered_by: str) -> None:
         self.extra["answered_by"] = answered_by
@@ -586,11 +589,14 @@ class CallSession:
     async def run(self, prepared: Prepared | None) -> None:
         try:
             await self._run(prepared)
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:
             log.exception("call %s failed", self.call_id)
             if not self._ending:
                 self.end_reason, self.error = "error", f"media service error: {type(exc).__name__}"
         finally:
+            self.ready.set()
             for task in self._tasks:
                 if not task.done() and task is not asyncio.current_task():
                     task.cancel()
@@ -643,6 +649,10 @@ class CallSession:
             self.voicemail_state = "deciding"
             self._spawn(self._voicemail_timeout(), "vm-timeout")
 
+        pending = self.server.pending_amd.pop(self.call_id, None)
+        self.ready.set()
+        if pending and time.monotonic() - pending[1] < 300:
+            self._spawn(self.on_amd(pending[0]), "amd")
         self._spawn(self._max_duration(), "max-duration")
         if plan.silence_handling:
             self._spawn(self._silence_watch(), "silence")

@@ -164,6 +164,13 @@ class Stack:
             self.twilio.calls[sid] = {"sid": sid, "status": "in-progress", "account_sid": self.twilio.account_sid}
         return call_id, token
 
+    def tts_texts(self) -> list[str]:
+        texts = [r["text"] for r in self.tts.http_requests]
+        for session in self.tts.sessions:
+            for ctx in session.contexts.values():
+                texts.extend(ctx.generated)
+        return texts
+
     def twilio_updates(self, call_id: str, org_id: str = ORG) -> list[dict[str, str]]:
         return self.twilio.call_updates(CallRepository().get(org_id, call_id).twilio_call_sid)
 
@@ -190,12 +197,12 @@ def stack(aws, media_env, monkeypatch):
     from sandbox.deepgram import FakeDeepgram
     from sandbox.openai_llm import FakeOpenAI
     from sandbox.twilio import FakeTwilio
-    from tests.media.tts_fake import FakeElevenLabsTTS
+    from sandbox.elevenlabs_tts import FakeElevenLabsStream
 
     _shim_call_events(monkeypatch)
     dg = FakeDeepgram(final_delay_ms=150).start()
     oa = FakeOpenAI(first_token_delay_ms=300, token_delay_ms=10).start()
-    tts = FakeElevenLabsTTS(first_byte_delay_ms=100).start()
+    tts = FakeElevenLabsStream(first_byte_delay_ms=100).start()
     monkeypatch.setenv("DEEPGRAM_URL", dg.ws_url)
     monkeypatch.setenv("OPENAI_BASE_URL", oa.url + "/v1")
     monkeypatch.setenv("ELEVENLABS_URL", tts.url)

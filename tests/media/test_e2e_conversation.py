@@ -119,7 +119,7 @@ def test_tools_sync_slow_async_dtmf_and_end_call(stack):
     assert "I have sent that request." in said
     assert said[-1] == "Thanks for calling Acme, bye now."
     assert row.data.get("fillers"), "a filler was spoken while the slow tool ran"
-    assert any(f in stack.tts.texts for f in row.data["fillers"])
+    assert any(f in stack.tts_texts() for f in row.data["fillers"])
     users = [m["content"] for m in row.data["messages"] if m["role"] == "user"]
     assert any("42#" in u for u in users)  # DTMF reached the LLM as text
     # The tool-calls webhook: signed envelope with arguments as an object and the call's metadata
