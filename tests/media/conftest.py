@@ -195,9 +195,9 @@ class Stack:
 @pytest.fixture
 def stack(aws, media_env, monkeypatch):
     from sandbox.deepgram import FakeDeepgram
+    from sandbox.elevenlabs_tts import FakeElevenLabsStream
     from sandbox.openai_llm import FakeOpenAI
     from sandbox.twilio import FakeTwilio
-    from sandbox.elevenlabs_tts import FakeElevenLabsStream
 
     _shim_call_events(monkeypatch)
     dg = FakeDeepgram(final_delay_ms=150).start()

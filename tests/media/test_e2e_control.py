@@ -99,7 +99,8 @@ def test_control_commands_and_transfer(stack):
 
 def test_transfer_tool_silence_and_max_duration(stack):
     tools = [{"type": "transferCall", "destinations": [
-        {"type": "number", "number": "+31201234567", "description": "billing", "message": "Connecting you to billing."}]}]
+        {"type": "number", "number": "+31201234567", "description": "billing",
+         "message": "Connecting you to billing."}]}]
     stack.openai.add_rule(call_id="ref tt", contains="billing",
                           tool_calls=[ToolCall("transferCall", {"destination": "+31201234567"})])
     t_id, t_token = stack.call(cfg("tt", llm={"tools": tools}))
