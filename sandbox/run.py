@@ -229,3 +229,37 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def sandbox_component() -> Any:
+    """A ``devstack`` component: start the sandbox providers when no real provider keys are set.
+
+    Publishes ``stack.values["sandbox"]``, exports the provider URLs/keys to the environment (the media
+    service subprocess inherits them) and to dev.env, and, when a ``FakeTwilio`` is in
+    ``stack.values["fake_twilio"]`` (start it before this component), makes it answer with simulated callers.
+    Register with ``devstack.run.register_component(sandbox_component(), before="api")`` or wherever fits.
+    """
+    from devstack.run import Component, Stack
+
+    def start(stack: Stack) -> None:
+        if any(os.environ.get(k) for k in ("DEEPGRAM_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY",
+                                           "XAI_API_KEY")):
+            print("Sandbox providers: off (provider keys found in the environment)", flush=True)
+            return
+        sb = start_sandbox(port_base=int(os.environ.get("SANDBOX_PORT_BASE", "0")))
+        stack.values["sandbox"] = sb
+        env = sb.env()
+        stack.set_env(**env)
+        stack.dev_env.update({"SANDBOX_CONTROL_URL": env["SANDBOX_CONTROL_URL"]})
+        twilio = stack.values.get("fake_twilio")
+        if twilio is not None:
+            install_answerer(twilio, sb)
+        print(f"Sandbox providers: Deepgram {sb.deepgram.ws_url}, OpenAI {sb.openai.url}/v1, "
+              f"ElevenLabs {sb.elevenlabs.url}, xAI {sb.xai.url}, control {sb.control.url}", flush=True)
+
+    def stop(stack: Stack) -> None:
+        sb = stack.values.pop("sandbox", None)
+        if sb is not None:
+            sb.stop()
+
+    return Component("sandbox", start, stop)

@@ -74,3 +74,27 @@ async def test_fake_twilio_answers_with_scripted_simulated_caller(sandbox, monke
     assert sandbox.registry.get("call-77").utterances == ["Hello, is this the bakery?", "Bye."]
     with urllib.request.urlopen(sandbox.control.url + "/sandbox/results?call_id=call-77") as resp:
         assert json.loads(resp.read())["turns"][0]["voice_to_voice_ms"] > 0
+
+
+def test_devstack_component_starts_sandbox_and_answers(monkeypatch, tmp_path):
+    from devstack.run import Stack
+    from sandbox.run import SANDBOX_KEYS, sandbox_component
+
+    for name in [*SANDBOX_KEYS, "DEEPGRAM_URL", "OPENAI_BASE_URL", "ELEVENLABS_URL", "XAI_URL",
+                 "SANDBOX_CONTROL_URL", "SANDBOX_REGISTRY_URLS"]:
+        monkeypatch.delenv(name, raising=False)  # restored after the test
+    stack = Stack(state_dir=tmp_path)
+    with FakeTwilio() as tw:
+        stack.values["fake_twilio"] = tw
+        component = sandbox_component()
+        component.start(stack)
+        try:
+            sb = stack.values["sandbox"]
+            import os
+
+            assert os.environ["DEEPGRAM_URL"] == sb.deepgram.ws_url
+            assert stack.dev_env["SANDBOX_CONTROL_URL"] == sb.control.url
+            assert tw.on_answer is not None
+        finally:
+            component.stop(stack)
+    assert "sandbox" not in stack.values
