@@ -148,7 +148,7 @@ class Sandbox:
 def start_sandbox(host: str = "127.0.0.1", port_base: int = 0, *, registry: Registry | None = None,
                   stt_final_delay_ms: float = 150, llm_first_token_delay_ms: float = 300,
                   llm_token_delay_ms: float = 10, tts_first_byte_delay_ms: float = 100,
-                  realtime_first_audio_delay_ms: float = 400) -> Sandbox:
+                  realtime_first_audio_delay_ms: float = 400, stt_honor_endpointing: bool = True) -> Sandbox:
     """Start the fakes (ephemeral ports unless ``port_base``); all share ``registry`` (default: global)."""
     reg = registry or REGISTRY
 
@@ -157,7 +157,8 @@ def start_sandbox(host: str = "127.0.0.1", port_base: int = 0, *, registry: Regi
 
     started: list[AsyncFakeServer] = []
     try:
-        dg = FakeDeepgram(host=host, port=port(0), registry=reg, final_delay_ms=stt_final_delay_ms)
+        dg = FakeDeepgram(host=host, port=port(0), registry=reg, final_delay_ms=stt_final_delay_ms,
+                          honor_endpointing=stt_honor_endpointing)
         oa = FakeOpenAI(host=host, port=port(1), registry=reg, first_token_delay_ms=llm_first_token_delay_ms,
                         token_delay_ms=llm_token_delay_ms)
         el = FakeElevenLabsStream(host=host, port=port(2), registry=reg, first_byte_delay_ms=tts_first_byte_delay_ms)
