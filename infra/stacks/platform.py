@@ -1,0 +1,252 @@
+"""The whole platform for one stage, in one stack: data, secrets, queue, network, API, workflows, media,
+alarms. Every name and size comes from ``StageConfig``."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import StageConfig
+from infra.stacks.api import API_HANDLER, ChaliceApi
+from infra.stacks.media import MediaService
+from infra.stacks.tables import Tables
+from infra.stacks.workflows import QUEUE_URL, STATE_MACHINE_PREFIX, TABLE_PREFIX, StateMachines
+
+# Environment variable -> the secret it names (read lazily by the code through Secrets Manager).
+SECRET_ENV = {
+    "platform_keys": "PLATFORM_KEYS_SECRET_ARN",  # JSON {"deepgram": "...", "openai": "...", ...}
+    "twilio": "TWILIO_SECRET_ARN",  # JSON {"account_sid": "...", "auth_token": "..."}
+    "media_control": "MEDIA_CONTROL_SECRET_ARN",  # random string: HMAC of control requests
+    "call_token": "CALL_TOKEN_SECRET_ARN",  # random string: HMAC of media stream call tokens
+}
+
+DYNAMODB_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                    "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
+                    "dynamodb:DescribeTable"]  # no Scan: no request path scans
+
+
+class PlatformStack(cdk.Stack):
+    def __init__(self, scope: Construct, config: StageConfig, **kwargs) -> None:
+        env = cdk.Environment(account=config.account, region=config.region) if config.account or config.region \
+            else None
+        super().__init__(scope, config.stack_name, env=env,
+                         description=f"Voice agent platform ({config.stage}): API, workflows, media service", **kwargs)
+        self.config = config
+        cdk.Tags.of(self).add("app", config.app_name)
+        cdk.Tags.of(self).add("stage", config.stage)
+        removal = cdk.RemovalPolicy.RETAIN if config.retain_data else cdk.RemovalPolicy.DESTROY
+
+        # ------------------------------------------------------------ data, keys, secrets, queue
+        self.tables = Tables(self, "Tables", config=config)
+        self.key = kms.Key(self, "SecretsKey", alias=f"alias/{config.prefix}secrets", enable_key_rotation=True,
+                           description="Envelope encryption of BYOK keys, trunk passwords, webhook secrets",
+                           removal_policy=removal)
+        self.secrets = {
+            "platform_keys": secretsmanager.Secret(
+                self, "PlatformKeys", secret_name=f"{config.prefix}platform-keys", encryption_key=self.key,
+                description='Platform provider keys, JSON: {"deepgram": "...", "openai": "...", ...}',
+                generate_secret_string=secretsmanager.SecretStringGenerator(
+                    secret_string_template="{}", generate_string_key="placeholder"), removal_policy=removal),
+            "twilio": secretsmanager.Secret(
+                self, "TwilioCredentials", secret_name=f"{config.prefix}twilio", encryption_key=self.key,
+                description='Twilio credentials, JSON: {"account_sid": "AC...", "auth_token": "..."}',
+                generate_secret_string=secretsmanager.SecretStringGenerator(
+                    secret_string_template='{"account_sid": ""}', generate_string_key="auth_token",
+                    exclude_punctuation=True), removal_policy=removal),
+            "media_control": secretsmanager.Secret(
+                self, "MediaControlSecret", secret_name=f"{config.prefix}media-control", encryption_key=self.key,
+                description="HMAC secret of API -> media service control requests",
+                generate_secret_string=secretsmanager.SecretStringGenerator(password_length=48,
+                                                                            exclude_punctuation=True),
+                removal_policy=removal),
+            "call_token": secretsmanager.Secret(
+                self, "CallTokenSecret", secret_name=f"{config.prefix}call-token", encryption_key=self.key,
+                description="HMAC secret of the call tokens in media stream parameters",
+                generate_secret_string=secretsmanager.SecretStringGenerator(password_length=48,
+                                                                            exclude_punctuation=True),
+                removal_policy=removal),
+        }
+        self.dlq = sqs.Queue(self, "WebhookDlq", queue_name=config.webhook_dlq_name,
+                             retention_period=cdk.Duration.days(14), encryption=sqs.QueueEncryption.SQS_MANAGED,
+                             enforce_ssl=True)
+        self.queue = sqs.Queue(
+            self, "WebhookQueue", queue_name=config.webhook_queue_name, encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True, visibility_timeout=cdk.Duration.seconds(6 * config.task_timeout_seconds),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=config.webhook_max_receive_count))
+
+        # ------------------------------------------------------------ network
+        self.vpc = ec2.Vpc(
+            self, "Vpc", max_azs=config.max_azs, nat_gateways=config.nat_gateways,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
+                ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=20),
+            ],
+            # Free gateway endpoints: DynamoDB and S3 traffic skips the NAT.
+            gateway_endpoints={"DynamoDb": ec2.GatewayVpcEndpointOptions(
+                                   service=ec2.GatewayVpcEndpointAwsService.DYNAMODB),
+                               "S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)})
+        self.lambda_security_group = ec2.SecurityGroup(
+            self, "LambdaSecurityGroup", vpc=self.vpc, allow_all_outbound=True,
+            description="control-plane Lambdas (the only clients of the media control port)")
+
+        # ------------------------------------------------------------ shared environment
+        state_machine_arns = {
+            "call_analysis": self.format_arn(service="states", resource="stateMachine",
+                                             resource_name=config.call_analysis_state_machine_name,
+                                             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME),
+            "campaign_run": self.format_arn(service="states", resource="stateMachine",
+                                            resource_name=config.campaign_state_machine_name,
+                                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME),
+        }
+        public_base_url = config.public_base_url or (f"https://{config.api_domain}" if config.api_domain else None)
+        common_env: dict[str, str] = {
+            **self.tables.environment(),
+            "STAGE": config.stage,
+            "TABLE_PREFIX": config.prefix,
+            "WEBHOOK_QUEUE_URL": self.queue.queue_url,
+            "WEBHOOK_QUEUE_NAME": config.webhook_queue_name,
+            "CALL_ANALYSIS_STATE_MACHINE_ARN": state_machine_arns["call_analysis"],
+            "CAMPAIGN_STATE_MACHINE_ARN": state_machine_arns["campaign_run"],
+            "MEDIA_CONTROL_URL": config.media_control_url,
+            "KMS_KEY_ID": self.key.key_arn,
+            **{env_name: self.secrets[key].secret_arn for key, env_name in SECRET_ENV.items()},
+        }
+        if public_base_url:
+            common_env["PUBLIC_BASE_URL"] = public_base_url
+        else:
+            cdk.Annotations.of(self).add_warning_v2(
+                "voice:no-public-base-url", "PUBLIC_BASE_URL is not set: Twilio callbacks need it. After the first "
+                "deploy, redeploy with -c public_base_url=<ApiUrl output without the trailing slash> "
+                "(or set api_domain).")
+
+        # ------------------------------------------------------------ media service (Fargate)
+        self.media = MediaService(
+            self, "Media", config=config, vpc=self.vpc, lambda_security_group=self.lambda_security_group,
+            environment={**common_env, "POWERTOOLS_SERVICE_NAME": "voice-media"},
+            secrets={
+                "CALL_TOKEN_SECRET": ecs.Secret.from_secrets_manager(self.secrets["call_token"]),
+                "MEDIA_CONTROL_SECRET": ecs.Secret.from_secrets_manager(self.secrets["media_control"]),
+                "TWILIO_ACCOUNT_SID": ecs.Secret.from_secrets_manager(self.secrets["twilio"], "account_sid"),
+                "TWILIO_AUTH_TOKEN": ecs.Secret.from_secrets_manager(self.secrets["twilio"], "auth_token"),
+            })
+        common_env["MEDIA_WS_URL"] = self.media.websocket_url
+
+        # ------------------------------------------------------------ control plane (Chalice)
+        self.lambda_role = iam.Role(
+            self, "LambdaRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Chalice functions: exactly the tables, queue, key, secrets and state machines they use",
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSLambdaVPCAccessExecutionRole"),
+                iam.ManagedPolicy.from_aws_managed_policy_name("AWSXRayDaemonWriteAccess"),
+            ])
+        for role in (self.lambda_role, self.media.task_role):
+            self._grant_runtime(role, state_machine_arns)
+        self.api = ChaliceApi(
+            self, config=config, vpc=self.vpc, security_group=self.lambda_security_group, role=self.lambda_role,
+            environment={**common_env, "POWERTOOLS_SERVICE_NAME": "voice-api"},
+            packaging_environment={"WEBHOOK_QUEUE_NAME": config.webhook_queue_name, "STAGE": config.stage,
+                                   "TABLE_PREFIX": config.prefix})
+
+        # ------------------------------------------------------------ workflows
+        self.workflows = StateMachines(
+            self, "Workflows", config=config, function_arn=self.api.function_arn,
+            function_arns=[self.api.function_arn(f) for f in self.api.function_ids if f != API_HANDLER],
+            values={
+                **{f"{TABLE_PREFIX}{t}": table.table_name for t, table in self.tables.tables.items()},
+                **{f"{STATE_MACHINE_PREFIX}{k}": arn for k, arn in state_machine_arns.items()},
+                QUEUE_URL: self.queue.queue_url,
+            },
+            table_arns=[t.table_arn for t in self.tables.tables.values()], queue_arn=self.queue.queue_arn)
+
+        # ------------------------------------------------------------ alarms and outputs
+        self.alarm_topic = sns.Topic(self, "Alarms", topic_name=f"{config.prefix}alarms", enforce_ssl=True)
+        if config.alarm_email:
+            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        self.alarms = self._alarms()
+
+        if config.api_domain:
+            api_url = f"https://{config.api_domain}/"
+        else:
+            api_url = cdk.Fn.sub("https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/"
+                                 + config.api_gateway_stage + "/", {"Api": self.api.rest_api_id})
+        cdk.CfnOutput(self, "ApiUrl", value=api_url, description="REST API base (append api/v1/...)")
+        cdk.CfnOutput(self, "MediaWebSocketUrl", value=self.media.websocket_url,
+                      description="Twilio Media Streams URL (MEDIA_WS_URL)")
+        cdk.CfnOutput(self, "MediaLoadBalancerDns", value=self.media.load_balancer.load_balancer_dns_name,
+                      description="Point media_domain (CNAME/alias) here when no hosted zone is configured")
+        cdk.CfnOutput(self, "TablePrefix", value=config.prefix, description="TABLE_PREFIX for the admin CLI")
+        cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)
+        for key, env_name in SECRET_ENV.items():
+            cdk.CfnOutput(self, env_name.title().replace("_", ""), value=self.secrets[key].secret_arn)
+
+    def _grant_runtime(self, role: iam.IRole, state_machine_arns: dict[str, str]) -> None:
+        """What the application code (Lambdas and media tasks alike) calls: named resources only."""
+        tables = [t.table_arn for t in self.tables.tables.values()]
+        executions = [self.format_arn(service="states", resource="execution", resource_name=f"{name}:*",
+                                      arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+                      for name in (self.config.call_analysis_state_machine_name,
+                                   self.config.campaign_state_machine_name)]
+        statements = [
+            iam.PolicyStatement(actions=DYNAMODB_ACTIONS, resources=tables + [f"{arn}/index/*" for arn in tables]),
+            iam.PolicyStatement(actions=["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+                                         "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+                                resources=[self.queue.queue_arn]),
+            iam.PolicyStatement(actions=["states:StartExecution", "states:SendTaskSuccess", "states:SendTaskFailure",
+                                         "states:SendTaskHeartbeat"],
+                                resources=list(state_machine_arns.values())),
+            iam.PolicyStatement(actions=["states:DescribeExecution", "states:StopExecution"], resources=executions),
+            iam.PolicyStatement(actions=["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                                resources=[self.key.key_arn]),
+            iam.PolicyStatement(actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                                resources=[s.secret_arn for s in self.secrets.values()]),
+        ]
+        for statement in statements:
+            role.add_to_principal_policy(statement)
+
+    def _alarms(self) -> list[cloudwatch.Alarm]:
+        config = self.config
+        five = cdk.Duration.minutes(5)
+        action = cw_actions.SnsAction(self.alarm_topic)
+        alarms: list[cloudwatch.Alarm] = []
+
+        def alarm(id: str, metric: cloudwatch.IMetric, threshold: float, description: str, periods: int = 1) -> None:
+            created = cloudwatch.Alarm(
+                self, id, metric=metric, threshold=threshold, evaluation_periods=periods,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING, alarm_description=description)
+            created.add_alarm_action(action)
+            alarms.append(created)
+
+        alarm("Api5xx", cloudwatch.Metric(namespace="AWS/ApiGateway", metric_name="5XXError", statistic="Sum",
+                                          period=five, dimensions_map={"ApiName": config.prefix + "api",
+                                                                       "Stage": config.api_gateway_stage}),
+              5, "API Gateway answered 5xx at least 5 times in 5 minutes")
+        for function_id in self.api.function_ids:
+            name = self.api.chalice.get_resource(function_id).ref
+            for metric_name in ("Errors", "Throttles"):
+                alarm(f"{function_id}{metric_name}",
+                      cloudwatch.Metric(namespace="AWS/Lambda", metric_name=metric_name, statistic="Sum", period=five,
+                                        dimensions_map={"FunctionName": name}),
+                      1, f"Lambda {function_id}: {metric_name.lower()} in the last 5 minutes")
+        for key, machine in self.workflows.machines.items():
+            alarm(f"{key}-failed", machine.metric_failed(period=five, statistic="Sum"), 1,
+                  f"State machine {key}: failed executions")
+            alarm(f"{key}-timed-out", machine.metric_timed_out(period=five, statistic="Sum"), 1,
+                  f"State machine {key}: timed-out executions")
+        alarm("WebhookDlqDepth", self.dlq.metric_approximate_number_of_messages_visible(period=five,
+                                                                                          statistic="Maximum"),
+              1, "Webhook deliveries gave up and sit in the dead-letter queue")
+        alarm("MediaUnhealthyTasks", self.media.target_group.metrics.unhealthy_host_count(
+            period=cdk.Duration.minutes(1), statistic="Maximum"), 1,
+              "Media tasks failing the /healthz check", periods=3)
+        return alarms
