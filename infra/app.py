@@ -17,9 +17,12 @@ sys.path.insert(0, str(INFRA.parent))  # the repo root: infra.* and chalicelib.*
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 import aws_cdk as cdk  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
 
 from infra.config import StageConfig, config_from_context  # noqa: E402
+from infra.stacks.media import MediaImageMissing  # noqa: E402
 from infra.stacks.platform import PlatformStack  # noqa: E402
+from infra.stacks.workflows import AslError  # noqa: E402
 
 
 def build(app: cdk.App, config: StageConfig | None = None) -> PlatformStack:
@@ -50,8 +53,12 @@ def main() -> None:
             app = cdk.App(outdir=outdir, context=context or None)
             build(app)
             app.synth()
+        except (MediaImageMissing, AslError, ValidationError, ValueError) as exc:
+            # A missing file or a bad setting: one clear line, not a jsii traceback.
+            raise SystemExit(f"synth failed: {exc}") from None
         finally:
             os.chdir(cwd)
+    print(f"synthesized {outdir}")
 
 
 if __name__ == "__main__":
