@@ -180,12 +180,26 @@ def duration_ms(data: bytes | int) -> float:
     return n / BYTES_PER_MS
 
 
+@lru_cache(maxsize=1)
+def _square_table() -> np.ndarray:
+    t = _decode_table().astype(np.float64)
+    return t * t
+
+
 def rms(data: bytes) -> float:
     """RMS of mu-law audio on the PCM16 scale (0 for empty input)."""
     if not data:
         return 0.0
-    s = ulaw_to_pcm16(data).astype(np.float64)
-    return float(np.sqrt(np.mean(s * s)))
+    return float(np.sqrt(_square_table()[np.frombuffer(data, dtype=np.uint8)].mean()))
+
+
+def pcm16_rms(data: bytes) -> float:
+    """RMS of little-endian PCM16 audio (any sample rate), on the same scale as ``rms``."""
+    n = len(data) // 2
+    if n == 0:
+        return 0.0
+    s = np.frombuffer(data[: n * 2], dtype="<i2").astype(np.float64)
+    return float(np.sqrt(np.dot(s, s) / n))
 
 
 def frame_rms(data: bytes, frame_bytes: int = FRAME_BYTES) -> np.ndarray:
@@ -259,10 +273,14 @@ class SpeechDetector:
         self._pending_ms = 0.0  # voiced audio not yet long enough to count as a start
 
     def feed(self, frame: bytes) -> str | None:
-        ms = duration_ms(frame)
+        """Feed one mu-law 8 kHz frame."""
+        return self.feed_level(duration_ms(frame), rms(frame))
+
+    def feed_level(self, ms: float, level: float) -> str | None:
+        """Feed ``ms`` of audio whose RMS (PCM16 scale) is ``level`` (any encoding or rate)."""
         start = self.audio_ms
         self.audio_ms += ms
-        voiced = rms(frame) >= self.threshold
+        voiced = level >= self.threshold
         if voiced:
             self.last_voice_end_ms = self.audio_ms
             if not self.in_speech:

@@ -28,7 +28,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from aiohttp import WSMsgType, web
 
 from sandbox import audio
@@ -157,16 +156,12 @@ class _Conversation:
         await self.send({"type": "session.updated", "session": self.s.session})
 
     # -- input audio ----------------------------------------------------------------------------------
-    def _to_mulaw(self, data: bytes) -> bytes:
+    def _frame_spec(self) -> tuple[int, bool]:
+        """(bytes per 20 ms window, is PCM16) for the session's input format."""
         fmt = self._fmt("input")
-        if fmt.get("type") == "audio/pcmu":
-            return data
-        if fmt.get("type") == "audio/pcma":
-            return audio.silence(int(len(data) / audio.BYTES_PER_MS))  # a-law not decoded by the fake
-        rate = int(fmt.get("rate") or 24000)
-        usable = len(data) - len(data) % 2
-        return audio.pcm16_to_ulaw(audio.resample_pcm16(np.frombuffer(data[:usable], dtype="<i2"), rate,
-                                                        audio.SAMPLE_RATE))
+        if fmt.get("type") in ("audio/pcmu", "audio/pcma"):
+            return audio.FRAME_BYTES, False
+        return int(fmt.get("rate") or 24000) * 2 * audio.FRAME_MS // 1000, True
 
     async def append(self, msg: dict[str, Any]) -> None:
         try:
@@ -174,10 +169,17 @@ class _Conversation:
         except ValueError:
             await self.error("audio is not valid base64")
             return
-        self.buf += self._to_mulaw(data)
-        while len(self.buf) >= audio.FRAME_BYTES:
-            frame, self.buf = self.buf[:audio.FRAME_BYTES], self.buf[audio.FRAME_BYTES:]
-            event = self.detector.feed(frame)
+        self.buf += data
+        window, pcm = self._frame_spec()
+        while len(self.buf) >= window:
+            frame, self.buf = self.buf[:window], self.buf[window:]
+            if pcm:
+                level = audio.pcm16_rms(frame)
+            elif self._fmt("input").get("type") == "audio/pcma":
+                level = 0.0  # a-law is not decoded by the fake
+            else:
+                level = audio.rms(frame)
+            event = self.detector.feed_level(audio.FRAME_MS, level)
             if not self._server_vad():
                 continue
             if event == "start":
