@@ -78,11 +78,25 @@ def build_pipeline(session: CallSession, plan: CallPlan) -> Built:
     brain = CallBrain(session, pass_audio=plan.realtime)
     llm = services.llm
     llm.register_function(None, session.handle_function_call)
-    assistant = LLMAssistantAggregator(context)
-
     if plan.realtime:
-        processors = [transport.input(), brain, llm, transport.output(), assistant]
+        from pipecat.processors.aggregators.llm_response_universal import (
+            LLMContextAggregatorPair,
+            LLMUserAggregatorParams,
+        )
+        from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
+
+        # The realtime service owns turn detection (server VAD) and transcription.
+        pair = LLMContextAggregatorPair(context, user_params=LLMUserAggregatorParams(
+            user_turn_strategies=ExternalUserTurnStrategies()))
+        user_agg, assistant = pair.user(), pair.assistant()
+
+        @user_agg.event_handler("on_user_turn_message_added")
+        async def _user_turn(_agg, message):
+            session.on_realtime_user(message.content)
+
+        processors = [transport.input(), brain, user_agg, llm, transport.output(), assistant]
     else:
+        assistant = LLMAssistantAggregator(context)
         processors = [transport.input(), services.stt, brain, llm, Probe("llm", session.on_probe),
                       services.tts, Probe("tts", session.on_probe), transport.output(), assistant]
 

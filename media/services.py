@@ -161,7 +161,6 @@ def realtime_tools(tools: list[ToolSpec]) -> list[dict[str, Any]]:
 
 def build_realtime(plan: CallPlan, key: str):
     from pipecat.services.xai.realtime import events
-    from pipecat.services.xai.realtime.llm import GrokRealtimeLLMService
 
     s = get_settings()
     base = _ws(s.xai_url.rstrip("/") + "/v1/realtime") if s.xai_url else "wss://api.x.ai/v1/realtime"
@@ -175,8 +174,35 @@ def build_realtime(plan: CallPlan, key: str):
             input=events.AudioInput(format=events.PCMUAudioFormat()),
             output=events.AudioOutput(format=events.PCMUAudioFormat())),
         tools=realtime_tools(plan.tools) or None)
-    return GrokRealtimeLLMService(api_key=key, base_url=base,
-                                  settings=GrokRealtimeLLMService.Settings(session_properties=props))
+    cls = _mulaw_grok_class()
+    return cls(api_key=key, base_url=base, settings=cls.Settings(session_properties=props))
+
+
+def _mulaw_grok_class():
+    import base64
+
+    from pipecat.services.xai.realtime import events
+    from pipecat.services.xai.realtime.llm import GrokRealtimeLLMService
+
+    class MulawGrokRealtimeLLMService(GrokRealtimeLLMService):
+        """G.711 mu-law both ways: Twilio's bytes go to xAI as they came, xAI's bytes go back as they came.
+
+        Pipecat's service forwards the pipeline's linear16 unchanged even when the session says
+        ``audio/pcmu``; our pipeline is 8 kHz linear16 decoded from mu-law, so re-encoding restores the
+        exact wire bytes (the mu-law <-> linear16 table round-trips).
+        """
+
+        async def _send_user_audio(self, frame):
+            if not self._api_session_ready:
+                return
+            payload = base64.b64encode(audioop.lin2ulaw(frame.audio, 2)).decode()
+            await self.send_client_event(events.InputAudioBufferAppendEvent(audio=payload))
+
+        async def _handle_evt_audio_delta(self, evt):
+            evt.delta = base64.b64encode(audioop.ulaw2lin(base64.b64decode(evt.delta), 2)).decode()
+            await super()._handle_evt_audio_delta(evt)
+
+    return MulawGrokRealtimeLLMService
 
 
 def _ulaw_elevenlabs_class():

@@ -225,6 +225,14 @@ class CallSession:
         voiced = self.last_voice_at
         self.current.speech_end = voiced if voiced is not None and now - voiced < 5.0 else now
 
+    def on_realtime_user(self, text: str) -> None:
+        now = time.monotonic()
+        voiced = self.last_voice_at
+        turn = Turn(index=len(self.turns) + 1, speech_end=voiced if voiced and now - voiced < 5 else now,
+                    stt_final=now, turn_end=now)
+        self.turns.append(turn)
+        self.current = turn
+
     def on_barge_in(self) -> None:
         if self.current and self.current.turn_end and not self.current.interrupted:
             self.current.interrupted = True
