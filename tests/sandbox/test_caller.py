@@ -168,3 +168,24 @@ async def test_answer_call_thread_and_twiml(media, registry):
 
 def test_signature_vector_from_protocols_doc():
     assert twilio_signature("12345", "wss://example.com/media") == "7PR3qMkpDyEJtMrVOY/LDyNq8J8="
+
+
+async def test_dtmf_lines_send_twilio_dtmf_events(registry):
+    received: list[dict] = []
+
+    async def handler(ws):
+        async for raw in ws:
+            msg = json.loads(raw)
+            received.append(msg)
+            if msg["event"] == "stop":
+                return
+
+    async with serve(handler, "127.0.0.1", 0) as srv:
+        url = f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/s"
+        result = await SimulatedCaller(url, {"call_id": "c5"}, [Line(dtmf="42", wait_for_agent=False, pause_ms=0)],
+                                       registry=registry, agent_speaks_first=False).run()
+    dtmf = [m for m in received if m["event"] == "dtmf"]
+    assert [m["dtmf"] for m in dtmf] == [{"track": "inbound_track", "digit": "4"},
+                                         {"track": "inbound_track", "digit": "2"}]
+    assert all(m["streamSid"] == result.stream_sid and m["sequenceNumber"].isdigit() for m in dtmf)
+    assert received[-1]["event"] == "stop"
