@@ -138,7 +138,8 @@ def test_xai_realtime_mapping():
     svc = build_services(plan)
     assert svc.stt is None and svc.tts is None
     rt = svc.llm
-    assert rt.__class__.__name__ == "GrokRealtimeLLMService"
+    assert rt.__class__.__name__ == "MulawGrokRealtimeLLMService"
+    assert rt.__class__.__mro__[1].__name__ == "GrokRealtimeLLMService"
     props = rt._settings.session_properties
     assert props.voice == "rex"
     assert props.audio.input.format.type == "audio/pcmu" and props.audio.output.format.type == "audio/pcmu"
