@@ -239,3 +239,11 @@ def test_campaign_dialer_path_fills_variables_and_links_lead(org, setup, twilio)
     assert row.data["campaign_id"] == "camp-1" and row.data["lead_id"] == "lead-1"
     assert row.data["config"]["first_message"] == "Hello Jan!"
     assert row.data["config"]["llm_config"]["messages"][0]["content"] == "You help Jan with dental appointments."
+
+
+def test_twilio_rejecting_our_credentials_is_502(api, setup, twilio):
+    twilio.auth_token = "rotated-elsewhere"
+    r = api.post("/calls/outbound", {"destination": "+31612345678", "assistant_id": setup["assistant"]["id"]})
+    assert r.status_code == 502 and "401" in r.data["message"]
+    [call] = api.get("/calls").data["calls"]
+    assert call["status"] == "failed" and call["twilio_call_sid"] is None
