@@ -70,28 +70,54 @@ def test_second_org_gets_409_and_same_org_too(api, other_api):
     assert other_api.get("/numbers").data["numbers"] == []
 
 
-def test_uniqueness_race_between_two_orgs(app, org, other_org, aws):
-    """Both orgs register the same number at the same moment: exactly one wins (transaction)."""
-    from chalice.test import Client
+def test_uniqueness_race_between_two_orgs(org, other_org, monkeypatch):
+    """Both orgs finish every read and reach the write together: exactly one wins, the other gets 409.
 
-    from tests.conftest import Api
+    The barrier sits right before the transaction, so a read-then-write check would let both through.
+    moto has no lock of its own, so a lock around its TransactWriteItems stands in for DynamoDB's
+    serializable transactions (the property the code relies on)."""
+    from moto.dynamodb.models import DynamoDBBackend
 
-    results: dict[str, int] = {}
+    from chalicelib import errors
+    from chalicelib.models.resources import NumberCreate
+    from chalicelib.services import numbers
+    from chalicelib.storage.numbers import NumberRepository
+
+    atomic = threading.Lock()
+    transact = DynamoDBBackend.transact_write_items
+
+    def serialized(self, *args, **kwargs):
+        with atomic:
+            return transact(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", serialized)
     barrier = threading.Barrier(2)
+    create = NumberRepository.create
 
-    def register(name: str, key: str) -> None:
-        with Client(app) as c:
-            barrier.wait()
-            results[name] = Api(c, key).post("/numbers", {"phone_number": NL}).status_code
+    def create_after_barrier(self, rec):
+        barrier.wait(timeout=10)
+        return create(self, rec)
 
-    threads = [threading.Thread(target=register, args=(n, k)) for n, k in (("a", org[1]), ("b", other_org[1]))]
+    monkeypatch.setattr(NumberRepository, "create", create_after_barrier)
+    results: dict[str, str] = {}
+
+    def register(org_id: str) -> None:
+        try:
+            numbers.create_number(org_id, NumberCreate(phone_number=NL))
+            results[org_id] = "created"
+        except errors.Conflict:
+            results[org_id] = "conflict"
+
+    threads = [threading.Thread(target=register, args=(o[0].id,)) for o in (org, other_org)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(results.values()) == [201, 409]
-    owners = {item.org_id for item in NumberModel.scan()}  # test-only check of the whole table
-    assert len(owners) == 1 and NumberClaimModel.get(NL).org_id in owners
+    assert sorted(results.values()) == ["conflict", "created"]
+    winner = next(o for o, r in results.items() if r == "created")
+    assert NumberClaimModel.get(NL).org_id == winner
+    loser = next(o for o in results if o != winner)
+    assert list(NumberModel.query(loser)) == [] and len(list(NumberModel.query(winner))) == 1
 
 
 def test_get_list_patch_delete(api, assistant, trunk):
