@@ -149,6 +149,7 @@ class SimulatedCaller:
         self._tasks: list[asyncio.Task] = []
         self._send_lock = asyncio.Lock()
         self._error: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- wire -----------------------------------------------------------------------------------------
     def upgrade_headers(self) -> dict[str, str]:
@@ -174,6 +175,7 @@ class SimulatedCaller:
     async def connect(self) -> None:
         import websockets
 
+        self._loop = asyncio.get_running_loop()
         self.ws = await websockets.connect(self.stream_url, additional_headers=self.upgrade_headers(),
                                            max_size=None, open_timeout=10)
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"}, numbered=False)
@@ -339,6 +341,20 @@ class SimulatedCaller:
         while any(isinstance(i, tuple) for i in self._out) and not self.closed.is_set():
             await asyncio.sleep(0.02)
 
+    async def end_by_twilio(self, reason: str = "call_updated") -> None:
+        """What Twilio does to the stream when the call is completed or redirected over REST: ``stop``,
+        then close the socket."""
+        if self.closed.is_set():
+            return
+        self._error = reason
+        await self._send({"event": "stop", "stop": {"accountSid": self.account_sid, "callSid": self.call_sid}})
+        await self.close()
+
+    def end_by_twilio_threadsafe(self, reason: str = "call_updated") -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            asyncio.run_coroutine_threadsafe(self.end_by_twilio(reason), loop)
+
     async def hang_up(self) -> None:
         await self._send({"event": "stop", "stop": {"accountSid": self.account_sid, "callSid": self.call_sid}})
         await self.close()
@@ -401,12 +417,15 @@ class SimulatedCaller:
 
 def answer_call(stream_url: str, parameters: dict[str, str], script: list[str | Line] | None = None,
                 **kw: Any) -> Future[CallResult]:
-    """Run a ``SimulatedCaller`` on its own thread and event loop; the future holds its ``CallResult``."""
+    """Run a ``SimulatedCaller`` on its own thread and event loop; the future holds its ``CallResult``
+    and ``future.caller`` is the caller (e.g. ``future.caller.end_by_twilio_threadsafe()``)."""
     result: Future[CallResult] = Future()
+    caller = SimulatedCaller(stream_url, parameters, script, **kw)
+    result.caller = caller  # type: ignore[attr-defined]
 
     def run() -> None:
         try:
-            result.set_result(asyncio.run(SimulatedCaller(stream_url, parameters, script, **kw).run()))
+            result.set_result(asyncio.run(caller.run()))
         except BaseException as exc:  # noqa: BLE001 - handed to the future
             result.set_exception(exc)
 

@@ -189,7 +189,9 @@ def install_answerer(fake_twilio: Any, sandbox: Sandbox | None = None, *,
 
     The script is the one posted for the dialled number (``ScriptBook``), else ``default_script``
     (a short greeting/goodbye). Results land in the book (``GET /sandbox/results``). The caller signs
-    the upgrade with the fake's auth token.
+    the upgrade with the fake's auth token. When the call is then completed (``Status=completed``) or
+    redirected (``Twiml``/``Url``) through the fake's REST API, the caller's stream gets ``stop`` and
+    closes, as on Twilio (end reason ``call_updated``).
     """
     book = sandbox.book if sandbox else ScriptBook()
     registry: UtteranceSink = sandbox.registry if sandbox else registry_from_env()
@@ -206,13 +208,50 @@ def install_answerer(fake_twilio: Any, sandbox: Sandbox | None = None, *,
         future: Future[CallResult] = answer_call(url, params, script, call_sid=call_sid,
                                                  account_sid=resource.get("account_sid"), **kw)
 
+        with live_lock:
+            live[call_sid] = future.caller  # type: ignore[attr-defined]
+
         def done(f: Future[CallResult]) -> None:
+            with live_lock:
+                live.pop(call_sid, None)
             exc = f.exception()
             book.record(call_sid, to, None if exc else f.result(), repr(exc) if exc else None)
 
         future.add_done_callback(done)
 
     fake_twilio.on_answer = on_answer
+    live: dict[str, Any] = {}
+    live_lock = threading.Lock()
+    _end_streams_on_call_update(fake_twilio, live, live_lock)
+
+
+def _end_streams_on_call_update(fake_twilio: Any, live: dict[str, Any], live_lock: threading.Lock) -> None:
+    """Put a pass-through route in front of the fake's call update: after a successful
+    ``Status``/``Twiml``/``Url`` update, the live caller of that call gets Twilio's ``stop``."""
+    routes = getattr(fake_twilio, "_routes", None)
+    dispatch = getattr(fake_twilio, "dispatch", None)
+    if routes is None or dispatch is None:
+        return
+    import re
+
+    from sandbox.twilio import API
+
+    pattern = re.compile("^" + API + r"/Calls/(?P<sid>CA[0-9a-fA-F]{32})\.json" + "$")
+    original = next((h for m, p, h in routes if m == "POST" and p.pattern == pattern.pattern), None)
+    if original is None:
+        return
+
+    def update(req: Any) -> Any:
+        resp = original(req)
+        form = req.form_first()
+        if resp.status == 200 and (form.get("Status") or form.get("Twiml") or form.get("Url")):
+            with live_lock:
+                caller = live.get(req.params.get("sid", ""))
+            if caller is not None:
+                caller.end_by_twilio_threadsafe("call_updated")
+        return resp
+
+    routes.insert(0, ("POST", pattern, update))
 
 
 def main() -> None:

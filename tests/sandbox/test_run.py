@@ -98,3 +98,28 @@ def test_devstack_component_starts_sandbox_and_answers(monkeypatch, tmp_path):
         finally:
             component.stop(stack)
     assert "sandbox" not in stack.values
+
+
+async def test_rest_hangup_ends_the_simulated_callers_stream(sandbox):
+    """Status=completed through the fake Twilio REST API -> the stream gets ``stop`` and closes."""
+    media = TinyMediaServer()
+    media.greeting = "Hello, this is a long greeting so the call is still running when it is hung up."
+    async with serve(media.handler, "127.0.0.1", 0) as srv:
+        url = f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/twilio/stream"
+        with FakeTwilio() as tw:
+            install_answerer(tw, sandbox, agent_quiet_ms=400, default_script=["one", "two", "three"])
+            client = Client(tw.account_sid, tw.auth_token)
+            client.api.base_url = tw.base_url
+            call = await asyncio.to_thread(
+                client.calls.create, to="+15550003333", from_="+15550002222",
+                twiml=f'<Response><Connect><Stream url="{url}"/></Connect></Response>')
+            await asyncio.to_thread(tw.answer, call.sid)
+            await asyncio.sleep(1.0)
+            await asyncio.to_thread(client.calls(call.sid).update, status="completed")
+            deadline = time.monotonic() + 10
+            result = None
+            while time.monotonic() < deadline and result is None:
+                result = sandbox.book.find(to="+15550003333")
+                await asyncio.sleep(0.05)
+    assert result is not None and result["end_reason"] == "call_updated"
+    assert result["duration_s"] < 3 and media.received[-1]["event"] == "stop"
