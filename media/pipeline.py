@@ -35,6 +35,17 @@ class Built:
         await self.brain.run_llm(self.context)
 
 
+def preload() -> None:
+    """Import Pipecat and the common services once at process start (not per call, not at import)."""
+    import pipecat.pipeline.worker  # noqa: F401
+    import pipecat.processors.aggregators.llm_response_universal  # noqa: F401
+    import pipecat.services.deepgram.stt  # noqa: F401
+    import pipecat.services.elevenlabs.tts  # noqa: F401
+    import pipecat.services.openai.llm  # noqa: F401
+    import pipecat.transports.websocket.fastapi  # noqa: F401
+    import pipecat.workers.runner  # noqa: F401
+
+
 def tools_schema(plan: CallPlan):
     from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
     from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema

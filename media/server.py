@@ -246,6 +246,9 @@ async def serve(host: str, port: int) -> None:
     """Run uvicorn; SIGTERM drains: refuse new streams, wait for live calls, then exit."""
     import uvicorn
 
+    from media.pipeline import preload
+
+    preload()
     media = MediaServer()
     media.port = port
     config = uvicorn.Config(create_app(media), host=host, port=port, log_level="warning", ws="websockets",

@@ -255,20 +255,28 @@ class CallSession:
         plan = self.plan
         if not plan or not plan.first_message:
             return
-        if audio:
-            chunks = [audio[i:i + GREETING_CHUNK] for i in range(0, len(audio), GREETING_CHUNK)]
-            self._greeting = {"text": plan.first_message, "chunks": len(chunks), "played_chunks": 0,
-                              "cleared_at": None, "bytes": len(audio)}
-            self.context.add_message({"role": "assistant", "content": plan.first_message})
-            self._greeting["index"] = len(self.context.get_messages()) - 1
-            for i, chunk in enumerate(chunks):
-                self.note_audio_out(len(chunk))
-                await self.send_json({"event": "media", "streamSid": self.stream_sid,
-                                      "media": {"payload": base64.b64encode(chunk).decode()}})
-                await self.send_json({"event": "mark", "streamSid": self.stream_sid,
-                                      "mark": {"name": f"greet-{i}"}})
-        else:
+        if not audio:
             await self.say(plan.first_message)
+            return
+        # Straight onto the socket, 100 ms per media message, each followed by a mark: the echoed
+        # marks tell exactly how much of the greeting the caller heard if they barge in.
+        chunks = [audio[i:i + GREETING_CHUNK] for i in range(0, len(audio), GREETING_CHUNK)]
+        self._greeting = {"text": plan.first_message, "heard": plan.first_message, "chunks": len(chunks),
+                          "played_chunks": 0, "cleared_at": None, "index": None}
+        for i, chunk in enumerate(chunks):
+            self.note_audio_out(len(chunk))
+            await self.send_json({"event": "media", "streamSid": self.stream_sid,
+                                  "media": {"payload": base64.b64encode(chunk).decode()}})
+            await self.send_json({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": f"greet-{i}"}})
+        if self.context is not None:
+            self._record_greeting()
+
+    def _record_greeting(self) -> None:
+        g = self._greeting
+        if g is None or g["index"] is not None or not g["heard"]:
+            return
+        self.context.add_message({"role": "assistant", "content": g["heard"]})
+        g["index"] = len(self.context.get_messages()) - 1
 
     def _truncate_greeting(self) -> None:
         g = self._greeting
@@ -278,15 +286,16 @@ class CallSession:
         if g.get("cleared_at") is None:
             g["cleared_at"] = time.monotonic()
         words = g["text"].split()
-        heard = words[: int(len(words) * g["played_chunks"] / max(1, g["chunks"]))]
-        msgs = self.context.get_messages()
+        g["heard"] = " ".join(words[: int(len(words) * g["played_chunks"] / max(1, g["chunks"]))])
         idx = g.get("index")
-        if idx is not None and idx < len(msgs):
-            if heard:
-                msgs[idx]["content"] = " ".join(heard)
-            else:
-                msgs.pop(idx)
-            self.context.set_messages(msgs)
+        if idx is not None and self.context is not None:
+            msgs = self.context.get_messages()
+            if idx < len(msgs):
+                if g["heard"]:
+                    msgs[idx]["content"] = g["heard"]
+                else:
+                    msgs.pop(idx)
+                self.context.set_messages(msgs)
         # The greeting audio went out on the socket directly: clear it at Twilio.
         self._spawn(self.send_json({"event": "clear", "streamSid": self.stream_sid}), "clear")
 
@@ -618,23 +627,31 @@ class CallSession:
                 self.end_reason = None  # nothing to record on
                 await self._close()
                 return
-        await asyncio.to_thread(control_plane.call_started, self.org_id, self.call_id,
-                                self.server.control_base_url)
-        self._started_recorded = True
         try:
             self.plan = prepared.plan if prepared else build_plan(self.org_id, self.call_id, call.direction, call.data)
         except UnsupportedConfig as exc:
+            await self._record_started()
             self.end_reason, self.error = "error", str(exc)
             await telephony.hang_up(self.account_sid, self.call_sid)
             return
         plan = self.plan
+        if plan.voicemail_detection:
+            self.voicemail_state = "deciding"
+        greeting_audio = prepared.greeting_audio if prepared else None
+        if greeting_audio and self.voicemail_state != "deciding":
+            # Warmed at ring time: the greeting leaves before anything else happens.
+            await self.speak_greeting(greeting_audio)
+            greeting_audio = None
+            spoken = True
+        else:
+            spoken = False
+        started = asyncio.create_task(self._record_started())
         if plan.gdpr_mode:
             self.extra["gdpr_mode"] = True
         log.info("call %s started (%s, caller %s)", self.call_id, plan.direction, self.log_number(plan.caller_phone))
 
         greeting_task: asyncio.Task | None = None
-        greeting_audio = prepared.greeting_audio if prepared else None
-        if greeting_audio is None and plan.first_message and not plan.realtime:
+        if not spoken and greeting_audio is None and plan.first_message and not plan.realtime:
             greeting_task = asyncio.create_task(synthesize_ulaw(plan, plan.first_message))
 
         from media.pipeline import build_pipeline
@@ -642,10 +659,12 @@ class CallSession:
         try:
             built = build_pipeline(self, plan)
         except UnsupportedConfig as exc:
+            await started
             self.end_reason, self.error = "error", str(exc)
             await telephony.hang_up(self.account_sid, self.call_sid)
             return
         self.worker, self.brain, self.context, self.llm = built.worker, built.brain, built.context, built.llm
+        self._record_greeting()
 
         if greeting_task is not None:
             try:
@@ -654,8 +673,8 @@ class CallSession:
                 greeting_audio = None
         self._held_greeting = greeting_audio
         if plan.voicemail_detection:
-            self.voicemail_state = "deciding"
             self._spawn(self._voicemail_timeout(), "vm-timeout")
+        await started
 
         pending = self.server.pending_amd.pop(self.call_id, None)
         self.ready.set()
@@ -669,7 +688,9 @@ class CallSession:
 
         runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
         run_task = asyncio.create_task(runner.run(self.worker))
-        if not plan.realtime and self.voicemail_state != "deciding" and greeting_audio:
+        if spoken:
+            pass
+        elif not plan.realtime and self.voicemail_state != "deciding" and greeting_audio:
             await self.speak_greeting(greeting_audio)
         else:
             await built.started.wait()
@@ -694,6 +715,10 @@ class CallSession:
                 if self.end_reason == "error" and not self.error:
                     self.error = built.error or "pipeline stopped"
         await self._close()
+
+    async def _record_started(self) -> None:
+        await asyncio.to_thread(control_plane.call_started, self.org_id, self.call_id, self.server.control_base_url)
+        self._started_recorded = True
 
     async def _close(self) -> None:
         try:

@@ -25,7 +25,10 @@ class ServerThread:
     def __init__(self):
         import uvicorn
 
+        from media.pipeline import preload
         from media.server import MediaServer, create_app
+
+        preload()
 
         self.media = MediaServer()
         config = uvicorn.Config(create_app(self.media), host="127.0.0.1", port=0, log_level="warning",

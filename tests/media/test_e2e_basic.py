@@ -43,3 +43,32 @@ def test_greeting_turns_hangup_transcript_latency(stack):
     assert all(t["voice_to_voice_ms"] for t in lat["turns"])
     print("greeting", round((greet - c.log.started_at) * 1000), "v2v", round((first1 - end1) * 1000),
           round((first2 - end2) * 1000), lat)
+
+
+def test_ring_time_prepare_greets_within_100ms(stack):
+    from tests.media.test_e2e_control import control
+
+    call_id, token = stack.call(ASSISTANT)
+    other_id, _ = stack.call(ASSISTANT)
+
+    async def scenario():
+        status, body = await control(stack, call_id, {"org_id": "11111111-1111-4111-8111-111111111111"},
+                                     path="prepare")
+        assert status == 202 and body["success"] is True
+        bad, _ = await control(stack, other_id, {"org_id": "x"}, path="prepare", secret="nope")
+        assert bad == 401
+        for _ in range(100):
+            if call_id in stack.media.media.prepared:
+                break
+            await asyncio.sleep(0.05)
+        c = stack.caller(call_id, token)
+        await c.connect()
+        first = await c.wait_agent_turn(c.log.started_at, timeout=10)
+        await c.hang_up()
+        return c, first
+
+    c, first = asyncio.run(scenario())
+    assert (first - c.log.started_at) < 0.1, f"greeting after {first - c.log.started_at:.3f}s"
+    row = stack.wait_ended(call_id)
+    assert row.data["messages"][0] == {"role": "assistant", "content": ASSISTANT["first_message"]}
+    assert row.data["latency"]["greeting_ms"] < 100
