@@ -160,3 +160,15 @@ def test_send_call_notification_from_the_verified_domain(api, org, with_key):
     assert sent["id"] == email_id and sent["_account"] == SECRET_RESEND
     assert sent["from"] == "Call notifications <notifications@mail.acme.example>"
     assert sent["to"] == ["ops@acme.example"] and sent["subject"] == "Call ended" and sent["text"] == "Summary: booked."
+
+
+def test_send_call_notification_never_raises(api, org, with_key, caplog):
+    from chalicelib.services.domains import send_call_notification
+
+    caplog.set_level(logging.INFO)
+    api.post("/domains", {"domain_name": "mail.acme.example"})
+    api.post("/domains/verify")
+    with_key.api_keys.discard(SECRET_RESEND)  # the org's key was revoked at Resend
+    assert send_call_notification(org[0].id, ["ops@acme.example"], "Call", "body") is None
+    assert with_key.emails == []
+    assert "call notification failed" in caplog.text and SECRET_RESEND not in caplog.text
