@@ -102,7 +102,10 @@ def _env_bool(name: str, default: bool) -> bool:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Read and validate the settings once per process."""
-    env = os.environ
+    from chalicelib.secrets import deployment_secrets
+
+    # On AWS, secrets named by *_SECRET_ARN fill in their plain variables (a plain variable still wins).
+    env = {**deployment_secrets(), **os.environ}
     return Settings(
         stage=env.get("STAGE", "dev"),
         region=aws_region(),
