@@ -41,6 +41,8 @@ def log(record: dict[str, Any]) -> dict[str, Any]:
     """One usage log with both generations of fields."""
     seconds = int(record.get("duration_seconds") or record.get("duration_sec") or 0)
     minutes = record.get("minutes_used")
+    # Writers may store the call direction here; the log says phone or web (SDK 2) plus the direction.
+    kind = str(record.get("call_type") or "phone")
     return {
         "id": record.get("id"),
         "call_id": record.get("call_id"),
@@ -54,7 +56,8 @@ def log(record: dict[str, Any]) -> dict[str, Any]:
         "phone_number": record.get("phone_number"),
         "agent_name": record.get("agent_name"),
         "business_name": record.get("business_name"),
-        "call_type": record.get("call_type") or "phone",
+        "call_type": "web" if kind in ("web", "web_call") else "phone",
+        "direction": kind if kind in ("inbound", "outbound") else None,
         "created_at": record.get("created_at"),
     }
 

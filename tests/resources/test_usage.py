@@ -37,7 +37,7 @@ def test_logs_carry_both_generations_and_summary(api, logs):
         "id": logs[4]["id"], "call_id": logs[4]["call_id"], "duration_seconds": 1, "duration_sec": 1,
         "minutes_used": 1, "cost": 0.1, "byok_stt": True, "byok_llm": False, "byok_tts": True,
         "phone_number": "+31201234567", "agent_name": "Receptionist", "business_name": "Acme Dental",
-        "call_type": "phone", "created_at": "2026-01-08T10:04:00.000Z",
+        "call_type": "phone", "direction": None, "created_at": "2026-01-08T10:04:00.000Z",
     }
     assert [x["id"] for x in r.data["logs"]] == [x["id"] for x in reversed(logs)]
     assert r.data["summary"] == {"total_calls": 5, "total_duration_seconds": 817, "total_duration_minutes": 13.62,
@@ -50,7 +50,15 @@ def test_minutes_used_derived_when_missing(api, org):
     UsageRepository().add(org[0].id, {"call_id": "c", "duration_seconds": 61, "cost": 0.2})
     log = api.get("/usage").data["logs"][0]
     assert log["minutes_used"] == 2 and log["duration_sec"] == 61 and log["byok_llm"] is False
-    assert log["call_type"] == "phone"
+    assert log["call_type"] == "phone" and log["direction"] is None
+
+
+def test_call_direction_written_as_call_type_is_normalised(api, org):
+    UsageRepository().add(org[0].id, {"call_id": "a", "duration_seconds": 5, "call_type": "outbound"})
+    UsageRepository().add(org[0].id, {"call_id": "b", "duration_seconds": 5, "call_type": "web"})
+    logs = {x["call_id"]: x for x in api.get("/usage").data["logs"]}
+    assert (logs["a"]["call_type"], logs["a"]["direction"]) == ("phone", "outbound")
+    assert (logs["b"]["call_type"], logs["b"]["direction"]) == ("web", None)
 
 
 def test_offset_and_cursor_pagination(api, logs):
