@@ -20,6 +20,10 @@ from chalicelib.timeutil import now_iso, parse_datetime
 
 log = logging.getLogger("voice.calls")
 
+# How long after Twilio's ``completed`` the media service has to report a call's end before the
+# control plane ends it without a transcript (a crashed media task must not leave calls live).
+MEDIA_END_GRACE_SECONDS = 120
+
 # Twilio final CallStatus -> (stored status, end reason)
 TWILIO_FAILURES = {
     "no-answer": ("failed", "no_answer"),
@@ -146,9 +150,17 @@ def apply_twilio_status(org_id: str, call_id: str, form: dict[str, str]) -> Call
         twilio_view["sip_response_code"] = form["SipResponseCode"]
     if status == "completed":
         if current.data.get("control_url") and current.status == "in-progress":
-            # The media service owns the end of this call (transcript, end reason): record only.
-            return repo.set_status(org_id, call_id, "in-progress", sequence=sequence, from_statuses=("in-progress",),
+            # The media service owns the end of this call (transcript, end reason): record only, and
+            # check back later in case the media task died before it could report the end.
+            twilio_view["twilio_completed_at"] = now_iso()
+            call = repo.set_status(org_id, call_id, "in-progress", sequence=sequence, from_statuses=("in-progress",),
                                    data_updates=twilio_view)
+            if call is not None:
+                from chalicelib.webhooks.delivery import enqueue
+
+                _safe(f"stale check for call {call_id}", enqueue,
+                      {"kind": "call_check", "org_id": org_id, "call_id": call_id}, MEDIA_END_GRACE_SECONDS)
+            return call
         if current.status == "in-progress":
             duration = twilio_view.get("twilio_duration_seconds")
             if duration is None:
@@ -162,6 +174,20 @@ def apply_twilio_status(org_id: str, call_id: str, form: dict[str, str]) -> Call
         return finalize(org_id, call_id, final, end_reason=reason, sequence=sequence,
                         error=f"Twilio call status: {status}", data=twilio_view)
     return None  # queued / initiated: nothing to record
+
+
+def finalize_if_stale(org_id: str, call_id: str) -> Call | None:
+    """End a call Twilio reported completed whose media session never reported the end."""
+    current = _repo().get(org_id, call_id)
+    if current is None or current.status not in LIVE_STATUSES or not current.data.get("twilio_completed_at"):
+        return None
+    duration = current.data.get("twilio_duration_seconds")
+    if duration is None:
+        duration = _duration(current.data.get("started_at"), current.data["twilio_completed_at"])
+    log.warning("call %s: media service did not report the end; ending it from Twilio's status", call_id)
+    return finalize(org_id, call_id, "failed", end_reason="error",
+                    error="The media session did not report the end of the call.",
+                    data={"duration_seconds": duration, "ended_at": current.data["twilio_completed_at"]})
 
 
 def record_amd(org_id: str, call_id: str, answered_by: str, form: dict[str, str]) -> Call | None:

@@ -283,14 +283,19 @@ def _sqs() -> Any:
     return boto3.client("sqs", region_name=get_settings().region)
 
 
-def _enqueue(delivery: Delivery, delay: int) -> bool:
+def enqueue(message: dict[str, Any], delay: int) -> bool:
+    """Put a message on the delay queue (at most 15 minutes). False when no queue is configured."""
     url = get_settings().webhook_queue_url
     if not url:
-        log.warning("WEBHOOK_QUEUE_URL not set; webhook %s will not be retried", delivery.id)
+        log.warning("WEBHOOK_QUEUE_URL not set; %s not scheduled", message.get("kind", "delivery"))
         return False
-    _sqs().send_message(QueueUrl=url, DelaySeconds=min(int(delay), MAX_SQS_DELAY),
-                        MessageBody=json.dumps({"org_id": delivery.org_id, "delivery_id": delivery.id}))
+    _sqs().send_message(QueueUrl=url, DelaySeconds=max(0, min(int(delay), MAX_SQS_DELAY)),
+                        MessageBody=json.dumps(message))
     return True
+
+
+def _enqueue(delivery: Delivery, delay: int) -> bool:
+    return enqueue({"kind": "delivery", "org_id": delivery.org_id, "delivery_id": delivery.id}, delay)
 
 
 def retry_delivery(org_id: str, delivery_id: str) -> Delivery | None:

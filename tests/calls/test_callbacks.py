@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlencode
 
 from tests.calls.conftest import status_of
@@ -175,3 +176,31 @@ def test_amd_verdict_recorded_and_forwarded_to_the_live_call(api, org, twilio, r
     assert twilio.fire_amd(sid, "machine_end_beep") == 200
     assert status_of(api, call_id)["answered_by"] == "machine_end_beep"
     assert control_server.commands == [{"call_id": call_id, "type": "amd", "answered_by": "machine_end_beep"}]
+
+
+def test_call_left_live_by_a_dead_media_task_is_ended_by_the_delayed_check(api, org, client, setup, twilio,
+                                                                           receiver, finished, webhook_queue):
+    import boto3
+
+    from chalicelib.services.call_events import call_ended, call_started
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    stuck, sid = _dial(api, setup, twilio)
+    call_started(org[0].id, stuck, "http://10.0.0.5:8081")
+    twilio.fire_status(sid, "completed", CallDuration="17")
+    attrs = sqs.get_queue_attributes(QueueUrl=webhook_queue, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+    assert attrs["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"  # checked back in 120 s
+
+    healthy, sid2 = _dial(api, setup, twilio)
+    call_started(org[0].id, healthy, "http://10.0.0.5:8081")
+    twilio.fire_status(sid2, "completed", CallDuration="5")
+    call_ended(org[0].id, healthy, end_reason="assistant_hangup", messages=[], latency=None, duration_seconds=5)
+
+    # what the queue delivers 120 s later, handed to the Chalice SQS handler
+    bodies = [json.dumps({"kind": "call_check", "org_id": org[0].id, "call_id": c}) for c in (stuck, healthy)]
+    client.lambda_.invoke("webhook_retry", client.events.generate_sqs_event(message_bodies=bodies,
+                                                                            queue_name="test-webhooks"))
+    call = status_of(api, stuck)
+    assert call["status"] == "failed" and call["end_reason"] == "error" and call["duration_seconds"] == 17
+    assert status_of(api, healthy)["end_reason"] == "assistant_hangup"
+    assert sorted(finished["finished"]) == sorted([stuck, healthy])
