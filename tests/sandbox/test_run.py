@@ -13,7 +13,7 @@ from websockets.asyncio.server import serve
 
 from sandbox.run import install_answerer, registry_from_env, start_sandbox
 from sandbox.twilio import FakeTwilio
-from tests.sandbox.test_caller import TinyMediaServer
+from tests.sandbox.helpers import TinyMediaServer
 
 
 @pytest.fixture

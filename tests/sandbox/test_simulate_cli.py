@@ -15,7 +15,7 @@ from media import simulate
 from sandbox.httpserver import FakeHTTPServer, FakeRequest, FakeResponse
 from sandbox.run import install_answerer, start_sandbox
 from sandbox.twilio import FakeTwilio
-from tests.sandbox.test_caller import TinyMediaServer
+from tests.sandbox.helpers import TinyMediaServer
 
 
 class StandInAPI(FakeHTTPServer):
