@@ -7,7 +7,7 @@ import json
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Match, Template
 from pydantic import ValidationError
 
 from infra.config import config_from_context, load_config
@@ -125,3 +125,22 @@ def test_missing_asl_fails_clearly(tmp_path):
     with pytest.raises(AslError, match="call_analysis.asl.json is missing"):
         StateMachines(cdk.Stack(cdk.App(), "t"), "Wf", config=config, function_arn=lambda _: None, function_arns=[],
                       values={}, table_arns=[], queue_arn="q")
+
+
+def test_dev_without_certificate_serves_plain_ws_and_warns(tmp_path):
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk.assertions import Annotations
+
+    from infra.stacks.media import MediaService
+    from tests.infra.conftest import placeholder_media_context
+
+    config = load_config("dev", {"media_context_dir": str(placeholder_media_context(tmp_path))})
+    stack = cdk.Stack(cdk.App(), "t")
+    vpc = ec2.Vpc(stack, "Vpc", nat_gateways=1)
+    media = MediaService(stack, "Media", config=config, vpc=vpc, lambda_security_group=ec2.SecurityGroup(
+        stack, "L", vpc=vpc), environment={}, secrets={})
+    template = Template.from_stack(stack)
+    template.has_resource_properties("AWS::ElasticLoadBalancingV2::Listener", {"Port": 80, "Protocol": "HTTP"})
+    template.resource_count_is("AWS::ElasticLoadBalancingV2::Listener", 1)
+    assert stack.resolve(media.websocket_url)["Fn::Join"][1][0] == "ws://"
+    Annotations.from_stack(stack).has_warning("/t/Media", Match.string_like_regexp("plain ws://"))
