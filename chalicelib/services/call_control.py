@@ -35,27 +35,36 @@ def _signed_post(url: str, payload: dict[str, Any], timeout: float) -> Any:
     return _session().post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
 
 
-def forward_to_media(call: Call, payload: dict[str, Any], timeout: float = CONTROL_TIMEOUT) -> bool:
-    """Deliver a command to the call's owner. False when the call has no owner yet.
+def forward_to_media(call: Call, payload: dict[str, Any], timeout: float = CONTROL_TIMEOUT,
+                     fallback_base: str | None = None) -> bool:
+    """Deliver a command to the call's owner (or ``fallback_base`` before it has one).
 
-    Raises CallNotActive when the owner no longer knows the call (404/409) and UpstreamError when
-    it cannot be reached or fails.
+    False when there is nowhere to send it. Raises CallNotActive when the owner no longer holds the
+    call (404/409/410, or its 400 ``call_not_active``), InvalidRequest when it rejects the command,
+    and UpstreamError when it cannot be reached or fails.
     """
     import requests
 
-    control_url = call.data.get("control_url")
-    if not control_url:
+    base = call.data.get("control_url") or fallback_base
+    if not base:
         return False
-    url = f"{control_url.rstrip('/')}/calls/{call.id}/control"
+    url = f"{base.rstrip('/')}/calls/{call.id}/control"
     try:
         resp = _signed_post(url, {**payload, "call_id": call.id}, timeout)
     except requests.RequestException as exc:
         raise errors.UpstreamError(f"The media service could not be reached ({type(exc).__name__}).") from None
-    if resp.status_code in (404, 409, 410):
+    if resp.status_code < 300:
+        return True
+    try:
+        answer = resp.json()
+    except ValueError:
+        answer = {}
+    code = answer.get("error") if isinstance(answer, dict) else None
+    if resp.status_code in (404, 409, 410) or code == "call_not_active":
         raise errors.CallNotActive(f"Call {call.id} is not active.")
-    if resp.status_code >= 300:
-        raise errors.UpstreamError(f"The media service answered HTTP {resp.status_code}.")
-    return True
+    if resp.status_code == 400 and code == "invalid_request":
+        raise errors.InvalidRequest(str(answer.get("message") or "The live call rejected the command."))
+    raise errors.UpstreamError(f"The media service answered HTTP {resp.status_code}.")
 
 
 def send_control(org_id: str, call_id: str, body: Any) -> dict[str, Any]:

@@ -39,9 +39,9 @@ def _repo() -> CallRepository:
     return repo()
 
 
-def _safe(what: str, fn: Any, *args: Any) -> None:
+def _safe(what: str, fn: Any, *args: Any, **kwargs: Any) -> None:
     try:
-        fn(*args)
+        fn(*args, **kwargs)
     except Exception:  # noqa: BLE001 - a side effect must never undo or block a committed transition
         log.exception("%s failed", what)
 
@@ -205,5 +205,9 @@ def record_amd(org_id: str, call_id: str, answered_by: str, form: dict[str, str]
         updates["machine_detection_ms"] = form["MachineDetectionDuration"]
     call = _repo().update_data(org_id, call_id, updates)
     if call is not None and call.is_live:
-        _safe(f"amd forward for call {call_id}", forward_to_media, call, {"type": "amd", "answered_by": answered_by})
+        # Before the stream starts there is no owner yet: the media pool keeps the verdict for it.
+        from chalicelib.settings import get_settings
+
+        _safe(f"amd forward for call {call_id}", forward_to_media, call, {"type": "amd", "answered_by": answered_by},
+              fallback_base=get_settings().media_control_url)
     return call

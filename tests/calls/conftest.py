@@ -29,6 +29,7 @@ class FakeControlServer(FakeHTTPServer):
         self.secret = secret
         self.status = 200
         self.commands: list[dict] = []
+        self.answers: list[FakeResponse] = []  # canned answers for the next control requests
         self.prepared: list[dict] = []
         self.route("POST", r"/calls/(?P<call_id>[^/]+)/control", self._control)
         self.route("POST", r"/calls/(?P<call_id>[^/]+)/prepare", self._prepare)
@@ -41,6 +42,8 @@ class FakeControlServer(FakeHTTPServer):
     def _control(self, req: FakeRequest) -> FakeResponse:
         if not self._valid(req):
             return FakeResponse(401, {"error": "bad signature"})
+        if self.answers:
+            return self.answers.pop(0)
         self.commands.append({"call_id": req.params["call_id"], **req.json()})
         return FakeResponse(self.status, {"ok": self.status < 300})
 

@@ -132,3 +132,29 @@ def test_transfer_routes_through_the_numbers_sip_trunk(api, org, twilio, control
     twiml = twilio.call_updates(list(twilio.calls)[-1])[-1]["Twiml"]
     assert 'username="agent"' in twiml and 'password="s3cret"' in twiml
     assert "sip:+31201234567@pbx.example.com:5061;transport=tls</Sip>" in twiml
+
+
+def test_owner_rejections_are_mapped(api, org, setup, twilio, control_server):
+    from sandbox.httpserver import FakeResponse
+
+    call_id = _live_call(api, org, setup, control_server)
+    control_server.answers = [FakeResponse(400, {"error": "call_not_active", "message": "The call is ending."}),
+                              FakeResponse(400, {"error": "invalid_request", "message": "say is unsupported here"})]
+    r = api.post(f"/calls/{call_id}/control", {"type": "end-call"})
+    assert r.status_code == 400 and r.data["error"] == "call_not_active"
+    r = api.post(f"/calls/{call_id}/control", {"type": "say", "content": "hi", "end_after": False})
+    assert r.status_code == 400 and r.data["error"] == "invalid_request"
+    assert "unsupported" in r.data["message"]
+
+
+def test_amd_before_the_stream_goes_to_the_media_pool(api, org, twilio, control_server):
+    from tests.calls.conftest import make_assistant, make_number
+
+    assistant = make_assistant(api, voicemail_detection=True)
+    make_number(api, "+14155550170", assistant["id"])
+    call_id = api.post("/calls/outbound", {"destination": "+31612345678", "assistant_id": assistant["id"]}).data[
+        "call_id"]
+    sid = list(twilio.calls)[-1]
+    twilio.fire_status(sid, "ringing")
+    assert twilio.fire_amd(sid, "human") == 200
+    assert control_server.commands == [{"call_id": call_id, "type": "amd", "answered_by": "human"}]
