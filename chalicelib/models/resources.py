@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from chalicelib.models.common import ApiModel, NonEmptyShortStr, ShortStr, UUIDStr
 from chalicelib.models.phone import normalize_e164
@@ -37,6 +37,17 @@ DomainName = Annotated[str, StringConstraints(max_length=253), AfterValidator(_d
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 
 
+def _aliases_in_schema(**aliases: str) -> ConfigDict:
+    """Document accepted aliases (folded before validation, so pydantic does not list them)."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        props = schema.setdefault("properties", {})
+        for alias, field in aliases.items():
+            props[alias] = {**props.get(field, {}), "description": f"Alias of `{field}` (send one of them)"}
+
+    return ConfigDict(json_schema_extra=extra)
+
+
 def _fold(data: Any, alias: tuple[str, ...], target: tuple[str, ...]) -> Any:
     """Move an accepted alias (e.g. ``number``) onto its field (``phone_number``) before validation,
     so errors name the real field; both spellings with different values is a 400."""
@@ -60,6 +71,8 @@ def _fold(data: Any, alias: tuple[str, ...], target: tuple[str, ...]) -> Any:
 class NumberCreate(ApiModel):
     """``number`` is accepted as an alias of ``phone_number``, ``assistant_id`` of ``agent_id``."""
 
+    model_config = _aliases_in_schema(number="phone_number", assistant_id="agent_id")
+
     phone_number: E164
     name: ShortStr | None = None
     agent_id: UUIDStr | None = None
@@ -75,6 +88,8 @@ class NumberCreate(ApiModel):
 
 class NumberUpdate(ApiModel):
     """``null`` unassigns the agent or the trunk; ``assistant_id`` is an alias of ``agent_id``."""
+
+    model_config = _aliases_in_schema(assistant_id="agent_id")
 
     name: ShortStr | None = None
     agent_id: UUIDStr | None = None
@@ -118,6 +133,8 @@ class ByokDelete(ApiModel):
 class DomainCreate(ApiModel):
     """``domain`` is accepted as an alias of ``domain_name``."""
 
+    model_config = _aliases_in_schema(domain="domain_name")
+
     domain_name: DomainName
     region: Literal["us-east-1", "eu-west-1", "sa-east-1", "ap-northeast-1"] | None = None
 
@@ -129,6 +146,8 @@ class DomainCreate(ApiModel):
 
 class DomainSync(ApiModel):
     """``resendDomainId`` (Flireo SDK 2) or ``domain_id`` (SDK 1)."""
+
+    model_config = _aliases_in_schema(resendDomainId="domain_id")
 
     domain_id: NonEmptyShortStr
 
