@@ -22,6 +22,10 @@ XAI_VOICES: list[dict[str, Any]] = [
 ]
 
 
+def _clock() -> float:
+    return time.monotonic()
+
+
 def xai_voices() -> list[dict[str, Any]]:
     return [{"id": v["id"], "name": v["name"], "provider": "xai", "language": "multilingual",
              "description": {"en": v["style"]}, "preview_url": None, "style": v["style"]} for v in XAI_VOICES]
@@ -33,7 +37,7 @@ def list_voices(org_id: str) -> dict[str, Any]:
 
     warnings: list[str] = []
     eleven: list[dict[str, Any]] = []
-    now = time.monotonic()
+    now = _clock()
     with _lock:
         hit = _cache.get(org_id)
     if hit and hit[0] > now:
