@@ -29,6 +29,10 @@ _platform_cache: dict[str, tuple[float, dict[str, str]]] = {}
 _lock = threading.Lock()
 
 
+def _clock() -> float:
+    return time.monotonic()
+
+
 @lru_cache(maxsize=1)
 def repo() -> ByokRepository:
     return ByokRepository()
@@ -82,7 +86,7 @@ def provider_key(org_id: str, provider: str) -> tuple[str | None, bool]:
 
     Cached in process for 60 s so a call's set-up does not pay KMS and DynamoDB every time.
     """
-    now = time.monotonic()
+    now = _clock()
     with _lock:
         hit = _cache.get((org_id, provider))
     if hit and hit[0] > now:
@@ -114,7 +118,7 @@ def platform_key(provider: str) -> str | None:
 
 
 def _platform_secret(arn: str) -> dict[str, str]:
-    now = time.monotonic()
+    now = _clock()
     with _lock:
         hit = _platform_cache.get(arn)
     if hit and hit[0] > now:
