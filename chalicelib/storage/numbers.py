@@ -70,6 +70,8 @@ def _tx() -> TransactWrite:
 
 
 def _trunk_add(tx: TransactWrite, org_id: str, trunk_id: str, delta: int) -> None:
+    # Only an increment needs the trunk to exist: a referenced trunk cannot be deleted (its counter
+    # is above 0), so a decrement always finds it.
     condition = SipTrunkModel.id.exists() if delta > 0 else None
     tx.update(SipTrunkModel(org_id, trunk_id), actions=[SipTrunkModel.numbers_in_use.add(delta)],
               condition=condition)
