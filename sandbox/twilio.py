@@ -48,6 +48,8 @@ def post_form(url: str, form: list[tuple[str, str]], headers: dict[str, str]) ->
             return resp.status, resp.read().decode("utf-8", errors="replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode("utf-8", errors="replace")
+    except OSError as exc:  # our app is down or unreachable: Twilio would log an 11200 error
+        return 0, f"unreachable: {exc}"
 
 
 class FakeTwilio(FakeHTTPServer):
@@ -361,3 +363,45 @@ class FakeTwilio(FakeHTTPServer):
                 ("CallStatus", "ringing"), ("Called", to), ("Caller", from_), ("Direction", "inbound"),
                 ("From", from_), ("To", to)]
         return self.send_signed(voice_url, form)
+
+
+def fake_twilio_component() -> Any:
+    """A ``devstack`` component: FakeTwilio stands in for Twilio when no Twilio credentials are set.
+
+    Sets TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN / TWILIO_API_URL for the app, publishes the fake as
+    ``stack.values["fake_twilio"]`` (``sandbox.run.sandbox_component`` then installs simulated callers
+    as its ``on_answer`` hook) and makes every dialled call ring and answer by itself. Status callbacks
+    go over HTTP to PUBLIC_BASE_URL (default ``http://127.0.0.1:$API_PORT``). Register it before
+    "api" (and before the sandbox component):
+    ``register_component(fake_twilio_component(), before="api")``.
+    """
+    import os
+
+    from devstack.run import Component, Stack
+
+    def start(stack: Stack) -> None:
+        if os.environ.get("TWILIO_ACCOUNT_SID") and not os.environ.get("TWILIO_API_URL"):
+            print("Twilio:            real account (TWILIO_ACCOUNT_SID set)", flush=True)
+            return
+        fake = FakeTwilio(account_sid=os.environ.get("TWILIO_ACCOUNT_SID") or "AC" + "d" * 32,
+                          auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or "dev-" + secrets.token_hex(16),
+                          port=int(os.environ.get("FAKE_TWILIO_PORT", "0"))).start()
+        fake.auto_progress = os.environ.get("FAKE_TWILIO_OUTCOME", "answered")
+        env = {"TWILIO_ACCOUNT_SID": fake.account_sid, "TWILIO_AUTH_TOKEN": fake.auth_token,
+               "TWILIO_API_URL": fake.base_url}
+        if not os.environ.get("PUBLIC_BASE_URL"):
+            env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{os.environ.get('API_PORT') or 8000}"
+        stack.set_env(**env)
+        stack.dev_env["TWILIO_API_URL"] = fake.base_url
+        stack.values["fake_twilio"] = fake
+        from chalicelib.settings import reset_settings
+
+        reset_settings()
+        print(f"Twilio (fake):     {fake.base_url}  callbacks -> {os.environ['PUBLIC_BASE_URL']}", flush=True)
+
+    def stop(stack: Stack) -> None:
+        fake = stack.values.pop("fake_twilio", None)
+        if fake is not None:
+            fake.stop()
+
+    return Component("fake-twilio", start, stop)
