@@ -9,8 +9,10 @@ Finding the call id from a fake's connection:
 - Deepgram: the standard ``tag`` query parameter (the media service passes ``tag=<call_id>``).
 - Any fake: a ``sandbox_call_id`` query parameter, or a path prefix ``/sandbox/calls/<call_id>/``
   in front of the provider path (for clients that cannot add query parameters).
-- Otherwise the connection is paired, at its first utterance, with the oldest registration that
-  no connection of the same kind has claimed yet (good enough for one call at a time).
+- Otherwise the connection is paired, at its first utterance, with the most recently updated
+  registration that no connection (of any kind) has claimed and that was updated in the last
+  ``FALLBACK_WINDOW_S`` seconds (good enough for one call at a time; stale registrations of
+  earlier calls, and calls whose STT connection named its call id, are never picked).
 
 In-process the module-level ``REGISTRY`` is shared by every fake (thread-safe: fakes run their own
 event loops in background threads). Across processes (``make dev``) each async fake serves
@@ -29,6 +31,8 @@ from typing import Protocol
 
 # Registrations older than this are dropped (a dev stack runs for hours).
 MAX_AGE_S = 3 * 3600
+# Fallback pairing only considers registrations updated this recently.
+FALLBACK_WINDOW_S = 60.0
 
 
 @dataclass
@@ -36,6 +40,7 @@ class CallRegistration:
     call_id: str
     utterances: list[str]
     created: float = field(default_factory=time.monotonic)
+    updated: float = field(default_factory=time.monotonic)
     cursors: dict[str, int] = field(default_factory=dict)  # kind ("stt", "s2s") -> next index
     claimed_by: set[str] = field(default_factory=set)  # kinds paired by fallback or id
 
@@ -63,9 +68,11 @@ class Registry:
                 self._calls[call_id] = CallRegistration(call_id, list(utterances))
             elif append:
                 reg.utterances.extend(utterances)
+                reg.updated = time.monotonic()
             else:
                 reg.utterances = list(utterances)
                 reg.cursors.clear()
+                reg.updated = time.monotonic()
 
     def get(self, call_id: str) -> CallRegistration | None:
         with self._lock:
@@ -82,8 +89,8 @@ class Registry:
     def claim(self, kind: str, call_id: str | None) -> str | None:
         """Resolve which call a connection of ``kind`` belongs to.
 
-        With an id, that id (registered or not: it may be registered later). Without one, the oldest
-        registration this kind has not claimed yet, or None.
+        With an id, that id (registered or not: it may be registered later). Without one, the most
+        recently updated registration nobody has claimed, updated within ``FALLBACK_WINDOW_S``, or None.
         """
         with self._lock:
             if call_id:
@@ -91,10 +98,11 @@ class Registry:
                 if reg is not None:
                     reg.claimed_by.add(kind)
                 return call_id
-            candidates = [r for r in self._calls.values() if kind not in r.claimed_by]
+            cutoff = time.monotonic() - FALLBACK_WINDOW_S
+            candidates = [r for r in self._calls.values() if not r.claimed_by and r.updated >= cutoff]
             if not candidates:
                 return None
-            reg = min(candidates, key=lambda r: r.created)
+            reg = max(candidates, key=lambda r: r.updated)
             reg.claimed_by.add(kind)
             return reg.call_id
 

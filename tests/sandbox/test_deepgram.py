@@ -99,7 +99,7 @@ async def test_finalize_close_stream_metadata_and_fallback_pairing(fake, registr
         assert meta["type"] == "Metadata" and meta["channels"] == 1 and len(meta["sha256"]) == 64
         with pytest.raises(websockets.ConnectionClosedOK):
             await asyncio.wait_for(ws.recv(), 2)
-    assert fake.sessions[0].call_id == "call-9"  # paired with the oldest unclaimed registration
+    assert fake.sessions[0].call_id == "call-9"  # paired with the fresh unclaimed registration
 
 
 async def test_auth_required_and_idle_timeout(fake):
