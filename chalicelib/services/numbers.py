@@ -175,18 +175,16 @@ def delete_number(org_id: str, number_id: str) -> None:
 
 # ---------------------------------------------------------------- runtime lookups (calls, campaigns)
 def lookup_inbound(e164: str) -> dict[str, Any] | None:
-    """The number a call was placed to, for inbound routing: one GetItem on the claim, one on the
-    number. None when no org registered it. Names are the snapshot of the last write."""
+    """The number a call was placed to, for inbound routing: one GetItem (the claim carries a copy of
+    the number, kept in the same transactions). None when no org registered it. Names are the
+    snapshot of the number's last write."""
     try:
         key = normalize_e164(e164)
     except ValueError:
         key = (e164 or "").strip()
     if not key:
         return None
-    claim = repo().get_claim(key)
-    if claim is None:
-        return None
-    rec = repo().get(claim.org_id, claim.number_id)
+    rec = repo().get_by_phone(key)
     return _public(rec) if rec else None
 
 

@@ -32,13 +32,6 @@ class NumberRecord:
     updated_at: str
 
 
-@dataclass
-class Claim:
-    phone_number: str
-    org_id: str
-    number_id: str
-
-
 class NumberWriteConflict(Exception):
     """A number transaction was cancelled; ``reason`` says which condition failed."""
 
@@ -58,6 +51,14 @@ class NameLookup:
 def _record(item: NumberModel) -> NumberRecord:
     return NumberRecord(item.org_id, item.id, item.phone_number, item.data or {}, item.created_at,
                         item.updated_at)
+
+
+def _route(rec: NumberRecord) -> dict[str, Any]:
+    return {"data": rec.data, "created_at": rec.created_at, "updated_at": rec.updated_at}
+
+
+def _claim(rec: NumberRecord) -> NumberClaimModel:
+    return NumberClaimModel(rec.phone_number, org_id=rec.org_id, number_id=rec.id, route=_route(rec))
 
 
 def _item(rec: NumberRecord) -> NumberModel:
@@ -114,12 +115,18 @@ class NumberRepository:
         nxt = {"org_id": org_id, "id": chunk[-1].id, "created_at": chunk[-1].created_at} if more and chunk else None
         return chunk, nxt
 
-    def get_claim(self, phone_number: str) -> Claim | None:
+    def get_by_phone(self, phone_number: str) -> NumberRecord | None:
+        """The number registered under an E.164 number: one GetItem on its claim (which carries a
+        copy of the number row); a second GetItem only for claims written without that copy."""
         try:
             item = NumberClaimModel.get(phone_number)
         except DoesNotExist:
             return None
-        return Claim(item.phone_number, item.org_id, item.number_id)
+        if item.route:
+            r = item.route
+            return NumberRecord(item.org_id, item.number_id, item.phone_number, r.get("data") or {},
+                                r.get("created_at", ""), r.get("updated_at", ""))
+        return self.get(item.org_id, item.number_id)
 
     def create(self, rec: NumberRecord) -> None:
         """Put the number and its claim (and count it on its trunk) atomically.
@@ -131,8 +138,7 @@ class NumberRepository:
         try:
             with _tx() as tx:
                 tx.save(_item(rec), condition=NumberModel.id.does_not_exist())
-                tx.save(NumberClaimModel(rec.phone_number, org_id=rec.org_id, number_id=rec.id),
-                        condition=NumberClaimModel.phone_number.does_not_exist())
+                tx.save(_claim(rec), condition=NumberClaimModel.phone_number.does_not_exist())
                 trunk_id = rec.data.get("transfer_trunk_id")
                 if trunk_id:
                     _trunk_add(tx, rec.org_id, trunk_id, 1)
@@ -147,6 +153,9 @@ class NumberRepository:
         try:
             with _tx() as tx:
                 tx.save(_item(rec), condition=NumberModel.id.exists())
+                tx.update(NumberClaimModel(rec.phone_number), actions=[NumberClaimModel.route.set(_route(rec))],
+                          condition=NumberClaimModel.number_id == rec.id)
+                labels.append("number_missing")
                 if new_trunk_id != old_trunk_id:
                     if new_trunk_id:
                         _trunk_add(tx, rec.org_id, new_trunk_id, 1)
@@ -203,5 +212,5 @@ class SipTrunkRepository(DocumentRepository[SipTrunkModel]):
         return "deleted"
 
 
-__all__ = ["Claim", "Document", "NameLookup", "NumberRecord", "NumberRepository", "NumberWriteConflict",
+__all__ = ["Document", "NameLookup", "NumberRecord", "NumberRepository", "NumberWriteConflict",
            "SipTrunkRepository"]

@@ -161,6 +161,9 @@ class NumberClaimModel(Model):
     phone_number = UnicodeAttribute(hash_key=True)
     org_id = UnicodeAttribute()
     number_id = UnicodeAttribute()
+    # Copy of the number row (data + timestamps), written in the same transactions as the number,
+    # so inbound routing is a single GetItem.
+    route = JSONMapAttribute(null=True)
 
 
 class SipTrunkModel(Model):

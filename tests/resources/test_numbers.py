@@ -178,8 +178,30 @@ def test_lookup_inbound_and_runtime_helpers(api, assistant, org):
     assert numbers.lookup_inbound("garbage") is None
     assert numbers.get_number(org[0].id, n["id"])["phone_number"] == NL
     assert numbers.any_active_number(org[0].id)["id"] == n["id"]
-    api.patch(f"/numbers/{n['id']}", {"is_active": False})
+    api.patch(f"/numbers/{n['id']}", {"is_active": False, "agent_id": None, "name": "Closed"})
     assert numbers.any_active_number(org[0].id) is None
+    # The routing copy on the claim follows every write of the number.
+    found = numbers.lookup_inbound(NL)
+    assert (found["is_active"], found["agent_id"], found["name"]) == (False, None, "Closed")
+    assert found["updated_at"] == api.get(f"/numbers/{n['id']}").data["number"]["updated_at"]
+
+
+def test_lookup_inbound_is_one_getitem(api, assistant, monkeypatch):
+    from pynamodb.connection.base import Connection
+
+    from chalicelib.services import numbers
+
+    api.post("/numbers", {"phone_number": NL, "agent_id": assistant["id"]})
+    ops: list[str] = []
+    dispatch = Connection.dispatch
+
+    def counting(self, operation_name, operation_kwargs, *a, **kw):
+        ops.append(operation_name)
+        return dispatch(self, operation_name, operation_kwargs, *a, **kw)
+
+    monkeypatch.setattr(Connection, "dispatch", counting)
+    assert numbers.lookup_inbound(NL)["agent_id"] == assistant["id"]
+    assert ops == ["GetItem"]
 
 
 def test_twilio_number_is_pointed_at_this_deployment(api, twilio):
