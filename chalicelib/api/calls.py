@@ -73,6 +73,13 @@ def get_call(ctx: RequestContext) -> dict[str, Any]:
     return svc.get_call_public(ctx.org_id, ctx.path_params["call_id"])
 
 
+@api.route("/calls/{call_id}/webhooks", "GET", summary="Webhook deliveries of a call (status-update, "
+           "end-of-call-report) with every attempt",
+           response_schema={"webhooks": {"type": "array", "items": {"type": "object"}}})
+def call_webhooks(ctx: RequestContext) -> dict[str, Any]:
+    return {"webhooks": svc.list_call_webhooks(ctx.org_id, ctx.path_params["call_id"])}
+
+
 @api.route("/calls/{call_id}/control", "POST", summary="Send a live control command", request_model=ControlRequest,
            response_schema={"success": {"type": "boolean"}, "message": {"type": "string"}})
 def control(ctx: RequestContext) -> dict[str, Any]:

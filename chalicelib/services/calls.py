@@ -378,6 +378,19 @@ def get_call_public(org_id: str, call_id: str) -> dict[str, Any]:
     return public_call(get_call(org_id, call_id))
 
 
+def list_call_webhooks(org_id: str, call_id: str) -> list[dict[str, Any]]:
+    """The durable webhook deliveries of one call with every attempt (bodies are not returned)."""
+    from chalicelib.storage.webhooks import WebhookDeliveryRepository
+
+    get_call(org_id, call_id)  # 404 for unknown and other orgs' calls
+    out = []
+    for d in WebhookDeliveryRepository().for_call(org_id, call_id):
+        out.append({"id": d.id, "event": d.event, "status": d.status, "url": d.data.get("url"),
+                    "attempts": d.data.get("attempts") or [], "last_error": d.data.get("last_error"),
+                    "created_at": d.created_at, "updated_at": d.updated_at})
+    return out
+
+
 def _date_param(query: dict[str, str], name: str, end: bool) -> str | None:
     raw = query.get(name)
     if not raw:

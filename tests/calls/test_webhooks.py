@@ -190,3 +190,16 @@ def test_gdpr_mode_drops_the_stored_body_after_delivery(api, org, twilio, receiv
     twilio.progress(list(twilio.calls)[-1], "answered")
     [delivery] = _deliveries(org)
     assert delivery.status == "delivered" and "body" not in delivery.data
+
+
+def test_deliveries_are_visible_per_call(api, other_api, org, setup, twilio, receiver, webhook_queue):
+    call_id = _dial(api, setup["assistant"]["id"])
+    receiver.fail_times = 1
+    twilio.progress(list(twilio.calls)[-1], "answered")
+    r = api.get(f"/calls/{call_id}/webhooks")
+    assert r.status_code == 200
+    [hook] = r.data["webhooks"]
+    assert hook["event"] == "status-update" and hook["status"] == "pending" and hook["url"] == receiver.url()
+    assert hook["attempts"][0]["status_code"] == 500 and hook["last_error"] == "HTTP 500"
+    assert "body" not in hook
+    assert other_api.get(f"/calls/{call_id}/webhooks").status_code == 404
