@@ -11,7 +11,10 @@ from chalicelib.settings import reset_settings
 
 @pytest.fixture
 def xai(stack, monkeypatch):
+    from sandbox.registry import REGISTRY
     from sandbox.xai_realtime import FakeXAIRealtime
+
+    REGISTRY.clear()  # the realtime fake pairs a connection with the oldest unclaimed registration
 
     fake = FakeXAIRealtime(first_audio_delay_ms=300).start()
     monkeypatch.setenv("XAI_URL", fake.url)
