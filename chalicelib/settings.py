@@ -90,6 +90,8 @@ class Settings(BaseModel):
     campaign_max_wait_seconds: int = Field(default=300, ge=1)
     campaign_rotate_after_dials: int = Field(default=300, ge=1)
     campaign_rotate_after_ticks: int = Field(default=200, ge=2)
+    campaign_worker_poll_seconds: int = Field(default=5, ge=1)
+    campaign_worker_max_polls: int = Field(default=20, ge=0)
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -142,6 +144,8 @@ def get_settings() -> Settings:
         campaign_max_wait_seconds=int(env.get("CAMPAIGN_MAX_WAIT_SECONDS", "300")),
         campaign_rotate_after_dials=int(env.get("CAMPAIGN_ROTATE_AFTER_DIALS", "300")),
         campaign_rotate_after_ticks=int(env.get("CAMPAIGN_ROTATE_AFTER_TICKS", "200")),
+        campaign_worker_poll_seconds=int(env.get("CAMPAIGN_WORKER_POLL_SECONDS", "5")),
+        campaign_worker_max_polls=int(env.get("CAMPAIGN_WORKER_MAX_POLLS", "20")),
     )
 
 

@@ -76,6 +76,63 @@ def install_router(handlers: dict[str, Callable[[dict, Any], Any]] | None = None
         if _original_invoke is None:
             _original_invoke = LambdaSimpleBackend.invoke
             LambdaSimpleBackend.invoke = _invoke  # type: ignore[method-assign]
+            _patch_send_task_success()
+            serialize_dynamodb()
+
+
+_ddb_lock = threading.RLock()
+_ddb_patched = False
+
+
+def serialize_dynamodb() -> None:
+    """moto applies a conditional write or an ADD as a Python read-modify-write with no lock, so two
+    threads (two task handlers, a handler and a Twilio callback) can both pass a condition or lose an
+    increment. DynamoDB serializes writes per item and applies a transaction atomically; one lock
+    around moto's item operations gives the local stack the same guarantees the code relies on."""
+    global _ddb_patched
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if _ddb_patched:
+        return
+    for name in ("get_item", "query", "put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with _ddb_lock:
+                return __original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, locked)
+    _ddb_patched = True
+
+
+def _patch_send_task_success() -> None:
+    """moto 5.2.5 bug: SendTaskSuccess walks every RUNNING execution and crashes (AttributeError)
+    on one whose worker has not built its environment yet (an execution started a moment ago,
+    e.g. the call analysis started just before the campaign's token is released). Skip those."""
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackConsumerTimeout,
+        CallbackNotifyConsumerError,
+        CallbackOutcomeSuccess,
+    )
+    from moto.stepfunctions.parser.backend.execution import ExecutionStatus
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    def send_task_success(self: Any, task_token: str, outcome: str) -> None:
+        from moto.stepfunctions.parser.api import InvalidToken, TaskDoesNotExist, TaskTimedOut
+
+        result = CallbackOutcomeSuccess(callback_id=task_token, output=outcome)
+        for execution in self._get_executions(ExecutionStatus.RUNNING):
+            env = getattr(getattr(execution, "exec_worker", None), "env", None)
+            if env is None:
+                continue
+            try:
+                if env.callback_pool_manager.notify(callback_id=task_token, outcome=result):
+                    return
+            except CallbackNotifyConsumerError as exc:
+                raise (TaskTimedOut() if isinstance(exc, CallbackConsumerTimeout) else TaskDoesNotExist()) from None
+        raise InvalidToken()
+
+    StepFunctionsParserBackend.send_task_success = send_task_success  # type: ignore[method-assign]
 
 
 def _invoke(self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any,

@@ -140,6 +140,8 @@ class TickResult(RunState):
     workers: list[int] = Field(default_factory=list)
     rotate_after: int = 0
     call_timeout: int = 60
+    poll_seconds: int = 5
+    max_polls: int = 20
 
 
 class WorkerInput(TaskModel):
@@ -149,7 +151,10 @@ class WorkerInput(TaskModel):
     dials_at_start: int = 0
     rotate_after: int = 0
     call_timeout: int = 60
+    poll_seconds: int = 5
+    max_polls: int = 20
     worker: int = 0
+    polls: int = 0  # idle waits so far in this Map cycle (bounded: keeps the history bounded)
 
 
 class ClaimedLead(TaskModel):
@@ -158,8 +163,10 @@ class ClaimedLead(TaskModel):
 
 
 class ClaimResult(TaskModel):
-    action: Literal["dial", "idle"]
+    action: Literal["dial", "wait", "idle"]
     lead: ClaimedLead | None = None
+    wait_seconds: int = 0
+    polls: int = 0
 
 
 class DialInput(WorkerInput):

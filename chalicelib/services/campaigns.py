@@ -57,6 +57,7 @@ log = logging.getLogger("voice.campaigns")
 # worker that owned the lead died and resolves the lead itself.
 DEADLINE_MARGIN_SECONDS = 120
 NULLABLE = ("system_message_template", "number_id")
+NEW_LEAD_DUE = "1970-01-01T00:00:00.000Z"
 
 
 class Clock:
@@ -125,7 +126,7 @@ def public_lead(lead: Lead) -> dict[str, Any]:
         "call_id": lead.call_id or lead.data.get("last_call_id"),
         "attempts": lead.attempts,
         "last_attempt_at": lead.data.get("last_attempt_at"),
-        "next_attempt_at": lead.next_attempt_at if lead.status == "pending" else None,
+        "next_attempt_at": lead.next_attempt_at if lead.status == "pending" and lead.attempts else None,
         "last_outcome": lead.data.get("last_outcome"),
         "created_at": lead.created_at,
         "updated_at": lead.updated_at,
@@ -159,7 +160,8 @@ def _check_window(data: dict[str, Any]) -> None:
 
 def _new_lead(org_id: str, campaign_id: str, body: LeadCreate, now: str) -> Lead:
     data = {"name": body.name, "variables": body.variables or {}}
-    return Lead(org_id, campaign_id, new_id(), body.phone_number, "pending", now, now, now, data=data)
+    # Due since forever: a new lead is dialed at the next opportunity, before scheduled retries.
+    return Lead(org_id, campaign_id, new_id(), body.phone_number, "pending", NEW_LEAD_DUE, now, now, data=data)
 
 
 def create_campaign(org_id: str, body: CampaignCreate) -> dict[str, Any]:
@@ -316,7 +318,8 @@ def run_tick(state: RunState) -> TickResult:
     s = get_settings()
     ticks = state.ticks + 1
     base = {**state.model_dump(), "ticks": ticks, "rotate_after": s.campaign_rotate_after_dials,
-            "call_timeout": s.campaign_call_timeout_seconds}
+            "call_timeout": s.campaign_call_timeout_seconds, "poll_seconds": s.campaign_worker_poll_seconds,
+            "max_polls": s.campaign_worker_max_polls}
     c = repo().get(state.org_id, state.campaign_id)
     if c is None or c.generation != state.generation or c.status not in ACTIVE_CAMPAIGN:
         return TickResult(**base, action="stop")
@@ -324,9 +327,11 @@ def run_tick(state: RunState) -> TickResult:
     for lead in leads().overdue_calls(state.org_id, state.campaign_id, iso(now)):
         _resolve(lead, call_id=lead.call_id, reason="the campaign run lost track of this call")
     c = repo().get(state.org_id, state.campaign_id) or c
-    if c.in_flight <= 0 and c.completed_leads + c.failed_leads >= c.total_leads:
+    # An empty campaign stays scheduled (leads may still be added); otherwise done when no lead is left.
+    if c.total_leads > 0 and c.in_flight <= 0 and c.completed_leads + c.failed_leads >= c.total_leads:
         if repo().set_status(c.org_id, c.id, "completed", from_statuses=ACTIVE_CAMPAIGN, generation=c.generation,
-                             require_idle=True, data_updates={"completed_at": iso(now)}):
+                             require_idle=True, expect_total=c.total_leads,
+                             data_updates={"completed_at": iso(now)}):
             return TickResult(**base, action="stop")
         return TickResult(**base, action="wait", wait_seconds=1)
     if c.dials - state.dials_at_start >= s.campaign_rotate_after_dials or ticks >= s.campaign_rotate_after_ticks:
@@ -350,28 +355,39 @@ def run_tick(state: RunState) -> TickResult:
 
 
 def run_claim(inp: WorkerInput) -> ClaimResult:
-    """A worker's next lead: claim one due pending lead with a conditional write, or go idle."""
-    idle = ClaimResult(action="idle")
+    """A worker's next lead: claim one due pending lead with a conditional write; else wait a little
+    while other calls are in flight or a retry is about to fall due (they may free a slot or make a
+    lead due), else go idle and let the run's tick decide."""
+    idle = ClaimResult(action="idle", polls=inp.polls)
     c = repo().get(inp.org_id, inp.campaign_id)
     if c is None or c.generation != inp.generation or c.status not in ACTIVE_CAMPAIGN:
         return idle
     if inp.rotate_after and c.dials - inp.dials_at_start >= inp.rotate_after:
         return idle  # this execution has dialed enough; the next one continues
     now = _now()
-    if not window(c.data, now)[0] or c.in_flight >= c.max_concurrent_calls:
+    if not window(c.data, now)[0]:
         return idle
-    deadline = iso(now + timedelta(seconds=inp.call_timeout + DEADLINE_MARGIN_SECONDS))
-    for _ in range(3):
-        due = leads().due(c.org_id, c.id, iso(now), 10)
-        if not due:
-            return idle
-        for lead in due:
+    if c.in_flight < c.max_concurrent_calls:
+        deadline = iso(now + timedelta(seconds=inp.call_timeout + DEADLINE_MARGIN_SECONDS))
+        for lead in leads().due(c.org_id, c.id, iso(now), 10):
             result = leads().claim(lead, generation=inp.generation, now=iso(now), deadline=deadline)
             if result == "claimed":
-                return ClaimResult(action="dial", lead=ClaimedLead(id=lead.id, attempt=lead.attempts + 1))
+                return ClaimResult(action="dial", lead=ClaimedLead(id=lead.id, attempt=lead.attempts + 1),
+                                   polls=inp.polls)
             if result == "no_slot":
-                return idle
-    return idle
+                break
+    if inp.polls >= inp.max_polls:
+        return idle
+    wait = inp.poll_seconds
+    if c.in_flight <= 0:
+        next_due = leads().next_due_at(c.org_id, c.id)
+        if not next_due:
+            return idle
+        due_in = (datetime.fromisoformat(next_due.replace("Z", "+00:00")) - now).total_seconds()
+        if due_in > inp.poll_seconds:
+            return idle
+        wait = max(int(due_in + 0.999), 1)
+    return ClaimResult(action="wait", wait_seconds=wait, polls=inp.polls + 1)
 
 
 def render_template(template: str, variables: dict[str, Any]) -> str:

@@ -156,7 +156,7 @@ class CampaignRepository:
 
     def set_status(self, org_id: str, campaign_id: str, status: str, *, from_statuses: tuple[str, ...],
                    generation: int | None = None, require_idle: bool = False,
-                   data_updates: dict[str, Any] | None = None) -> bool:
+                   expect_total: int | None = None, data_updates: dict[str, Any] | None = None) -> bool:
         """Move the campaign to ``status`` only from ``from_statuses`` (and the run ``generation``,
         and with no call in flight when ``require_idle``). False when the condition did not hold."""
         current = self.get(org_id, campaign_id)
@@ -171,6 +171,8 @@ class CampaignRepository:
             condition = condition & (CampaignModel.generation == generation)
         if require_idle:
             condition = condition & (CampaignModel.in_flight <= 0)
+        if expect_total is not None:  # no lead was added since the caller counted
+            condition = condition & (CampaignModel.total_leads == expect_total)
         try:
             CampaignModel(org_id, campaign_id).update(actions=actions, condition=condition)
         except UpdateError as exc:

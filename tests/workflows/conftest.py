@@ -56,6 +56,24 @@ def executions(machine_arn: str) -> list[dict]:
 
 
 @pytest.fixture
+def client(app):
+    """The Chalice test client, one request at a time: Chalice keeps ``current_request`` on the app,
+    so the test thread and FakeTwilio's callback threads must not interleave requests."""
+    from chalice.test import Client
+
+    with Client(app) as c:
+        lock = threading.RLock()
+        unlocked = c.http.request
+
+        def request(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return unlocked(*args, **kwargs)
+
+        c.http.request = request  # type: ignore[method-assign]
+        yield c
+
+
+@pytest.fixture
 def sfn(aws, monkeypatch):
     """Both state machines in moto, tasks routed to the real handlers; stops leftovers at the end."""
     from chalicelib.settings import reset_settings
@@ -65,6 +83,8 @@ def sfn(aws, monkeypatch):
         monkeypatch.setenv(env, "")  # restored (removed) at teardown; deploy() fills them in
     monkeypatch.setenv("CAMPAIGN_MAX_WAIT_SECONDS", "1")
     monkeypatch.setenv("CAMPAIGN_CALL_TIMEOUT_SECONDS", "20")
+    monkeypatch.setenv("CAMPAIGN_WORKER_POLL_SECONDS", "1")
+    monkeypatch.setenv("RATE_LIMIT_PER_MINUTE", "100000")  # the tests poll the API
     reset_settings()
     devsfn.install_router()
     devsfn.after_hooks.clear()
@@ -173,13 +193,10 @@ def twilio(aws, client, monkeypatch):
                        "MEDIA_CONTROL_URL": control.base_url, "MEDIA_CONTROL_SECRET": MEDIA_SECRET}.items():
         monkeypatch.setenv(key, value)
     reset_settings()
-    lock = threading.Lock()
-
     def send(url: str, form: list[tuple[str, str]], headers: dict[str, str]) -> tuple[int, str]:
         assert url.startswith(PUBLIC_BASE), url
-        with lock:  # one request at a time through the in-process gateway
-            resp = client.http.post(url[len(PUBLIC_BASE):], body=urlencode(form),
-                                    headers={"Content-Type": "application/x-www-form-urlencoded", **headers})
+        resp = client.http.post(url[len(PUBLIC_BASE):], body=urlencode(form),
+                                headers={"Content-Type": "application/x-www-form-urlencoded", **headers})
         return resp.status_code, resp.body.decode() if isinstance(resp.body, bytes) else str(resp.body)
 
     fake.callback_sender = send
