@@ -76,7 +76,7 @@ async def test_voice_turn_with_registered_text_and_audio_reply(fake, registry):
     assert fake.sessions[0].query["model"] == "grok-voice-think-fast-1.0"
     # voice-to-voice inside the fake: speech end -> first audio delta ~ hangover + delay
     lag = fake.sessions[0].first_audio_at[0] - fake.sessions[0].speech_end_at[0]
-    assert 0.2 <= lag <= 0.8, lag
+    assert 0.2 <= lag <= 1.5, lag
 
 
 async def test_function_call_output_and_cancel_and_no_truncate(fake, registry):
