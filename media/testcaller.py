@@ -152,9 +152,12 @@ class TestCaller:
         if self.registry is not None:
             self.registry.register(self.call_id, [text], append=True)
         data = audio if audio is not None else sbaudio.speak(text)
-        for frame in sbaudio.frames(data):
+        frames = sbaudio.frames(data)
+        last_voiced = max((i for i, f in enumerate(frames) if sbaudio.is_speech(f)), default=len(frames) - 1)
+        for i, frame in enumerate(frames):
             self._out.append(frame)
-        self._out.append(None)
+            if i == last_voiced:
+                self._out.append(None)  # speech end = right after the last voiced frame went out
         return len(data) / 8000
 
     async def speak(self, text: str) -> float:
