@@ -86,6 +86,7 @@ def process_component(name: str, argv: list[str], *, ready_url: str | None = Non
     def start(stack: Stack) -> None:
         proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **(env or {})})
         procs["p"] = proc
+        stack.values[f"{name}_process"] = proc
         if ready_url:
             wait_http(ready_url, timeout, proc)
 

@@ -53,6 +53,9 @@ class ApiModel(BaseModel):
         validate_by_alias=True,
         serialize_by_alias=False,
         str_strip_whitespace=False,
+        # Build validators on first use, not at import: a cold Lambda validates one or two models
+        # per request, not the ~100 the app defines (measured by bench/cold_import.py).
+        defer_build=True,
     )
 
     @model_serializer(mode="wrap")
