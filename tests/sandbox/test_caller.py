@@ -74,7 +74,7 @@ async def test_marks_echo_after_playout_and_clear_on_barge_in(media, registry):
     assert 0.17 <= echoes[first] - media.marks_sent[first] <= 0.8
     # the marks after the clear came back together, right when the clear arrived
     cleared = [echoes[n] for n in greet_marks[5:]]
-    assert max(cleared) - min(cleared) < 0.1
+    assert max(cleared) - min(cleared) < 0.3
     assert result.marks_echoed[: len(greet_marks)] == greet_marks  # FIFO order
 
 
