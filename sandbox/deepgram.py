@@ -282,7 +282,8 @@ class _LiveConnection:
             await self.close_stream()
             return False
         if kind == "Configure":
-            await self.send({"type": "ConfigureSuccess", "keyterms": msg.get("keyterms", [])})
+            await self.send({"type": "ConfigureSuccess", "request_id": self.s.request_id,
+                             "keyterms": msg.get("keyterms", [])})
             return True
         await self.ws.close(code=1008, message=b"DATA-0000: unknown control message")
         return False
