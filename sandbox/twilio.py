@@ -59,8 +59,8 @@ class FakeTwilio(FakeHTTPServer):
         self.auth_token = auth_token
         self.incoming_numbers: dict[str, dict[str, Any]] = {}  # PN sid -> resource
         self.calls: dict[str, dict[str, Any]] = {}  # CA sid -> resource
-        self._call_routes()
         self._incoming_number_routes()
+        self._call_routes()
 
     def authorized(self, req: FakeRequest) -> FakeResponse | None:
         """None when Basic auth matches this account, else Twilio's 401 body."""
