@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -184,6 +185,7 @@ class FakeTwilio(FakeHTTPServer):
         # Set to "answered" (or another outcome of ``progress``) to progress every new call by itself.
         self.auto_progress: str | None = None
         self.refuse_calls: dict[str, tuple[int, int, str]] = {}  # To number -> (HTTP status, code, message)
+        self.create_delay = 0.0  # seconds Calls create takes (a slow Twilio)
         self.callback_results: list[tuple[str, str, int]] = []  # (event, url, HTTP status of our app)
         self._sequence: dict[str, int] = {}
         self.call_forms: dict[str, list[tuple[str, str]]] = {}  # CA sid -> create form, repeated fields kept
@@ -196,6 +198,8 @@ class FakeTwilio(FakeHTTPServer):
         denied = self.authorized(req)
         if denied:
             return denied
+        if self.create_delay:
+            time.sleep(self.create_delay)
         pairs = parse_qsl(req.body.decode(), keep_blank_values=True)
         form = {k: v for k, v in pairs}
         if not form.get("To"):

@@ -13,6 +13,7 @@ from typing import Any
 from chalicelib.settings import get_settings
 
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
+REQUEST_TIMEOUT_SECONDS = 10.0
 
 
 class TwilioCallError(Exception):
@@ -36,11 +37,15 @@ class DialRequest:
 
 
 class TwilioTelephony:
-    def __init__(self, account_sid: str, auth_token: str, api_url: str | None = None):
+    def __init__(self, account_sid: str, auth_token: str, api_url: str | None = None,
+                 timeout: float | None = None):
+        from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
         self.account_sid = account_sid
-        self.client = Client(account_sid, auth_token)
+        # The SDK waits forever by default; a Lambda handler must not.
+        http_client = TwilioHttpClient(timeout=timeout or REQUEST_TIMEOUT_SECONDS)
+        self.client = Client(account_sid, auth_token, http_client=http_client)
         if api_url:
             self.client.api.base_url = api_url.rstrip("/")
 

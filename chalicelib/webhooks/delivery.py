@@ -99,8 +99,14 @@ def encode(payload: dict[str, Any]) -> bytes:
 @lru_cache(maxsize=1)
 def _session() -> Any:
     import requests
+    from requests.adapters import HTTPAdapter
 
-    return requests.Session()
+    session = requests.Session()
+    # The media service calls tool webhooks from many calls at once (threads): keep more sockets.
+    adapter = HTTPAdapter(pool_connections=16, pool_maxsize=64)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def signed_headers(event: str, body: bytes, secret: str | None) -> dict[str, str]:

@@ -247,3 +247,16 @@ def test_twilio_rejecting_our_credentials_is_502(api, setup, twilio):
     assert r.status_code == 502 and "401" in r.data["message"]
     [call] = api.get("/calls").data["calls"]
     assert call["status"] == "failed" and call["twilio_call_sid"] is None
+
+
+def test_slow_twilio_times_out_into_502(api, setup, twilio, monkeypatch):
+    from chalicelib.telephony import twilio_client
+
+    monkeypatch.setattr(twilio_client, "REQUEST_TIMEOUT_SECONDS", 0.3)
+    twilio_client._cached.cache_clear()
+    twilio.create_delay = 1.0
+    r = api.post("/calls/outbound", {"destination": "+31612345678", "assistant_id": setup["assistant"]["id"]})
+    twilio_client._cached.cache_clear()
+    assert r.status_code == 502 and "unreachable" in r.data["message"].lower()
+    [call] = api.get("/calls").data["calls"]
+    assert call["status"] == "failed"
