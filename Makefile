@@ -20,5 +20,11 @@ lint: bootstrap
 bench: bootstrap
 	$(PY) bench/run_all.py
 
+# Synthesize the CloudFormation templates into infra/cdk.out/ (offline; no AWS account needed).
+# Example: make synth SYNTH_ARGS="stage=prod certificate_arn=arn:... media_domain=media.example.com"
+synth: bootstrap
+	rm -rf infra/cdk.out
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(PY) infra/app.py $(SYNTH_ARGS)
+
 clean:
 	rm -rf .local .pytest_cache .ruff_cache
