@@ -40,6 +40,17 @@ class Call:
         return self.status in LIVE_STATUSES
 
 
+def _created_between(start: str | None, end: str | None) -> Any:
+    """Range condition on the by_created index for optional bounds."""
+    if start and end:
+        return CallModel.created_at.between(start, end)
+    if start:
+        return CallModel.created_at >= start
+    if end:
+        return CallModel.created_at <= end
+    return None
+
+
 def _call(item: CallModel) -> Call:
     return Call(item.org_id, item.id, item.status, item.direction, item.created_at, item.updated_at,
                 item.twilio_call_sid, int(item.status_sequence if item.status_sequence is not None else -1),
@@ -149,13 +160,7 @@ class CallRepository:
     def list(self, org_id: str, *, limit: int, start_key: dict | None = None, statuses: tuple[str, ...] = (),
              start: str | None = None, end: str | None = None) -> tuple[list[Call], dict | None]:
         """Newest first through the by_created index, optional status and created_at range."""
-        range_cond = None
-        if start and end:
-            range_cond = CallModel.created_at.between(start, end)
-        elif start:
-            range_cond = CallModel.created_at >= start
-        elif end:
-            range_cond = CallModel.created_at <= end
+        range_cond = _created_between(start, end)
         filter_cond = CallModel.status.is_in(*statuses) if statuses else None
         result = CallModel.by_created.query(org_id, range_key_condition=range_cond, filter_condition=filter_cond,
                                             scan_index_forward=False, limit=limit, last_evaluated_key=start_key)
@@ -164,13 +169,7 @@ class CallRepository:
 
     def count(self, org_id: str, *, statuses: tuple[str, ...] = (), start: str | None = None,
               end: str | None = None) -> int:
-        range_cond = None
-        if start and end:
-            range_cond = CallModel.created_at.between(start, end)
-        elif start:
-            range_cond = CallModel.created_at >= start
-        elif end:
-            range_cond = CallModel.created_at <= end
+        range_cond = _created_between(start, end)
         filter_cond = CallModel.status.is_in(*statuses) if statuses else None
         return CallModel.by_created.count(org_id, range_key_condition=range_cond, filter_condition=filter_cond)
 
