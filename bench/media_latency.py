@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -79,7 +78,6 @@ def serve_stock(port: int) -> None:
     from pipecat.services.openai.llm import OpenAILLMService
     from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
     from pipecat.workers.runner import WorkerRunner
-
     from starlette.applications import Starlette
     from starlette.routing import WebSocketRoute
 
@@ -250,7 +248,7 @@ class Bench:
         sampler = asyncio.create_task(sample())
         # Stagger starts over ~1 s so calls do not all speak in the same 20 ms.
         tasks = []
-        for i in range(n):
+        for _i in range(n):
             tasks.append(asyncio.create_task(self.one_call(url, port, ours, results)))
             await asyncio.sleep(min(1.0 / max(n, 1), 0.05))
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -331,7 +329,7 @@ async def run(args) -> None:
             fake.stop()
         bench.tw.stop()
         bench.moto.stop()
-    print_table("Our media service (prepare=%s)" % args.prepare, ours_rows)
+    print_table(f"Our media service (prepare={args.prepare})", ours_rows)
     if stock_rows:
         print_table("Stock Pipecat Twilio bot (Silero VAD + Smart Turn v3, LLM greeting)", stock_rows)
         base = stock_rows[0]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from media.plan import CallPlan
-from media.processors import CallBrain, Probe, TwilioSerializer
+from media.processors import CallBrain, Probe, SpeculationGate, TwilioSerializer
 from media.services import SAMPLE_RATE, build_services
 
 if TYPE_CHECKING:
@@ -86,7 +86,8 @@ def build_pipeline(session: CallSession, plan: CallPlan) -> Built:
             audio_out_end_silence_secs=0, audio_in_passthrough=True,
             serializer=TwilioSerializer(session), allowed_origins=[]))
 
-    brain = CallBrain(session, pass_audio=plan.realtime)
+    gate = None if plan.realtime else SpeculationGate()
+    brain = CallBrain(session, pass_audio=plan.realtime, gate=gate)
     llm = services.llm
     llm.register_function(None, session.handle_function_call)
     if plan.realtime:
@@ -108,7 +109,7 @@ def build_pipeline(session: CallSession, plan: CallPlan) -> Built:
         processors = [transport.input(), brain, user_agg, llm, transport.output(), assistant]
     else:
         assistant = LLMAssistantAggregator(context)
-        processors = [transport.input(), services.stt, brain, llm, Probe("llm", session.on_probe),
+        processors = [transport.input(), services.stt, brain, llm, Probe("llm", session.on_probe), gate,
                       services.tts, Probe("tts", session.on_probe), transport.output(), assistant]
 
     worker = PipelineWorker(

@@ -86,6 +86,8 @@ class TwilioSerializer(FrameSerializer):
 
     async def serialize(self, frame: Frame) -> str | bytes | None:
         if isinstance(frame, InterruptionFrame):
+            if not self._session.maybe_playing():
+                return None  # nothing queued at Twilio (e.g. a withdrawn speculative reply)
             self._session.note_clear()
             return json.dumps({"event": "clear", "streamSid": self.stream_sid})
         if isinstance(frame, AudioRawFrame):
@@ -141,14 +143,62 @@ class Probe(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
+def normalize(text: str) -> str:
+    return " ".join(w.lower() for w in WORD_RE.findall(text))
+
+
+class SpeculationGate(FrameProcessor):
+    """Between LLM and TTS: holds a speculative reply until the final transcript confirms it.
+
+    ``hold()`` starts buffering downstream frames; ``release()`` lets them (and what follows) through;
+    ``drop()`` discards them (the brain interrupts the speculative LLM run separately).
+    """
+
+    def __init__(self):
+        super().__init__(name="speculation-gate")
+        self.holding = False
+        self._held: list[Frame] = []
+
+    def hold(self) -> None:
+        self.holding = True
+        self._held = []
+
+    async def release(self) -> None:
+        self.holding = False
+        held, self._held = self._held, []
+        for frame in held:
+            await self.push_frame(frame)
+
+    def drop(self) -> None:
+        self.holding = False
+        self._held = []
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InterruptionFrame):
+            self._held = []
+        if (self.holding and direction == FrameDirection.DOWNSTREAM
+                and not isinstance(frame, (InterruptionFrame, StartFrame, EndFrame, CancelFrame))
+                and not frame.__class__.__name__.endswith("SystemFrame")):
+            self._held.append(frame)
+            return
+        await self.push_frame(frame, direction)
+
+
 class CallBrain(FrameProcessor):
     """Turn taking between STT and LLM (see module docstring)."""
 
     def __init__(self, session: CallSession, *, pass_audio: bool = False, endpoint_fallback_secs: float = 0.8,
-                 dtmf_flush_secs: float = 1.2):
+                 dtmf_flush_secs: float = 1.2, gate: SpeculationGate | None = None, speculate_after: float = 0.25):
         super().__init__(name="call-brain")
         self.s = session
         self._pass_audio = pass_audio
+        self.gate = gate
+        self._speculate_after = speculate_after
+        self._spec_task: asyncio.Task | None = None
+        self.spec_text: str | None = None  # the interim a speculative reply is running for
+        self.spec_hits = 0
+        self.spec_misses = 0
         self._finals: list[str] = []
         self._endpoint_task: asyncio.Task | None = None
         self._dtmf: list[str] = []
@@ -168,6 +218,8 @@ class CallBrain(FrameProcessor):
             return
         if isinstance(frame, (EndFrame, CancelFrame)):
             self._cancel_tasks()
+            if self._spec_task and not self._spec_task.done():
+                self._spec_task.cancel()
             await self.push_frame(frame, direction)
             return
         if isinstance(frame, BotStartedSpeakingFrame):
@@ -213,6 +265,30 @@ class CallBrain(FrameProcessor):
         self.s.note_user_speech()
         if self.agent_audible() and not is_backchannel(text) and self.s.interruptible():
             await self.barge_in()
+            return
+        if self.gate is not None and not self.agent_audible() and not self._finals and self.s.may_speculate():
+            # Stable interim = no newer transcript for a moment: start the reply now, hold its output.
+            if self._spec_task and not self._spec_task.done():
+                self._spec_task.cancel()
+            self._spec_task = self.create_task(self._speculate_later(text), name="speculate")
+
+    async def _speculate_later(self, text: str) -> None:
+        await asyncio.sleep(self._speculate_after)
+        if self.spec_text is not None:
+            if normalize(self.spec_text) == normalize(text):
+                return
+            await self.cancel_speculation()
+        self.spec_text = text
+        self.gate.hold()
+        await self.push_frame(LLMContextFrame(context=self.s.speculative_context(text)))
+
+    async def cancel_speculation(self) -> None:
+        if self.spec_text is None:
+            return
+        self.spec_text = None
+        self.spec_misses += 1
+        self.gate.drop()
+        await self.broadcast_interruption()
 
     async def barge_in(self) -> None:
         self.s.on_barge_in()
@@ -221,6 +297,8 @@ class CallBrain(FrameProcessor):
     async def _on_final(self, frame: TranscriptionFrame) -> None:
         text = frame.text.strip()
         self.last_activity = time.monotonic()
+        if self._spec_task and not self._spec_task.done():
+            self._spec_task.cancel()
         if not text:
             return
         self.s.note_user_speech()
@@ -255,6 +333,14 @@ class CallBrain(FrameProcessor):
             return
         text = " ".join(self._finals)
         self._finals = []
+        if self.spec_text is not None:
+            if normalize(self.spec_text) == normalize(text):
+                self.spec_text = None
+                self.spec_hits += 1
+                await self.s.on_user_turn(text, speculated=True)
+                await self.gate.release()
+                return
+            await self.cancel_speculation()
         await self.s.on_user_turn(text)
 
     async def _on_dtmf(self, frame: InputDTMFFrame) -> None:

@@ -55,7 +55,7 @@ class Turn:
                 "llm_first_token_ms": ms(self.turn_end, self.llm_first_token),
                 "tts_first_audio_ms": ms(self.llm_first_token, self.tts_first_audio),
                 "voice_to_voice_ms": ms(self.speech_end, self.first_audio_out),
-                "interrupted": self.interrupted}
+                "interrupted": self.interrupted, "speculative": self.speculative}
 
 
 @dataclass
@@ -112,6 +112,8 @@ class CallSession:
         self.started_at = time.time()
         self.t0 = time.monotonic()
         self.last_voice_at: float | None = None
+        self.playout_until = 0.0
+        self._spec_first_token: float | None = None
         self.turns: list[Turn] = []
         self.current: Turn | None = None
         self.ended = asyncio.Event()
@@ -139,6 +141,9 @@ class CallSession:
         self.greeting_latency_ms: int | None = None
         self.bot_speaking = False
         self._uninterruptible = False
+        import os
+
+        self.speculate = os.environ.get("MEDIA_SPECULATIVE_REPLIES", "true").lower() in ("1", "true", "yes", "on")
 
     # --- small helpers ---------------------------------------------------------------------
     def _spawn(self, coro, name: str) -> asyncio.Task:
@@ -169,8 +174,13 @@ class CallSession:
         if level >= VOICE_RMS:
             self.last_voice_at = time.monotonic()
 
+    def maybe_playing(self) -> bool:
+        """Could Twilio still be playing something we sent? (Its buffer drains in real time.)"""
+        return time.monotonic() < self.playout_until + 0.3
+
     def note_audio_out(self, nbytes: int) -> None:
         now = time.monotonic()
+        self.playout_until = max(self.playout_until, now) + nbytes / 8000
         if self.first_audio_at is None:
             self.first_audio_at = now
             self.greeting_latency_ms = round((now - self.t0) * 1000)
@@ -242,9 +252,11 @@ class CallSession:
         from pipecat.frames.frames import LLMTextFrame, TTSAudioRawFrame
 
         t = self.current
+        now = time.monotonic()
+        if isinstance(frame, LLMTextFrame) and self.brain is not None and self.brain.spec_text is not None:
+            self._spec_first_token = self._spec_first_token or now
         if t is None or t.turn_end is None:
             return
-        now = time.monotonic()
         if name == "llm" and isinstance(frame, LLMTextFrame) and t.llm_first_token is None:
             t.llm_first_token = now
         elif name == "tts" and isinstance(frame, TTSAudioRawFrame) and t.tts_first_audio is None:
@@ -300,7 +312,21 @@ class CallSession:
         self._spawn(self.send_json({"event": "clear", "streamSid": self.stream_sid}), "clear")
 
     # --- conversation ------------------------------------------------------------------------
-    async def on_user_turn(self, text: str, dtmf: str | None = None) -> None:
+    def may_speculate(self) -> bool:
+        return (self.speculate and not self._ending and self.voicemail_state != "deciding"
+                and not self.tools_running and not self.bot_speaking)
+
+    def speculative_context(self, text: str):
+        """A copy of the context with the interim as the user's turn (the real one is untouched)."""
+        from pipecat.processors.aggregators.llm_context import LLMContext
+
+        messages = [dict(m) for m in self.context.get_messages()] + [{"role": "user", "content": text}]
+        tools = self.context.tools
+        self._spec_started = time.monotonic()
+        self._spec_first_token = None
+        return LLMContext(messages, tools=tools) if tools else LLMContext(messages)
+
+    async def on_user_turn(self, text: str, dtmf: str | None = None, speculated: bool = False) -> None:
         if self._ending:
             return
         if self.voicemail_state == "deciding":
@@ -320,6 +346,11 @@ class CallSession:
         if self.current.stt_final is None:
             self.current.stt_final = self.current.turn_end
         self.context.add_message({"role": "user", "content": text})
+        if speculated:
+            # The reply started on the interim transcript; its output is released now.
+            self.current.speculative = True
+            self.current.llm_first_token = self._spec_first_token
+            return
         await self.brain.run_llm(self.context)
 
     async def say(self, text: str, *, uninterruptible: bool = False, append: bool = True) -> None:
@@ -448,6 +479,10 @@ class CallSession:
     async def handle_function_call(self, params: Any) -> None:
         from pipecat.frames.frames import FunctionCallResultProperties
 
+        # A tool call from a speculative reply runs only once the final transcript confirmed it
+        # (a withdrawn speculation cancels this handler through the interruption).
+        while self.brain is not None and self.brain.spec_text is not None:
+            await asyncio.sleep(0.01)
         spec = self.plan.tool(params.function_name)
         args = dict(params.arguments or {})
         if spec is None:

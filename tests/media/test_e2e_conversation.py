@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from sandbox.openai_llm import ToolCall
 
@@ -131,3 +132,33 @@ def test_tools_sync_slow_async_dtmf_and_end_call(stack):
     assert len(hooks.bodies("notify")) == 1 and len(hooks.bodies("slowlookup")) == 1
     # Hung up through Twilio's REST API after the goodbye played
     assert {"Status": "completed"} in stack.twilio_updates(call_id)
+
+
+def test_speculative_reply_on_stable_interim(stack):
+    # One-word answers: the STT fake's last interim already equals the final transcript.
+    stack.openai.add_rule(call_id="ref spec", contains="tuesday", text="Tuesday works for us.")
+    stack.openai.add_rule(call_id="ref spec", contains="weekend", text="Weekends are closed.")
+    call_id, token = stack.call(base_config("spec"))
+
+    async def scenario():
+        c = stack.caller(call_id, token)
+        await c.connect()
+        await c.wait_agent_turn(c.log.started_at, timeout=10)
+        end = await c.speak("Tuesday.")
+        await c.wait_agent_turn(end)
+        end = await c.speak("What about the weekend?")
+        await c.wait_agent_turn(end)
+        await c.hang_up()
+
+    asyncio.run(scenario())
+    row = stack.wait_ended(call_id)
+    turns = row.data["latency"]["turns"]
+    assert turns[0]["speculative"] is True  # started on the interim, kept on the final
+    assert turns[1]["speculative"] is False  # interim differed: withdrawn, answered from the final
+    said = [m["content"] for m in row.data["messages"] if m["role"] == "assistant"]
+    assert said.count("Tuesday works for us.") == 1 and said.count("Weekends are closed.") == 1
+    users = [m["content"] for m in row.data["messages"] if m["role"] == "user"]
+    assert users == ["Tuesday.", "What about the weekend?"]
+    tuesday = [r for r in stack.openai.completions if "Tuesday" in json.dumps(r.body["messages"][-1])]
+    final_at = stack.deepgram.sessions[0].final_sent_at[0]
+    assert tuesday[0].received_at < final_at  # the LLM was asked before the final transcript existed
