@@ -94,6 +94,7 @@ def serialize_dynamodb() -> None:
 
     if _ddb_patched:
         return
+    DynamoDBBackend.transact_write_items = _item_backup_transactions(DynamoDBBackend.transact_write_items)
     for name in ("get_item", "query", "put_item", "update_item", "delete_item", "transact_write_items"):
         original = getattr(DynamoDBBackend, name)
 
@@ -103,6 +104,68 @@ def serialize_dynamodb() -> None:
 
         setattr(DynamoDBBackend, name, locked)
     _ddb_patched = True
+
+
+class _NoTableCopy:
+    """Stands in for the ``copy`` module inside moto's transact_write_items (see below)."""
+
+    def __init__(self, table_type: type):
+        import copy
+
+        self._copy, self._table = copy, table_type
+
+    def deepcopy(self, obj: Any, memo: Any = None) -> Any:
+        return obj if isinstance(obj, self._table) else self._copy.deepcopy(obj, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._copy, name)
+
+
+def _item_backup_transactions(original: Any) -> Any:
+    """moto deep-copies every table a transaction touches (for rollback), so each transaction costs
+    O(table size) and a 1,000-lead campaign slows to a crawl. Back up only the items the
+    transaction names instead, and restore those when it is cancelled (under the global lock)."""
+    import copy
+
+    import moto.dynamodb.models as ddb_models
+    from moto.dynamodb.models.table import Table
+
+    shim = _NoTableCopy(Table)
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        backups = []
+        for entry in transact_items:
+            _, op = next(iter(entry.items()))
+            table = self.tables.get(op.get("TableName"))
+            if table is None:
+                continue
+            if "Item" in op:
+                key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = op["Item"][table.range_key_attr]
+            else:
+                key = op.get("Key") or {}
+            try:
+                current = self.get_item(table.name, key)
+            except Exception:  # noqa: BLE001 - a malformed key: moto raises the proper error below
+                continue
+            backups.append((table.name, key, copy.deepcopy(current.to_json()["Attributes"]) if current else None))
+        real = ddb_models.copy
+        ddb_models.copy = shim  # type: ignore[assignment]
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for table_name, key, attrs in backups:
+                if attrs is None:
+                    if self.get_item(table_name, key) is not None:
+                        self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, attrs)
+            raise
+        finally:
+            ddb_models.copy = real  # type: ignore[assignment]
+
+    return transact_write_items
 
 
 def _patch_send_task_success() -> None:
@@ -241,3 +304,21 @@ def setup_dev(endpoint_url: str, port: int) -> dict[str, str]:
     enable_server_mode(port)
     install_router()
     return deploy(endpoint_url=endpoint_url)
+
+
+def workflows_component() -> Any:
+    """The `make dev` component: ``register_component(workflows_component(), after="tables")``.
+
+    Needs the ``moto`` component (ThreadedMotoServer in this process, MOTO_PORT and AWS_ENDPOINT_URL
+    set); exports the two state machine ARNs for the API and the media service."""
+    from devstack.run import Component
+
+    def start(stack: Any) -> None:
+        port = int(os.environ["MOTO_PORT"])
+        machines = setup_dev(stack.values["moto_url"], port)
+        for stem, env in MACHINES.items():
+            stack.dev_env[env] = machines[stem]
+        print(f"Workflows:         {', '.join(sorted(machines))} (moto Step Functions, real task handlers)",
+              flush=True)
+
+    return Component("workflows", start)

@@ -15,6 +15,7 @@ conditioned on the lead's status and attempt number, so a lead is never claimed 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -99,8 +100,15 @@ def _lead(item: LeadModel) -> Lead:
                 item.data or {})
 
 
+@lru_cache(maxsize=1)
+def _connection() -> Connection:
+    # One connection (one botocore client) per process: building a client per transaction costs
+    # tens of milliseconds and serializes concurrent task handlers on botocore's loader.
+    return Connection(region=aws_region())
+
+
 def _tx() -> TransactWrite:
-    return TransactWrite(connection=Connection(region=aws_region()))
+    return TransactWrite(connection=_connection())
 
 
 def _failed_items(exc: TransactWriteError) -> list[int]:
