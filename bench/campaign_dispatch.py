@@ -30,8 +30,9 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
 
-    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-                       "AWS_REGION": "us-east-1", "TABLE_PREFIX": "bench-", "POWERTOOLS_TRACE_DISABLED": "true",
+    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "TABLE_PREFIX": "bench-",
+                       "POWERTOOLS_TRACE_DISABLED": "true",
                        "CAMPAIGN_MAX_WAIT_SECONDS": "1", "CAMPAIGN_WORKER_POLL_SECONDS": "1"})
     for var in ("AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         os.environ.pop(var, None)
@@ -113,7 +114,8 @@ def run(args: argparse.Namespace, sfn) -> int:
     total_dials = sum(dials.values())
     duplicates = sum(n - 1 for n in dials.values() if n > 1)
     leads_dialed = {k.split(":lead:")[1].split(":")[0] for k in dials}
-    lost = args.leads - len(leads_dialed) + (args.leads - state.get("completed_leads", 0) - state.get("failed_leads", 0))
+    unfinished = args.leads - state.get("completed_leads", 0) - state.get("failed_leads", 0)
+    lost = args.leads - len(leads_dialed) + unfinished  # never dialed, or dialed but never recorded
     import boto3
 
     sfn_client = boto3.client("stepfunctions", region_name="us-east-1")
