@@ -56,6 +56,10 @@ log = logging.getLogger("voice.campaigns")
 # Margin between a call's outcome timeout and the lead's deadline: past it, the run assumes the
 # worker that owned the lead died and resolves the lead itself.
 DEADLINE_MARGIN_SECONDS = 120
+
+
+def deadline_margin(call_timeout: int) -> int:
+    return min(DEADLINE_MARGIN_SECONDS, max(call_timeout, 2))
 NULLABLE = ("system_message_template", "number_id")
 NEW_LEAD_DUE = "1970-01-01T00:00:00.000Z"
 
@@ -368,7 +372,7 @@ def run_claim(inp: WorkerInput) -> ClaimResult:
     if not window(c.data, now)[0]:
         return idle
     if c.in_flight < c.max_concurrent_calls:
-        deadline = iso(now + timedelta(seconds=inp.call_timeout + DEADLINE_MARGIN_SECONDS))
+        deadline = iso(now + timedelta(seconds=inp.call_timeout + deadline_margin(inp.call_timeout)))
         for lead in leads().due(c.org_id, c.id, iso(now), 10):
             result = leads().claim(lead, generation=inp.generation, now=iso(now), deadline=deadline)
             if result == "claimed":
@@ -376,6 +380,9 @@ def run_claim(inp: WorkerInput) -> ClaimResult:
                                    polls=inp.polls)
             if result == "no_slot":
                 break
+    # Leads whose worker died mid-step hold a slot until resolved; resolve them here too.
+    for lead in leads().overdue_calls(c.org_id, c.id, iso(now)):
+        _resolve(lead, call_id=lead.call_id, reason="the campaign run lost track of this call")
     if inp.polls >= inp.max_polls:
         return idle
     wait = inp.poll_seconds

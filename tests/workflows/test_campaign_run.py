@@ -297,3 +297,32 @@ def test_history_stays_bounded_by_continuing_in_new_executions(api, setup, twili
 
 
 
+
+
+def test_claim_task_dying_after_its_write_loses_nothing(api, setup, twilio, clock, monkeypatch):
+    from chalicelib.settings import reset_settings
+    from devstack import sfn as devsfn
+
+    monkeypatch.setenv("CAMPAIGN_CALL_TIMEOUT_SECONDS", "2")  # deadline = claim + 2 s + 2 s margin
+    reset_settings()
+    orphaned: list[str] = []
+
+    def die_once(name: str, event: dict, result: dict) -> None:
+        if name == "campaign_claim" and result.get("action") == "dial" and not orphaned:
+            orphaned.append(result["lead"]["id"])
+            raise ConnectionError("Lambda died after claiming the lead")
+
+    devsfn.after_hooks.append(die_once)
+    numbers = phones(2)
+    c = start_campaign(api, setup, numbers, max_concurrent_calls=2)
+    wait_until(lambda: campaign(api, c["id"])["completed_leads"] == 1, what="the other lead")
+    time.sleep(1)
+    assert campaign(api, c["id"])["active_calls"] == 1  # the orphaned claim still holds its slot
+    clock.advance(seconds=5)  # past the orphan's deadline
+    done = wait_status(api, c["id"], "completed", timeout=40)
+    assert (done["completed_leads"], done["failed_leads"], done["active_calls"]) == (2, 0, 0)
+    leads = {x["id"]: x for x in leads_by_phone(api, c["id"]).values()}
+    orphan = leads[orphaned[0]]
+    # the orphaned claim was resolved as a failed attempt (never dialed), then dialed once and completed
+    assert orphan["attempts"] == 2 and twilio.dials_to(orphan["phone_number"]) == 1
+    assert sorted(t for t, _ in twilio.dial_log) == sorted(numbers)
