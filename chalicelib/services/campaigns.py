@@ -239,6 +239,11 @@ def delete_campaign(org_id: str, campaign_id: str) -> None:
     if c.status not in TERMINAL_CAMPAIGN:
         # Cancel first so the run stops dialing before the rows disappear.
         repo().set_status(org_id, campaign_id, "cancelled", from_statuses=(c.status,))
+    # Release workers parked on calls of this campaign: their leads are about to disappear, so
+    # on_call_finished would find nothing and they would wait for the timeout.
+    for lead in leads().calling(org_id, campaign_id):
+        if lead.task_token:
+            _send_success(lead.task_token, {"call_id": lead.call_id, "status": "campaign_deleted"})
     leads().delete_all(org_id, campaign_id)
     repo().delete(org_id, campaign_id)
 

@@ -230,6 +230,9 @@ class LeadRepository:
         key = _status_key(org_id, campaign_id, "calling")
         return [_lead(i) for i in LeadModel.by_status.query(key, LeadModel.next_attempt_at < now, limit=limit)]
 
+    def calling(self, org_id: str, campaign_id: str) -> list[Lead]:
+        return [_lead(i) for i in LeadModel.by_status.query(_status_key(org_id, campaign_id, "calling"))]
+
     def count(self, org_id: str, campaign_id: str, status: str) -> int:
         return LeadModel.by_status.count(_status_key(org_id, campaign_id, status))
 

@@ -326,3 +326,14 @@ def test_claim_task_dying_after_its_write_loses_nothing(api, setup, twilio, cloc
     # the orphaned claim was resolved as a failed attempt (never dialed), then dialed once and completed
     assert orphan["attempts"] == 2 and twilio.dials_to(orphan["phone_number"]) == 1
     assert sorted(t for t, _ in twilio.dial_log) == sorted(numbers)
+
+
+def test_deleting_a_campaign_with_a_call_in_progress_ends_its_run(api, setup, twilio):
+    twilio.default_outcome = "hold"
+    c = start_campaign(api, setup, phones(3), max_concurrent_calls=1)
+    wait_until(lambda: len(twilio.held) == 1, what="the first call")
+    assert api.delete(f"/campaigns/{c['id']}").data == {"success": True}
+    # the parked worker is released at once (not after the 20 s outcome timeout) and the run ends
+    wait_until(lambda: all(e["status"] != "RUNNING" for e in executions_of(c["id"])), timeout=8,
+               what="the run to end")
+    assert len(twilio.dial_log) == 1 and api.get(f"/campaigns/{c['id']}").status_code == 404
