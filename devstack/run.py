@@ -246,6 +246,13 @@ def _start_api(stack: Stack) -> None:
     thread = threading.Thread(target=server.server.serve_forever, name="chalice-local", daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}/api/v1"
+    public = os.environ.get("PUBLIC_BASE_URL", "")
+    if not public or public.endswith(":0"):
+        # Twilio callbacks (the fake Twilio in dev) must reach the port actually bound.
+        from chalicelib.settings import reset_settings
+
+        os.environ["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+        reset_settings()
     stack.values.update(api_server=server, api_thread=thread, base_url=base)
     stack.dev_env["BASE_URL"] = base
     wait_http(base + "/health", 30)
@@ -375,4 +382,10 @@ def run(state_dir: Path | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run())
+    # Run through the importable module so components registered by devstack.platform (which
+    # imports devstack.run, not __main__) are the ones that start.
+    from devstack import platform
+    from devstack import run as stack_module
+
+    platform.install()
+    sys.exit(stack_module.run())

@@ -84,7 +84,8 @@ def simulate(assistant_id: str, lines: list[str], *, to: str | None = None, numb
     if not control:
         raise SimulateError("SANDBOX_CONTROL_URL is not set: the dev stack is not using the sandbox providers")
     base, control = base.rstrip("/"), control.rstrip("/")
-    to = to or "+1555" + "".join(str(secrets.randbelow(10)) for _ in range(7))
+    # +1 202-555-01xx is the range reserved for fiction that still validates as E.164.
+    to = to or "+1202555" + f"{secrets.randbelow(100):04d}"
     auth = {"Authorization": f"Bearer {key}"}
 
     status, body = _request("POST", f"{control}/sandbox/scripts", {"to": to, "lines": lines})
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m media.simulate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--assistant-id", required=True)
     parser.add_argument("--say", action="append", default=[], help="a caller line (repeat for more turns)")
-    parser.add_argument("--to", help="number to dial (default: a random +1555 number)")
+    parser.add_argument("--to", help="number to dial (default: a random +1 202-555-01xx number)")
     parser.add_argument("--number-id", help="caller-id number of the org (default: the API picks one)")
     parser.add_argument("--timeout", type=float, help="seconds to wait for the call to finish")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
