@@ -194,5 +194,12 @@ class RecordResult(TaskModel):
     lead_status: str | None = None
 
 
+class TaskAck(TaskModel):
+    """Result of the tasks whose output the state machine discards (ResultPath null)."""
+
+    ok: bool = True
+    detail: str | None = None
+
+
 class CampaignFailure(RunState):
     error: dict[str, Any] | None = None

@@ -34,6 +34,7 @@ from chalicelib.models.campaigns import (
     RecordInput,
     RecordResult,
     RunState,
+    TaskAck,
     TickResult,
     WorkerInput,
 )
@@ -454,7 +455,7 @@ def run_dial(inp: DialInput) -> DialResult:
     return DialResult(call_id=call_id)
 
 
-def run_await(inp: AwaitInput) -> dict[str, Any]:
+def run_await(inp: AwaitInput) -> TaskAck:
     """Park the worker's task token on the lead; `on_call_finished` sends it back.
 
     If the call ended before the token was stored, nobody else will send it: check the call
@@ -464,11 +465,12 @@ def run_await(inp: AwaitInput) -> dict[str, Any]:
     lead = inp.claim.lead
     if not leads().set_token(inp.org_id, inp.campaign_id, lead.id, lead.attempt, inp.dial.call_id, inp.token):
         _send_success(inp.token, {"call_id": inp.dial.call_id, "status": "unknown"})
-        return {}
+        return TaskAck(detail="attempt already resolved")
     call = CallRepository().get(inp.org_id, inp.dial.call_id)
     if call is None or call.status not in LIVE_STATUSES:
         _send_success(inp.token, {"call_id": inp.dial.call_id, "status": call.status if call else "unknown"})
-    return {}
+        return TaskAck(detail="call already ended")
+    return TaskAck(detail="parked")
 
 
 def on_call_finished(call: Call) -> None:
@@ -550,24 +552,24 @@ def _resolve(lead: Lead, *, call_id: str | None, reason: str | None) -> RecordRe
     return RecordResult(outcome=outcome, lead_status=status)
 
 
-def run_continue(state: TickResult) -> dict[str, Any]:
+def run_continue(state: TickResult) -> TaskAck:
     """Continue the run in a fresh execution (bounded history); the name keeps it unique."""
     from chalicelib.workflows.start import start_campaign_run
 
     c = repo().get(state.org_id, state.campaign_id)
     if c is None or c.generation != state.generation:
-        return {"started": None}
+        return TaskAck(ok=False, detail="superseded")
     arn = start_campaign_run(state.org_id, state.campaign_id, state.generation, segment=state.segment + 1,
                              dials_at_start=c.dials)
-    return {"started": arn}
+    return TaskAck(detail=arn)
 
 
-def run_failed(inp: CampaignFailure) -> dict[str, Any]:
+def run_failed(inp: CampaignFailure) -> TaskAck:
     """The run itself failed (after retries): pause the campaign with the error, resumable."""
     err = inp.error or {}
     message = f"campaign run failed: {err.get('Error') or 'unknown error'}"
     log.error("%s (campaign %s)", message, inp.campaign_id)
     repo().set_status(inp.org_id, inp.campaign_id, "paused", from_statuses=ACTIVE_CAMPAIGN,
                       generation=inp.generation, data_updates={"error": message})
-    return {}
+    return TaskAck(detail=message)
 

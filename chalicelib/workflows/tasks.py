@@ -102,7 +102,7 @@ def campaign_dial(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @bp.lambda_function(name="campaign_await_call")
 def campaign_await_call(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return _campaigns().run_await(AwaitInput.model_validate(event))
+    return _campaigns().run_await(AwaitInput.model_validate(event)).model_dump(mode="json")
 
 
 @bp.lambda_function(name="campaign_record")
@@ -112,9 +112,9 @@ def campaign_record(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @bp.lambda_function(name="campaign_continue")
 def campaign_continue(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return _campaigns().run_continue(TickResult.model_validate(event))
+    return _campaigns().run_continue(TickResult.model_validate(event)).model_dump(mode="json")
 
 
 @bp.lambda_function(name="campaign_failure")
 def campaign_failure(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return _campaigns().run_failed(CampaignFailure.model_validate(event))
+    return _campaigns().run_failed(CampaignFailure.model_validate(event)).model_dump(mode="json")
