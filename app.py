@@ -17,13 +17,15 @@ from chalicelib.api import (
     usage,
     voices,
 )
-from chalicelib.observability import logger, tracer
+from chalicelib.observability import get_tracer, logger, metrics, tracing_enabled
 from chalicelib.webhooks import handlers as webhook_handlers
 from chalicelib.workflows import tasks as workflow_tasks
 
 app = Chalice(app_name="voice-platform", configure_logs=False)
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context(clear_state=True)))
-app.register_middleware(ConvertToMiddleware(tracer.capture_lambda_handler))
+app.register_middleware(ConvertToMiddleware(metrics.log_metrics))
+if tracing_enabled():
+    app.register_middleware(ConvertToMiddleware(get_tracer().capture_lambda_handler))
 
 for module in (orgs, assistants, templates, numbers, sip_trunks, byok, voices, domains, usage, calls,
                twilio_callbacks, campaigns, docs, webhook_handlers, workflow_tasks):

@@ -19,6 +19,7 @@ os.environ.update({
     "TABLE_PREFIX": "test-",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_NAMESPACE": "VoiceTest",
+    "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_DEV": "false",
     "STAGE": "test",
 })

@@ -245,7 +245,15 @@ def _make_dispatcher(bp: Blueprint, path: str) -> Callable[..., Response]:
 
 
 def handle(request: Any, path: str) -> Response:
-    """Run one request through auth, rate limit, handler and error mapping."""
+    """Run one request through auth, rate limit, handler and error mapping; count it by status class."""
+    from chalicelib.observability import count_request
+
+    response = _handle(request, path)
+    count_request(response.status_code)
+    return response
+
+
+def _handle(request: Any, path: str) -> Response:
     from chalicelib.services import auth as auth_service  # imported on first request, not at import
 
     rate_headers: dict[str, str] = {}
