@@ -104,9 +104,9 @@ def build_spec() -> dict[str, Any]:
     components = {**defs, **_builtin_components(defs), **COMPONENTS}
     paths: dict[str, Any] = {}
     for path, methods in sorted(ENDPOINTS.items()):
-        public = path
-        if public.startswith("/api/v1"):
-            public = public[len("/api/v1"):] or "/"
+        if not path.startswith("/api/v1"):
+            continue  # Twilio callbacks (/twilio/...) are not part of the public API
+        public = path[len("/api/v1"):] or "/"
         item: dict[str, Any] = {}
         for method, ep in sorted(methods.items()):
             op: dict[str, Any] = {

@@ -198,3 +198,10 @@ def test_reasonable_nesting_in_metadata_is_fine(api):
         deep = {"a": deep}
     r = api.post("/assistants", {"name": "a", "metadata": deep})
     assert r.status_code == 201 and r.data["assistant"]["metadata"] == deep
+
+
+def test_openapi_leaves_out_twilio_callbacks(client):
+    spec = client.http.get("/api/v1/openapi.json").json_body
+    assert spec["servers"] == [{"url": "/api/v1"}]
+    assert not [p for p in spec["paths"] if p.startswith("/twilio")]
+    assert "/calls/outbound" in spec["paths"] and "/assistants" in spec["paths"]
