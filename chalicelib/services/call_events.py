@@ -97,6 +97,8 @@ def call_ended(org_id: str, call_id: str, *, end_reason: str, messages: list, la
         return None
     if duration_seconds is None:
         duration_seconds = _duration(current.data.get("started_at"), now)
+    if duration_seconds is not None:
+        duration_seconds = int(round(duration_seconds))  # the contract's Call.duration_seconds is an integer
     updates = {"end_reason": end_reason, "messages": messages, "latency": latency,
                "duration_seconds": duration_seconds, "error": error, "ended_at": now, **(extra or {})}
     call = _repo().set_status(org_id, call_id, "failed" if error else "ended", data_updates=updates)
