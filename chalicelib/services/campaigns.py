@@ -219,6 +219,8 @@ def _apply_update(org_id: str, campaign_id: str, changes: dict[str, Any], status
         if current.status in TERMINAL_CAMPAIGN:
             raise errors.Conflict(f"Campaign {campaign_id} is {current.status} and can no longer be changed.")
         data = {**CAMPAIGN_DEFAULTS, **current.data, **changes}
+        if status == "scheduled":
+            data.pop("error", None)  # a resumed run starts clean
         _check_refs(org_id, data, set(changes))
         _check_window(data)
         # Setting `scheduled` (again) starts or resumes the run under a new generation: an older
@@ -446,7 +448,13 @@ def run_dial(inp: DialInput) -> DialResult:
                                      campaign_id=c.id, lead_id=lead.id, variables=variables)
     except errors.UpstreamError:
         raise  # transient: the state machine retries with the same idempotency key
-    except errors.ApiError as exc:  # permanent (assistant gone, no credits, bad number ...)
+    except errors.InsufficientCredits as exc:
+        # Out of minutes: pause the campaign and hand the lead back without spending its attempt.
+        repo().set_status(c.org_id, c.id, "paused", from_statuses=ACTIVE_CAMPAIGN,
+                          data_updates={"error": f"paused: {exc.message}"})
+        leads().release(lead, due_at=iso(_now()))
+        return DialResult(error=f"{exc.code}: {exc.message}")
+    except errors.ApiError as exc:  # permanent (assistant gone, bad number ...): a failed attempt
         return DialResult(error=f"{exc.code}: {exc.message}")
     call_id = result.get("call_id") if isinstance(result, dict) else None
     if not call_id:

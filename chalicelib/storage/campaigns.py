@@ -331,6 +331,26 @@ class LeadRepository:
             return "no_slot" if 1 in failed else "taken"
         return "claimed"
 
+    def release(self, lead: Lead, *, due_at: str) -> bool:
+        """Undo a claim that never dialed (calling -> pending, attempts - 1, slot freed), atomically."""
+        key = campaign_key(lead.org_id, lead.campaign_id)
+        try:
+            with _tx() as tx:
+                tx.update(LeadModel(key, lead.id), actions=[
+                    LeadModel.status.set("pending"),
+                    LeadModel.campaign_status.set(_status_key(lead.org_id, lead.campaign_id, "pending")),
+                    LeadModel.attempts.add(-1),
+                    LeadModel.next_attempt_at.set(due_at),
+                    LeadModel.task_token.remove(),
+                    LeadModel.updated_at.set(now_iso()),
+                ], condition=(LeadModel.status == "calling") & (LeadModel.attempts == lead.attempts))
+                tx.update(CampaignModel(lead.org_id, lead.campaign_id), actions=[CampaignModel.in_flight.add(-1)],
+                          condition=CampaignModel.id.exists())
+        except TransactWriteError as exc:
+            _failed_items(exc)
+            return False
+        return True
+
     def set_call(self, org_id: str, campaign_id: str, lead_id: str, attempt: int, call_id: str) -> bool:
         """Remember the call of this attempt (so a retried dial task never dials again)."""
         return self._guarded_update(org_id, campaign_id, lead_id, attempt, [LeadModel.call_id.set(call_id)])

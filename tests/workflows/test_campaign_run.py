@@ -337,3 +337,25 @@ def test_deleting_a_campaign_with_a_call_in_progress_ends_its_run(api, setup, tw
     wait_until(lambda: all(e["status"] != "RUNNING" for e in executions_of(c["id"])), timeout=8,
                what="the run to end")
     assert len(twilio.dial_log) == 1 and api.get(f"/campaigns/{c['id']}").status_code == 404
+
+
+def test_out_of_minutes_pauses_the_campaign_without_spending_attempts(api, org, setup, twilio, monkeypatch):
+    from chalicelib.settings import reset_settings
+    from chalicelib.storage.orgs import OrgRepository
+
+    monkeypatch.setenv("BILLING_ENFORCEMENT", "true")
+    reset_settings()
+    OrgRepository().add_usage(org[0].id, 100, "2026-11")  # balance 100 -> 0
+    numbers = phones(3)
+    c = start_campaign(api, setup, numbers, max_concurrent_calls=2)
+    paused = wait_status(api, c["id"], "paused", timeout=20)
+    assert "insufficient_credits" in paused["error"] or "minutes" in paused["error"]
+    wait_until(lambda: campaign(api, c["id"])["active_calls"] == 0, what="claims handed back")
+    assert twilio.dial_log == []
+    assert all(x["status"] == "pending" and x["attempts"] == 0 for x in leads_by_phone(api, c["id"]).values())
+    # topped up and resumed: every lead is dialed once
+    OrgRepository().add_usage(org[0].id, -50, "2026-11")
+    r = api.patch(f"/campaigns/{c['id']}", {"status": "scheduled"})
+    assert r.status_code == 200 and r.data["campaign"]["error"] is None
+    done = wait_status(api, c["id"], "completed")
+    assert done["completed_leads"] == 3 and sorted(t for t, _ in twilio.dial_log) == sorted(numbers)
