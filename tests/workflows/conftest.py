@@ -92,10 +92,17 @@ def sfn(aws, monkeypatch):
     yield machines
     devsfn.after_hooks.clear()
     client = sfn_client()
-    for arn in machines.values():
-        for ex in client.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
-            client.stop_execution(executionArn=ex["executionArn"])
-    time.sleep(0.2)  # let stopped interpreter threads unwind before moto's mock goes away
+
+    def running() -> list[str]:
+        return [ex["executionArn"] for arn in machines.values()
+                for ex in client.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]]
+
+    for _ in range(3):  # a run may start its next segment while we stop the previous one
+        for arn in running():
+            client.stop_execution(executionArn=arn)
+        time.sleep(0.2)  # let stopped interpreter threads unwind before moto's mock goes away
+        if not running():
+            break
     reset_settings()
 
 
