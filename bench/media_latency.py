@@ -194,37 +194,62 @@ class Bench:
             self.tw.calls[sid] = {"sid": sid, "status": "in-progress", "account_sid": self.tw.account_sid}
         return call_id, make_call_token(get_settings().call_token_secret, call_id, ORG), sid
 
-    async def prepare(self, port: int, call_id: str) -> None:
-        import aiohttp
+    def level(self, url: str, port: int, pid: int, n: int, ours: bool) -> dict:
+        """Run n concurrent calls from a caller process (own GIL, pinned to the fakes' core)."""
+        specs = []
+        for _ in range(n):
+            if ours:
+                specs.append(self.new_call(uuid.uuid4().hex[:8]))
+            else:
+                specs.append((str(uuid.uuid4()), "x", "CA" + uuid.uuid4().hex))
+        job = {"url": url, "port": port, "ours": ours, "prepare": self.args.prepare and ours,
+               "turns": self.args.turns, "registry": self.dg.url, "calls": specs}
+        cpu0, rss0 = proc_cpu(pid), proc_rss_mb(pid)
+        peak = rss0
+        proc = subprocess.Popen([sys.executable, str(Path(__file__)), "--run-callers"], env=self.env, cwd=ROOT,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True, preexec_fn=lambda: os.sched_setaffinity(0, {1}))
+        proc.stdin.write(json.dumps(job))
+        proc.stdin.close()
+        while proc.poll() is None:
+            peak = max(peak, proc_rss_mb(pid))
+            time.sleep(0.25)
+        results = json.loads(proc.stdout.read())
+        time.sleep(1.0)
+        cpu = proc_cpu(pid) - cpu0
+        minutes = results["call_seconds"] / 60
+        v2v = results["v2v"]
+        return {
+            "n": n, "v2v_p50": pct(v2v, 0.5), "v2v_p95": pct(v2v, 0.95),
+            "added_p50": (pct(v2v, 0.5) - FAKE_DELAYS_MS) if v2v else None,
+            "greet_p50": pct(results["greeting"], 0.5), "late_p99": pct(results["late"], 0.99),
+            "cpu_per_call_min": cpu / minutes if minutes else None,
+            "rss_per_call": max(0.0, peak - rss0) / n, "missed": results["missed"] + results.get("unfinished", 0),
+            "turns": len(v2v),
+        }
 
-        from chalicelib.security import sign_control
 
-        body = json.dumps({"call_id": call_id, "org_id": ORG}).encode()
-        ts = str(int(time.time()))
-        headers = {"X-Control-Timestamp": ts, "X-Control-Signature": sign_control("bench-control", ts, body),
-                   "Content-Type": "application/json"}
-        async with aiohttp.ClientSession() as http:
-            await http.post(f"http://127.0.0.1:{port}/calls/{call_id}/prepare", data=body, headers=headers)
+async def run_callers(job: dict) -> dict:
+    from media.testcaller import TestCaller
+    from sandbox.registry import RemoteRegistry
 
-    async def one_call(self, url: str, port: int, ours: bool, results: dict) -> None:
-        from media.testcaller import TestCaller
-        from sandbox.registry import REGISTRY
+    registry = RemoteRegistry(job["registry"])
+    results = {"greeting": [], "v2v": [], "late": [], "missed": 0, "call_seconds": 0.0}
+    lines = LINES[: job["turns"]]
 
-        if ours:
-            call_id, token, sid = await asyncio.to_thread(self.new_call, uuid.uuid4().hex[:8])
-            if self.args.prepare:
-                await self.prepare(port, call_id)
-                await asyncio.sleep(1.0)  # ring time
-        else:
-            call_id, token, sid = str(uuid.uuid4()), "x", None
-        c = TestCaller(url, call_id=call_id, org_id=ORG, token=token, registry=REGISTRY)
+    async def one(call_id: str, token: str, sid: str) -> None:
+        await asyncio.to_thread(registry.register, call_id, lines)
+        if job["prepare"]:
+            await prepare(job["port"], call_id)
+            await asyncio.sleep(1.0)  # ring time
+        c = TestCaller(job["url"], call_id=call_id, org_id=ORG, token=token)
         await c.connect(call_sid=sid)
-        greet = await c.wait_agent_turn(c.log.started_at, timeout=20, quiet=0.8)
+        greet = await c.wait_agent_turn(c.log.started_at, timeout=30, quiet=0.8)
         if greet:
             results["greeting"].append((greet - c.log.started_at) * 1000)
-        for line in LINES[: self.args.turns]:
+        for line in lines:
             end = await c.speak(line)
-            first = await c.wait_agent_turn(end, timeout=20, quiet=0.8)
+            first = await c.wait_agent_turn(end, timeout=30, quiet=0.8)
             if first:
                 results["v2v"].append((first - end) * 1000)
             else:
@@ -233,38 +258,30 @@ class Bench:
         results["call_seconds"] += time.monotonic() - c.log.started_at
         await c.hang_up()
 
-    async def level(self, url: str, port: int, pid: int, n: int, ours: bool) -> dict:
-        results = {"greeting": [], "v2v": [], "late": [], "missed": 0, "call_seconds": 0.0}
-        cpu0 = proc_cpu(pid)
-        rss0 = proc_rss_mb(pid)
-        peak = [rss0]
-        stop = asyncio.Event()
+    tasks = []
+    n = len(job["calls"])
+    for call_id, token, sid in job["calls"]:
+        tasks.append(asyncio.create_task(one(call_id, token, sid)))
+        await asyncio.sleep(min(1.0 / max(n, 1), 0.05))  # stagger so calls do not speak in lockstep
+    # A call that stalls (saturated box) must not hold the table hostage: report what finished.
+    _, pending = await asyncio.wait(tasks, timeout=30 + 40 * job["turns"])
+    for task in pending:
+        task.cancel()
+    results["unfinished"] = len(pending)
+    return results
 
-        async def sample():
-            while not stop.is_set():
-                peak[0] = max(peak[0], proc_rss_mb(pid))
-                await asyncio.sleep(0.25)
 
-        sampler = asyncio.create_task(sample())
-        # Stagger starts over ~1 s so calls do not all speak in the same 20 ms.
-        tasks = []
-        for _i in range(n):
-            tasks.append(asyncio.create_task(self.one_call(url, port, ours, results)))
-            await asyncio.sleep(min(1.0 / max(n, 1), 0.05))
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.sleep(1.0)
-        stop.set()
-        await sampler
-        cpu = proc_cpu(pid) - cpu0
-        minutes = results["call_seconds"] / 60
-        return {
-            "n": n, "v2v_p50": pct(results["v2v"], 0.5), "v2v_p95": pct(results["v2v"], 0.95),
-            "added_p50": (pct(results["v2v"], 0.5) or 0) - FAKE_DELAYS_MS if results["v2v"] else None,
-            "greet_p50": pct(results["greeting"], 0.5), "late_p99": pct(results["late"], 0.99),
-            "cpu_per_call_min": cpu / minutes if minutes else None,
-            "rss_per_call": max(0.0, peak[0] - rss0) / n, "missed": results["missed"],
-            "turns": len(results["v2v"]),
-        }
+async def prepare(port: int, call_id: str) -> None:
+    import aiohttp
+
+    from chalicelib.security import sign_control
+
+    body = json.dumps({"call_id": call_id, "org_id": ORG}).encode()
+    ts = str(int(time.time()))
+    headers = {"X-Control-Timestamp": ts, "X-Control-Signature": sign_control("bench-control", ts, body),
+               "Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as http:
+        await http.post(f"http://127.0.0.1:{port}/calls/{call_id}/prepare", data=body, headers=headers)
 
 
 def starvation(media) -> list[float]:
@@ -307,18 +324,18 @@ async def run(args) -> None:
         port = free_port()
         proc = bench.spawn([sys.executable, "-m", "media.server"], port)
         url = f"ws://127.0.0.1:{port}/twilio/stream"
-        await bench.level(url, port, proc.pid, 1, True)  # warm caches (espeak, imports)
+        bench.level(url, port, proc.pid, 1, True)  # warm caches (espeak, imports)
         for n in args.levels:
-            ours_rows.append(await bench.level(url, port, proc.pid, n, True))
+            ours_rows.append(bench.level(url, port, proc.pid, n, True))
             print_table("ours (so far)", ours_rows)
         proc.terminate()
         if not args.skip_stock:
             sport = free_port()
             sproc = bench.spawn([sys.executable, str(Path(__file__)), "--serve-stock", str(sport)], sport)
             surl = f"ws://127.0.0.1:{sport}/twilio/stream"
-            await bench.level(surl, sport, sproc.pid, 1, False)
+            bench.level(surl, sport, sproc.pid, 1, False)
             for n in args.stock_levels:
-                stock_rows.append(await bench.level(surl, sport, sproc.pid, n, False))
+                stock_rows.append(bench.level(surl, sport, sproc.pid, n, False))
                 print_table("stock (so far)", stock_rows)
             sproc.terminate()
     finally:
@@ -348,7 +365,11 @@ def main() -> None:
     parser.add_argument("--skip-stock", action="store_true")
     parser.add_argument("--no-prepare", dest="prepare", action="store_false")
     parser.add_argument("--serve-stock", type=int, default=None)
+    parser.add_argument("--run-callers", action="store_true")
     args = parser.parse_args()
+    if args.run_callers:
+        print(json.dumps(asyncio.run(run_callers(json.loads(sys.stdin.read())))))
+        return
     if args.serve_stock:
         serve_stock(args.serve_stock)
         return
