@@ -223,3 +223,7 @@ def stack(aws, media_env, monkeypatch):
     server.stop()
     for fake in (dg, oa, tts, tw, hooks.server):
         fake.stop()
+
+
+ASSISTANT_MIN = {"first_message": "Hi.", "llm_config": {"provider": "openai", "model": "gpt-4o-mini"},
+                 "stt_config": {"provider": "deepgram"}, "tts_config": {"provider": "elevenlabs", "voice_id": "v"}}

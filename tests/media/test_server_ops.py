@@ -1,0 +1,95 @@
+"""Health, draining and SIGTERM handling of the media server process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_healthz_and_draining_refuses_new_streams(media_server):
+    assert _get(media_server.http_url + "/healthz") == (200, {"status": "ok", "active_calls": 0})
+    media_server.media.draining = True
+    assert _get(media_server.http_url + "/healthz") == (503, {"status": "draining", "active_calls": 0})
+
+    async def connect():
+        import websockets
+
+        try:
+            async with websockets.connect(media_server.ws_url) as ws:
+                await ws.recv()
+        except Exception as exc:  # refused upgrade or immediate close
+            return type(exc).__name__
+        return "open"
+
+    assert asyncio.run(connect()) != "open"
+
+
+def test_sigterm_exits_when_no_call_is_live():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, MEDIA_PORT=str(port), MEDIA_HOST="127.0.0.1", PYTHONPATH=str(ROOT), LOG_LEVEL="ERROR")
+    proc = subprocess.Popen([sys.executable, "-m", "media.server"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if _get(f"http://127.0.0.1:{port}/healthz")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_twilio_signature_on_upgrade(media_server, monkeypatch):
+    from twilio.request_validator import RequestValidator
+
+    from chalicelib.settings import reset_settings
+    from media.testcaller import TestCaller
+    from tests.media.conftest import ASSISTANT_MIN, ORG, new_call
+
+    public = "wss://media.example.com/twilio/stream"
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "sig-token")
+    monkeypatch.setenv("MEDIA_PUBLIC_WS_URL", public)
+    reset_settings()
+    call_id, token = new_call(ORG, config=ASSISTANT_MIN)
+    good = RequestValidator("sig-token").compute_signature(public, {})
+
+    async def attempt(headers):
+        c = TestCaller(media_server.ws_url, call_id=call_id, org_id=ORG, token="bad-token", headers=headers)
+        try:
+            await c.connect()
+        except Exception as exc:
+            return type(exc).__name__
+        closed = await c.wait_closed(5)
+        await c.close()
+        return "closed-after-start" if closed else "open"
+
+    assert asyncio.run(attempt({})) == "InvalidStatus"  # refused at the upgrade
+    assert asyncio.run(attempt({"X-Twilio-Signature": "wrong"})) == "InvalidStatus"
+    # A good signature passes the upgrade; the bad call token then closes the stream.
+    assert asyncio.run(attempt({"X-Twilio-Signature": good})) == "closed-after-start"
+    assert media_server.media.stats.rejected == 3
