@@ -256,6 +256,11 @@ async def serve(host: str, port: int) -> None:
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # we own SIGTERM / SIGINT
     loop = asyncio.get_running_loop()
+    # Row reads/writes, key lookups and webhooks run in threads; the default pool (cpu + 4) is far too
+    # small for hundreds of calls starting and ending together.
+    from concurrent.futures import ThreadPoolExecutor
+
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=int(os.environ.get("MEDIA_THREADS", "64"))))
 
     async def drain() -> None:
         media.draining = True

@@ -17,6 +17,31 @@ from media.plan import CallPlan, ToolSpec, UnsupportedConfig
 SAMPLE_RATE = 8000
 
 
+_KEY_CACHE: dict[tuple[str, str], tuple[float, tuple[str, bool]]] = {}
+KEY_CACHE_SECONDS = 60.0
+
+
+def cached_provider_key(org_id: str, provider: str) -> tuple[str, bool]:
+    """provider_key with a short per-process cache: a busy task must not hit DynamoDB per call."""
+    import time
+
+    now = time.monotonic()
+    hit = _KEY_CACHE.get((org_id, provider))
+    if hit and now - hit[0] < KEY_CACHE_SECONDS:
+        return hit[1]
+    value = provider_key(org_id, provider)
+    _KEY_CACHE[(org_id, provider)] = (now, value)
+    return value
+
+
+def resolve_keys(plan: CallPlan) -> dict[str, tuple[str, bool]]:
+    """Every key the plan needs (blocking: run it in a thread), by pipeline slot."""
+    slots = {"llm": plan.llm["provider"]}
+    if not plan.realtime:
+        slots.update(stt=plan.stt["provider"], tts=plan.tts["provider"])
+    return {kind: cached_provider_key(plan.org_id, _KEY_PROVIDER.get(p, p)) for kind, p in slots.items()}
+
+
 def provider_key(org_id: str, provider: str) -> tuple[str, bool]:
     """(key, is_byok). Delegates to the BYOK service; falls back to the platform key env var."""
     try:
@@ -263,11 +288,14 @@ def build_tts(plan: CallPlan, key: str):
 _KEY_PROVIDER = {"xai_realtime": "xai"}
 
 
-def build_services(plan: CallPlan) -> Services:
+def build_services(plan: CallPlan, keys: dict[str, tuple[str, bool]] | None = None) -> Services:
     byok: dict[str, bool] = {}
 
     def key_for(kind: str, provider: str) -> str:
-        key, is_byok = provider_key(plan.org_id, _KEY_PROVIDER.get(provider, provider))
+        if keys is not None and kind in keys:
+            key, is_byok = keys[kind]
+        else:
+            key, is_byok = provider_key(plan.org_id, _KEY_PROVIDER.get(provider, provider))
         byok[kind] = is_byok
         return key
 

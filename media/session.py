@@ -75,9 +75,9 @@ async def synthesize_ulaw(plan: CallPlan, text: str) -> bytes | None:
     import aiohttp
 
     from chalicelib.settings import get_settings
-    from media.services import provider_key
+    from media.services import cached_provider_key
 
-    key, _ = await asyncio.to_thread(provider_key, plan.org_id, "elevenlabs")
+    key, _ = await asyncio.to_thread(cached_provider_key, plan.org_id, "elevenlabs")
     base = (get_settings().elevenlabs_url or "https://api.elevenlabs.io").rstrip("/")
     base = base.replace("wss://", "https://").replace("ws://", "http://")
     url = f"{base}/v1/text-to-speech/{tts.get('voice_id')}/stream?output_format=ulaw_8000"
@@ -690,9 +690,11 @@ class CallSession:
             greeting_task = asyncio.create_task(synthesize_ulaw(plan, plan.first_message))
 
         from media.pipeline import build_pipeline
+        from media.services import resolve_keys
 
         try:
-            built = build_pipeline(self, plan)
+            keys = await asyncio.to_thread(resolve_keys, plan)  # DynamoDB/KMS: never on the event loop
+            built = build_pipeline(self, plan, keys)
         except UnsupportedConfig as exc:
             await started
             self.end_reason, self.error = "error", str(exc)
