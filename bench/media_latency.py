@@ -207,7 +207,8 @@ class Bench:
         cpu0, rss0 = proc_cpu(pid), proc_rss_mb(pid)
         peak = rss0
         proc = subprocess.Popen([sys.executable, str(Path(__file__)), "--run-callers"], env=self.env, cwd=ROOT,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=open(os.environ.get("BENCH_CALLER_LOG", os.devnull), "a"),  # noqa: SIM115
                                 text=True, preexec_fn=lambda: os.sched_setaffinity(0, {1}))
         proc.stdin.write(json.dumps(job))
         proc.stdin.close()
@@ -265,6 +266,8 @@ async def run_callers(job: dict) -> dict:
         await asyncio.sleep(min(1.0 / max(n, 1), 0.05))  # stagger so calls do not speak in lockstep
     # A call that stalls (saturated box) must not hold the table hostage: report what finished.
     _, pending = await asyncio.wait(tasks, timeout=30 + 40 * job["turns"])
+    for task in list(pending)[:3]:
+        task.print_stack(limit=6, file=sys.stderr)
     for task in pending:
         task.cancel()
     results["unfinished"] = len(pending)
