@@ -767,7 +767,7 @@ class CallSession:
         if not getattr(self, "_started_recorded", False):
             return
         reason = self.end_reason or "customer_hangup"
-        duration = round(time.time() - self.started_at, 2)
+        duration = int(round(time.time() - self.started_at))  # whole seconds (contract)
         extra = dict(self.extra)
         if self.backchannels:
             extra["backchannels"] = self.backchannels
