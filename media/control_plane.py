@@ -30,20 +30,23 @@ def call_ended(org_id: str, call_id: str, **kwargs: Any) -> None:
     ended(org_id, call_id, **kwargs)
 
 
-def tool_secret(org_id: str, assistant_id: str | None, tool_name: str, own_url: bool) -> str | None:
-    """The tool's own secret when it has its own URL, else the assistant's webhook secret."""
-    if not assistant_id:
-        return None
-    from chalicelib import errors
-    from chalicelib.services.assistants import get_document, secret_for
+def tool_secret(org_id: str, call_id: str, assistant_id: str | None, tool_name: str, own_url: bool) -> str | None:
+    """The tool's own secret when it has its own URL, else the assistant's webhook secret.
 
-    try:
-        doc = get_document(org_id, assistant_id)
-    except errors.NotFound:
+    Read through the call row: secrets sent with a transient assistant or overrides live encrypted
+    on the row (``secrets_enc``), a saved assistant's on the assistant (``secret_assistant_id``).
+    """
+    from chalicelib.services.calls import secret_for_call
+
+    call = CallRepository().get(org_id, call_id)
+    if call is None:
         return None
+    if "secret_assistant_id" not in call.data and not call.data.get("secrets_enc") and assistant_id:
+        # A row written before secrets were resolved per call: read the saved assistant directly.
+        call.data = {**call.data, "secret_assistant_id": assistant_id}
     if own_url:
-        return secret_for(doc, f"tool:{tool_name}") or secret_for(doc, "webhook_secret")
-    return secret_for(doc, "webhook_secret")
+        return secret_for_call(call, f"tool:{tool_name}") or secret_for_call(call, "webhook_secret")
+    return secret_for_call(call, "webhook_secret")
 
 
 def call_tool_webhook(url: str, secret: str | None, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:

@@ -464,8 +464,8 @@ class CallSession:
         url = spec.url or plan.webhook_url
         if not url:
             return {"error": f"Tool {spec.name} has no URL configured."}
-        secret = await asyncio.to_thread(control_plane.tool_secret, plan.org_id, plan.assistant_id, spec.name,
-                                         bool(spec.url))
+        secret = await asyncio.to_thread(control_plane.tool_secret, plan.org_id, plan.call_id,
+                                         plan.assistant_id, spec.name, bool(spec.url))
         payload = self.tool_payload(spec, tool_call_id, args)
         try:
             out = await asyncio.to_thread(control_plane.call_tool_webhook, url, secret, payload, 10.0)
