@@ -203,8 +203,18 @@ def build_realtime(plan: CallPlan, key: str):
     return cls(api_key=key, base_url=base, settings=cls.Settings(session_properties=props))
 
 
+SAY_PREFIX = "Say exactly the following text, word for word, and nothing else:"
+
+
+def say_instructions(text: str) -> str:
+    """Per-response instructions that make the realtime model speak ``text`` verbatim."""
+    return f'{SAY_PREFIX} "{text}"'
+
+
 def _mulaw_grok_class():
+    import asyncio
     import base64
+    import time
 
     from pipecat.services.xai.realtime import events
     from pipecat.services.xai.realtime.llm import GrokRealtimeLLMService
@@ -226,6 +236,57 @@ def _mulaw_grok_class():
         async def _handle_evt_audio_delta(self, evt):
             evt.delta = base64.b64encode(audioop.ulaw2lin(base64.b64decode(evt.delta), 2)).decode()
             await super()._handle_evt_audio_delta(evt)
+
+        # --- exact text (say, goodbyes, silence prompts, voicemail): realtime mode has no TTS stage ---
+        _say_append = True
+
+        async def say_exact(self, text: str, context: Any, *, append: bool = True,
+                            uninterruptible: bool = False) -> None:
+            """Have the model speak ``text`` verbatim: one ``response.create`` whose instructions say so.
+
+            Waits (bounded) for the session and for a running response to finish, since the API refuses
+            a second one. ``uninterruptible`` (closing lines: end, transfer) stops sending caller audio for
+            the rest of the call, so server VAD can neither cancel the line nor cut it while Twilio plays it.
+            """
+            from pipecat.frames.frames import LLMFullResponseStartFrame
+
+            deadline = time.monotonic() + 8.0
+            while (not self._api_session_ready or self._response_active) and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            if self._context is None:
+                self._context = context
+            if self._llm_needs_conversation_setup:
+                # Nothing was said yet (e.g. voicemail decided before the greeting): set up first.
+                params = await self.get_llm_adapter().get_llm_invocation_params(self._context)
+                for item in params["messages"]:
+                    evt = events.ConversationItemCreateEvent(item=item)
+                    self._messages_added_manually[evt.item.id] = True
+                    await self.send_client_event(evt)
+                await self._send_session_update()
+                self._llm_needs_conversation_setup = False
+            if uninterruptible:
+                self.set_audio_input_paused(True)
+            self._say_append = append
+            self._response_active = True
+            await self.push_frame(LLMFullResponseStartFrame())
+            await self.send_client_event(events.ResponseCreateEvent(response=events.ResponseProperties(
+                modalities=["text", "audio"], instructions=say_instructions(text))))
+
+        async def _push_output_transcript_text_frames(self, text: str):
+            if self._say_append:
+                await super()._push_output_transcript_text_frames(text)
+                return
+            from pipecat.frames.frames import TextType, TTSTextFrame
+
+            # Spoken but kept out of the context (fillers, the voicemail message recorded separately).
+            frame = TTSTextFrame(text, text_type=TextType.SENTENCE)
+            frame.includes_inter_frame_spaces = True
+            frame.append_to_context = False
+            await self.push_frame(frame)
+
+        async def _handle_evt_response_done(self, evt):
+            self._say_append = True
+            await super()._handle_evt_response_done(evt)
 
     return MulawGrokRealtimeLLMService
 

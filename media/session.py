@@ -268,7 +268,10 @@ class CallSession:
         if not plan or not plan.first_message:
             return
         if not audio:
-            await self.say(plan.first_message)
+            if plan.realtime:
+                await self.brain.run_llm(self.context)  # the model opens with the first message
+            else:
+                await self.say(plan.first_message)
             return
         # Straight onto the socket, 100 ms per media message, each followed by a mark: the echoed
         # marks tell exactly how much of the greeting the caller heard if they barge in.
@@ -358,6 +361,10 @@ class CallSession:
 
         if self.worker is None:
             return
+        if self.plan is not None and self.plan.realtime:
+            # No TTS stage in speech-to-speech: the realtime model says the exact text.
+            await self.llm.say_exact(text, self.context, append=append, uninterruptible=uninterruptible)
+            return
         frame = TTSSpeakFrame(text, append_to_context=append)
         if uninterruptible:
             frame.interruptible = False
@@ -367,8 +374,8 @@ class CallSession:
         """Wait until the agent has finished speaking what is queued, then until Twilio played it."""
         deadline = time.monotonic() + timeout
         await asyncio.sleep(0.05)
-        # Wait for the TTS to start (or give up quickly if nothing is coming).
-        start_wait = time.monotonic() + 3.0
+        # Wait for the TTS (or the realtime model) to start (or give up quickly if nothing is coming).
+        start_wait = time.monotonic() + (8.0 if self.plan is not None and self.plan.realtime else 3.0)
         while not self.bot_speaking and time.monotonic() < min(start_wait, deadline):
             if self.twilio_stopped:
                 return
@@ -583,13 +590,9 @@ class CallSession:
         self.error = error
         try:
             if message and not self.twilio_stopped and self.worker is not None:
-                from pipecat.frames.frames import TTSSpeakFrame
-
                 if self.brain and (self.bot_speaking or self.greeting_playing()):
                     await self.brain.barge_in()
-                frame = TTSSpeakFrame(message, append_to_context=append)
-                frame.interruptible = False
-                await self.worker.queue_frame(frame)
+                await self.say(message, uninterruptible=True, append=append)
                 await self.wait_playout(timeout=20.0)
             if hang_up and not self.twilio_stopped:
                 await telephony.hang_up(self.account_sid, self.call_sid)

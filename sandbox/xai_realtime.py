@@ -7,7 +7,8 @@
 espeak-ng audio in ``response.output_audio.delta`` plus ``response.output_audio_transcript.delta``/
 ``done``, or a function call (``response.output_item.added`` + ``response.function_call_arguments.*``)
 when a rule says so. ``response.create`` / ``response.cancel`` / ``conversation.item.create``
-(``function_call_output``, user text) / ``input_audio_buffer.commit`` / ``.clear``; ``ping`` every
+(``function_call_output``, user text) / ``input_audio_buffer.commit`` / ``.clear``; ``response.create``
+instructions starting "Say exactly the following text" are spoken verbatim; ``ping`` every
 ``ping_interval_s``; no ``conversation.item.truncate`` (answered with an error, as xAI has none).
 Speech during an active response cancels it (server VAD ``interrupt_response``).
 
@@ -23,6 +24,7 @@ import base64
 import contextlib
 import itertools
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -33,6 +35,8 @@ from aiohttp import WSMsgType, web
 from sandbox import audio
 from sandbox.aioserver import AsyncFakeServer
 from sandbox.openai_llm import Reply, ScriptedReplies, dev_reply, tokens
+
+SAY_EXACTLY = re.compile(r'\s*Say exactly the following text[^:]*:\s*"(.*)"\s*$', re.S)
 
 
 def _id(prefix: str) -> str:
@@ -240,6 +244,10 @@ class _Conversation:
 
     def start_response(self, instructions: str | None = None) -> None:
         if self.response_task and not self.response_task.done():
+            return
+        said = SAY_EXACTLY.match(instructions or "")
+        if said:  # per-response instructions to say a text verbatim: the model obeys
+            self.response_task = asyncio.ensure_future(self.respond(Reply(text=said.group(1))))
             return
         body = self.chat_view(instructions)
         reply = self.fake.choose(body) or dev_reply(body)
