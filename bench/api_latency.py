@@ -22,31 +22,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1", "TABLE_PREFIX": "bench-", "POWERTOOLS_TRACE_DISABLED": "true",
-    "RATE_LIMIT_PER_MINUTE": "100000000", "STAGE": "bench",
-})
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "TABLE_PREFIX": "bench-",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "RATE_LIMIT_PER_MINUTE": "100000000",
+        "STAGE": "bench",
+    }
+)
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
-CALLS: Counter[str] = Counter()
-
-
-def _count(event_name: str = "", model=None, **_kwargs) -> None:
-    CALLS[model.name if model is not None else event_name] += 1
-
-
-def install_counter() -> None:
-    """Count every DynamoDB operation from any botocore session created from now on."""
-    import botocore.handlers
-
-    botocore.handlers.BUILTIN_HANDLERS.append(("before-call.dynamodb", _count))
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
+import ddbcalls  # noqa: E402
+from ddbcalls import pct  # noqa: E402
 
 
 def main() -> None:
@@ -54,7 +46,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--items", type=int, default=50, help="assistants in the org for the list endpoint")
     args = parser.parse_args()
-    install_counter()
+    ddbcalls.install(os.environ["TABLE_PREFIX"])
 
     from chalice.test import Client
     from moto import mock_aws
@@ -72,28 +64,49 @@ def main() -> None:
         org, key = create_org("Bench", None, minutes_balance=100)
         auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         with Client(app_module.app) as client:
-            def call(method: str, path: str, body: dict | None = None, headers: dict | None = None):
-                return client.http.request(method, "/api/v1" + path, headers=headers if headers is not None else auth,
-                                           body=json.dumps(body) if body is not None else None)
 
-            full = {"name": "Bench", "first_message": "Hi", "webhook_secret": "s3cret",
-                    "llm_config": {"provider": "openai", "model": "gpt-4o-mini", "messages": [
-                        {"role": "system", "content": "You are helpful. " * 50}],
-                        "tools": [{"name": "lookup", "description": "d", "url": "https://x.example/t"}]},
-                    "stt_config": {"provider": "deepgram", "model": "nova-3", "language": "en"},
-                    "tts_config": {"provider": "elevenlabs", "voice_id": "abc"}}
+            def call(method: str, path: str, body: dict | None = None, headers: dict | None = None):
+                return client.http.request(
+                    method,
+                    "/api/v1" + path,
+                    headers=headers if headers is not None else auth,
+                    body=json.dumps(body) if body is not None else None,
+                )
+
+            full = {
+                "name": "Bench",
+                "first_message": "Hi",
+                "webhook_secret": "s3cret",
+                "llm_config": {
+                    "provider": "openai",
+                    "model": "gpt-4o-mini",
+                    "messages": [{"role": "system", "content": "You are helpful. " * 50}],
+                    "tools": [{"name": "lookup", "description": "d", "url": "https://x.example/t"}],
+                },
+                "stt_config": {"provider": "deepgram", "model": "nova-3", "language": "en"},
+                "tts_config": {"provider": "elevenlabs", "voice_id": "abc"},
+            }
             ids = [json.loads(call("POST", "/assistants", full).body)["assistant"]["id"] for _ in range(args.items)]
-            tool = json.loads(call("POST", "/tool-templates", {"name": "T", "tool_type": "endCall",
-                                                               "tool_config": {}}).body)["tool_template"]["id"]
-            victims = iter([json.loads(call("POST", "/assistants", {"name": "x"}).body)["assistant"]["id"]
-                            for _ in range(args.iterations + 1)])  # +1: the warm-up call
+            tool = json.loads(
+                call("POST", "/tool-templates", {"name": "T", "tool_type": "endCall", "tool_config": {}}).body
+            )["tool_template"]["id"]
+            victims = iter(
+                [
+                    json.loads(call("POST", "/assistants", {"name": "x"}).body)["assistant"]["id"]
+                    for _ in range(args.iterations + 1)
+                ]
+            )  # +1: the warm-up call
             cases = [
                 ("GET /health", lambda: call("GET", "/health", headers={})),
                 ("GET /assistants/{id}", lambda: call("GET", f"/assistants/{ids[0]}")),
-                ("GET /assistants/{id} (other org's id -> 404)",
-                 lambda: call("GET", "/assistants/3f2b7c4e-8d1a-4b6c-9e0f-123456789abc")),
-                (f"GET /assistants ({args.items + args.iterations + 1} in org, limit 100)",
-                 lambda: call("GET", "/assistants")),
+                (
+                    "GET /assistants/{id} (other org's id -> 404)",
+                    lambda: call("GET", "/assistants/3f2b7c4e-8d1a-4b6c-9e0f-123456789abc"),
+                ),
+                (
+                    f"GET /assistants ({args.items + args.iterations + 1} in org, limit 100)",
+                    lambda: call("GET", "/assistants"),
+                ),
                 ("GET /assistants?limit=10", lambda: call("GET", "/assistants?limit=10")),
                 ("POST /assistants (full config + secret)", lambda: call("POST", "/assistants", full)),
                 ("POST /assistants (400 invalid)", lambda: call("POST", "/assistants", {"name": ""})),
@@ -101,25 +114,30 @@ def main() -> None:
                 ("DELETE /assistants/{id}", lambda: call("DELETE", f"/assistants/{next(victims)}")),
                 ("GET /tool-templates/{id}", lambda: call("GET", f"/tool-templates/{tool}")),
                 ("GET /organizations", lambda: call("GET", "/organizations")),
-                ("GET /assistants (401 bad key)",
-                 lambda: call("GET", "/assistants", headers={"Authorization": "Bearer fl_live_" + "x" * 43})),
+                (
+                    "GET /assistants (401 bad key)",
+                    lambda: call("GET", "/assistants", headers={"Authorization": "Bearer fl_live_" + "x" * 43}),
+                ),
                 ("GET /openapi.json", lambda: call("GET", "/openapi.json", headers={})),
             ]
             print(f"{'endpoint':52} {'p50 ms':>8} {'p99 ms':>8} {'DDB calls/req':>14}  operations per request")
             for name, fn in cases:
                 fn()  # warm caches (pynamodb connection, openapi build)
                 times = []
-                CALLS.clear()
+                ddbcalls.CALLS.clear()
                 for _ in range(args.iterations):
                     start = time.perf_counter()
                     resp = fn()
                     times.append((time.perf_counter() - start) * 1000)
                     assert resp.status_code < 500, resp.body
-                per = {op: n / args.iterations for op, n in sorted(CALLS.items())}
+                ops = Counter(op for op, _table in ddbcalls.CALLS)
+                per = {op: n / args.iterations for op, n in sorted(ops.items())}
                 ops = ", ".join(f"{op} x{n:g}" for op, n in per.items()) or "-"
                 scan = "  <-- SCAN" if "Scan" in per else ""
-                print(f"{name:52} {statistics.median(times):8.2f} {pct(times, 99):8.2f} "
-                      f"{sum(per.values()):14.2f}  {ops}{scan}")
+                print(
+                    f"{name:52} {statistics.median(times):8.2f} {pct(times, 99):8.2f} "
+                    f"{sum(per.values()):14.2f}  {ops}{scan}"
+                )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def main() -> int:
 
     os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "TABLE_PREFIX": "bench-",
-                       "POWERTOOLS_TRACE_DISABLED": "true",
+                       "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
                        "CAMPAIGN_MAX_WAIT_SECONDS": "1", "CAMPAIGN_WORKER_POLL_SECONDS": "1"})
     for var in ("AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         os.environ.pop(var, None)

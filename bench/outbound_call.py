@@ -22,43 +22,31 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESSION_TOKEN": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "TABLE_PREFIX": "bench-",
-    "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_NAMESPACE": "Bench", "STAGE": "bench",
-    "PUBLIC_BASE_URL": "https://bench.example.test/api", "RATE_LIMIT_PER_MINUTE": "1000000",
-})
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_SESSION_TOKEN": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "TABLE_PREFIX": "bench-",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+        "STAGE": "bench",
+        "PUBLIC_BASE_URL": "https://bench.example.test/api",
+        "RATE_LIMIT_PER_MINUTE": "1000000",
+    }
+)
 for name in ("AWS_ENDPOINT_URL", "KMS_KEY_ID", "MEDIA_CONTROL_URL", "WEBHOOK_QUEUE_URL"):
     os.environ.pop(name, None)
 
-import botocore.session  # noqa: E402
+import ddbcalls  # noqa: E402
+from ddbcalls import pct  # noqa: E402
 
 AUTH_TABLES = {"api_keys", "rate_limits"}
-ddb_calls: list[tuple[str, str]] = []
-
-
-def _record(model=None, params=None, **_kw) -> None:
-    params = params or {}
-    table = params.get("TableName") or "+".join(params.get("RequestItems") or []) or "?"
-    ddb_calls.append((model.name if model is not None else "?", table.removeprefix("bench-")))
-
-
-_create_client = botocore.session.Session.create_client
-
-
-def _hooked(self, service_name, *args, **kwargs):
-    client = _create_client(self, service_name, *args, **kwargs)
-    if service_name == "dynamodb":
-        client.meta.events.register("before-parameter-build.dynamodb", _record)
-    return client
-
-
-botocore.session.Session.create_client = _hooked
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+ddb_calls = ddbcalls.CALLS
+ddbcalls.install("bench-")
 
 
 def main() -> int:
@@ -69,8 +57,13 @@ def main() -> int:
     from sandbox.twilio import FakeTwilio
 
     twilio = FakeTwilio(account_sid="AC" + "2" * 32, auth_token="bench-token").start()
-    os.environ.update({"TWILIO_ACCOUNT_SID": twilio.account_sid, "TWILIO_AUTH_TOKEN": "bench-token",
-                       "TWILIO_API_URL": twilio.base_url})
+    os.environ.update(
+        {
+            "TWILIO_ACCOUNT_SID": twilio.account_sid,
+            "TWILIO_AUTH_TOKEN": "bench-token",
+            "TWILIO_API_URL": twilio.base_url,
+        }
+    )
     results: dict[str, list[float]] = {}
     per_request: dict[str, Counter] = {}
     try:
@@ -88,13 +81,22 @@ def main() -> int:
                 headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
                 def post(path: str, body: dict, extra: dict | None = None):
-                    return client.http.post("/api/v1" + path, headers={**headers, **(extra or {})},
-                                            body=json.dumps(body))
+                    return client.http.post(
+                        "/api/v1" + path, headers={**headers, **(extra or {})}, body=json.dumps(body)
+                    )
 
-                assistant = json.loads(post("/assistants", {
-                    "name": "Bench", "first_message": "Hello",
-                    "stt_config": {"provider": "deepgram"}, "llm_config": {"provider": "openai"},
-                    "tts_config": {"provider": "elevenlabs", "voice_id": "v"}}).body)["assistant"]
+                assistant = json.loads(
+                    post(
+                        "/assistants",
+                        {
+                            "name": "Bench",
+                            "first_message": "Hello",
+                            "stt_config": {"provider": "deepgram"},
+                            "llm_config": {"provider": "openai"},
+                            "tts_config": {"provider": "elevenlabs", "voice_id": "v"},
+                        },
+                    ).body
+                )["assistant"]
                 post("/numbers", {"phone_number": "+14155550100", "agent_id": assistant["id"]})
                 body = {"destination": "+31612345678", "assistant_id": assistant["id"]}
 
@@ -114,10 +116,14 @@ def main() -> int:
                 for _ in range(5):  # warm-up: imports, SDK clients, connection pools
                     post("/calls/outbound", body)
                 measure("POST /calls/outbound", lambda i: post("/calls/outbound", body))
-                measure("POST /calls/outbound + Idempotency-Key (new)",
-                        lambda i: post("/calls/outbound", body, {"Idempotency-Key": f"k-{i}"}))
-                measure("POST /calls/outbound + Idempotency-Key (replay)",
-                        lambda i: post("/calls/outbound", body, {"Idempotency-Key": f"k-{i}"}))
+                measure(
+                    "POST /calls/outbound + Idempotency-Key (new)",
+                    lambda i: post("/calls/outbound", body, {"Idempotency-Key": f"k-{i}"}),
+                )
+                measure(
+                    "POST /calls/outbound + Idempotency-Key (replay)",
+                    lambda i: post("/calls/outbound", body, {"Idempotency-Key": f"k-{i}"}),
+                )
 
                 sids = list(twilio.calls)[-n:]
                 base = "https://bench.example.test/api"
@@ -128,8 +134,11 @@ def main() -> int:
                     captured = {}
 
                     def sender(u, form, hdrs):
-                        captured["r"] = client.http.post(u[len(base):], body=urlencode(form), headers={
-                            "Content-Type": "application/x-www-form-urlencoded", **hdrs})
+                        captured["r"] = client.http.post(
+                            u[len(base) :],
+                            body=urlencode(form),
+                            headers={"Content-Type": "application/x-www-form-urlencoded", **hdrs},
+                        )
                         return captured["r"].status_code, ""
 
                     twilio.callback_sender = sender
@@ -146,10 +155,13 @@ def main() -> int:
         ops = per_request[label]
         total = sum(ops.values())
         auth = sum(v for (op, t), v in ops.items() if t in AUTH_TABLES)
-        feature = ", ".join(f"{op}:{t}" + (f"x{v:g}" if v != 1 else "")
-                            for (op, t), v in sorted(ops.items()) if t not in AUTH_TABLES)
-        print(f"{label:50} {pct(times, 50):7.1f} {pct(times, 99):7.1f} {statistics.mean(times):6.1f}  "
-              f"{total:7.2f} {auth:4.0f}  {feature}")
+        feature = ", ".join(
+            f"{op}:{t}" + (f"x{v:g}" if v != 1 else "") for (op, t), v in sorted(ops.items()) if t not in AUTH_TABLES
+        )
+        print(
+            f"{label:50} {pct(times, 50):7.1f} {pct(times, 99):7.1f} {statistics.mean(times):6.1f}  "
+            f"{total:7.2f} {auth:4.0f}  {feature}"
+        )
     scans = [label for label, ops in per_request.items() if any(op == "Scan" for op, _ in ops)]
     if scans:
         print("SCAN on:", scans)

@@ -20,46 +20,28 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESSION_TOKEN": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "TABLE_PREFIX": "bench-",
-    "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_NAMESPACE": "Bench", "STAGE": "bench",
-})
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_SESSION_TOKEN": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "TABLE_PREFIX": "bench-",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "Bench",
+        "STAGE": "bench",
+    }
+)
 for name in ("AWS_ENDPOINT_URL", "ELEVENLABS_API_KEY", "RESEND_API_KEY", "TWILIO_ACCOUNT_SID", "KMS_KEY_ID"):
     os.environ.pop(name, None)
 
-import botocore.session  # noqa: E402
+import ddbcalls  # noqa: E402
 
 AUTH_TABLES = {"api_keys", "rate_limits"}
-calls: list[tuple[str, str]] = []
-
-
-def _record(model=None, params=None, **_kw) -> None:
-    op = model.name if model is not None else "?"
-    params = params or {}
-    if "TableName" in params:
-        tables = [params["TableName"]]
-    elif "RequestItems" in params:
-        tables = list(params["RequestItems"])
-    elif "TransactItems" in params:
-        tables = [next(iter(i.values()))["TableName"] for i in params["TransactItems"]]
-    else:
-        tables = ["?"]
-    # One entry per call: a transaction over three tables is one TransactWriteItems request.
-    calls.append((op, "+".join(sorted({t.removeprefix("bench-") for t in tables}))))
-
-
-_create_client = botocore.session.Session.create_client
-
-
-def _create_client_with_hook(self, service_name, *args, **kwargs):
-    client = _create_client(self, service_name, *args, **kwargs)
-    if service_name == "dynamodb":
-        client.meta.events.register("before-parameter-build.dynamodb", _record)
-    return client
-
-
-botocore.session.Session.create_client = _create_client_with_hook
+calls = ddbcalls.CALLS
+ddbcalls.install("bench-")
 
 
 def main() -> int:
@@ -91,8 +73,9 @@ def main() -> int:
 
                 def req(label: str, method: str, path: str, body=None) -> dict:
                     calls.clear()
-                    resp = client.http.request(method, "/api/v1" + path, headers=headers,
-                                               body=json.dumps(body) if body is not None else None)
+                    resp = client.http.request(
+                        method, "/api/v1" + path, headers=headers, body=json.dumps(body) if body is not None else None
+                    )
                     rows.append((label, resp.status_code, Counter(calls)))
                     return json.loads(resp.body) if resp.body else {}
 
@@ -103,26 +86,41 @@ def main() -> int:
                     return out
 
                 # setup (not measured): an assistant
-                a = json.loads(client.http.post("/api/v1/assistants", headers=headers, body=json.dumps(
-                    {"name": "Receptionist", "business_name": "Bench"})).body)["assistant"]
+                a = json.loads(
+                    client.http.post(
+                        "/api/v1/assistants",
+                        headers=headers,
+                        body=json.dumps({"name": "Receptionist", "business_name": "Bench"}),
+                    ).body
+                )["assistant"]
 
-                t = req("POST /sip-trunks", "POST", "/sip-trunks",
-                        {"name": "PBX", "host": "pbx.example.com", "password": "pw"})["trunk"]
+                t = req(
+                    "POST /sip-trunks",
+                    "POST",
+                    "/sip-trunks",
+                    {"name": "PBX", "host": "pbx.example.com", "password": "pw"},
+                )["trunk"]
                 req("GET /sip-trunks", "GET", "/sip-trunks")
                 req("GET /sip-trunks/{id}", "GET", f"/sip-trunks/{t['id']}")
 
-                n = req("POST /numbers (agent + trunk)", "POST", "/numbers",
-                        {"phone_number": "+31201234567", "agent_id": a["id"], "transfer_trunk_id": t["id"]})["number"]
+                n = req(
+                    "POST /numbers (agent + trunk)",
+                    "POST",
+                    "/numbers",
+                    {"phone_number": "+31201234567", "agent_id": a["id"], "transfer_trunk_id": t["id"]},
+                )["number"]
                 req("POST /numbers (bare)", "POST", "/numbers", {"phone_number": "+31201234568"})
                 req("POST /numbers (duplicate, 409)", "POST", "/numbers", {"phone_number": "+31201234568"})
                 for i in range(8):
-                    client.http.post("/api/v1/numbers", headers=headers, body=json.dumps(
-                        {"phone_number": f"+3120123450{i}", "agent_id": a["id"]}))
+                    client.http.post(
+                        "/api/v1/numbers",
+                        headers=headers,
+                        body=json.dumps({"phone_number": f"+3120123450{i}", "agent_id": a["id"]}),
+                    )
                 req("GET /numbers (10 numbers)", "GET", "/numbers")
                 req("GET /numbers/{id}", "GET", f"/numbers/{n['id']}")
                 req("PATCH /numbers/{id} (name)", "PATCH", f"/numbers/{n['id']}", {"name": "Main"})
-                req("PATCH /numbers/{id} (unassign trunk)", "PATCH", f"/numbers/{n['id']}",
-                    {"transfer_trunk_id": None})
+                req("PATCH /numbers/{id} (unassign trunk)", "PATCH", f"/numbers/{n['id']}", {"transfer_trunk_id": None})
                 req("DELETE /numbers/{id}", "DELETE", f"/numbers/{n['id']}")
                 req("DELETE /sip-trunks/{id}", "DELETE", f"/sip-trunks/{t['id']}")
 
@@ -143,18 +141,32 @@ def main() -> int:
                 other = resend.add_domain("re_bench", "other.bench.example", status="verified")
                 req("GET /domains/sync", "GET", "/domains/sync")
                 req("POST /domains/sync", "POST", "/domains/sync", {"resendDomainId": other["id"]})
-                run("send_call_notification()", lambda: __import__(
-                    "chalicelib.services.domains", fromlist=["x"]).send_call_notification(
-                    org.id, "ops@bench.example", "Call", "Body"))
+                run(
+                    "send_call_notification()",
+                    lambda: __import__("chalicelib.services.domains", fromlist=["x"]).send_call_notification(
+                        org.id, "ops@bench.example", "Call", "Body"
+                    ),
+                )
                 req("DELETE /domains", "DELETE", "/domains")
 
                 repo = UsageRepository()
                 for i in range(50):
-                    run("UsageRepository.add()", lambda i=i: repo.add(org.id, {
-                        "call_id": f"c{i}", "duration_seconds": 30 + i, "minutes_used": 1, "cost": 0.1,
-                        "created_at": f"2026-01-{1 + i % 28:02d}T10:00:00.000Z"}))
+                    run(
+                        "UsageRepository.add()",
+                        lambda i=i: repo.add(
+                            org.id,
+                            {
+                                "call_id": f"c{i}",
+                                "duration_seconds": 30 + i,
+                                "minutes_used": 1,
+                                "cost": 0.1,
+                                "created_at": f"2026-01-{1 + i % 28:02d}T10:00:00.000Z",
+                            },
+                        ),
+                    )
                 rows[:] = [r for r in rows if r[0] != "UsageRepository.add()"] + [
-                    ("UsageRepository.add()", 0, Counter(calls))]
+                    ("UsageRepository.add()", 0, Counter(calls))
+                ]
                 page = req("GET /usage (50 logs, limit 20)", "GET", "/usage?limit=20")
                 req("GET /usage (cursor page 2)", "GET", f"/usage?limit=20&cursor={page['next_cursor']}")
                 req("GET /usage (date range)", "GET", "/usage?start_date=2026-01-05&end_date=2026-01-10")
@@ -163,8 +175,12 @@ def main() -> int:
                 run("provider_key() cold", lambda: byok.provider_key(org.id, "resend"))
                 run("provider_key() warm", lambda: byok.provider_key(org.id, "resend"))
                 run("lookup_inbound()", lambda: numbers.lookup_inbound("+31201234568"))
-                t2 = sip_trunks.create_trunk(org.id, __import__(
-                    "chalicelib.models.resources", fromlist=["x"]).SipTrunkCreate(name="T", host="h.example.com"))
+                t2 = sip_trunks.create_trunk(
+                    org.id,
+                    __import__("chalicelib.models.resources", fromlist=["x"]).SipTrunkCreate(
+                        name="T", host="h.example.com"
+                    ),
+                )
                 run("get_trunk(with_password)", lambda: sip_trunks.get_trunk(org.id, t2["id"], with_password=True))
                 run("any_active_number()", lambda: numbers.any_active_number(org.id))
     finally:
@@ -177,8 +193,10 @@ def main() -> int:
         auth = sum(v for (op, table), v in c.items() if table in AUTH_TABLES)
         feature = {f"{op}:{table}": v for (op, table), v in sorted(c.items()) if table not in AUTH_TABLES}
         total = sum(c.values())
-        print(f"{label:42} {status or '-':>6} {total:>5} {auth:>4} {total - auth:>7}  "
-              + ", ".join(f"{k}x{v}" if v > 1 else k for k, v in feature.items()))
+        print(
+            f"{label:42} {status or '-':>6} {total:>5} {auth:>4} {total - auth:>7}  "
+            + ", ".join(f"{k}x{v}" if v > 1 else k for k, v in feature.items())
+        )
     if scans:
         print("SCAN on:", scans)
         return 1

@@ -31,7 +31,13 @@ def get_tracer() -> Any:
 
 
 def count_request(status: int) -> None:
-    """One EMF count per API response, by status class (2xx/4xx/5xx)."""
+    """One EMF count per API response, by status class (2xx/4xx/5xx).
+
+    Only inside Lambda, where the log_metrics middleware flushes after every invocation; elsewhere
+    (dev server, tests, benchmarks) nothing would flush them and they would pile up.
+    """
+    if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return
     from aws_lambda_powertools.metrics import MetricUnit
 
     metrics.add_metric(name=f"Api{status // 100}xx", unit=MetricUnit.Count, value=1)

@@ -205,3 +205,18 @@ def test_openapi_leaves_out_twilio_callbacks(client):
     assert spec["servers"] == [{"url": "/api/v1"}]
     assert not [p for p in spec["paths"] if p.startswith("/twilio")]
     assert "/calls/outbound" in spec["paths"] and "/assistants" in spec["paths"]
+
+
+def test_lambda_invocations_emit_request_counts_as_emf(client, api, monkeypatch, capsys):
+    """Inside Lambda the Powertools middleware flushes one EMF record per invocation."""
+    import json
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "voice-api")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    capsys.readouterr()
+    assert api.get("/assistants").status_code == 200
+    assert api.get("/assistants/not-a-uuid").status_code == 404
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    names = [m["Name"] for r in records for d in r["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
+    assert names.count("Api2xx") == 1 and names.count("Api4xx") == 1
+    assert all(r["_aws"]["CloudWatchMetrics"][0]["Namespace"] for r in records)
