@@ -2,8 +2,10 @@
 
 Speech is detected by energy on the real audio (mu-law 8 kHz, or linear16); the words come from
 the registry (what the simulated caller said it would say on this call, found via ``tag``). Timing:
-interim ``Results`` every ``interim_interval_ms`` of speech, then one ``is_final`` + ``speech_final``
-result ``final_delay_ms`` after the end of speech (or the ``endpointing`` value when larger),
+interim ``Results`` every ``interim_interval_ms`` of speech, an interim with the whole utterance once
+the end of speech is detected (``hangover_ms`` of silence), then one ``is_final`` + ``speech_final``
+result ``final_delay_ms`` after the end of speech in the audio, i.e. the last voiced frame (or the
+``endpointing`` value when larger and ``honor_endpointing`` is on),
 ``UtteranceEnd`` ``utterance_end_ms`` after the last word, ``SpeechStarted`` with ``vad_events``.
 Control: ``KeepAlive``, ``Finalize`` (-> ``from_finalize: true``), ``CloseStream`` (-> ``Metadata``,
 close). No audio and no KeepAlive for ``idle_timeout_s`` (10 s) -> close 1011 ``NET-0001``.
@@ -41,6 +43,7 @@ class _Utterance:
     end_ms: float = 0.0
     finalized: bool = False
     interim_sent_at_ms: float = 0.0
+    interim_words: int = 0  # words in the last interim sent
 
     @property
     def words(self) -> list[str]:
@@ -74,7 +77,7 @@ class FakeDeepgram(AsyncFakeServer):
 
     def __init__(self, *, final_delay_ms: float = 150, interim_interval_ms: float = 300,
                  idle_timeout_s: float = 10.0, hangover_ms: int = 100, api_key: str | None = None,
-                 default_text: str = "hello", honor_endpointing: bool = True, **kw: Any):
+                 default_text: str = "hello", honor_endpointing: bool = False, **kw: Any):
         super().__init__(**kw)
         self.final_delay_ms = final_delay_ms
         self.interim_interval_ms = interim_interval_ms
@@ -222,7 +225,7 @@ class _LiveConnection:
         if event == "start":
             await self.on_speech_start()
         elif event == "end":
-            self.on_speech_end()
+            await self.on_speech_end()
         elif self.detector.in_speech and self.interim and self.current and not self.current.finalized:
             if self.detector.audio_ms - self.current.interim_sent_at_ms >= self.fake.interim_interval_ms:
                 await self.send_interim()
@@ -251,17 +254,27 @@ class _LiveConnection:
         utt.interim_sent_at_ms = self.detector.audio_ms
         words = utt.words
         n = min(max(1, int(self.detector.voiced_ms // MS_PER_WORD) + 1), max(1, len(words) - 1))
+        utt.interim_words = n
         await self.send(self._result(utt, words[:n], False, False, False, self.detector.audio_ms))
 
-    def on_speech_end(self) -> None:
+    async def on_speech_end(self) -> None:
         utt = self.current
         if utt is None or utt.finalized:
             return
         utt.end_ms = self.detector.last_voice_end_ms
-        lag_ms = self.detector.audio_ms - utt.end_ms  # silence already heard since the last voiced frame
+        # The final is due final_delay_ms after the last voiced frame (audio time, which is wall time when
+        # audio arrives in real time), not after the hangover that detected the end: subtract the silence
+        # already heard.
+        lag_ms = self.detector.audio_ms - utt.end_ms
         now = time.monotonic()
         self.s.speech_end_at.append(now - lag_ms / 1000)
         self.pending_final = asyncio.ensure_future(self._final_after(max(0.0, self.final_delay_ms - lag_ms) / 1000))
+        if self.interim and utt.interim_words < len(utt.words):
+            # Like real Deepgram, an interim with the whole utterance precedes the final (repeats are
+            # skipped so a client's "stable interim" timer is not restarted for nothing).
+            utt.interim_sent_at_ms = self.detector.audio_ms
+            utt.interim_words = len(utt.words)
+            await self.send(self._result(utt, utt.words, False, False, False, utt.end_ms))
 
     # -- control --------------------------------------------------------------------------------------
     async def on_control(self, raw: str) -> bool:

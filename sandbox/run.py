@@ -148,8 +148,13 @@ class Sandbox:
 def start_sandbox(host: str = "127.0.0.1", port_base: int = 0, *, registry: Registry | None = None,
                   stt_final_delay_ms: float = 150, llm_first_token_delay_ms: float = 300,
                   llm_token_delay_ms: float = 10, tts_first_byte_delay_ms: float = 100,
-                  realtime_first_audio_delay_ms: float = 400, stt_honor_endpointing: bool = True) -> Sandbox:
-    """Start the fakes (ephemeral ports unless ``port_base``); all share ``registry`` (default: global)."""
+                  realtime_first_audio_delay_ms: float = 400, stt_honor_endpointing: bool = False) -> Sandbox:
+    """Start the fakes (ephemeral ports unless ``port_base``); all share ``registry`` (default: global).
+
+    ``stt_honor_endpointing`` is off by default: the reference latency profile defines the STT final as
+    ``stt_final_delay_ms`` after the end of speech, and the media service asks for ``endpointing=300``
+    (which, honoured, would make every final 300 ms late). Turn it on to model Deepgram's own endpointing.
+    """
     reg = registry or REGISTRY
 
     def port(i: int) -> int:

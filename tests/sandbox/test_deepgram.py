@@ -50,8 +50,8 @@ async def test_sdk_interim_final_utterance_end_with_registered_text(fake, regist
     line = audio.speak("I need to change my booking please")
     dg = client(fake)
     async with dg.listen.v1.connect(model="nova-3", language="en", encoding="mulaw", sample_rate=8000,
-                                    interim_results="true", utterance_end_ms="1000", vad_events="true",
-                                    tag="call-1", keyterm=["booking", "Acme"]) as sock:
+                                    interim_results="true", endpointing="300", utterance_end_ms="1000",
+                                    vad_events="true", tag="call-1", keyterm=["booking", "Acme"]) as sock:
         sender = asyncio.create_task(stream(sock.send_media, audio.silence(200) + line + audio.silence(1400)))
         msgs = await collect(sock, "UtteranceEnd", timeout=8)
         await sender
@@ -60,10 +60,13 @@ async def test_sdk_interim_final_utterance_end_with_registered_text(fake, regist
     assert kinds[0] == "SpeechStarted"
     interims = [m for m in msgs if m.type == "Results" and not m.is_final]
     finals = [m for m in msgs if m.type == "Results" and m.is_final]
-    assert len(interims) >= 2
+    assert len(interims) >= 3
+    # Partial interims while speaking, then (like real Deepgram) the whole utterance before the final
     assert all(len(m.channel.alternatives[0].transcript) < len("I need to change my booking please")
-               for m in interims)
+               for m in interims[:-1])
     assert "I need to change my booking please".startswith(interims[0].channel.alternatives[0].transcript)
+    assert interims[-1].channel.alternatives[0].transcript == "I need to change my booking please"
+    assert msgs.index(interims[-1]) < msgs.index(next(m for m in msgs if m.type == "Results" and m.is_final))
     assert len(finals) == 1 and finals[0].speech_final is True
     assert finals[0].channel.alternatives[0].transcript == "I need to change my booking please"
     assert finals[0].channel.alternatives[0].words[0].punctuated_word == "I"
@@ -73,9 +76,26 @@ async def test_sdk_interim_final_utterance_end_with_registered_text(fake, regist
     assert session.query["keyterm"] == ["booking", "Acme"]
     assert session.query["encoding"] == ["mulaw"] and session.query["sample_rate"] == ["8000"]
     assert session.call_id == "call-1"
-    # final arrives ~150 ms after the end of speech (generous bounds)
+    # final arrives final_delay_ms (150) after the last voiced frame, not after the detector's hangover
+    # (nor the client's endpointing=300: not honoured by default)
     lag = session.final_sent_at[0] - session.speech_end_at[0]
-    assert 0.12 <= lag <= 0.8, lag
+    assert 0.13 <= lag <= 0.25, lag
+
+
+async def test_endpointing_honoured_when_enabled(registry):
+    registry.register("call-ep", ["Tuesday please"])
+    with FakeDeepgram(registry=registry, honor_endpointing=True) as dg:
+        async with websockets.connect(dg.ws_url + "/v1/listen?encoding=mulaw&sample_rate=8000&endpointing=400"
+                                      "&interim_results=true&tag=call-ep",
+                                      additional_headers={"Authorization": "Token x"}) as ws:
+            await stream(ws.send, audio.silence(100) + audio.speak("Tuesday please") + audio.silence(700))
+            msgs = []
+            while not (msgs and msgs[-1].get("is_final")):
+                msgs.append(json.loads(await asyncio.wait_for(ws.recv(), 2)))
+    assert msgs[-2]["is_final"] is False and msgs[-2]["channel"]["alternatives"][0]["transcript"] == "Tuesday please"
+    session = dg.sessions[0]
+    lag = session.final_sent_at[0] - session.speech_end_at[0]
+    assert 0.38 <= lag <= 0.5, lag
 
 
 async def test_finalize_close_stream_metadata_and_fallback_pairing(fake, registry):
