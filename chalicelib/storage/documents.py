@@ -7,7 +7,7 @@ shape; the repository gives every one of them get/list/put/delete scoped to one 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 from pynamodb.models import Model
@@ -16,6 +16,16 @@ from chalicelib.errors import Conflict, InvalidRequest
 from chalicelib.storage.base import is_condition_failure
 
 M = TypeVar("M", bound=Model)
+
+
+class Keyed(Protocol):
+    """Anything listed oldest first by (created_at, id): documents, numbers."""
+
+    id: str
+    created_at: str
+
+
+K = TypeVar("K", bound=Keyed)
 
 
 @dataclass
@@ -29,13 +39,13 @@ class Document:
 
 
 @dataclass
-class DocumentPage:
-    items: list[Document]
+class DocumentPage(Generic[K]):
+    items: list[K]
     next_cursor: dict[str, Any] | None  # opaque key to pass back as ``cursor``; None at the end
 
 
-def page_sorted(docs: list[Document], org_id: str, limit: int, offset: int,
-                cursor: dict[str, Any] | None) -> DocumentPage:
+def page_sorted(docs: list[K], org_id: str, limit: int, offset: int,
+                cursor: dict[str, Any] | None) -> DocumentPage[K]:
     """Page over documents already sorted by (created_at, id); the cursor is the last item's key."""
     start = 0
     if cursor:

@@ -15,10 +15,9 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.errors import InvalidRequest
 from chalicelib.settings import aws_region
 from chalicelib.storage.base import is_condition_failure
-from chalicelib.storage.documents import Document, DocumentRepository
+from chalicelib.storage.documents import Document, DocumentRepository, page_sorted
 from chalicelib.storage.tables import AssistantModel, NumberClaimModel, NumberModel, SipTrunkModel
 
 
@@ -103,17 +102,8 @@ class NumberRepository:
     def page(self, org_id: str, limit: int, offset: int = 0,
              cursor: dict[str, Any] | None = None) -> tuple[list[NumberRecord], dict[str, Any] | None]:
         """One page, oldest first, and the cursor of its last item (None at the end)."""
-        docs = self.list(org_id)
-        start = 0
-        if cursor:
-            if cursor.get("org_id") != org_id:
-                raise InvalidRequest("'cursor' is not a valid cursor.", param="cursor")
-            key = (str(cursor.get("created_at")), str(cursor.get("id")))
-            start = next((n for n, d in enumerate(docs) if (d.created_at, d.id) > key), len(docs))
-        chunk = docs[start + offset:start + offset + limit]
-        more = start + offset + limit < len(docs)
-        nxt = {"org_id": org_id, "id": chunk[-1].id, "created_at": chunk[-1].created_at} if more and chunk else None
-        return chunk, nxt
+        page = page_sorted(self.list(org_id), org_id, limit, offset, cursor)
+        return page.items, page.next_cursor
 
     def get_by_phone(self, phone_number: str) -> NumberRecord | None:
         """The number registered under an E.164 number: one GetItem on its claim (which carries a
