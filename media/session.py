@@ -157,7 +157,7 @@ class CallSession:
     async def send_json(self, message: dict[str, Any]) -> None:
         try:
             await self.ws.send_text(json.dumps(message))
-        except Exception:
+        except Exception:  # the caller hung up: a lost send is harmless, the stop/close path ends the call
             pass
 
     async def send_mark(self, name: str | None = None) -> asyncio.Future:
@@ -476,7 +476,7 @@ class CallSession:
         payload = self.tool_payload(spec, tool_call_id, args)
         try:
             out = await asyncio.to_thread(control_plane.call_tool_webhook, url, secret, payload, 10.0)
-        except Exception as exc:
+        except Exception as exc:  # any tool failure becomes an error result the LLM can speak; the call goes on
             log.warning("tool %s failed: %s", spec.name, type(exc).__name__)
             return {"error": "The tool could not be reached."}
         if isinstance(out, dict) and out.get("error"):
@@ -646,7 +646,7 @@ class CallSession:
             await self._run(prepared)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # a pipeline crash must still end the call cleanly with a reason
             log.exception("call %s failed", self.call_id)
             if not self._ending:
                 self.end_reason, self.error = "error", f"media service error: {type(exc).__name__}"
@@ -763,7 +763,7 @@ class CallSession:
     async def _close(self) -> None:
         try:
             await self.ws.close()
-        except Exception:
+        except Exception:  # the socket may already be closed by Twilio
             pass
 
     async def _finish(self) -> None:
@@ -782,6 +782,6 @@ class CallSession:
                 control_plane.call_ended, self.org_id, self.call_id, end_reason=reason,
                 messages=self.transcript(), latency=self.latency(), duration_seconds=duration,
                 error=self.error, extra=extra)
-        except Exception:
+        except Exception:  # the final write is retried by Twilio's completed callback; never crash the session loop
             log.exception("call_ended failed for %s", self.call_id)
         log.info("call %s ended: %s", self.call_id, reason)
