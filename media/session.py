@@ -782,6 +782,6 @@ class CallSession:
                 control_plane.call_ended, self.org_id, self.call_id, end_reason=reason,
                 messages=self.transcript(), latency=self.latency(), duration_seconds=duration,
                 error=self.error, extra=extra)
-        except Exception:  # the final write is retried by Twilio's completed callback; never crash the session loop
+        except Exception:  # the delayed check after Twilio's completed callback still ends the row
             log.exception("call_ended failed for %s", self.call_id)
         log.info("call %s ended: %s", self.call_id, reason)
