@@ -67,14 +67,14 @@ def initial_messages(plan: CallPlan) -> list[dict[str, Any]]:
     return messages
 
 
-def build_pipeline(session: CallSession, plan: CallPlan, keys: dict | None = None) -> Built:
+def build_pipeline(session: CallSession, plan: CallPlan, keys: dict | None = None, warm: Any = None) -> Built:
     from pipecat.pipeline.pipeline import Pipeline
     from pipecat.pipeline.worker import PipelineParams, PipelineWorker
     from pipecat.processors.aggregators.llm_context import LLMContext
     from pipecat.processors.aggregators.llm_response_universal import LLMAssistantAggregator
     from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 
-    services = build_services(plan, keys)
+    services = build_services(plan, keys, warm)
     schema = tools_schema(plan)
     context = LLMContext(initial_messages(plan), tools=schema) if schema else LLMContext(initial_messages(plan))
 

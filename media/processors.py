@@ -89,12 +89,16 @@ class TwilioSerializer(FrameSerializer):
             if not self._session.maybe_playing():
                 return None  # nothing queued at Twilio (e.g. a withdrawn speculative reply)
             self._session.note_clear()
+            if self._session.recorder is not None:
+                self._session.recorder.clear()
             return json.dumps({"event": "clear", "streamSid": self.stream_sid})
         if isinstance(frame, AudioRawFrame):
             if not frame.audio:
                 return None
             ulaw = audioop.lin2ulaw(frame.audio, 2)
             self._session.note_audio_out(len(ulaw))
+            if self._session.recorder is not None:
+                self._session.recorder.agent(ulaw)
             return json.dumps({"event": "media", "streamSid": self.stream_sid,
                                "media": {"payload": base64.b64encode(ulaw).decode()}})
         if isinstance(frame, (OutputTransportMessageFrame, OutputTransportMessageUrgentFrame)):
@@ -111,8 +115,12 @@ class TwilioSerializer(FrameSerializer):
             payload = (message.get("media") or {}).get("payload")
             if not payload:
                 return None
-            pcm = audioop.ulaw2lin(base64.b64decode(payload), 2)
+            ulaw = base64.b64decode(payload)
+            pcm = audioop.ulaw2lin(ulaw, 2)
             self._session.note_audio_in(audioop.rms(pcm, 2))
+            if self._session.recorder is not None:
+                ts = (message.get("media") or {}).get("timestamp")
+                self._session.recorder.caller(ulaw, int(ts) if str(ts or "").isdigit() else None)
             return InputAudioRawFrame(audio=pcm, num_channels=1, sample_rate=8000)
         if event == "dtmf":
             from pipecat.audio.dtmf.types import KeypadEntry

@@ -349,7 +349,9 @@ def build_tts(plan: CallPlan, key: str):
 _KEY_PROVIDER = {"xai_realtime": "xai"}
 
 
-def build_services(plan: CallPlan, keys: dict[str, tuple[str, bool]] | None = None) -> Services:
+def build_services(plan: CallPlan, keys: dict[str, tuple[str, bool]] | None = None,
+                   warm: Any = None) -> Services:
+    """The call's STT/LLM/TTS (or realtime) services; ``warm`` holds what ring-time prepare opened."""
     byok: dict[str, bool] = {}
 
     def key_for(kind: str, provider: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.timeutil import now_iso
-from media import control_plane, telephony
+from media import control_plane, recording, telephony
 from media.plan import CallPlan, ToolSpec, UnsupportedConfig, build_plan, mask_number
 from media.processors import looks_like_voicemail
 
@@ -64,6 +64,7 @@ class Prepared:
 
     plan: CallPlan
     greeting_audio: bytes | None
+    warm: Any = None  # provider connections opened at ring time (media.services)
     created: float = field(default_factory=time.monotonic)
 
 
@@ -141,6 +142,7 @@ class CallSession:
         self.greeting_latency_ms: int | None = None
         self.bot_speaking = False
         self._uninterruptible = False
+        self.recorder: recording.Recorder | None = None
         import os
 
         self.speculate = os.environ.get("MEDIA_SPECULATIVE_REPLIES", "true").lower() in ("1", "true", "yes", "on")
@@ -280,6 +282,8 @@ class CallSession:
                           "played_chunks": 0, "cleared_at": None, "index": None}
         for i, chunk in enumerate(chunks):
             self.note_audio_out(len(chunk))
+            if self.recorder is not None:
+                self.recorder.agent(chunk)
             await self.send_json({"event": "media", "streamSid": self.stream_sid,
                                   "media": {"payload": base64.b64encode(chunk).decode()}})
             await self.send_json({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": f"greet-{i}"}})
@@ -312,6 +316,8 @@ class CallSession:
                     msgs.pop(idx)
                 self.context.set_messages(msgs)
         # The greeting audio went out on the socket directly: clear it at Twilio.
+        if self.recorder is not None:
+            self.recorder.clear()
         self._spawn(self.send_json({"event": "clear", "streamSid": self.stream_sid}), "clear")
 
     # --- conversation ------------------------------------------------------------------------
@@ -673,6 +679,7 @@ class CallSession:
             await telephony.hang_up(self.account_sid, self.call_sid)
             return
         plan = self.plan
+        self.recorder = recording.start(plan)
         if plan.voicemail_detection:
             self.voicemail_state = "deciding"
         greeting_audio = prepared.greeting_audio if prepared else None
@@ -697,7 +704,7 @@ class CallSession:
 
         try:
             keys = await asyncio.to_thread(resolve_keys, plan)  # DynamoDB/KMS: never on the event loop
-            built = build_pipeline(self, plan, keys)
+            built = build_pipeline(self, plan, keys, warm=prepared.warm if prepared else None)
         except UnsupportedConfig as exc:
             await started
             self.end_reason, self.error = "error", str(exc)
@@ -774,6 +781,11 @@ class CallSession:
         extra = dict(self.extra)
         if self.backchannels:
             extra["backchannels"] = self.backchannels
+        if self.recorder is not None:
+            try:
+                extra.update(await recording.store(self))
+            except Exception:  # a lost recording must not lose the transcript and end-of-call report
+                log.exception("recording upload failed for %s", self.call_id)
         if reason == "voicemail":
             msg = self.plan.voicemail_message if self.plan else None
             extra["summary"] = f"Voicemail detected. Left message: {msg}" if msg else "Voicemail detected."
