@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -87,7 +88,8 @@ def build_pipeline(session: CallSession, plan: CallPlan, keys: dict | None = Non
             serializer=TwilioSerializer(session), allowed_origins=[]))
 
     gate = None if plan.realtime else SpeculationGate()
-    brain = CallBrain(session, pass_audio=plan.realtime, gate=gate)
+    quiet_ms = float(os.environ.get("MEDIA_SPECULATE_QUIET_MS", "120"))
+    brain = CallBrain(session, pass_audio=plan.realtime, gate=gate, speculate_quiet=quiet_ms / 1000)
     llm = services.llm
     llm.register_function(None, session.handle_function_call)
     if plan.realtime:

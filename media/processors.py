@@ -197,12 +197,12 @@ class CallBrain(FrameProcessor):
     """Turn taking between STT and LLM (see module docstring)."""
 
     def __init__(self, session: CallSession, *, pass_audio: bool = False, endpoint_fallback_secs: float = 0.8,
-                 dtmf_flush_secs: float = 1.2, gate: SpeculationGate | None = None, speculate_after: float = 0.25):
+                 dtmf_flush_secs: float = 1.2, gate: SpeculationGate | None = None, speculate_quiet: float = 0.12):
         super().__init__(name="call-brain")
         self.s = session
         self._pass_audio = pass_audio
         self.gate = gate
-        self._speculate_after = speculate_after
+        self._speculate_quiet = speculate_quiet
         self._spec_task: asyncio.Task | None = None
         self.spec_text: str | None = None  # the interim a speculative reply is running for
         self.spec_hits = 0
@@ -281,7 +281,14 @@ class CallBrain(FrameProcessor):
             self._spec_task = self.create_task(self._speculate_later(text), name="speculate")
 
     async def _speculate_later(self, text: str) -> None:
-        await asyncio.sleep(self._speculate_after)
+        # Stable: this is still the newest interim (a newer one cancels this task) and the caller's
+        # audio has been quiet for a moment, so the words are probably all in. The STT's final comes
+        # later (its endpointing wait), which is the time this wins.
+        while True:
+            wait = (self.s.last_voice_at or 0.0) + self._speculate_quiet - time.monotonic()
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
         if self.spec_text is not None:
             if normalize(self.spec_text) == normalize(text):
                 return

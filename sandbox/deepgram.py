@@ -6,7 +6,9 @@ interim ``Results`` every ``interim_interval_ms`` of speech, an interim with the
 the end of speech is detected (``hangover_ms`` of silence), then one ``is_final`` + ``speech_final``
 result ``final_delay_ms`` after the end of speech in the audio, i.e. the last voiced frame (or the
 ``endpointing`` value when larger and ``honor_endpointing`` is on),
-``UtteranceEnd`` ``utterance_end_ms`` after the last word, ``SpeechStarted`` with ``vad_events``.
+``UtteranceEnd`` ``utterance_end_ms`` after the last word, interims that show a different wording than
+the final for utterances listed in ``revisions`` (as real Deepgram revises words),
+``SpeechStarted`` with ``vad_events``.
 Control: ``KeepAlive``, ``Finalize`` (-> ``from_finalize: true``), ``CloseStream`` (-> ``Metadata``,
 close). No audio and no KeepAlive for ``idle_timeout_s`` (10 s) -> close 1011 ``NET-0001``.
 
@@ -44,10 +46,15 @@ class _Utterance:
     finalized: bool = False
     interim_sent_at_ms: float = 0.0
     interim_words: int = 0  # words in the last interim sent
+    interim_text: str | None = None  # what interims show before the final revises it (None: the text)
 
     @property
     def words(self) -> list[str]:
         return self.text.split()
+
+    @property
+    def interim_word_list(self) -> list[str]:
+        return (self.interim_text or self.text).split()
 
 
 @dataclass
@@ -77,7 +84,8 @@ class FakeDeepgram(AsyncFakeServer):
 
     def __init__(self, *, final_delay_ms: float = 150, interim_interval_ms: float = 300,
                  idle_timeout_s: float = 10.0, hangover_ms: int = 100, api_key: str | None = None,
-                 default_text: str = "hello", honor_endpointing: bool = False, **kw: Any):
+                 default_text: str = "hello", honor_endpointing: bool = False,
+                 revisions: dict[str, str] | None = None, **kw: Any):
         super().__init__(**kw)
         self.final_delay_ms = final_delay_ms
         self.interim_interval_ms = interim_interval_ms
@@ -86,6 +94,9 @@ class FakeDeepgram(AsyncFakeServer):
         self.api_key = api_key  # None: any non-empty token is accepted
         self.default_text = default_text  # transcript when nothing is registered for the call
         self.honor_endpointing = honor_endpointing
+        # utterance text -> the interim transcript shown before the final revises it (real Deepgram
+        # changes words between interim and final results)
+        self.revisions: dict[str, str] = dict(revisions or {})
         self.sessions: list[DeepgramSession] = []
         self._sockets: set[web.WebSocketResponse] = set()
 
@@ -243,7 +254,8 @@ class _LiveConnection:
             self.claimed = True
         text = self.fake.registry.next_utterance("stt", self.call_id) or self.fake.default_text
         self.current = _Utterance(text=text, start_ms=self.detector.speech_start_ms,
-                                  interim_sent_at_ms=self.detector.audio_ms)
+                                  interim_sent_at_ms=self.detector.audio_ms,
+                                  interim_text=self.fake.revisions.get(text))
         if self.vad_events:
             await self.send({"type": "SpeechStarted", "channel": [0], "timestamp": round(
                 self.detector.speech_start_ms / 1000, 3)})
@@ -252,7 +264,7 @@ class _LiveConnection:
         utt = self.current
         assert utt is not None
         utt.interim_sent_at_ms = self.detector.audio_ms
-        words = utt.words
+        words = utt.interim_word_list
         n = min(max(1, int(self.detector.voiced_ms // MS_PER_WORD) + 1), max(1, len(words) - 1))
         utt.interim_words = n
         await self.send(self._result(utt, words[:n], False, False, False, self.detector.audio_ms))
@@ -269,12 +281,13 @@ class _LiveConnection:
         now = time.monotonic()
         self.s.speech_end_at.append(now - lag_ms / 1000)
         self.pending_final = asyncio.ensure_future(self._final_after(max(0.0, self.final_delay_ms - lag_ms) / 1000))
-        if self.interim and utt.interim_words < len(utt.words):
+        words = utt.interim_word_list
+        if self.interim and utt.interim_words < len(words):
             # Like real Deepgram, an interim with the whole utterance precedes the final (repeats are
             # skipped so a client's "stable interim" timer is not restarted for nothing).
             utt.interim_sent_at_ms = self.detector.audio_ms
-            utt.interim_words = len(utt.words)
-            await self.send(self._result(utt, utt.words, False, False, False, utt.end_ms))
+            utt.interim_words = len(words)
+            await self.send(self._result(utt, words, False, False, False, utt.end_ms))
 
     # -- control --------------------------------------------------------------------------------------
     async def on_control(self, raw: str) -> bool:

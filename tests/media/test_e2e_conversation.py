@@ -134,31 +134,44 @@ def test_tools_sync_slow_async_dtmf_and_end_call(stack):
     assert {"Status": "completed"} in stack.twilio_updates(call_id)
 
 
-def test_speculative_reply_on_stable_interim(stack):
-    # One-word answers: the STT fake's last interim already equals the final transcript.
+def test_speculative_reply_on_stable_interim(stack, monkeypatch):
+    # The STT fake sends an interim with the whole utterance ~100 ms after speech ends and the final
+    # at 150 ms: the brain starts the reply on the newest interim once the caller has been quiet for a
+    # moment (60 ms here, 120 ms by default, leaving room before the fake's early final).
+    monkeypatch.setenv("MEDIA_SPECULATE_QUIET_MS", "60")
     stack.openai.add_rule(call_id="ref spec", contains="tuesday", text="Tuesday works for us.")
     stack.openai.add_rule(call_id="ref spec", contains="weekend", text="Weekends are closed.")
+    stack.openai.add_rule(call_id="ref spec", contains="parking", text="There is free parking.")
+    stack.openai.add_rule(call_id="ref spec", contains="barking", text="WRONG GUESS")
+    # Deepgram revises a word between the interim and the final: the guess must be withdrawn.
+    stack.deepgram.revisions["Is there parking nearby?"] = "Is there barking nearby?"
     call_id, token = stack.call(base_config("spec"))
 
     async def scenario():
         c = stack.caller(call_id, token)
         await c.connect()
         await c.wait_agent_turn(c.log.started_at, timeout=10)
-        end = await c.speak("Tuesday.")
-        await c.wait_agent_turn(end)
-        end = await c.speak("What about the weekend?")
-        await c.wait_agent_turn(end)
+        for line in ("Tuesday.", "What about the weekend?", "Is there parking nearby?"):
+            end = await c.speak(line)
+            await c.wait_agent_turn(end)
         await c.hang_up()
 
     asyncio.run(scenario())
     row = stack.wait_ended(call_id)
     turns = row.data["latency"]["turns"]
-    assert turns[0]["speculative"] is True  # started on the interim, kept on the final
-    assert turns[1]["speculative"] is False  # interim differed: withdrawn, answered from the final
+    assert [t["speculative"] for t in turns] == [True, True, False]  # kept, kept, withdrawn
     said = [m["content"] for m in row.data["messages"] if m["role"] == "assistant"]
     assert said.count("Tuesday works for us.") == 1 and said.count("Weekends are closed.") == 1
+    assert said.count("There is free parking.") == 1 and "WRONG GUESS" not in said
     users = [m["content"] for m in row.data["messages"] if m["role"] == "user"]
-    assert users == ["Tuesday.", "What about the weekend?"]
-    tuesday = [r for r in stack.openai.completions if "Tuesday" in json.dumps(r.body["messages"][-1])]
-    final_at = stack.deepgram.sessions[0].final_sent_at[0]
-    assert tuesday[0].received_at < final_at  # the LLM was asked before the final transcript existed
+    assert users == ["Tuesday.", "What about the weekend?", "Is there parking nearby?"]
+    finals = stack.deepgram.sessions[0].final_sent_at
+
+    def asked(word: str) -> list:
+        return [r for r in stack.openai.completions if word in json.dumps(r.body["messages"][-1])]
+
+    # The LLM was asked before the final transcript existed
+    assert asked("Tuesday")[0].received_at < finals[0]
+    assert len(asked("weekend")) == 1  # no second request once the guess was confirmed
+    # The revised interim was guessed on, then withdrawn and answered from the final
+    assert asked("barking")[0].received_at < finals[2] < asked("parking")[0].received_at
