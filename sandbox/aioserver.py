@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -22,8 +24,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class AsyncFakeServer:
     name = "fake"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, registry: Registry | None = None):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, registry: Registry | None = None,
+                 connect_delay_ms: float = 0):
         self.host, self.port = host, port
+        # Emulated TLS handshake + round trips: paid once per new TCP connection (its first request,
+        # which for a WebSocket is the upgrade), never by later requests on a kept-alive connection.
+        self.connect_delay_ms = connect_delay_ms
+        self.connections: list[dict[str, Any]] = []  # per TCP connection: id, opened_at (monotonic), paths
+        self._conn_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.registry = registry or REGISTRY
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -78,6 +86,20 @@ class AsyncFakeServer:
             self.requests.append(entry)
         return entry
 
+    async def _track_connection(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        transport = request.transport
+        conn = self._conn_of.get(transport) if transport is not None else None
+        if conn is None:
+            with self.lock:
+                conn = {"id": len(self.connections) + 1, "opened_at": time.monotonic(), "paths": []}
+                self.connections.append(conn)
+            if transport is not None:
+                self._conn_of[transport] = conn
+            if self.connect_delay_ms:
+                await asyncio.sleep(self.connect_delay_ms / 1000)
+        conn["paths"].append(request.path)
+        return await handler(request)
+
     # -- registry endpoints ---------------------------------------------------------------------------
     async def _register(self, request: web.Request) -> web.Response:
         try:
@@ -131,7 +153,11 @@ class AsyncFakeServer:
             self.loop.close()
 
     async def _serve(self) -> None:
-        app = web.Application(client_max_size=32 * 1024 * 1024)
+        @web.middleware
+        async def track(request: web.Request, handler: Handler) -> web.StreamResponse:
+            return await self._track_connection(request, handler)
+
+        app = web.Application(client_max_size=32 * 1024 * 1024, middlewares=[track])
         app.router.add_post("/sandbox/calls/{call_id}/utterances", self._register)
         app.router.add_get("/sandbox/calls/{call_id}", self._get_registration)
         app.router.add_delete("/sandbox/calls/{call_id}", self._delete_registration)
