@@ -40,7 +40,7 @@ def test_barge_in_clears_and_truncates_and_backchannel_does_not(stack):
         cut = await c.speak("Stop, stop, I have another question.")
         await c.wait_agent_turn(cut)
         await c.hang_up()
-        return c
+        return c, c.first_audio_after(end)
 
     async def backchannel():
         c = stack.caller(back_id, back_token)
@@ -58,12 +58,19 @@ def test_barge_in_clears_and_truncates_and_backchannel_does_not(stack):
     async def both():
         return await asyncio.gather(barge(), backchannel())
 
-    c_barge, c_back = asyncio.run(both())
+    (c_barge, reply_at), c_back = asyncio.run(both())
     row = stack.wait_ended(barge_id)
     assert c_barge.log.clears, "Twilio clear was sent on barge-in"
     said = [m["content"] for m in row.data["messages"] if m["role"] == "assistant"]
     partial = [s for s in said if s != LONG and LONG.startswith(s.rstrip(". ")[:20])]
     assert partial and len(partial[0]) < len(LONG) * 0.8, said
+    # The stored share of the reply is the share the caller heard: the caller played the reply in real
+    # time from its first frame until the clear, and espeak speaks at a near-constant rate.
+    from sandbox import audio
+
+    heard = (c_barge.log.clears[0] - reply_at) / (audio.duration_ms(audio.speak(LONG)) / 1000)
+    stored = len(partial[0]) / len(LONG)
+    assert abs(stored - heard) < 0.1, (heard, stored, partial[0])
     assert LONG not in said
     assert "Sure, what do you need?" in said
     assert row.data["latency"]["turns"][0]["interrupted"] is True
