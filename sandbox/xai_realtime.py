@@ -8,7 +8,9 @@ espeak-ng audio in ``response.output_audio.delta`` plus ``response.output_audio_
 ``done``, or a function call (``response.output_item.added`` + ``response.function_call_arguments.*``)
 when a rule says so. ``response.create`` / ``response.cancel`` / ``conversation.item.create``
 (``function_call_output``, user text) / ``input_audio_buffer.commit`` / ``.clear``; ``response.create``
-instructions starting "Say exactly the following text" are spoken verbatim; ``ping`` every
+instructions starting "Say exactly the following text" are spoken verbatim (audio and transcript are
+that text; ``say_transform`` makes the model paraphrase, as a real model may); ``audio_pace`` paces the
+audio deltas against real time (1.0 = as fast as it plays) so a response can be caught mid-way; ``ping`` every
 ``ping_interval_s``; no ``conversation.item.truncate`` (answered with an error, as xAI has none).
 Speech during an active response cancels it (server VAD ``interrupt_response``).
 
@@ -27,6 +29,7 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +40,8 @@ from sandbox.aioserver import AsyncFakeServer
 from sandbox.openai_llm import Reply, ScriptedReplies, dev_reply, tokens
 
 SAY_EXACTLY = re.compile(r'\s*Say exactly the following text[^:]*:\s*"(.*)"\s*$', re.S)
+# An opening request in the conversation itself ('Start the call by saying exactly: "..."').
+SAY_EXACTLY_ITEM = re.compile(r'.*\bsaying exactly:\s*"(.*)"\s*$', re.S)
 
 
 def _id(prefix: str) -> str:
@@ -67,7 +72,8 @@ class FakeXAIRealtime(ScriptedReplies, AsyncFakeServer):
 
     def __init__(self, *, first_audio_delay_ms: float = 400, transcription_delay_ms: float = 50,
                  ping_interval_s: float = 10.0, api_key: str | None = None, voice: str = "en-us+m3",
-                 hangover_ms: int = 100, default_text: str = "hello", **kw: Any):
+                 hangover_ms: int = 100, default_text: str = "hello", audio_pace: float = 0.0,
+                 say_transform: Callable[[str], str] | None = None, **kw: Any):
         super().__init__(**kw)
         self.first_audio_delay_ms = first_audio_delay_ms
         self.transcription_delay_ms = transcription_delay_ms
@@ -76,6 +82,8 @@ class FakeXAIRealtime(ScriptedReplies, AsyncFakeServer):
         self.voice = voice
         self.hangover_ms = hangover_ms
         self.default_text = default_text
+        self.audio_pace = audio_pace  # wall seconds per second of audio sent (0: as fast as possible)
+        self.say_transform = say_transform  # what the model makes of a "say exactly" request
         self.rules = []
         self.sessions: list[RealtimeSession] = []
         self._sockets: set[web.WebSocketResponse] = set()
@@ -246,8 +254,14 @@ class _Conversation:
         if self.response_task and not self.response_task.done():
             return
         said = SAY_EXACTLY.match(instructions or "")
-        if said:  # per-response instructions to say a text verbatim: the model obeys
-            self.response_task = asyncio.ensure_future(self.respond(Reply(text=said.group(1))))
+        last = self.items[-1] if self.items else None
+        if not said and last is not None and last["type"] == "message" and last.get("role") == "user":
+            said = SAY_EXACTLY_ITEM.match(last.get("text") or "")
+        if said:  # per-response instructions to say a text verbatim: the model obeys (or paraphrases)
+            text = said.group(1)
+            if self.fake.say_transform is not None:
+                text = self.fake.say_transform(text)
+            self.response_task = asyncio.ensure_future(self.respond(Reply(text=text)))
             return
         body = self.chat_view(instructions)
         reply = self.fake.choose(body) or dev_reply(body)
@@ -294,6 +308,8 @@ class _Conversation:
             words = tokens(reply.text)
             step = max(2, len(data) // max(1, len(words)))
             step -= step % 2
+            bytes_per_s = 8000 if out_fmt.get("type") in ("audio/pcmu", "audio/pcma") else \
+                int(out_fmt.get("rate") or 24000) * 2
             self.s.first_audio_at.append(time.monotonic())
             for i, start in enumerate(range(0, len(data), step)):
                 await self.send({"type": "response.output_audio.delta", "response_id": response["id"],
@@ -303,7 +319,7 @@ class _Conversation:
                     await self.send({"type": "response.output_audio_transcript.delta",
                                      "response_id": response["id"], "item_id": item_id, "output_index": index,
                                      "content_index": 0, "delta": words[i]})
-                await asyncio.sleep(0.005)
+                await asyncio.sleep(max(0.005, self.fake.audio_pace * min(step, len(data) - start) / bytes_per_s))
             for word in words[len(range(0, len(data), step)):]:
                 await self.send({"type": "response.output_audio_transcript.delta", "response_id": response["id"],
                                  "item_id": item_id, "output_index": index, "content_index": 0, "delta": word})
