@@ -430,6 +430,15 @@ class CallSession:
         elif answered_by == "human":
             await self.human_detected(source="amd")
 
+    async def _amd_from_row(self) -> None:
+        # Without sticky routing Twilio's early verdict may have reached another media task, which kept it
+        # in its own memory; the control plane also stored it on the row. Read after call_started set our
+        # control_url, so a verdict arriving later is forwarded here instead: none is missed.
+        call = await asyncio.to_thread(control_plane.load_call, self.org_id, self.call_id)
+        answered_by = call.data.get("answered_by") if call is not None else None
+        if answered_by:
+            await self.on_amd(str(answered_by))
+
     async def _voicemail_timeout(self) -> None:
         await asyncio.sleep(4.0)
         await self.human_detected(source="timeout")
@@ -727,6 +736,8 @@ class CallSession:
         self.ready.set()
         if pending and time.monotonic() - pending[1] < 300:
             self._spawn(self.on_amd(pending[0]), "amd")
+        elif plan.voicemail_detection:
+            self._spawn(self._amd_from_row(), "amd-row")
         self._spawn(self._max_duration(), "max-duration")
         if plan.silence_handling:
             self._spawn(self._silence_watch(), "silence")

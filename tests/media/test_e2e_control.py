@@ -203,6 +203,26 @@ def test_voicemail_by_transcript_and_by_amd(stack):
     assert row.data["messages"][1] == {"role": "assistant", "content": "Hi, Acme here."}
 
 
+def test_amd_verdict_that_reached_another_media_task(stack):
+    # Twilio's verdict came before the stream and went to another task of the pool: only the row has it.
+    from chalicelib.storage.calls import CallRepository
+
+    call_id, token = stack.call(cfg("vm4", voicemail_detection=True, voicemail_message=None))
+    CallRepository().update_data("11111111-1111-4111-8111-111111111111", call_id,
+                                 {"answered_by": "machine_end_beep"})
+
+    async def scenario():
+        c = stack.caller(call_id, token)
+        await c.connect()
+        assert await c.wait_closed(10)
+        return len(c.log.media)
+
+    assert asyncio.run(scenario()) == 0  # nothing spoken to the machine
+    row = stack.wait_ended(call_id)
+    assert row.data["end_reason"] == "voicemail" and row.data["amd_source"] == "amd"
+    assert {"Status": "completed"} in stack.twilio_updates(call_id)
+
+
 def test_bad_token_and_provider_failure(stack):
     good_id, _ = stack.call(cfg("bad"))
     fail_id, fail_token = stack.call(cfg("fail"))
