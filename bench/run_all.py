@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["cold_import", "api_latency", "resources_ddb_calls", "outbound_call", "campaign_dispatch", "media_latency"]
+ORDER = ["cold_import", "api_latency", "resources_ddb_calls", "outbound_call", "campaign_dispatch", "control_latency",
+         "media_latency"]
 
 
 def main(argv: list[str]) -> int:

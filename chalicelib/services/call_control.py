@@ -23,6 +23,7 @@ log = logging.getLogger("voice.calls")
 
 CONTROL_TIMEOUT = 3.0
 PREPARE_TIMEOUT = 0.3
+OWNER_WAIT = 2.0  # seconds a command waits for the media stream of an answered call to take it
 
 
 def _signed_post(url: str, payload: dict[str, Any], timeout: float) -> Any:
@@ -74,6 +75,12 @@ def send_control(org_id: str, call_id: str, body: Any) -> dict[str, Any]:
 
     command = parse_command(body)  # ValidationError -> 400 at the API edge
     call = get_call(org_id, call_id)
+    deadline = time.monotonic() + OWNER_WAIT
+    while call.status == "in-progress" and not call.data.get("control_url") and time.monotonic() < deadline:
+        # Twilio's "answered" callback marks the call in progress a moment before its media stream
+        # connects and the owning media task records itself: wait for the owner, bounded.
+        time.sleep(0.1)
+        call = get_call(org_id, call_id)
     if call.status != "in-progress" or not call.data.get("control_url"):
         raise errors.CallNotActive(f"Call {call_id} is not in progress (status {call.status}).")
     limit = get_settings().control_rate_limit_per_minute

@@ -85,6 +85,34 @@ def test_call_not_in_progress_is_call_not_active(api, org, setup, twilio, contro
     assert r.status_code == 400 and r.data["error"] == "call_not_active"
 
 
+def test_answered_call_waits_for_its_media_owner(api, org, setup, twilio, control_server, monkeypatch):
+    import threading
+
+    from chalicelib.services import call_control
+    from chalicelib.services.call_events import call_started
+    from chalicelib.storage.calls import CallRepository
+
+    monkeypatch.setattr(call_control, "OWNER_WAIT", 1.0)
+    r = api.post("/calls/outbound", {"destination": "+31612345678", "assistant_id": setup["assistant"]["id"]})
+    call_id = r.data["call_id"]
+    # Twilio said "answered"; the media stream has not connected yet
+    CallRepository().set_status(org[0].id, call_id, "in-progress")
+    timer = threading.Timer(0.3, call_started, args=(org[0].id, call_id, control_server.base_url))
+    timer.start()
+    r = api.post(f"/calls/{call_id}/control", {"type": "end-call"})
+    timer.join()
+    assert r.status_code == 200, r.data
+    assert control_server.commands == [{"call_id": call_id, "type": "end-call"}]
+
+    # No owner ever: call_not_active once the wait is over, and nothing was delivered
+    r = api.post("/calls/outbound", {"destination": "+31612345679", "assistant_id": setup["assistant"]["id"]})
+    orphan = r.data["call_id"]
+    CallRepository().set_status(org[0].id, orphan, "in-progress")
+    r = api.post(f"/calls/{orphan}/control", {"type": "end-call"})
+    assert r.status_code == 400 and r.data["error"] == "call_not_active"
+    assert len(control_server.commands) == 1
+
+
 def test_owner_failures_map_to_errors(api, org, setup, twilio, control_server):
     call_id = _live_call(api, org, setup, control_server)
     control_server.status = 404  # the media process no longer holds the call
