@@ -47,6 +47,7 @@ class MediaServer:
         self.sessions: dict[str, Any] = {}
         self.prepared: dict[str, Any] = {}
         self.preparing: dict[str, asyncio.Task] = {}
+        self._closing: set[asyncio.Task] = set()  # warm-ups being closed (strong refs until done)
         self.pending_amd: dict[str, tuple[str, float]] = {}
         self.stats = Stats()
         self.draining = False
@@ -120,9 +121,10 @@ class MediaServer:
 
     def _take_prepared(self, call_id: str, org_id: str):
         prepared = self.prepared.pop(call_id, None)
-        if prepared is None or prepared.plan.org_id != org_id:
+        if prepared is None:
             return None
-        if time.monotonic() - prepared.created > PREPARED_TTL_SECONDS:
+        if prepared.plan.org_id != org_id or time.monotonic() - prepared.created > PREPARED_TTL_SECONDS:
+            self._discard_prepared(prepared)
             return None
         return prepared
 
@@ -185,16 +187,25 @@ class MediaServer:
         from media import control_plane
         from media.plan import UnsupportedConfig, build_plan
         from media.session import Prepared, synthesize_ulaw
+        from media.warm import warm_up
 
         try:
             call = await asyncio.to_thread(control_plane.load_call, org_id, call_id)
             if call is None:
                 return
             plan = build_plan(org_id, call_id, call.direction, call.data)
-            audio = None
+            greeting = None
             if plan.first_message and not plan.realtime:
-                audio = await synthesize_ulaw(plan, plan.first_message)
-            self.prepared[call_id] = Prepared(plan=plan, greeting_audio=audio)
+                greeting = synthesize_ulaw(plan, plan.first_message)
+            # Greeting audio and provider connections (LLM pool, STT/TTS sockets) in parallel.
+            audio, warm = await asyncio.gather(greeting or _none(), warm_up(plan))
+            prepared = Prepared(plan=plan, greeting_audio=audio, warm=warm)
+            if call_id in self.sessions:  # the stream gave up waiting for us: nothing will adopt these
+                self._discard_prepared(prepared)
+                return
+            self.prepared[call_id] = prepared
+            # An unanswered call's sockets must not outlive the TTL (keep-alives hold them open).
+            asyncio.get_running_loop().call_later(PREPARED_TTL_SECONDS, self._expire_prepared, call_id, prepared)
             self._prune_prepared()
         except UnsupportedConfig:
             return
@@ -203,15 +214,31 @@ class MediaServer:
         finally:
             self.preparing.pop(call_id, None)
 
+    def _expire_prepared(self, call_id: str, prepared: Any) -> None:
+        if self.prepared.get(call_id) is prepared:
+            self.prepared.pop(call_id, None)
+        # Also when taken: closes only what the call did not adopt (e.g. it ended before its pipeline started).
+        self._discard_prepared(prepared)
+
+    def _discard_prepared(self, prepared: Any) -> None:
+        if prepared.warm is not None:
+            task = asyncio.get_running_loop().create_task(prepared.warm.aclose())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
     def _prune_prepared(self) -> None:
         now = time.monotonic()
         for key in [k for k, p in self.prepared.items() if now - p.created > PREPARED_TTL_SECONDS]:
-            self.prepared.pop(key, None)
+            self._discard_prepared(self.prepared.pop(key))
 
     async def healthz(self, request: Request) -> JSONResponse:
         status = "draining" if self.draining else "ok"
         return JSONResponse({"status": status, "active_calls": len(self.sessions)},
                             status_code=503 if self.draining else 200)
+
+
+async def _none() -> None:
+    return None
 
 
 async def _close(ws: WebSocket) -> None:

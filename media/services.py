@@ -151,9 +151,12 @@ def build_llm(plan: CallPlan, key: str):
     provider = cfg.get("provider")
     s = get_settings()
     temperature = cfg.get("temperature")
+    from media.warm import pooled_llm_class  # one kept-alive HTTP pool per process, warmed at ring time
+
     if provider == "openai":
         from pipecat.services.openai.llm import OpenAILLMService
 
+        OpenAILLMService = pooled_llm_class(OpenAILLMService)
         settings = OpenAILLMService.Settings(model=cfg.get("model") or "gpt-4o-mini")
         if temperature is not None:
             settings.temperature = temperature
@@ -161,6 +164,7 @@ def build_llm(plan: CallPlan, key: str):
     if provider == "xai":
         from pipecat.services.xai.llm import GrokLLMService
 
+        GrokLLMService = pooled_llm_class(GrokLLMService)
         settings = GrokLLMService.Settings(model=cfg.get("model") or "grok-4.20-non-reasoning")
         if temperature is not None:
             settings.temperature = temperature
@@ -169,6 +173,7 @@ def build_llm(plan: CallPlan, key: str):
     if provider == "mistral":
         from pipecat.services.mistral.llm import MistralLLMService
 
+        MistralLLMService = pooled_llm_class(MistralLLMService)
         settings = MistralLLMService.Settings(model=cfg.get("model") or "mistral-small-latest")
         if temperature is not None:
             settings.temperature = temperature
@@ -316,6 +321,19 @@ def _ulaw_elevenlabs_class():
                 frame._decoded = True
             await super().append_to_audio_context(context_id, frame)
 
+        _ring_socket = None  # media.warm.HeldSocket: the multi-stream socket opened at ring time
+
+        async def _connect_websocket(self):
+            from media.warm import adopt_socket
+
+            websocket = adopt_socket(self) if self._websocket is None else None
+            if websocket is None:
+                await super()._connect_websocket()
+                return
+            self._websocket = websocket  # opened by prepare with this service's URL and key
+            await self._on_websocket_connected()
+            await self._call_event_handler("on_connected")
+
     return UlawElevenLabsTTSService
 
 
@@ -362,9 +380,16 @@ def build_services(plan: CallPlan, keys: dict[str, tuple[str, bool]] | None = No
         byok[kind] = is_byok
         return key
 
-    llm = build_llm(plan, key_for("llm", plan.llm["provider"]))
+    def service(kind: str, provider: str, build) -> Any:
+        key = key_for(kind, provider)
+        prepared = warm.take(kind, key) if warm is not None else None
+        return prepared if prepared is not None else build(plan, key)
+
+    llm = service("llm", plan.llm["provider"], build_llm)
     if plan.realtime:
         return Services(stt=None, llm=llm, tts=None, byok=byok)
-    stt = build_stt(plan, key_for("stt", plan.stt["provider"]))
-    tts = build_tts(plan, key_for("tts", plan.tts["provider"]))
+    stt = service("stt", plan.stt["provider"], build_stt)
+    tts = service("tts", plan.tts["provider"], build_tts)
+    if warm is not None:
+        warm.discard_rest()
     return Services(stt=stt, llm=llm, tts=tts, byok=byok)
