@@ -745,7 +745,8 @@ class CallSession:
         from pipecat.workers.runner import WorkerRunner
 
         runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
-        run_task = asyncio.create_task(runner.run(self.worker))
+        await runner.add_workers(self.worker)
+        run_task = asyncio.create_task(runner.run())
         if spoken:
             pass
         elif not plan.realtime and self.voicemail_state != "deciding" and greeting_audio:
