@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -45,28 +44,15 @@ def _http(method: str, url: str, key: str | None = None, body: dict | None = Non
 
 
 def start_stack(state: Path, log: Path) -> tuple[subprocess.Popen, dict[str, str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TABLE_"))}
-    env.update(DEV_STATE_DIR=str(state), MOTO_PORT="0", API_PORT="0", MEDIA_PORT="0", FAKE_TWILIO_PORT="0",
-               SANDBOX_PORT_BASE="0", PYTHONUNBUFFERED="1", LOG_LEVEL="WARNING")
-    for name in ("DEV_MOTO_PORT", "PUBLIC_BASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_URL",
-                 "MEDIA_WS_URL", "MEDIA_CONTROL_URL", "DEEPGRAM_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY",
-                 "XAI_API_KEY"):
-        env.pop(name, None)
-    out = open(log, "ab")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen([sys.executable, "-m", "devstack.run"], cwd=ROOT, env=env, stdout=out,
-                            stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    path = state / "dev.env"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("dev stack exited:\n" + log.read_text()[-3000:])
-        if path.exists():
-            values = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-            if "API_KEY" in values:
-                return proc, values
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("dev stack did not start:\n" + log.read_text()[-3000:])
+    from devstack import launch
+
+    state.mkdir(parents=True, exist_ok=True)
+    proc = launch.start(state, log, LOG_LEVEL="WARNING")
+    try:
+        return proc, launch.wait_ready(state, proc, log, timeout=120)
+    except RuntimeError as exc:
+        proc.kill()
+        raise SystemExit(str(exc)) from None
 
 
 def pct(values: list[float], p: float) -> float:

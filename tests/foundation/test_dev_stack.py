@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,36 +14,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _env(state_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TABLE_"))}
-    env.update(DEV_STATE_DIR=str(state_dir), MOTO_PORT="0", API_PORT="0", MEDIA_PORT="0", FAKE_TWILIO_PORT="0",
-               SANDBOX_PORT_BASE="0", DEV_SNAPSHOT_SECONDS="1", PYTHONUNBUFFERED="1")
-    for name in ("DEV_MOTO_PORT", "PUBLIC_BASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_URL",
-                 "MEDIA_WS_URL", "MEDIA_CONTROL_URL", "DEEPGRAM_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY",
-                 "XAI_API_KEY"):
-        env.pop(name, None)
-    return env
-    return env
-
-
 def _start(state_dir: Path, log: Path) -> subprocess.Popen:
-    (state_dir / "dev.env").unlink(missing_ok=True)
-    out = open(log, "ab")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen([sys.executable, "-m", "devstack.run"], cwd=ROOT, env=_env(state_dir),
-                            stdout=out, stderr=subprocess.STDOUT)
+    from devstack import launch
+
+    return launch.start(state_dir, log, DEV_SNAPSHOT_SECONDS="1")
 
 
 def _read_env(state_dir: Path, proc: subprocess.Popen, log: Path, timeout: float = 90) -> dict[str, str]:
-    path = state_dir / "dev.env"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text()
-        if path.exists():
-            lines = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-            if "API_KEY" in lines:
-                return lines
-        time.sleep(0.2)
-    raise AssertionError("dev.env not written:\n" + log.read_text())
+    from devstack import launch
+
+    try:
+        return launch.wait_ready(state_dir, proc, log, timeout)
+    except RuntimeError as exc:
+        raise AssertionError(str(exc)) from None
 
 
 def _http(method: str, url: str, key: str | None = None, body: dict | None = None) -> tuple[int, dict]:
@@ -107,6 +89,8 @@ def test_dev_stack_serves_and_persists(tmp_path):
 def simulated_call_through_the_whole_stack(state: Path, base: str, key: str) -> None:
     """Without any keys, an outbound call is answered by a simulated caller and runs end to end:
     fake Twilio -> media service -> sandbox STT/LLM/TTS -> call row -> analysis workflow."""
+    from devstack import launch
+
     status, body = _http("POST", base + "/assistants", key, {
         "name": "Dev receptionist", "first_message": "Hello, Acme Dental here.",
         "stt_config": {"provider": "deepgram", "model": "nova-3-general", "language": "en"},
@@ -120,7 +104,7 @@ def simulated_call_through_the_whole_stack(state: Path, base: str, key: str) -> 
     out = subprocess.run(
         [sys.executable, "-m", "media.simulate", "--assistant-id", assistant_id, "--to", "+31612345678",
          "--say", "Can I book a cleaning?", "--say", "Thanks, goodbye", "--json"],
-        cwd=ROOT, env={**_env(state), "DEV_STATE_DIR": str(state)}, capture_output=True, text=True, timeout=120)
+        cwd=ROOT, env=launch.isolated_env(state), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     result = json.loads(out.stdout)
     assert [t["caller"] for t in result["turns"]] == ["Can I book a cleaning?", "Thanks, goodbye"]

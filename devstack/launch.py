@@ -1,0 +1,44 @@
+"""Start `make dev`'s stack as a subprocess on free ports with its own state (tests and benchmarks)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# Settings a developer's shell may carry that would point the stack at real services or fixed ports.
+_INHERITED = ("DEV_MOTO_PORT", "PUBLIC_BASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_URL",
+              "MEDIA_WS_URL", "MEDIA_CONTROL_URL", "DEEPGRAM_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY",
+              "XAI_API_KEY")
+
+
+def isolated_env(state_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TABLE_")) and k not in _INHERITED}
+    env.update(DEV_STATE_DIR=str(state_dir), MOTO_PORT="0", API_PORT="0", MEDIA_PORT="0", FAKE_TWILIO_PORT="0",
+               SANDBOX_PORT_BASE="0", PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def start(state_dir: Path, log: Path, **extra: str) -> subprocess.Popen:
+    (state_dir / "dev.env").unlink(missing_ok=True)
+    out = open(log, "ab")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen([sys.executable, "-m", "devstack.run"], cwd=ROOT, env=isolated_env(state_dir, **extra),
+                            stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_ready(state_dir: Path, proc: subprocess.Popen, log: Path, timeout: float = 90) -> dict[str, str]:
+    """The stack's dev.env (BASE_URL, API_KEY, ...) once written; RuntimeError with the log otherwise."""
+    path = state_dir / "dev.env"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("dev stack exited:\n" + log.read_text()[-4000:])
+        if path.exists():
+            lines = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+            if "API_KEY" in lines:
+                return lines
+        time.sleep(0.2)
+    raise RuntimeError("dev.env not written:\n" + log.read_text()[-4000:])
