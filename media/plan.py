@@ -77,6 +77,7 @@ class CallPlan:
     number_id: str | None
     caller_phone: str | None
     assistant_phone: str | None
+    recording_enabled: bool = True  # the assistant's switch (gdpr_mode wins: media/recording.py)
 
     @property
     def realtime(self) -> bool:
@@ -174,6 +175,7 @@ def build_plan(org_id: str, call_id: str, direction: str, data: dict[str, Any]) 
         webhook_url=config.get("webhook_url"),
         number_id=data.get("number_id"),
         caller_phone=data.get("caller_phone"), assistant_phone=data.get("assistant_phone"),
+        recording_enabled=config.get("recording_enabled") is not False,
     )
 
 

@@ -229,6 +229,8 @@ class AssistantFields(ApiModel):
     voicemail_detection: bool | None = None
     voicemail_message: LongStr | None = None
     gdpr_mode: bool | None = None
+    # Stereo call recording (caller left, agent right); gdpr_mode always disables it.
+    recording_enabled: bool | None = None
     webhook_url: Url | None = None
     webhook_secret: Annotated[str, Field(min_length=1, max_length=512)] | None = None
     webhook_events: list[WebhookEvent] | None = None
@@ -267,6 +269,7 @@ ASSISTANT_DEFAULTS: dict[str, Any] = {
     "voicemail_detection": False,
     "voicemail_message": None,
     "gdpr_mode": False,
+    "recording_enabled": True,
     "webhook_url": None,
     "webhook_events": None,
     "analysis_plan": None,

@@ -318,6 +318,13 @@ def gdpr_cleanup(inp: AnalysisInput) -> StepResult:
     if not _config(call).get("gdpr_mode"):
         return StepResult(done=False)
     updates: dict[str, Any] = {k: None for k in GDPR_KEYS if call.data.get(k) is not None}
+    if call.data.get("recording_key"):
+        # gdpr_mode calls are never recorded; a recording that exists anyway (config changed, older
+        # media service) is deleted too. A failure raises, so the step retries.
+        from chalicelib.services.recordings import delete
+
+        delete(call.data["recording_key"])
+        updates["recording_key"] = None
     updates["gdpr_cleaned_at"] = now_iso()
     _repo().update_data(inp.org_id, inp.call_id, updates)
     return StepResult()

@@ -351,12 +351,22 @@ PUBLIC_DATA_KEYS = (
 )
 
 
+def _recording_url(data: dict[str, Any]) -> str | None:
+    if not data.get("recording_key"):
+        return None  # no S3 client for calls without a recording
+    from chalicelib.services.recordings import url_for
+
+    return url_for(data)
+
+
 def public_call(call: Call) -> dict[str, Any]:
     """The Call object of the contract (no secrets, no control address, no tokens)."""
     d = call.data
     out: dict[str, Any] = {"id": call.id, "org_id": call.org_id, "direction": call.direction, "status": call.status}
     for key in PUBLIC_DATA_KEYS:
         out[key] = d.get(key)
+    # Presigned on read from the stored key (never stored itself; the key is not exposed).
+    out["recording_url"] = _recording_url(d)
     out["agent_id"] = d.get("assistant_id")
     out["assistant_id"] = d.get("assistant_id")
     out["phone_number"] = d.get("assistant_phone")

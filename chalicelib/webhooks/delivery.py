@@ -81,8 +81,13 @@ def build_envelope(event: str, call: Call, extra: dict[str, Any] | None = None,
         })
         if d.get("analysis_result") is not None:
             message["analysis"] = d.get("analysis_result")
-        if d.get("recording_url"):
-            message["recording_url"] = d["recording_url"]
+        if d.get("recording_key"):
+            from chalicelib.services.recordings import url_for
+
+            # Presigned now, with the longer webhook lifetime (receivers may fetch it from a queue later).
+            url = url_for(d, webhook=True)
+            if url:
+                message["recording_url"] = url
     if event == "status-update" and call.status in ("ended", "failed"):
         message["end_reason"] = d.get("end_reason")
         if call.status == "failed" or d.get("error"):
