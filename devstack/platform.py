@@ -34,6 +34,28 @@ def _workflow_env_component() -> Component:
     return Component("workflow-env", start)
 
 
+def recordings_component() -> Component:
+    """The call recordings bucket in the local AWS (RECORDINGS_BUCKET): `make dev` calls are recorded."""
+
+    def start(stack: Stack) -> None:
+        import boto3
+
+        from chalicelib.settings import get_settings, reset_settings
+
+        name = os.environ.get("RECORDINGS_BUCKET") or "voice-dev-recordings"
+        s3 = boto3.client("s3", region_name=get_settings().region)
+        try:
+            s3.create_bucket(Bucket=name)
+        except s3.exceptions.BucketAlreadyOwnedByYou:
+            pass
+        stack.set_env(RECORDINGS_BUCKET=name)
+        stack.dev_env["RECORDINGS_BUCKET"] = name
+        reset_settings()
+        print(f"Recordings bucket: s3://{name}  (objects are not kept across restarts)", flush=True)
+
+    return Component("recordings", start)
+
+
 def media_component() -> Component:
     """The media service as a subprocess (`python -m media.server`) on MEDIA_PORT (0 = a free port)."""
     requested = int(os.environ.get("MEDIA_PORT", "8765"))
@@ -64,6 +86,7 @@ def install() -> None:
     from sandbox.webhook_receiver import webhook_queue_component
 
     register_component(webhook_queue_component(), after="moto")
+    register_component(recordings_component(), after="webhook-queue")
     register_component(workflows_component(), after="tables")
     register_component(_workflow_env_component(), after="workflows")
     register_component(fake_twilio_component(), before="api")

@@ -84,6 +84,9 @@ class StageConfig(BaseModel):
     alarm_email: str | None = None
     webhook_max_receive_count: int = Field(default=5, ge=1)
 
+    # Call recordings (S3): objects expire after this many days (lifecycle rule).
+    recordings_retention_days: int = Field(default=90, ge=1, le=3650)
+
     @field_validator("log_retention_days")
     @classmethod
     def _retention(cls, v: int) -> int:

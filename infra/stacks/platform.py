@@ -10,6 +10,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -84,6 +85,15 @@ class PlatformStack(cdk.Stack):
             enforce_ssl=True, visibility_timeout=cdk.Duration.seconds(6 * config.task_timeout_seconds),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=config.webhook_max_receive_count))
 
+        # Call recordings: private, SSE-S3 (presigned GETs need no KMS grant), TLS only, expired by lifecycle.
+        self.recordings = s3.Bucket(
+            self, "Recordings", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED, versioned=False, removal_policy=removal,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-recordings", prefix="recordings/",
+                                              expiration=cdk.Duration.days(config.recordings_retention_days),
+                                              abort_incomplete_multipart_upload_after=cdk.Duration.days(1))])
+
         # ------------------------------------------------------------ network
         self.vpc = ec2.Vpc(
             self, "Vpc", max_azs=config.max_azs, nat_gateways=config.nat_gateways,
@@ -119,6 +129,7 @@ class PlatformStack(cdk.Stack):
             "CAMPAIGN_STATE_MACHINE_ARN": state_machine_arns["campaign_run"],
             "MEDIA_CONTROL_URL": config.media_control_url,
             "KMS_KEY_ID": self.key.key_arn,
+            "RECORDINGS_BUCKET": self.recordings.bucket_name,
             **{env_name: self.secrets[key].secret_arn for key, env_name in SECRET_ENV.items()},
         }
         if public_base_url:
@@ -151,6 +162,13 @@ class PlatformStack(cdk.Stack):
             ])
         for role in (self.lambda_role, self.media.task_role):
             self._grant_runtime(role, state_machine_arns)
+        # Recordings: the media tasks write them; the Lambdas presign GETs (a presigned URL carries the
+        # signer's rights) and delete them (GDPR cleanup). Nobody lists the bucket.
+        recordings = self.recordings.arn_for_objects("recordings/*")
+        self.media.task_role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:PutObject"],
+                                                                         resources=[recordings]))
+        self.lambda_role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject", "s3:DeleteObject"],
+                                                                     resources=[recordings]))
         self.api = ChaliceApi(
             self, config=config, vpc=self.vpc, security_group=self.lambda_security_group, role=self.lambda_role,
             environment={**common_env, "POWERTOOLS_SERVICE_NAME": "voice-api"},
