@@ -1,24 +1,36 @@
 """A measuring Twilio Media Streams caller for the media service's tests and benchmark.
 
 Speaks the Twilio protocol as the client (connected, start with parameters, 20 ms media frames of
-real espeak-ng speech or mu-law silence, dtmf, stop), plays received audio through a FIFO at real
-time and echoes marks when the audio before them has played (``clear`` drops the audio and echoes
-every pending mark at once), and records timestamps so voice-to-voice can be measured on the wire.
+real espeak-ng speech or mu-law silence, dtmf, stop), plays received audio against a real-time
+playout clock and echoes marks when the audio before them has played (``clear`` drops the audio and
+echoes every pending mark at once), and records timestamps so voice-to-voice can be measured on the
+wire.
+
+Cheap enough for hundreds of callers in one process (the benchmark): a line's frames are cut, voice
+detected and base64-encoded once per text (not per call), media messages are formatted without
+``json.dumps``, playout is a clock (no per-chunk sleeps) and waits are event-driven (no polling).
+Each caller records how late each outbound frame left against its 20 ms schedule
+(``log.send_late_ms``), so a saturated load generator can be told apart from a slow bot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import json
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 FRAME_BYTES = 160
 SILENCE = b"\xff" * FRAME_BYTES
+_SILENCE_B64 = base64.b64encode(SILENCE).decode()
+_MEDIA = ('{"event":"media","sequenceNumber":"%d","streamSid":"%s","media":{"track":"inbound",'
+          '"chunk":"%d","timestamp":"%d","payload":"%s"}}')
 
 
 @dataclass
@@ -34,8 +46,38 @@ class CallerLog:
     marks_echoed: list[tuple[float, str]] = field(default_factory=list)
     clears: list[float] = field(default_factory=list)
     speech_ends: list[float] = field(default_factory=list)
+    send_late_ms: list[float] = field(default_factory=list)  # per outbound frame: lateness vs its 20 ms slot
     started_at: float = 0.0
     closed_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Line:
+    """A caller line ready to send: base64 payload per 20 ms frame, index of the last voiced frame."""
+
+    payloads: tuple[str, ...]
+    last_voiced: int
+    seconds: float
+
+
+def prepare_line(audio: bytes) -> Line:
+    from sandbox import audio as sbaudio
+
+    frames = sbaudio.frames(audio)
+    last_voiced = max((i for i, f in enumerate(frames) if sbaudio.is_speech(f)), default=len(frames) - 1)
+    return Line(tuple(base64.b64encode(f).decode() for f in frames), last_voiced, len(audio) / 8000)
+
+
+@lru_cache(maxsize=256)
+def line_for(text: str) -> Line:
+    """Synthesized (espeak-ng, disk-cached) and framed once per distinct text, shared by every caller."""
+    from sandbox import audio as sbaudio
+
+    return prepare_line(sbaudio.speak(text))
+
+
+def _b64_len(payload: str) -> int:
+    return len(payload) * 3 // 4 - (2 if payload.endswith("==") else 1 if payload.endswith("=") else 0)
 
 
 class TestCaller:
@@ -52,19 +94,27 @@ class TestCaller:
         self.stream_sid = "MZ" + uuid.uuid4().hex
         self.call_sid = "CA" + uuid.uuid4().hex
         self.log = CallerLog()
-        self._out: deque[bytes] = deque()
-        self._play: deque[Any] = deque()  # bytes | ("mark", name)
+        self._out: deque[str | None] = deque()  # base64 payloads; None = speech end marker
+        self._play_until = 0.0  # when the audio received so far has finished playing (monotonic)
+        self._marks: deque[tuple[float, str]] = deque()  # (due, name): echoed when played
+        self._marks_changed = asyncio.Event()
+        # Optional sink (a deque-like ``append``/``clear``) for every received audio chunk, decoded, in
+        # arrival order: tests that check the bytes the caller heard set it before ``connect``.
+        self._play: Any = None
+        self._audio_event = asyncio.Event()  # set on every received media message and on close
+        self._spoken = asyncio.Event()  # set at each speech end marker
         self._ws = None
         self._tasks: list[asyncio.Task] = []
         self._seq = 0
         self._chunk = 0
         self.closed = asyncio.Event()
 
-    async def connect(self, call_sid: str | None = None) -> None:
+    async def connect(self, call_sid: str | None = None, open_timeout: float = 10.0) -> None:
         import websockets
 
         self.call_sid = call_sid or self.call_sid
-        self._ws = await websockets.connect(self.url, additional_headers=self.headers, max_size=None)
+        self._ws = await websockets.connect(self.url, additional_headers=self.headers, max_size=None,
+                                            open_timeout=open_timeout)
         await self._ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
         self._seq += 1
         await self._ws.send(json.dumps({
@@ -75,7 +125,19 @@ class TestCaller:
                       "customParameters": {"call_id": self.call_id, "org_id": self.org_id, "token": self.token}}}))
         self.log.started_at = time.monotonic()
         self._tasks = [asyncio.create_task(self._send_loop()), asyncio.create_task(self._recv_loop()),
-                       asyncio.create_task(self._play_loop())]
+                       asyncio.create_task(self._mark_loop())]
+
+    def _set_closed(self) -> None:
+        self.closed.set()
+        self._audio_event.set()
+        self._spoken.set()
+        self._marks_changed.set()
+
+    async def _send_raw(self, text: str) -> None:
+        try:
+            await self._ws.send(text)
+        except Exception:
+            self._set_closed()
 
     async def _send_json(self, msg: dict[str, Any]) -> None:
         if self._ws is None or self.closed.is_set():
@@ -83,24 +145,26 @@ class TestCaller:
         self._seq += 1
         msg["sequenceNumber"] = str(self._seq)
         msg["streamSid"] = self.stream_sid
-        try:
-            await self._ws.send(json.dumps(msg))
-        except Exception:
-            self.closed.set()
+        await self._send_raw(json.dumps(msg))
 
     async def _send_loop(self) -> None:
-        next_at = time.monotonic()
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        late = self.log.send_late_ms
         while not self.closed.is_set():
-            frame = self._out.popleft() if self._out else SILENCE
-            if frame is None:  # speech end marker
+            payload = self._out.popleft() if self._out else _SILENCE_B64
+            if payload is None:  # speech end marker
                 self.log.speech_ends.append(time.monotonic())
+                self._spoken.set()
                 continue
+            now = loop.time()
+            late.append(max(0.0, (now - next_at) * 1000))
             self._chunk += 1
-            await self._send_json({"event": "media", "media": {
-                "track": "inbound", "chunk": str(self._chunk), "timestamp": str(self._chunk * 20),
-                "payload": base64.b64encode(frame).decode()}})
+            self._seq += 1
+            await self._send_raw(_MEDIA % (self._seq, self.stream_sid, self._chunk, self._chunk * 20, payload))
             next_at += 0.02
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            # A late loop catches up (sends back to back) so the average rate stays real time.
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
 
     async def _recv_loop(self) -> None:
         try:
@@ -109,92 +173,119 @@ class TestCaller:
                 event = msg.get("event")
                 now = time.monotonic()
                 if event == "media":
-                    data = base64.b64decode(msg["media"]["payload"])
-                    self.log.media.append(Received(now, len(data)))
-                    self._play.append(data)
+                    payload = msg["media"]["payload"]
+                    nbytes = _b64_len(payload)
+                    self.log.media.append(Received(now, nbytes))
+                    if self._play is not None:
+                        self._play.append(base64.b64decode(payload))
+                    self._play_until = max(self._play_until, now) + nbytes / 8000
+                    self._audio_event.set()
                 elif event == "mark":
                     name = msg["mark"]["name"]
                     self.log.marks_sent.append(name)
-                    self._play.append(("mark", name))
+                    self._marks.append((self._play_until, name))
+                    self._marks_changed.set()
                 elif event == "clear":
                     self.log.clears.append(now)
-                    pending = [item for item in self._play if isinstance(item, tuple)]
-                    self._play.clear()
-                    for _, name in pending:
+                    self._play_until = now
+                    if self._play is not None:
+                        self._play.clear()
+                    pending = [name for _, name in self._marks]
+                    self._marks.clear()
+                    self._marks_changed.set()
+                    for name in pending:
                         await self._echo(name)
         except Exception:
             pass
         finally:
             self.log.closed_at = time.monotonic()
-            self.closed.set()
+            self._set_closed()
 
     async def _echo(self, name: str) -> None:
         self.log.marks_echoed.append((time.monotonic(), name))
         await self._send_json({"event": "mark", "mark": {"name": name}})
 
-    async def _play_loop(self) -> None:
-        # Real-time playout: 8 bytes per ms; a mark is echoed when it reaches the head.
+    async def _mark_loop(self) -> None:
+        # Real-time playout: a mark is echoed when the audio queued before it has played.
         while not self.closed.is_set():
-            if not self._play:
-                await asyncio.sleep(0.005)
+            self._marks_changed.clear()
+            if not self._marks:
+                await self._marks_changed.wait()
                 continue
-            item = self._play.popleft()
-            if isinstance(item, tuple):
-                await self._echo(item[1])
+            due, name = self._marks[0]
+            delay = due - time.monotonic()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(self._marks_changed.wait(), delay)
+                except TimeoutError:
+                    pass
                 continue
-            await asyncio.sleep(len(item) / 8000)
+            self._marks.popleft()
+            await self._echo(name)
 
     # --- actions ---------------------------------------------------------------------------------
     def say(self, text: str, *, audio: bytes | None = None) -> float:
         """Queue an utterance (registers its text for the STT fake). Returns its audio duration (s)."""
-        from sandbox import audio as sbaudio
-
         if self.registry is not None:
             self.registry.register(self.call_id, [text], append=True)
-        data = audio if audio is not None else sbaudio.speak(text)
-        frames = sbaudio.frames(data)
-        last_voiced = max((i for i, f in enumerate(frames) if sbaudio.is_speech(f)), default=len(frames) - 1)
-        for i, frame in enumerate(frames):
-            self._out.append(frame)
-            if i == last_voiced:
-                self._out.append(None)  # speech end = right after the last voiced frame went out
-        return len(data) / 8000
+        line = prepare_line(audio) if audio is not None else line_for(text)
+        self._out.extend(line.payloads[: line.last_voiced + 1])
+        self._out.append(None)  # speech end = right after the last voiced frame went out
+        self._out.extend(line.payloads[line.last_voiced + 1:])
+        return line.seconds
 
-    async def speak(self, text: str) -> float:
-        """Say a line and wait until its last frame has been sent; returns the speech-end time."""
+    async def speak(self, text: str, timeout: float | None = None) -> float:
+        """Say a line and wait until its last voiced frame has been sent; returns the speech-end time."""
         before = len(self.log.speech_ends)
-        self.say(text)
+        seconds = self.say(text)
+        deadline = time.monotonic() + (timeout if timeout is not None else seconds + 10.0)
         while len(self.log.speech_ends) <= before and not self.closed.is_set():
-            await asyncio.sleep(0.01)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._spoken.clear()
+            try:
+                await asyncio.wait_for(self._spoken.wait(), left)
+            except TimeoutError:
+                break
         return self.log.speech_ends[-1] if len(self.log.speech_ends) > before else time.monotonic()
 
     async def dtmf(self, digit: str) -> None:
         await self._send_json({"event": "dtmf", "dtmf": {"track": "inbound_track", "digit": digit}})
 
     def audio_after(self, t: float) -> list[Received]:
-        return [r for r in self.log.media if r.at >= t]
+        return self.log.media[bisect.bisect_left(self.log.media, t, key=lambda r: r.at):]
 
     def first_audio_after(self, t: float) -> float | None:
-        for r in self.log.media:
-            if r.at >= t:
-                return r.at
-        return None
+        i = bisect.bisect_left(self.log.media, t, key=lambda r: r.at)
+        return self.log.media[i].at if i < len(self.log.media) else None
 
     async def wait_agent_turn(self, after: float, *, quiet: float = 0.7, timeout: float = 15.0) -> float | None:
-        """Wait for agent audio after ``after`` and then ``quiet`` s without new audio (or playout end)."""
+        """Wait for agent audio after ``after`` and then ``quiet`` s without new audio (and playout end)."""
         deadline = time.monotonic() + timeout
         first = None
-        while time.monotonic() < deadline and not self.closed.is_set():
+        while not self.closed.is_set():
+            now = time.monotonic()
             first = first or self.first_audio_after(after)
             if first is not None:
-                last = self.log.media[-1].at
-                if time.monotonic() - last >= quiet and not self._play_pending_audio():
+                ready_at = max(self.log.media[-1].at + quiet, self._play_until)
+                if now >= ready_at:
                     return first
-            await asyncio.sleep(0.02)
+                if now >= deadline:
+                    break
+                await asyncio.sleep(min(ready_at, deadline) - now)
+                continue
+            if now >= deadline:
+                break
+            self._audio_event.clear()
+            try:
+                await asyncio.wait_for(self._audio_event.wait(), deadline - now)
+            except TimeoutError:
+                break
         return first
 
     def _play_pending_audio(self) -> bool:
-        return any(not isinstance(i, tuple) for i in self._play)
+        return time.monotonic() < self._play_until
 
     async def wait_closed(self, timeout: float = 15.0) -> bool:
         try:
@@ -208,12 +299,12 @@ class TestCaller:
         await asyncio.sleep(0.05)
         await self.close()
 
-    async def close(self) -> None:
-        self.closed.set()
+    async def close(self, timeout: float = 5.0) -> None:
+        self._set_closed()
         for task in self._tasks:
             task.cancel()
         if self._ws is not None:
             try:
-                await self._ws.close()
+                await asyncio.wait_for(self._ws.close(), timeout)
             except Exception:
                 pass
