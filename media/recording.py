@@ -58,6 +58,9 @@ class Recorder:
     def caller(self, ulaw: bytes, timestamp_ms: int | None) -> None:
         now = self._clock()
         pos = timestamp_ms * 8 if timestamp_ms is not None and timestamp_ms >= 0 else self._caller_next
+        if pos >= self.cap:  # past the limit (or a bogus timestamp): must not move the stream's start
+            self.dropped_bytes += len(ulaw)
+            return
         est = now - pos / RATE
         if self._start is None or est < self._start:
             self._start = est
@@ -106,7 +109,7 @@ class Recorder:
 
     def tracks(self, length: int | None = None) -> tuple[bytes, bytes]:
         """(caller, agent) mu-law tracks of equal length on the stream clock."""
-        shift = self._agent_shift()
+        shift = min(self._agent_shift(), self.cap)
         if shift >= 0:
             agent = bytes([ULAW_SILENCE]) * shift + bytes(self._agent)
         else:

@@ -34,7 +34,12 @@ register_component("Call", {
         "summary": _NULLABLE_STR, "analysis_result": {"type": ["object", "null"]},
         "messages": {"type": ["array", "null"], "items": {"type": "object"}},
         "latency": {"type": ["object", "null"]}, "costs": {"type": ["object", "null"]},
-        "metadata": {"type": ["object", "null"]}, "recording_url": _NULLABLE_STR, "room_name": _NULLABLE_STR,
+        "metadata": {"type": ["object", "null"]}, "recording_url": {
+            "type": ["string", "null"],
+            "description": "Presigned HTTPS GET URL of the stereo WAV recording (caller left, agent right), "
+                           "made on every read and valid for RECORDING_URL_EXPIRY_SECONDS (default 1 hour); "
+                           "null when the call was not recorded (gdpr_mode, recording_enabled false)."},
+        "room_name": _NULLABLE_STR,
         "answered_by": _NULLABLE_STR, "created_at": {"type": "string"}, "updated_at": {"type": "string"},
     },
 })

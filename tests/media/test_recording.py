@@ -116,6 +116,18 @@ def test_memory_is_capped_at_max_duration():
     assert rec.dropped_bytes == 20 * RATE + RATE
 
 
+def test_a_bogus_timestamp_neither_allocates_nor_moves_the_stream_start():
+    clock = Clock()
+    rec = Recorder(10, clock=clock)
+    rec.caller(silence(20), 0)
+    rec.caller(tone(20), 10**12)  # 31 years into the call
+    clock.t += 0.02
+    rec.agent(tone(100))
+    caller, agent = rec.tracks()
+    assert len(caller) == len(agent) == (20 + 100) * 8  # the agent's 100 ms after the first 20 ms frame
+    assert voiced_ms(agent)[0] == 20 and voiced_ms(caller) == [] and rec.dropped_bytes == 160
+
+
 def test_wav_is_stereo_8khz_16bit_caller_left_agent_right():
     data = to_wav(tone(100) + silence(100), silence(100) + tone(100))
     with wave.open(io.BytesIO(data)) as w:
@@ -317,3 +329,41 @@ def test_barge_in_cuts_the_agent_track_at_the_clear(stack, recordings):
     assert not has_voice(rw, clear + 0.15, reply - 0.1), (clear, reply, [w for w in rw if clear < w < reply])
     assert has_voice(rw, reply - 0.1, reply + 1.0), "the next reply is recorded"
     assert has_voice(voiced_windows(left), clear - 0.5, clear + 0.5), "the caller's barge-in is on the left"
+
+
+def test_xai_realtime_call_is_recorded_too(stack, recordings, monkeypatch):
+    from chalicelib.settings import reset_settings
+    from sandbox.registry import REGISTRY
+    from sandbox.xai_realtime import FakeXAIRealtime
+
+    REGISTRY.clear()  # the realtime fake pairs a connection with the oldest unclaimed registration
+    fake = FakeXAIRealtime(first_audio_delay_ms=300).start()
+    monkeypatch.setenv("XAI_URL", fake.url)
+    reset_settings()
+    cfg = {"first_message": "Hello from Grok.",
+           "llm_config": {"provider": "xai_realtime", "voice": "ara",
+                          "messages": [{"role": "system", "content": "Grok agent. ref rtrec"}]}}
+    call_id, token = stack.call(cfg)
+
+    async def scenario():
+        c = stack.caller(call_id, token)
+        await c.connect()
+        greet = await c.wait_agent_turn(c.log.started_at, timeout=10)
+        end = await c.speak("What can you do?")
+        first = await c.wait_agent_turn(end)
+        await c.hang_up()
+        return c, greet, end, first
+
+    try:
+        c, greet, end, first = asyncio.run(scenario())
+    finally:
+        fake.stop()
+    row = stack.wait_ended(call_id)
+    data = recordings.get_object(Bucket=BUCKET, Key=row.data["recording_key"])["Body"].read()
+    channels, _, rate, left, right = read_wav(data)
+    assert (channels, rate) == (2, 8000)
+    t0 = c.log.started_at
+    lw, rw = voiced_windows(left), voiced_windows(right)
+    assert has_voice(rw, greet - t0 - 0.1, greet - t0 + 1.0)
+    assert has_voice(lw, end - t0 - 1.0, end - t0 + 0.05)
+    assert first is not None and has_voice(rw, first - t0 - 0.1, first - t0 + 1.0)
