@@ -249,9 +249,9 @@ def test_recorded_call_is_aligned_stereo_in_s3_and_the_api_presigns_it(stack, re
     assert has_voice(lw, end - t0 - 1.0, end - t0 + 0.05), "caller speech on the left channel"
     assert has_voice(rw, first - t0 - 0.1, first - t0 + 1.0), "agent reply on the right channel"
     caller_end = max(w for w in lw) + 0.05
-    assert abs(caller_end - (end - t0)) < 0.15, (caller_end, end - t0)
+    assert abs(caller_end - (end - t0)) < 0.25, (caller_end, end - t0)
     reply_start = min(w for w in rw if w > caller_end)
-    assert abs(reply_start - (first - t0)) < 0.15, (reply_start, first - t0)
+    assert abs(reply_start - (first - t0)) < 0.25, (reply_start, first - t0)
     overlap = set(lw) & set(rw)
     assert len(overlap) <= 1, sorted(overlap)  # a normal turn: nobody talks over the other
 
