@@ -93,10 +93,11 @@ class Settings(BaseModel):
     campaign_worker_poll_seconds: int = Field(default=5, ge=1)
     campaign_worker_max_polls: int = Field(default=20, ge=0)
     # Call recordings: S3 bucket (unset = recording off), presigned GET lifetime on API reads and in
-    # the end-of-call-report (longer: receivers may fetch it from a queue later), at most 7 days (SigV4).
+    # the end-of-call-report (longer: receivers may fetch it from a queue later). SigV4 allows 7 days, but
+    # a URL signed with a role's temporary credentials also dies with that session (hours on Lambda).
     recordings_bucket: str | None = None
     recording_url_expiry_seconds: int = Field(default=3600, ge=60, le=604800)
-    recording_webhook_url_expiry_seconds: int = Field(default=86400, ge=60, le=604800)
+    recording_webhook_url_expiry_seconds: int = Field(default=21600, ge=60, le=604800)
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -153,7 +154,7 @@ def get_settings() -> Settings:
         campaign_worker_max_polls=int(env.get("CAMPAIGN_WORKER_MAX_POLLS", "20")),
         recordings_bucket=env.get("RECORDINGS_BUCKET") or None,
         recording_url_expiry_seconds=int(env.get("RECORDING_URL_EXPIRY_SECONDS", "3600")),
-        recording_webhook_url_expiry_seconds=int(env.get("RECORDING_WEBHOOK_URL_EXPIRY_SECONDS", "86400")),
+        recording_webhook_url_expiry_seconds=int(env.get("RECORDING_WEBHOOK_URL_EXPIRY_SECONDS", "21600")),
     )
 
 

@@ -151,7 +151,7 @@ def _end_of_call_report(org, receiver):
     by_call = {r.message["call"]["id"]: r.message for r in receiver.events("end-of-call-report")}
     url = by_call[call_id]["recording_url"]
     assert urlparse(url).path.endswith(f"/{key}")
-    assert parse_qs(urlparse(url).query)["X-Amz-Expires"] == ["86400"]
+    assert parse_qs(urlparse(url).query)["X-Amz-Expires"] == ["21600"]
     assert requests.get(url, timeout=10).content == WAV
     assert "recording_url" not in by_call[plain_id]
     assert "recording_key" not in str(by_call[call_id])
