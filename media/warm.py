@@ -2,8 +2,9 @@
 
 - **LLM** (OpenAI-compatible: openai, xai, mistral): every call's service shares one pooled HTTP client
   per event loop (Pipecat builds a new client per service: ~20 ms of TLS-context setup on the loop at
-  each call start, and a fresh TCP+TLS connection on each call's first request). Prepare sends one
-  ``GET {base}/models`` through the pool, so the call's first completion reuses an open connection.
+  each call start, and a fresh TCP+TLS connection on each call's first request). Prepare sends
+  ``GET {base}/models`` through the pool (twice, concurrently, with speculative replies on: a withdrawn
+  guess overlaps the real request), so the call's first completions reuse open connections.
   The pool is keyed by loop only: httpx pools per origin, and the API key travels on each request, so
   one kept-alive connection serves every org's key.
 - **STT** (Deepgram live) and **TTS** (ElevenLabs multi-stream-input): the call's service is built at
@@ -23,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -79,14 +81,27 @@ def pooled_llm_class(cls: type) -> type:
     return type(cls.__name__, (_PooledClient, cls), {"__module__": __name__, "__doc__": cls.__doc__})
 
 
+def llm_connections() -> int:
+    """Connections to warm per call: a speculative reply that is withdrawn overlaps the real one (and a
+    cancelled stream's connection is closed, not pooled), so with speculation a turn may need two."""
+    speculate = os.environ.get("MEDIA_SPECULATIVE_REPLIES", "true").lower() in ("1", "true", "yes", "on")
+    return 2 if speculate else 1
+
+
 async def _warm_llm(llm: Any) -> bool:
-    """Open a pooled connection to the LLM's API with one cheap request; any HTTP answer will do."""
+    """Open pooled connections to the LLM's API with cheap concurrent requests; any HTTP answer will do."""
     import openai
 
+    client = llm._client.with_options(max_retries=0, timeout=CONNECT_TIMEOUT_SECONDS)
+
+    async def one() -> None:
+        try:
+            await client.models.list()
+        except openai.APIStatusError:
+            pass  # an error status still came over a connection that is now open and pooled
+
     try:
-        await llm._client.with_options(max_retries=0, timeout=CONNECT_TIMEOUT_SECONDS).models.list()
-    except openai.APIStatusError:
-        pass  # an error status still came over a connection that is now open and pooled
+        await asyncio.gather(*(one() for _ in range(llm_connections())))
     except Exception as exc:  # down or slow: the call connects on its first request, as without prepare
         log.info("ring-time LLM warm-up failed: %s", type(exc).__name__)
         return False

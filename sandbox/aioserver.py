@@ -97,6 +97,8 @@ class AsyncFakeServer:
                 self._conn_of[transport] = conn
             if self.connect_delay_ms:
                 await asyncio.sleep(self.connect_delay_ms / 1000)
+                if transport is not None and transport.is_closing():  # the client gave up mid-"handshake"
+                    return web.Response(status=499)
         conn["paths"].append(request.path)
         return await handler(request)
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.media.conftest import ORG, ServerThread, Stack, _shim_call_events
+from tests.media.conftest import ORG, ServerThread, Stack, _shim_call_events, wait_for
 from tests.media.test_e2e_control import control
 
 CONNECT_MS = 250
@@ -148,6 +148,9 @@ def test_prepared_call_adopts_ring_time_connections_and_first_turn_skips_setup(a
         assert len(streams) == 1 and streams[0]["opened_at"] < started
         assert len(st.tts.sessions) == 1
         assert REPLY in [t for ctx in st.tts.sessions[0].contexts.values() for t in ctx.generated]
+        # The adopted sockets are closed with the call, like sockets the services open themselves.
+        wait_for(lambda: not st.deepgram._sockets and not st.tts._sockets, 5)
+        assert st.deepgram.sessions[0].received_control[-1] == {"type": "CloseStream"}
 
     print(f"first-turn v2v: prepared {warm_v2v * 1000:.0f} ms, unprepared {cold_v2v * 1000:.0f} ms")
     # The unprepared call's first completion pays the LLM connection setup; the prepared one does not.
@@ -230,3 +233,29 @@ def test_llm_services_share_one_pooled_client_per_loop(provider, media_env):
     assert c._client._client is not a._client._client
     assert type(a).__name__ == {"openai": "OpenAILLMService", "xai": "GrokLLMService",
                                 "mistral": "MistralLLMService"}[provider]
+
+
+def test_prepared_callee_speaks_first_with_speculation_opens_nothing_after_start(aws, media_env, monkeypatch):
+    """Outbound "Hello?" at answer, speculative replies on: two LLM connections are warmed (a withdrawn
+    guess overlaps the real request) and the call opens no provider connection after Twilio's start."""
+    with warm_stack(monkeypatch) as (st, _):
+        monkeypatch.setenv("MEDIA_SPECULATIVE_REPLIES", "true")
+        call_id, token = st.call({k: v for k, v in ASSISTANT.items() if k != "first_message"})
+
+        async def scenario():
+            await prepare(st, call_id)
+            assert [c["paths"] for c in st.openai.connections] == [["/v1/models"], ["/v1/models"]]
+            c = st.caller(call_id, token)
+            await c.connect()
+            end = await c.speak("Where is my order?")
+            first = await c.wait_agent_turn(end, timeout=10)
+            await c.hang_up()
+            return c.log.started_at, first
+
+        started, first = asyncio.run(scenario())
+        assert first is not None
+        row = st.wait_ended(call_id)
+        assert ("assistant", REPLY) in [(m["role"], m["content"]) for m in row.data["messages"]]
+        late = [(f.name, c["paths"]) for f in (st.deepgram, st.openai, st.tts) for c in f.connections
+                if c["opened_at"] > started]
+        assert late == []
