@@ -194,9 +194,6 @@ def build_realtime(plan: CallPlan, key: str):
 
     s = get_settings()
     base = _ws(s.xai_url.rstrip("/") + "/v1/realtime") if s.xai_url else "wss://api.x.ai/v1/realtime"
-    model = plan.llm.get("model")
-    if model:
-        base = f"{base}?model={model}"
     props = events.SessionProperties(
         instructions=plan.system_prompt, voice=(plan.llm.get("voice") or "eve").lower(),
         turn_detection=events.TurnDetection(type="server_vad", silence_duration_ms=500),
@@ -205,7 +202,11 @@ def build_realtime(plan: CallPlan, key: str):
             output=events.AudioOutput(format=events.PCMUAudioFormat())),
         tools=realtime_tools(plan.tools) or None)
     cls = _mulaw_grok_class()
-    return cls(api_key=key, base_url=base, settings=cls.Settings(session_properties=props))
+    settings = cls.Settings(session_properties=props)
+    if plan.llm.get("model"):
+        # Pipecat appends "?model=..." to base_url itself: a model put in the URL made a second "?".
+        settings.model = plan.llm["model"]
+    return cls(api_key=key, base_url=base, settings=settings)
 
 
 SAY_PREFIX = "Say exactly the following text, word for word, and nothing else:"
@@ -220,6 +221,7 @@ def _mulaw_grok_class():
     import asyncio
     import base64
     import time
+    from types import SimpleNamespace
 
     from pipecat.services.xai.realtime import events
     from pipecat.services.xai.realtime.llm import GrokRealtimeLLMService
@@ -238,12 +240,39 @@ def _mulaw_grok_class():
             payload = base64.b64encode(audioop.lin2ulaw(frame.audio, 2)).decode()
             await self.send_client_event(events.InputAudioBufferAppendEvent(audio=payload))
 
+        # The output transport cuts audio into 40 ms chunks and, when one response's TTSStoppedFrame is
+        # played, discards a partial chunk still buffered: the start of the next response when it
+        # arrived during playout (a fixed line right after a reply, a reply right after a filler).
+        # Passing whole chunks only (the tail padded with silence at the end of the audio) leaves it
+        # nothing to discard.
+        _ALIGN = SAMPLE_RATE * 2 * 40 // 1000  # bytes of 40 ms linear16 (transport default chunk)
+        _held = b""
+
         async def _handle_evt_audio_delta(self, evt):
-            evt.delta = base64.b64encode(audioop.ulaw2lin(base64.b64decode(evt.delta), 2)).decode()
+            pcm = self._held + audioop.ulaw2lin(base64.b64decode(evt.delta), 2)
+            cut = len(pcm) - len(pcm) % self._ALIGN
+            self._held = pcm[cut:]
+            if not cut:
+                return
+            evt.delta = base64.b64encode(pcm[:cut]).decode()
             await super()._handle_evt_audio_delta(evt)
+
+        async def _handle_evt_audio_done(self, evt):
+            if self._held:
+                tail = self._held + bytes(self._ALIGN - len(self._held))
+                self._held = b""
+                await super()._handle_evt_audio_delta(SimpleNamespace(
+                    item_id=evt.item_id, content_index=getattr(evt, "content_index", 0),
+                    delta=base64.b64encode(tail).decode()))
+            await super()._handle_evt_audio_done(evt)
+
+        async def _handle_interruption(self):
+            self._held = b""
+            await super()._handle_interruption()
 
         # --- exact text (say, goodbyes, silence prompts, voicemail): realtime mode has no TTS stage ---
         _say_append = True
+        _say_requested = False  # a say response.create is out and its response.created has not come
 
         async def say_exact(self, text: str, context: Any, *, append: bool = True,
                             uninterruptible: bool = False) -> None:
@@ -272,6 +301,7 @@ def _mulaw_grok_class():
             if uninterruptible:
                 self.set_audio_input_paused(True)
             self._say_append = append
+            self._say_requested = True
             self._response_active = True
             await self.push_frame(LLMFullResponseStartFrame())
             await self.send_client_event(events.ResponseCreateEvent(response=events.ResponseProperties(
@@ -289,8 +319,22 @@ def _mulaw_grok_class():
             frame.append_to_context = False
             await self.push_frame(frame)
 
+        async def _handle_evt_response_created(self, evt):
+            if not self._say_requested:
+                await super()._handle_evt_response_created(evt)
+                return
+            # Pipecat assumes a response takes in every tool result delivered before it. A say response
+            # is told to speak one line and nothing else, so a result that landed between its
+            # response.create and now is still unanswered: keep it owed for when the line is done.
+            self._say_requested = False
+            awaiting = self._results_awaiting_response
+            await super()._handle_evt_response_created(evt)
+            self._results_awaiting_response = awaiting
+
         async def _handle_evt_response_done(self, evt):
             self._say_append = True
+            self._say_requested = False  # a say cancelled before it was created
+            self._held = b""  # a cancelled response has no audio.done
             await super()._handle_evt_response_done(evt)
 
     return MulawGrokRealtimeLLMService

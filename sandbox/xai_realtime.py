@@ -10,7 +10,8 @@ when a rule says so. ``response.create`` / ``response.cancel`` / ``conversation.
 (``function_call_output``, user text) / ``input_audio_buffer.commit`` / ``.clear``; ``response.create``
 instructions starting "Say exactly the following text" are spoken verbatim (audio and transcript are
 that text; ``say_transform`` makes the model paraphrase, as a real model may); ``audio_pace`` paces the
-audio deltas against real time (1.0 = as fast as it plays) so a response can be caught mid-way; ``ping`` every
+audio deltas against real time (1.0 = as fast as it plays) so a response can be caught mid-way;
+``response_created_delay_ms`` is the server's time before ``response.created``; ``ping`` every
 ``ping_interval_s``; no ``conversation.item.truncate`` (answered with an error, as xAI has none).
 Speech during an active response cancels it (server VAD ``interrupt_response``).
 
@@ -57,6 +58,8 @@ class RealtimeSession:
     call_id: str | None
     session: dict[str, Any] = field(default_factory=dict)
     received: list[dict[str, Any]] = field(default_factory=list)
+    received_at: list[float] = field(default_factory=list)  # monotonic arrival of each received event
+    sent_at: list[float] = field(default_factory=list)
     sent: list[dict[str, Any]] = field(default_factory=list)
     transcripts: list[str] = field(default_factory=list)  # caller texts recognised
     responses: list[dict[str, Any]] = field(default_factory=list)  # id, status, text, tool_calls
@@ -73,7 +76,8 @@ class FakeXAIRealtime(ScriptedReplies, AsyncFakeServer):
     def __init__(self, *, first_audio_delay_ms: float = 400, transcription_delay_ms: float = 50,
                  ping_interval_s: float = 10.0, api_key: str | None = None, voice: str = "en-us+m3",
                  hangover_ms: int = 100, default_text: str = "hello", audio_pace: float = 0.0,
-                 say_transform: Callable[[str], str] | None = None, **kw: Any):
+                 say_transform: Callable[[str], str] | None = None, response_created_delay_ms: float = 0.0,
+                 **kw: Any):
         super().__init__(**kw)
         self.first_audio_delay_ms = first_audio_delay_ms
         self.transcription_delay_ms = transcription_delay_ms
@@ -84,6 +88,7 @@ class FakeXAIRealtime(ScriptedReplies, AsyncFakeServer):
         self.default_text = default_text
         self.audio_pace = audio_pace  # wall seconds per second of audio sent (0: as fast as possible)
         self.say_transform = say_transform  # what the model makes of a "say exactly" request
+        self.response_created_delay_ms = response_created_delay_ms  # server time before response.created
         self.rules = []
         self.sessions: list[RealtimeSession] = []
         self._sockets: set[web.WebSocketResponse] = set()
@@ -139,6 +144,7 @@ class _Conversation:
             return
         event = {"event_id": f"event_{next(self.events)}", **msg}
         self.s.sent.append(event)
+        self.s.sent_at.append(time.monotonic())
         with contextlib.suppress(ConnectionError, RuntimeError):
             await self.ws.send_str(json.dumps(event))
 
@@ -264,6 +270,11 @@ class _Conversation:
             self.response_task = asyncio.ensure_future(self.respond(Reply(text=text)))
             return
         body = self.chat_view(instructions)
+        # A reply answers the latest input, not the model's own last words (e.g. a filler it was told
+        # to say while a tool ran, which lands after the tool's output).
+        while len(body["messages"]) > 1 and body["messages"][-1]["role"] == "assistant" \
+                and not body["messages"][-1].get("tool_calls"):
+            body["messages"].pop()
         reply = self.fake.choose(body) or dev_reply(body)
         self.response_task = asyncio.ensure_future(self.respond(reply))
 
@@ -288,6 +299,7 @@ class _Conversation:
         record = {"id": response["id"], "status": "in_progress", "text": reply.text,
                   "tool_calls": [tc.name for tc in reply.tool_calls]}
         self.s.responses.append(record)
+        await asyncio.sleep(self.fake.response_created_delay_ms / 1000)
         await self.send({"type": "response.created", "response": dict(response)})
         started = time.monotonic()
         out_fmt = self._fmt("output")
@@ -436,6 +448,7 @@ class _Conversation:
                     await self.error("Invalid JSON")
                     continue
                 self.s.received.append(msg)
+                self.s.received_at.append(time.monotonic())
                 await self.on_event(msg)
         finally:
             pinger.cancel()

@@ -219,7 +219,9 @@ def test_rt_async_tool_speaks_async_response(stack, xai):
 
 def test_rt_end_call_tool_goodbye(stack, xai):
     bye = "Thanks for calling Acme, bye now."
-    call_id, token = stack.call(rt_cfg("rtbye", tools=[{"type": "endCall", "message": bye}]))
+    cfg = rt_cfg("rtbye", tools=[{"type": "endCall", "message": bye}])
+    cfg["llm_config"]["model"] = "grok-voice-think-fast-1.0"
+    call_id, token = stack.call(cfg)
 
     async def scenario():
         c, tap = await connect(stack, call_id, token)
@@ -232,6 +234,9 @@ def test_rt_end_call_tool_goodbye(stack, xai):
     row = stack.wait_ended(call_id)
     assert row.data["end_reason"] == "assistant_hangup"
     (session,) = xai.sessions
+    # The configured model, once, in a well-formed query (what a standard URL parser at xAI sees).
+    (ws_request,) = [r for r in xai.requests if r["path"] == "/v1/realtime"]
+    assert ws_request["query"] == {"model": ["grok-voice-think-fast-1.0"]}
     (out,) = outputs(session)
     assert out["output"] == '{"ok": true}'
     assert asked(session) == ["", say_instructions(bye)]
@@ -315,3 +320,35 @@ def test_rt_stored_line_is_what_the_model_said(stack, xai):
     assert asked(session)[-1] == say_instructions(code)
     assert heard_line(tap, xai, f"Sure. {code}", sent)
     assert assistant(row)[-1] == f"Sure. {code}"
+
+
+def test_rt_tool_result_during_filler_start_is_still_answered(stack, xai):
+    # The tool result lands after the filler's response.create but before its response.created: the
+    # filler response (told to say the filler only) does not answer it, so a response is still owed.
+    xai.response_created_delay_ms = 800
+    hooks = stack.hooks
+    hooks.replies["slowlookup"] = (1.3, {"result": "order 42 shipped"})
+    tools = [{"type": "function", "name": "slowlookup", "description": "orders", "url": hooks.url("slowlookup")}]
+    xai.add_rule(call_id="ref rtrace", contains="order", tool_calls=[ToolCall("slowlookup", {})])
+    call_id, token = stack.call(rt_cfg("rtrace", tools=tools))
+
+    async def scenario():
+        c, tap = await connect(stack, call_id, token)
+        await c.wait_agent_turn(c.log.started_at, timeout=10)
+        end = await c.speak("Where is my order?")
+        await c.wait_agent_turn(end, quiet=3.0, timeout=15)
+        await c.hang_up()
+        return tap, end
+
+    tap, end = asyncio.run(scenario())
+    row = stack.wait_ended(call_id)
+    (filler,) = row.data["fillers"]
+    (session,) = xai.sessions
+    kinds = [m["type"] for m in session.received
+             if m["type"] == "response.create" or m.get("item", {}).get("type") == "function_call_output"]
+    # greeting, filler, the tool result, then the model's answer to it
+    assert kinds[-3:] == ["response.create", "conversation.item.create", "response.create"]
+    assert asked(session)[-2:] == [say_instructions(filler), ""]
+    assert spoken_texts(session)[-2:] == [filler, 'Okay, done: "order 42 shipped"']
+    assert heard_line(tap, xai, 'Okay, done: "order 42 shipped"', end)
+    assert assistant(row)[-1] == 'Okay, done: "order 42 shipped"'
