@@ -352,3 +352,40 @@ def test_rt_tool_result_during_filler_start_is_still_answered(stack, xai):
     assert spoken_texts(session)[-2:] == [filler, 'Okay, done: "order 42 shipped"']
     assert heard_line(tap, xai, 'Okay, done: "order 42 shipped"', end)
     assert assistant(row)[-1] == 'Okay, done: "order 42 shipped"'
+
+
+def test_rt_say_mid_reply_is_queued_behind_it(stack, xai):
+    # A plain `say` (no end_after) does not cut the model off, as in the cascade (TTSSpeakFrame queues):
+    # no response.cancel; the line's response.create goes out once the running response is done, and
+    # the caller hears the whole reply, then the line.
+    xai.audio_pace = 1.0
+    greeting = "Hello from Grok, thank you for calling the Acme weather line today."
+    code = "Your code is four two seven."
+    call_id, token = stack.call(rt_cfg("rtq", first=greeting))
+
+    async def scenario():
+        c, tap = await connect(stack, call_id, token)
+        while not c.log.media:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.5)
+        sent = time.monotonic()
+        status, _ = await control(stack, call_id, {"type": "say", "content": code})
+        assert status == 200
+        await c.wait_agent_turn(sent, quiet=1.0, timeout=15)
+        await c.hang_up()
+        return c, tap, sent
+
+    c, tap, sent = asyncio.run(scenario())
+    row = stack.wait_ended(call_id)
+    (session,) = xai.sessions
+    assert "response.cancel" not in [m["type"] for m in session.received]
+    assert asked(session) == ["", say_instructions(code)]
+    say_at = next(t for m, t in zip(session.received, session.received_at, strict=True)
+                  if m["type"] == "response.create" and (m.get("response") or {}).get("instructions"))
+    greeting_done = next(t for m, t in zip(session.sent, session.sent_at, strict=True) if m["type"] == "response.done")
+    assert sent < greeting_done <= say_at  # the command came mid-reply; the line waited for the reply
+    assert spoken_texts(session) == [greeting, code]
+    heard = _norm(tap.heard())
+    assert heard.index(spoken(xai, greeting)) < heard.index(spoken(xai, code))
+    assert not c.log.clears
+    assert assistant(row) == [greeting, code]
