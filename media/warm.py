@@ -181,8 +181,7 @@ class HeldSocket:
     async def release(self) -> None:
         """The adopting service is done with the connection: close it."""
         self._released.set()
-        with contextlib.suppress(Exception):
-            await asyncio.shield(self.task)
+        await asyncio.wait({self.task}, timeout=10.0)  # the close handshake (never raises)
 
     def close_soon(self) -> None:
         if not self.adopted:
@@ -196,8 +195,7 @@ class HeldSocket:
         self.close_soon()
         if not self._opened.is_set():
             self.task.cancel()  # still connecting
-        with contextlib.suppress(BaseException):
-            await asyncio.wait_for(asyncio.shield(self.task), 3.0)
+        await asyncio.wait({self.task}, timeout=3.0)
 
 
 def _hold_deepgram(stt: Any) -> HeldSocket:
