@@ -42,6 +42,7 @@ import json
 import math
 import os
 import select
+import shutil
 import socket
 import subprocess
 import sys
@@ -199,15 +200,14 @@ async def run_callers(job: dict) -> dict:
     """One caller process: its share of a level's calls, each bounded in time; results as plain data."""
     import aiohttp
 
-    from media.testcaller import TestCaller, line_for
+    from media.testcaller import Pacer, TestCaller
 
     lines = job["lines"]
-    for line in lines:
-        line_for(line)  # espeak-ng + framing + base64 once per line, before any call starts
     res: dict = {"ok": 0, "failed": 0, "reasons": Counter(), "greeting": [], "v2v": [], "missed": 0,
                  "starvation": Counter(), "send_late": Counter(), "call_seconds": 0.0,
                  "turns_from": None, "turns_to": None, "prepare_failed": 0}
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) if job["prepare"] else None
+    pacer = Pacer()  # one 20 ms clock for all of this process's callers
 
     async def until(t: float) -> None:
         await asyncio.sleep(max(0.0, t - time.monotonic()))
@@ -220,7 +220,8 @@ async def run_callers(job: dict) -> dict:
             except Exception:  # the call still runs, on the cold path
                 res["prepare_failed"] += 1
         await until(spec["connect_at"])
-        c = state["caller"] = TestCaller(job["url"], call_id=spec["call_id"], org_id=ORG, token=spec["token"])
+        c = state["caller"] = TestCaller(job["url"], call_id=spec["call_id"], org_id=ORG, token=spec["token"],
+                                         pacer=pacer)
         state["stage"] = "connect"
         await c.connect(call_sid=spec["sid"], open_timeout=15)
         state["stage"] = "greeting"
@@ -280,6 +281,7 @@ async def run_callers(job: dict) -> dict:
         task.cancel()
         res["failed"] += 1
         res["reasons"]["caller task overran"] += 1
+    pacer.stop()
     if http is not None:
         await http.close()
     return res
@@ -314,8 +316,28 @@ def starvation(media) -> list[float]:
 
 def caller_main(job_path: str) -> None:
     job = json.loads(Path(job_path).read_text())
-    res = asyncio.run(run_callers(job))
-    res["caller_cpu"] = time.process_time()  # this caller process's own CPU (imports included)
+    import aiohttp  # noqa: F401 - imported before the ready signal, not during the ramp
+    import websockets  # noqa: F401
+
+    import chalicelib.security  # noqa: F401
+    from media.testcaller import line_for
+
+    for line in job["lines"]:
+        line_for(line)  # espeak-ng + framing + base64 once per line, before any call starts
+    cpu0 = time.process_time()
+    Path(job["ready"]).write_text("ready")
+    go, waited_until = Path(job["go"]), time.monotonic() + 120
+    while not go.exists() and time.monotonic() < waited_until:
+        time.sleep(0.02)
+    if go.exists():
+        t0 = float(go.read_text())
+        for spec in job["calls"]:
+            spec["connect_at"], spec["turns_at"] = t0 + spec["connect_in"], t0 + spec["turns_in"]
+        job["deadline"] = t0 + job["deadline_in"]
+        res = asyncio.run(run_callers(job))
+    else:
+        res = {"failed": len(job["calls"]), "reasons": {"no start signal from the bench": len(job["calls"])}}
+    res["caller_cpu"] = time.process_time() - cpu0  # the callers' own CPU, imports excluded
     # Results go to a file, not a pipe: a large result on a pipe nobody reads yet blocks the writer for
     # ever (what stalled the 50- and 200-call runs before).
     tmp = Path(job["result"] + ".tmp")
@@ -342,8 +364,8 @@ class Bench:
         from sandbox.twilio import FakeTwilio
 
         moto_port = free_port()
-        self.helper([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.moto = self.helper([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         urls: dict = {}
         for names in (["deepgram"], ["openai", "elevenlabs"]):
             proc = self.helper([sys.executable, str(ROOT / "bench" / "media_fakes.py"), *names],
@@ -376,6 +398,11 @@ class Bench:
         reset_settings()
         create_tables()
 
+    def generator_cpu(self) -> dict[str, float]:
+        """CPU seconds so far of each long-lived load generator process."""
+        return {"stt_fake": proc_cpu(self.fake_procs[0].pid), "llm_tts_fakes": proc_cpu(self.fake_procs[1].pid),
+                "moto": proc_cpu(self.moto.pid), "bench": time.process_time()}
+
     def fake_stats(self) -> dict:
         out: dict = {}
         for proc in self.fake_procs:
@@ -405,6 +432,7 @@ class Bench:
                 proc.kill()
         if self.tw is not None:
             self.tw.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def spawn_bot(self, argv: list[str], port: int) -> subprocess.Popen:
         env = dict(self.env, MEDIA_PORT=str(port), MEDIA_HOST="127.0.0.1")
@@ -461,17 +489,19 @@ class Bench:
         prep = args.prepare and ours
         ramp = n / args.ramp_rate if n > 1 else 0.0
         nprocs = args.caller_procs or max(1, math.ceil(n / CALLS_PER_PROC))
-        t0 = time.monotonic() + 3.0 + 0.5 * nprocs  # caller processes import and synthesize before t0
-        first_connect = t0 + (RING_S if prep else 0.0)
-        turns_at = first_connect + ramp + GREETING_SETTLE_S
-        deadline = turns_at + TURN_SPREAD_S + len(lines) * (TURN_TIMEOUT_S + 8) + 10
-        calls = [{"call_id": cid, "token": tok, "sid": sid, "connect_at": first_connect + i * ramp / max(1, n),
-                  "turns_at": turns_at + TURN_SPREAD_S * i / max(1, n)}
+        # Times are relative to t0, sent once every caller process has imported and framed its lines.
+        first_connect = RING_S if prep else 0.0
+        turns_in = first_connect + ramp + GREETING_SETTLE_S
+        deadline_in = turns_in + TURN_SPREAD_S + len(lines) * (TURN_TIMEOUT_S + 8) + 10
+        calls = [{"call_id": cid, "token": tok, "sid": sid, "connect_in": first_connect + i * ramp / max(1, n),
+                  "turns_in": turns_in + TURN_SPREAD_S * i / max(1, n)}
                  for i, (cid, tok, sid) in enumerate(specs)]
+        go = self.tmp / f"go-{uuid.uuid4().hex}"
         jobs = []
         for k in range(nprocs):
-            job = {"url": url, "port": port, "prepare": prep, "lines": lines, "deadline": deadline,
-                   "calls": calls[k::nprocs], "result": str(self.tmp / f"result-{uuid.uuid4().hex}.json")}
+            job = {"url": url, "port": port, "prepare": prep, "lines": lines, "deadline_in": deadline_in,
+                   "calls": calls[k::nprocs], "go": str(go), "ready": str(self.tmp / f"ready-{uuid.uuid4().hex}"),
+                   "result": str(self.tmp / f"result-{uuid.uuid4().hex}.json")}
             path = self.tmp / f"job-{uuid.uuid4().hex}.json"
             path.write_text(json.dumps(job))
             jobs.append(job)
@@ -479,7 +509,17 @@ class Bench:
             err = open(log, "a") if log else subprocess.DEVNULL  # noqa: SIM115 - a file or devnull, never a pipe
             job["proc"] = self.helper([sys.executable, str(Path(__file__)), "--run-callers", str(path)],
                                       stdout=subprocess.DEVNULL, stderr=err)
+        ready_by = time.monotonic() + 90
+        while time.monotonic() < ready_by and not all(Path(j["ready"]).exists() or j["proc"].poll() is not None
+                                                      for j in jobs):
+            time.sleep(0.05)
+        t0 = time.monotonic() + 0.3
+        tmp_go = go.with_suffix(".tmp")
+        tmp_go.write_text(repr(t0))  # CLOCK_MONOTONIC is system-wide: the same clock in every process
+        os.replace(tmp_go, go)
+        deadline = t0 + deadline_in
         cpu0, rss0 = proc_cpu(pid), proc_rss_mb(pid)
+        gen0 = self.generator_cpu()
         peak = rss0
         samples = []  # (t, bot cpu s, per-core (busy, total))
         kill_at = deadline + 30
@@ -502,6 +542,8 @@ class Bench:
             raw = merge(raw, part)
         time.sleep(1.0)  # let the bot write its end-of-call rows: counted in its CPU
         raw["bot_cpu"] = proc_cpu(pid) - cpu0
+        gen1 = self.generator_cpu()
+        raw["gen_cpu"] = {k: gen1[k] - gen0[k] for k in gen1}
         raw["bot_rss_delta"] = max(0.0, peak - rss0)
         raw["n_calls"] = n
         raw["fakes"] = [self.fake_stats()]
@@ -555,6 +597,9 @@ def merge(a: dict, b: dict) -> dict:
         c = Counter({str(k): v for k, v in a.get(key, {}).items()})
         c.update({str(k): v for k, v in b.get(key, {}).items()})
         out[key] = dict(c)
+    gen = Counter(a.get("gen_cpu", {}))
+    gen.update(b.get("gen_cpu", {}))
+    out["gen_cpu"] = dict(gen)
     out["bot_rss_delta"] = max(a.get("bot_rss_delta", 0.0), b.get("bot_rss_delta", 0.0))
     out["n_calls"] = max(a.get("n_calls", 0), b.get("n_calls", 0))
     froms = [x for x in (a.get("turns_from"), b.get("turns_from")) if x is not None]
@@ -583,6 +628,7 @@ def summarize(n: int, raw: dict) -> dict:
         "cpu_per_call_min": raw["bot_cpu"] / minutes if minutes else None,
         "rss_per_call": raw["bot_rss_delta"] / n, "prepare_failed": raw["prepare_failed"],
         "caller_cpu_per_call_min": raw.get("caller_cpu", 0.0) / minutes if minutes else None,
+        "gen_cpu_per_call_min": {k: v / minutes for k, v in raw.get("gen_cpu", {}).items()} if minutes else {},
         "bot_busy": max((b.get("bot", 0) for b in busy), default=None),
         "gen_busy": max((b.get(f"core{core_gen}") or 0 for b in busy), default=None),
         "send_late_p99": hist_pct(raw["send_late"], 0.99), "send_late_max": hist_pct(raw["send_late"], 1.0),
@@ -626,15 +672,17 @@ def print_table(title: str, rows: list[dict]) -> None:
 def print_generators(title: str, rows: list[dict]) -> None:
     print(f"\n{title}")
     print("| calls | caller frame-send late p99 / max ms | fake loop lag p99 ms (STT / LLM+TTS) "
-          "| STT final late p99 ms | LLM first token late p99 ms | caller CPU s per call-min | generator core busy "
-          "| verdict |")
+          "| STT final late p99 ms | LLM first token late p99 ms | CPU s per call-min: callers / STT fake / "
+          "LLM+TTS fakes / moto | generator core busy | verdict |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
+        g = r["gen_cpu_per_call_min"]
         verdict = "generators saturated" if r["gen_saturated"] else (
             "bot core saturated" if (r["bot_busy"] or 0) >= 0.9 else "ok")
         print(f"| {r['n']} | {fmt(r['send_late_p99'])} / {fmt(r['send_late_max'])} | {fmt(r['dg_lag_p99'])} / "
               f"{fmt(r['llm_lag_p99'])} | {fmt(r['stt_late_p99'])} | {fmt(r['llm_late_p99'])} | "
-              f"{fmt(r['caller_cpu_per_call_min'])} | {pct_fmt(r['gen_busy'])} | {verdict} |")
+              f"{fmt(r['caller_cpu_per_call_min'])} / {fmt(g.get('stt_fake'))} / {fmt(g.get('llm_tts_fakes'))} / "
+              f"{fmt(g.get('moto'))} | {pct_fmt(r['gen_busy'])} | {verdict} |")
 
 
 def print_ratios(ours: list[dict], stock: list[dict]) -> None:
@@ -644,7 +692,9 @@ def print_ratios(ours: list[dict], stock: list[dict]) -> None:
         return
 
     def ratio(a, b) -> str:
-        return "-" if a is None or not b else f"{a / b:.2f}x"
+        if a is None or not b:
+            return "-"
+        return f"{a / b:.2f}x" if a / b >= 0.1 else f"{a / b:.3f}x"
 
     print("\nOurs / stock at the same level")
     print("| calls | v2v p50 | v2v p95 | greeting p50 | CPU per call-min | RSS per call |")

@@ -80,12 +80,49 @@ def _b64_len(payload: str) -> int:
     return len(payload) * 3 // 4 - (2 if payload.endswith("==") else 1 if payload.endswith("=") else 0)
 
 
+class Pacer:
+    """One 20 ms clock for many callers in a process (the benchmark): one timer and one task per tick
+    instead of one per caller and frame. A late tick is caught up (frames back to back), like a caller's
+    own loop; each frame's lateness is still recorded per caller."""
+
+    def __init__(self) -> None:
+        self.callers: list[TestCaller] = []
+        self._task: asyncio.Task | None = None
+
+    def add(self, caller: TestCaller) -> None:
+        caller._pace_next = time.monotonic()
+        self.callers.append(caller)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while self.callers:
+            now = time.monotonic()
+            live = []
+            for c in self.callers:
+                if c.closed.is_set():
+                    continue
+                live.append(c)
+                while c._pace_next <= now and not c.closed.is_set():
+                    frame = c._next_frame(c._pace_next, time.monotonic())
+                    c._pace_next += 0.02
+                    await c._send_raw(frame)
+            self.callers = live
+            soonest = min((c._pace_next for c in live), default=now + 0.02)
+            await asyncio.sleep(max(0.0, soonest - time.monotonic()))
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
 class TestCaller:
     __test__ = False  # not a pytest class
 
     def __init__(self, url: str, *, call_id: str, org_id: str, token: str, registry: Any = None,
-                 headers: dict[str, str] | None = None):
+                 headers: dict[str, str] | None = None, pacer: Pacer | None = None):
         self.url = url
+        self.pacer = pacer
         self.call_id = call_id
         self.org_id = org_id
         self.token = token
@@ -107,6 +144,7 @@ class TestCaller:
         self._tasks: list[asyncio.Task] = []
         self._seq = 0
         self._chunk = 0
+        self._pace_next = 0.0  # with a pacer: when this caller's next frame is due
         self.closed = asyncio.Event()
 
     async def connect(self, call_sid: str | None = None, open_timeout: float = 10.0) -> None:
@@ -124,8 +162,11 @@ class TestCaller:
                       "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
                       "customParameters": {"call_id": self.call_id, "org_id": self.org_id, "token": self.token}}}))
         self.log.started_at = time.monotonic()
-        self._tasks = [asyncio.create_task(self._send_loop()), asyncio.create_task(self._recv_loop()),
-                       asyncio.create_task(self._mark_loop())]
+        self._tasks = [asyncio.create_task(self._recv_loop()), asyncio.create_task(self._mark_loop())]
+        if self.pacer is not None:
+            self.pacer.add(self)
+        else:
+            self._tasks.append(asyncio.create_task(self._send_loop()))
 
     def _set_closed(self) -> None:
         self.closed.set()
@@ -147,21 +188,23 @@ class TestCaller:
         msg["streamSid"] = self.stream_sid
         await self._send_raw(json.dumps(msg))
 
+    def _next_frame(self, due: float, now: float) -> str:
+        """The next media message (speech or silence) for the 20 ms slot that was due at ``due``."""
+        payload = self._out.popleft() if self._out else _SILENCE_B64
+        if payload is None:  # speech end marker: right after the last voiced frame went out
+            self.log.speech_ends.append(now)
+            self._spoken.set()
+            payload = self._out.popleft() if self._out else _SILENCE_B64
+        self.log.send_late_ms.append(max(0.0, (now - due) * 1000))
+        self._chunk += 1
+        self._seq += 1
+        return _MEDIA % (self._seq, self.stream_sid, self._chunk, self._chunk * 20, payload)
+
     async def _send_loop(self) -> None:
         loop = asyncio.get_running_loop()
         next_at = loop.time()
-        late = self.log.send_late_ms
         while not self.closed.is_set():
-            payload = self._out.popleft() if self._out else _SILENCE_B64
-            if payload is None:  # speech end marker
-                self.log.speech_ends.append(time.monotonic())
-                self._spoken.set()
-                continue
-            now = loop.time()
-            late.append(max(0.0, (now - next_at) * 1000))
-            self._chunk += 1
-            self._seq += 1
-            await self._send_raw(_MEDIA % (self._seq, self.stream_sid, self._chunk, self._chunk * 20, payload))
+            await self._send_raw(self._next_frame(next_at, loop.time()))
             next_at += 0.02
             # A late loop catches up (sends back to back) so the average rate stays real time.
             await asyncio.sleep(max(0.0, next_at - loop.time()))
