@@ -118,6 +118,10 @@ class MediaServer:
             await session.run(prepared)
         finally:
             self.sessions.pop(call_id, None)
+            if prepared is not None and prepared.warm is not None:
+                # A call that ended before its pipeline adopted the warm sockets: close them now, not at
+                # the TTL (adopted sockets belong to the services, which closed them).
+                await prepared.warm.aclose()
 
     def _take_prepared(self, call_id: str, org_id: str):
         prepared = self.prepared.pop(call_id, None)

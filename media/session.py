@@ -73,10 +73,9 @@ async def synthesize_ulaw(plan: CallPlan, text: str) -> bytes | None:
     tts = plan.tts or {}
     if tts.get("provider") != "elevenlabs" or not text:
         return None
-    import aiohttp
-
     from chalicelib.settings import get_settings
     from media.services import cached_provider_key
+    from media.warm import shared_http_client
 
     key, _ = await asyncio.to_thread(cached_provider_key, plan.org_id, "elevenlabs")
     base = (get_settings().elevenlabs_url or "https://api.elevenlabs.io").rstrip("/")
@@ -88,12 +87,12 @@ async def synthesize_ulaw(plan: CallPlan, text: str) -> bytes | None:
     if voice_settings:
         body["voice_settings"] = voice_settings
     try:
-        async with aiohttp.ClientSession() as http, http.post(
-                url, json=body, headers={"xi-api-key": key}, timeout=aiohttp.ClientTimeout(total=10)) as resp:
-            if resp.status != 200:
-                log.warning("greeting synthesis failed: HTTP %s", resp.status)
-                return None
-            return await resp.read()
+        # The process's kept-alive pool: after the first call, no TCP/TLS setup per greeting.
+        resp = await shared_http_client().post(url, json=body, headers={"xi-api-key": key}, timeout=10.0)
+        if resp.status_code != 200:
+            log.warning("greeting synthesis failed: HTTP %s", resp.status_code)
+            return None
+        return resp.content
     except Exception as exc:  # the pipeline's TTS speaks the greeting instead
         log.warning("greeting synthesis failed: %s", type(exc).__name__)
         return None

@@ -36,12 +36,13 @@ KEEPALIVE_SECONDS = 5.0  # Deepgram's own advice is 3-5 s (it closes after 10 s 
 CONNECT_TIMEOUT_SECONDS = 3.0  # the stream waits at most 2 s for a prepare in flight
 LLM_KEEPALIVE_EXPIRY_SECONDS = 180.0  # as long as a prepared call may take to be answered
 
-# --- LLM: one pooled HTTP client per event loop --------------------------------------------------------------
+# --- one pooled HTTP client per event loop (LLM, greeting synthesis) -----------------------------------------
 _POOLS: dict[asyncio.AbstractEventLoop, Any] = {}
 
 
-def llm_http_client() -> Any | None:
-    """The running loop's shared HTTP client for OpenAI-compatible APIs (None outside a loop)."""
+def shared_http_client() -> Any | None:
+    """The running loop's shared keep-alive HTTP client (None outside a loop): OpenAI-compatible LLM APIs
+    and the greeting's ElevenLabs HTTP synthesis, so calls reuse open connections."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
@@ -64,7 +65,7 @@ class _PooledClient:
 
     def create_client(self, api_key=None, base_url=None, organization=None, project=None, default_headers=None,
                       **kwargs):
-        http = llm_http_client()
+        http = shared_http_client()
         if http is None:  # built outside a loop (config mapping): Pipecat's own per-service client
             return super().create_client(api_key=api_key, base_url=base_url, organization=organization,  # type: ignore[misc]
                                          project=project, default_headers=default_headers, **kwargs)
