@@ -221,7 +221,7 @@ async def run_callers(job: dict) -> dict:
                 res["prepare_failed"] += 1
         await until(spec["connect_at"])
         c = state["caller"] = TestCaller(job["url"], call_id=spec["call_id"], org_id=ORG, token=spec["token"],
-                                         pacer=pacer)
+                                         pacer=pacer, compression="deflate" if job["deflate"] else None)
         state["stage"] = "connect"
         await c.connect(call_sid=spec["sid"], open_timeout=15)
         state["stage"] = "greeting"
@@ -500,6 +500,7 @@ class Bench:
         jobs = []
         for k in range(nprocs):
             job = {"url": url, "port": port, "prepare": prep, "lines": lines, "deadline_in": deadline_in,
+                   "deflate": args.caller_deflate,
                    "calls": calls[k::nprocs], "go": str(go), "ready": str(self.tmp / f"ready-{uuid.uuid4().hex}"),
                    "result": str(self.tmp / f"result-{uuid.uuid4().hex}.json")}
             path = self.tmp / f"job-{uuid.uuid4().hex}.json"
@@ -800,6 +801,9 @@ def main() -> int:
                         help="level 1 = this many calls one after the other (default 3)")
     parser.add_argument("--caller-procs", type=int, default=0,
                         help=f"caller processes per level (default: one per {CALLS_PER_PROC} calls)")
+    parser.add_argument("--caller-deflate", action="store_true",
+                        help="callers offer WebSocket permessage-deflate (the bot then deflates every frame; "
+                             "off by default, like Twilio)")
     parser.add_argument("--skip-stock", action="store_true", help="do not run the stock Pipecat bot")
     parser.add_argument("--no-prepare", dest="prepare", action="store_false",
                         help="no ring-time prepare request before each of our calls")

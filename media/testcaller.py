@@ -120,8 +120,12 @@ class TestCaller:
     __test__ = False  # not a pytest class
 
     def __init__(self, url: str, *, call_id: str, org_id: str, token: str, registry: Any = None,
-                 headers: dict[str, str] | None = None, pacer: Pacer | None = None):
+                 headers: dict[str, str] | None = None, pacer: Pacer | None = None,
+                 compression: str | None = None):
         self.url = url
+        # No permessage-deflate unless asked: the websockets library offers it by default, and a server that
+        # accepts it deflates every 20 ms frame (Twilio's stream docs mention no compression).
+        self.compression = compression
         self.pacer = pacer
         self.call_id = call_id
         self.org_id = org_id
@@ -152,7 +156,7 @@ class TestCaller:
 
         self.call_sid = call_sid or self.call_sid
         self._ws = await websockets.connect(self.url, additional_headers=self.headers, max_size=None,
-                                            open_timeout=open_timeout)
+                                            open_timeout=open_timeout, compression=self.compression)
         await self._ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
         self._seq += 1
         await self._ws.send(json.dumps({
