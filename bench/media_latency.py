@@ -10,9 +10,10 @@ then 10 ms a token, ElevenLabs first byte 100 ms.
 Layout (2 cores): the bot under test is ONE process pinned alone to core 0: that is what is measured.
 Everything that makes the load shares the other core: moto (its own process, only touched when a call
 is prepared, starts and ends), the fakes (Deepgram in one process, OpenAI + ElevenLabs in another), the
-simulated callers (``media/testcaller.py``, one process per 50 calls) and this process. Caller audio is
-synthesized and framed once per line, not per call; call rows and STT scripts are written before a
-level starts.
+simulated callers (``media/testcaller.py``, one process per 50 calls, one shared 20 ms clock per process)
+and this process. Caller audio is synthesized and framed once per line, not per call; call rows and STT
+scripts are written before a level starts. Callers do not offer WebSocket permessage-deflate (like
+Twilio; ``--caller-deflate`` to compare: the bot then deflates every outbound frame).
 
 A level of N calls: calls ramp in at ``--ramp-rate`` calls/s (each with a ring-time prepare 1 s before it
 connects, unless ``--no-prepare``), every call waits for its greeting, then, once all N are connected,
@@ -695,7 +696,8 @@ def print_ratios(ours: list[dict], stock: list[dict]) -> None:
     def ratio(a, b) -> str:
         if a is None or not b:
             return "-"
-        return f"{a / b:.2f}x" if a / b >= 0.1 else f"{a / b:.3f}x"
+        r = a / b
+        return f"{r:.2f}x" if r >= 0.1 else f"1/{1 / r:.0f}" if r > 0 else "0x"
 
     print("\nOurs / stock at the same level")
     print("| calls | v2v p50 | v2v p95 | greeting p50 | CPU per call-min | RSS per call |")
