@@ -33,6 +33,9 @@ fakes' event-loop lag and the lateness of the STT final and LLM first token agai
 delays, and the generator core's busy share. When those are high, slow figures are the generators',
 not the bot's. ``--sweep`` adds levels and reports calls per core: the largest level whose v2v p95
 (and every smaller level's) stays within 10% of the 1-call p95 with no failed call. Printed, never asserted.
+
+Environment: ``BENCH_JSON=path`` also writes every figure as JSON; ``BENCH_BOT_LOG`` / ``BENCH_CALLER_LOG``
+append the bot's / the caller processes' output to a file (default: discarded, never a pipe).
 """
 
 from __future__ import annotations
@@ -629,6 +632,7 @@ def summarize(n: int, raw: dict) -> dict:
         "greet_p50": pct(raw["greeting"], 0.5), "late_p99": hist_pct(raw["starvation"], 0.99),
         "cpu_per_call_min": raw["bot_cpu"] / minutes if minutes else None,
         "rss_per_call": raw["bot_rss_delta"] / n, "prepare_failed": raw["prepare_failed"],
+        "agent_frames_per_call": sum(raw["starvation"].values()) / max(1, raw["ok"] + raw["failed"]),
         "caller_cpu_per_call_min": raw.get("caller_cpu", 0.0) / minutes if minutes else None,
         "gen_cpu_per_call_min": {k: v / minutes for k, v in raw.get("gen_cpu", {}).items()} if minutes else {},
         "bot_busy": max((b.get("bot", 0) for b in busy), default=None),
@@ -780,6 +784,8 @@ def run(args) -> int:
     if args.sweep:
         print("\nSweep (ours)")
         calls_per_core(ours_rows)
+    if os.environ.get("BENCH_JSON"):  # every figure, for the record
+        Path(os.environ["BENCH_JSON"]).write_text(json.dumps({"ours": ours_rows, "stock": stock_rows}, indent=1))
     return 0
 
 
