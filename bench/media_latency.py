@@ -545,7 +545,9 @@ class Bench:
                 part["failed"] = len(job["calls"])
                 part["reasons"] = {f"caller process died (exit {proc.returncode})": len(job["calls"])}
             raw = merge(raw, part)
-        time.sleep(1.0)  # let the bot write its end-of-call rows: counted in its CPU
+        # Let the bot finish its calls (end-of-call rows count in its CPU) so levels never overlap.
+        raw["lingering"] = wait_idle(port, 30) if ours else 0
+        time.sleep(1.0)
         raw["bot_cpu"] = proc_cpu(pid) - cpu0
         gen1 = self.generator_cpu()
         raw["gen_cpu"] = {k: gen1[k] - gen0[k] for k in gen1}
@@ -554,6 +556,23 @@ class Bench:
         raw["fakes"] = [self.fake_stats()]
         raw["busy"] = [busy_in_window(samples, raw.get("turns_from"), raw.get("turns_to"))]
         return raw
+
+
+def wait_idle(port: int, timeout: float) -> int:
+    """Poll our bot's /healthz until no call is active; returns how many still were at the timeout."""
+    import urllib.request
+
+    deadline, active = time.monotonic() + timeout, -1
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:  # noqa: S310
+                active = json.loads(resp.read()).get("active_calls", 0)
+        except (OSError, ValueError):
+            return -1  # the bot is gone: nothing to wait for
+        if not active:
+            return 0
+        time.sleep(0.25)
+    return active
 
 
 def wait_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -> bool:
@@ -594,7 +613,7 @@ def empty_raw() -> dict:
 
 def merge(a: dict, b: dict) -> dict:
     out = dict(a)
-    for key in ("ok", "failed", "missed", "call_seconds", "prepare_failed", "bot_cpu", "caller_cpu"):
+    for key in ("ok", "failed", "missed", "call_seconds", "prepare_failed", "bot_cpu", "caller_cpu", "lingering"):
         out[key] = a.get(key, 0) + b.get(key, 0)
     for key in ("greeting", "v2v", "fakes", "busy"):
         out[key] = list(a.get(key, [])) + list(b.get(key, []))
@@ -632,6 +651,7 @@ def summarize(n: int, raw: dict) -> dict:
         "greet_p50": pct(raw["greeting"], 0.5), "late_p99": hist_pct(raw["starvation"], 0.99),
         "cpu_per_call_min": raw["bot_cpu"] / minutes if minutes else None,
         "rss_per_call": raw["bot_rss_delta"] / n, "prepare_failed": raw["prepare_failed"],
+        "lingering": raw.get("lingering", 0),
         "agent_frames_per_call": sum(raw["starvation"].values()) / max(1, raw["ok"] + raw["failed"]),
         "caller_cpu_per_call_min": raw.get("caller_cpu", 0.0) / minutes if minutes else None,
         "gen_cpu_per_call_min": {k: v / minutes for k, v in raw.get("gen_cpu", {}).items()} if minutes else {},
@@ -671,6 +691,8 @@ def print_table(title: str, rows: list[dict]) -> None:
              + ", ".join(f"{k} x{v}" for k, v in sorted(r["reasons"].items())) for r in rows if r["failed"]]
     notes += [f"{r['n']} calls: {r['prepare_failed']} ring-time prepare requests failed (cold path)"
               for r in rows if r["prepare_failed"]]
+    notes += [f"{r['n']} calls: {r['lingering']} calls still active in the bot 30 s after the level"
+              for r in rows if r["lingering"] > 0]
     for note in notes:
         print(f"- {note}")
 
