@@ -234,6 +234,20 @@ def _mulaw_grok_class():
         exact wire bytes (the mu-law <-> linear16 table round-trips).
         """
 
+        _ring_socket = None  # media.warm.HeldSocket: the socket opened at ring time (prepare)
+
+        async def _connect(self):
+            from media.warm import adopt_realtime
+
+            websocket = await adopt_realtime(self) if self._websocket is None else None
+            if websocket is None:
+                await super()._connect()
+                return
+            # Opened by prepare with this service's URL and key; conversation.created, read while the
+            # phone rang, is replayed first, so the session.update goes out as on a fresh connect.
+            self._websocket = websocket
+            self._receive_task = self.create_task(self._receive_task_handler())
+
         async def _send_user_audio(self, frame):
             if not self._api_session_ready:
                 return

@@ -13,6 +13,12 @@
   without audio or KeepAlive, ElevenLabs after 20 s without text). When the pipeline starts, the
   service adopts that socket instead of connecting. A socket no call adopted is closed by
   ``Warm.aclose`` (the prepared TTL in ``media.server``), or at once when the call takes other services.
+- **Speech-to-speech** (xAI realtime): the call's realtime service is built at prepare time and its
+  socket opened with the service's own URL (model in the query) and key. While ringing a reader drains
+  the socket (xAI's ``ping`` events are dropped; ``conversation.created`` is kept) so nothing backs up;
+  at pipeline start the service adopts the socket and the kept events are replayed to it, so it sends
+  its ``session.update`` on ``conversation.created`` as if it had just connected. xAI needs no client
+  keep-alive (the websockets client's protocol pings keep the connection alive).
 
 Nothing here is required for a call to work: any warm-up that fails leaves the call to connect at
 pipeline start, as without prepare.
@@ -254,6 +260,129 @@ def adopt_socket(service: Any) -> Any | None:
     return held.adopt() if held is not None else None
 
 
+def _event_type(message: Any) -> str | None:
+    try:
+        event = json.loads(message)
+    except (TypeError, ValueError):
+        return None
+    return event.get("type") if isinstance(event, dict) else None
+
+
+class _RingRealtime:
+    """An xAI realtime socket opened at ring time, drained by a reader until a service adopts it."""
+
+    MAX_KEPT = 64  # events kept for the service (conversation.created); pings are dropped
+
+    def __init__(self, ws: Any):
+        self.ws = ws
+        self.kept: list[Any] = []
+        self.reader = asyncio.get_running_loop().create_task(self._read(), name="warm-xai-reader")
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.ws:
+                if _event_type(message) == "ping":
+                    continue
+                if len(self.kept) < self.MAX_KEPT:
+                    self.kept.append(message)
+        except Exception:  # closed by the server: the adopting service sees a closed socket
+            pass
+
+    async def handover(self) -> _ReplaySocket:
+        """Stop reading (``recv`` is cancel-safe: no message is lost) and give the socket to the service."""
+        self.reader.cancel()
+        await asyncio.wait({self.reader})
+        return _ReplaySocket(self.ws, self.kept)
+
+
+class _ReplaySocket:
+    """The adopted socket as the service sees it: the events read while ringing come first."""
+
+    def __init__(self, ws: Any, kept: list[Any]):
+        self._ws, self._kept = ws, list(kept)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ws, name)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._messages()
+
+    async def _messages(self) -> AsyncIterator[Any]:
+        while self._kept:
+            yield self._kept.pop(0)
+        async for message in self._ws:
+            yield message
+
+
+def realtime_uri(llm: Any) -> str:
+    """The URL the realtime service connects to (as Pipecat's ``_connect`` builds it)."""
+    from urllib.parse import quote
+
+    return f"{llm.base_url}?model={quote(llm._settings.model, safe='')}"
+
+
+def _hold_realtime(llm: Any) -> HeldSocket:
+    """Open the xAI realtime service's socket now; its connect at pipeline start adopts it."""
+    from websockets.asyncio.client import connect as websocket_connect
+
+    uri, headers = realtime_uri(llm), {"Authorization": f"Bearer {llm.api_key}"}
+
+    @contextlib.asynccontextmanager
+    async def opener() -> AsyncIterator[_RingRealtime]:
+        ws = await websocket_connect(uri=uri, additional_headers=headers)
+        ring = _RingRealtime(ws)
+        try:
+            yield ring
+        finally:
+            if not ring.reader.done():
+                ring.reader.cancel()
+            await ws.close()
+
+    async def nothing(_ring: Any) -> None:
+        return None
+
+    held = HeldSocket("xai-realtime", opener, lambda ring: ring.ws, nothing, nothing)
+    held.uri = uri  # type: ignore[attr-defined]
+    llm._ring_socket = held
+    return held
+
+
+async def adopt_realtime(llm: Any) -> Any | None:
+    """For the realtime service's connect: the ring-time socket (events read so far replayed first),
+    or None (connect as usual) when there is none, it is gone, or the service's URL changed."""
+    held: HeldSocket | None = getattr(llm, "_ring_socket", None)
+    llm._ring_socket = None
+    if held is None:
+        return None
+    if getattr(held, "uri", None) != realtime_uri(llm):
+        held.close_soon()
+        return None
+    ring = held.adopt()
+    return await ring.handover() if ring is not None else None
+
+
+async def _warm_realtime(plan: Any) -> Warm | None:
+    from media.services import build_realtime, resolve_keys
+
+    try:
+        keys = await asyncio.to_thread(resolve_keys, plan)
+    except Exception as exc:
+        log.info("ring-time warm-up: keys unavailable (%s)", type(exc).__name__)
+        return None
+    warm = Warm()
+    try:
+        llm = build_realtime(plan, keys["llm"][0])
+        warm.held["llm"] = _hold_realtime(llm)
+        warm.services["llm"], warm.keys["llm"] = llm, keys["llm"][0]
+    except Exception:  # a config the call itself will reject with a reason
+        log.exception("ring-time warm-up: building the realtime service failed")
+        await warm.aclose()
+        return None
+    if not await warm.held["llm"].wait_open():
+        warm.services.pop("llm", None)  # failed: the call builds and connects its own
+    return warm
+
+
 # --- one call's warm-up ---------------------------------------------------------------------------------------
 @dataclass
 class Warm:
@@ -288,7 +417,7 @@ class Warm:
 async def warm_up(plan: Any) -> Warm | None:
     """Build the call's services and open their connections (never raises; None when nothing applies)."""
     if plan.realtime:
-        return None  # the realtime model's socket is not warmed here (see docs/media.md)
+        return await _warm_realtime(plan)
     from media.services import build_llm, build_stt, build_tts, resolve_keys
 
     try:

@@ -1,0 +1,201 @@
+"""Ring-time warm-up for speech-to-speech calls (xai_realtime): the socket opened by /prepare is adopted.
+
+The xAI fake emulates TLS + round trips with ``connect_delay_ms`` on the WebSocket handshake, so a call
+that connects itself pays it after Twilio's start and a prepared call does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from tests.media.conftest import ServerThread, Stack, _shim_call_events, wait_for
+from tests.media.test_warmup import prepare
+
+CONNECT_MS = 250
+GREETING = "Hello from Grok."
+ASSISTANT = {"first_message": GREETING,
+             "llm_config": {"provider": "xai_realtime", "voice": "ara",
+                            "messages": [{"role": "system", "content": "Grok agent. ref warmrt"}]}}
+REPLY = "Your order ships tomorrow."
+
+
+@contextlib.contextmanager
+def rt_stack(monkeypatch, connect_ms: float = CONNECT_MS, **fake_kw):
+    """xAI realtime fake + Twilio fake + a fresh media server."""
+    from chalicelib.settings import reset_settings
+    from sandbox.registry import REGISTRY
+    from sandbox.twilio import FakeTwilio
+    from sandbox.xai_realtime import FakeXAIRealtime
+
+    _shim_call_events(monkeypatch)
+    REGISTRY.clear()  # the realtime fake pairs a connection with the oldest unclaimed registration
+    fake_kw.setdefault("first_audio_delay_ms", 150)
+    xai = FakeXAIRealtime(connect_delay_ms=connect_ms, **fake_kw).start()
+    xai.add_rule(contains="order", text=REPLY)
+    tw = FakeTwilio().start()
+    monkeypatch.setenv("XAI_URL", xai.url)
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", tw.account_sid)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", tw.auth_token)
+    monkeypatch.setenv("TWILIO_API_URL", tw.base_url)
+    reset_settings()
+    from media.telephony import _client
+
+    _client.cache_clear()
+    server = ServerThread().start()
+    holder = {"xai": xai}
+    try:
+        yield Stack(server, None, None, None, tw, None), holder
+    finally:
+        server.stop()
+        holder["xai"].stop()
+        tw.stop()
+
+
+async def greet_and_turn(st: Stack, call_id: str, token: str) -> tuple[float, float, float]:
+    """Greeting, one caller line, the agent's answer; (stream start, greeting audio, answer audio)."""
+    c = st.caller(call_id, token)
+    await c.connect()
+    greeting = await c.wait_agent_turn(c.log.started_at, timeout=10)
+    assert greeting is not None, "no greeting"
+    end = await c.speak("Where is my order?")
+    answer = await c.wait_agent_turn(end, timeout=10)
+    await c.hang_up()
+    assert answer is not None, "no answer"
+    return c.log.started_at, greeting, answer
+
+
+def _realtime_conns(xai) -> list[dict]:
+    return [c for c in xai.connections if any("/v1/realtime" in p for p in c["paths"])]
+
+
+def _setup_events(session) -> list[str]:
+    """The first client events other than caller audio (session set-up and the greeting's response)."""
+    return [m["type"] for m in session.received if m["type"] != "input_audio_buffer.append"][:4]
+
+
+def _check_transcript(row) -> None:
+    msgs = [(m["role"], m["content"]) for m in row.data["messages"]]
+    assert msgs.count(("assistant", GREETING)) == 1
+    assert ("user", "Where is my order?") in msgs and ("assistant", REPLY) in msgs
+
+
+def test_prepared_realtime_call_adopts_ring_time_socket(aws, media_env, monkeypatch):
+    with rt_stack(monkeypatch) as (st, fakes):
+        call_id, token = st.call(ASSISTANT)
+        cold_start, cold_greeting, _ = asyncio.run(greet_and_turn(st, call_id, token))
+        _check_transcript(st.wait_ended(call_id))
+        conns = _realtime_conns(fakes["xai"])
+        assert len(conns) == 1 and conns[0]["opened_at"] > cold_start  # unprepared: connects after start
+        (cold_session,) = fakes["xai"].sessions
+        cold_setup = _setup_events(cold_session)
+
+    with rt_stack(monkeypatch) as (st, fakes):
+        xai = fakes["xai"]
+        call_id, token = st.call(ASSISTANT)
+
+        async def scenario():
+            await prepare(st, call_id)
+            warm = st.media.media.prepared[call_id].warm
+            assert warm is not None and set(warm.services) == {"llm"} and warm.held["llm"].conn is not None
+            await asyncio.sleep(0.3)  # the phone rings a little longer
+            assert len(xai.sessions) == 1 and xai.sessions[0].received == []  # open, nothing sent yet
+            return await greet_and_turn(st, call_id, token)
+
+        started, greeting, _ = asyncio.run(scenario())
+        row = st.wait_ended(call_id)
+        _check_transcript(row)
+        # One socket, opened before Twilio's start, carried the whole call.
+        conns = _realtime_conns(xai)
+        assert len(conns) == 1 and conns[0]["opened_at"] < started
+        (session,) = xai.sessions
+        assert session.headers["authorization"].startswith("Bearer ")
+        assert session.query.get("model") == "grok-voice-latest"
+        # The adopted service set the session up itself on the replayed conversation.created, exactly
+        # as a service that connected at pipeline start does.
+        assert cold_setup[0] == "session.update" and _setup_events(session) == cold_setup
+        upd = session.received[0]["session"]
+        assert upd["voice"] == "ara" and upd["audio"]["output"]["format"]["type"] == "audio/pcmu"
+        assert "Where is my order?" in session.transcripts
+        assert [r["text"] for r in session.responses if r["status"] == "completed"] == [GREETING, REPLY]
+        # Closed with the call, like a socket the service opens itself.
+        wait_for(lambda: not xai._sockets, 5)
+        assert not st.media.media.prepared
+
+    cold, warm_ms = cold_greeting - cold_start, greeting - started
+    print(f"realtime greeting: prepared {warm_ms * 1000:.0f} ms, unprepared {cold * 1000:.0f} ms")
+    # The unprepared call's greeting waits for the xAI handshake; the prepared one does not.
+    assert cold - warm_ms > CONNECT_MS / 1000 / 2, (warm_ms, cold)
+
+
+def test_unanswered_prepared_realtime_call_stays_open_then_closes_at_ttl(aws, media_env, monkeypatch):
+    import media.server
+
+    monkeypatch.setattr(media.server, "PREPARED_TTL_SECONDS", 2.0)
+    # Pings every 0.2 s while ringing: the ring-time reader drains them, the socket stays healthy.
+    with rt_stack(monkeypatch, connect_ms=0, ping_interval_s=0.2) as (st, fakes):
+        xai = fakes["xai"]
+        call_id, _token = st.call(ASSISTANT)
+
+        async def scenario():
+            await prepare(st, call_id)
+            assert len(xai._sockets) == 1
+            await asyncio.sleep(1.5)
+            open_mid_way = len(xai._sockets)
+            deadline = time.monotonic() + 5
+            while xai._sockets and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            return open_mid_way
+
+        assert asyncio.run(scenario()) == 1
+        assert not xai._sockets and call_id not in st.media.media.prepared
+        (session,) = xai.sessions
+        assert session.types_sent().count("ping") >= 5
+        assert session.received == [] and session.responses == []  # nothing set up, nothing generated
+
+
+def test_failed_realtime_warm_up_falls_back_to_connecting_at_call_start(aws, media_env, monkeypatch):
+    from sandbox.xai_realtime import FakeXAIRealtime
+
+    with rt_stack(monkeypatch, connect_ms=50) as (st, fakes):
+        port = fakes["xai"].port
+        call_id, token = st.call(ASSISTANT)
+        fakes["xai"].stop()  # xAI is down while the phone rings
+
+        async def ring():
+            await prepare(st, call_id)
+            warm = st.media.media.prepared[call_id].warm
+            assert warm is not None and warm.services == {}  # nothing to adopt
+            assert warm.held["llm"].conn is None
+
+        asyncio.run(ring())
+        xai = fakes["xai"] = FakeXAIRealtime(port=port, first_audio_delay_ms=150).start()  # back at answer
+        xai.add_rule(contains="order", text=REPLY)
+        started, _, _ = asyncio.run(greet_and_turn(st, call_id, token))
+        row = st.wait_ended(call_id)
+        _check_transcript(row)
+        assert row.data["end_reason"] == "customer_hangup"
+        conns = _realtime_conns(xai)
+        assert len(conns) == 1 and conns[0]["opened_at"] > started
+
+
+def test_realtime_ring_socket_not_adopted_by_another_key_is_closed(aws, media_env, monkeypatch):
+    """The org's key changed between prepare and answer: the call connects with the new key and the
+    ring-time socket (opened with the old one) is closed when the call ends, not left to the TTL."""
+    import media.services
+
+    with rt_stack(monkeypatch, connect_ms=0) as (st, fakes):
+        xai = fakes["xai"]
+        call_id, token = st.call(ASSISTANT)
+        asyncio.run(prepare(st, call_id))
+        assert len(xai.sessions) == 1
+        media.services._KEY_CACHE.clear()
+        monkeypatch.setenv("XAI_API_KEY", "rotated-key")
+        started, _, _ = asyncio.run(greet_and_turn(st, call_id, token))
+        _check_transcript(st.wait_ended(call_id))
+        assert len(xai.sessions) == 2
+        assert xai.sessions[1].headers["authorization"] == "Bearer rotated-key"
+        assert xai.sessions[0].received == []
+        wait_for(lambda: not xai._sockets, 5)
+
