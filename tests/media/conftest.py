@@ -195,6 +195,41 @@ class Stack:
         return caller
 
 
+def point_media_at(monkeypatch, *, dg, oa, tts, tw) -> None:
+    """Point the media service's provider and Twilio settings at these fakes."""
+    monkeypatch.setenv("DEEPGRAM_URL", dg.ws_url)
+    monkeypatch.setenv("OPENAI_BASE_URL", oa.url + "/v1")
+    monkeypatch.setenv("ELEVENLABS_URL", tts.url)
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", tw.account_sid)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", tw.auth_token)
+    monkeypatch.setenv("TWILIO_API_URL", tw.base_url)
+    reset_settings()
+    from media.telephony import _client
+
+    _client.cache_clear()
+
+
+@pytest.fixture
+def start_xai(monkeypatch):
+    """Start the xAI realtime fake (``start_xai(first_audio_delay_ms=...)``) and point XAI_URL at it."""
+    from sandbox.registry import REGISTRY
+    from sandbox.xai_realtime import FakeXAIRealtime
+
+    started = []
+
+    def start(**kw):
+        REGISTRY.clear()  # the realtime fake pairs a connection with the oldest unclaimed registration
+        fake = FakeXAIRealtime(**kw).start()
+        started.append(fake)
+        monkeypatch.setenv("XAI_URL", fake.url)
+        reset_settings()
+        return fake
+
+    yield start
+    for fake in started:
+        fake.stop()
+
+
 @pytest.fixture
 def stack(aws, media_env, monkeypatch):
     from sandbox.deepgram import FakeDeepgram
@@ -206,18 +241,9 @@ def stack(aws, media_env, monkeypatch):
     dg = FakeDeepgram(final_delay_ms=150).start()
     oa = FakeOpenAI(first_token_delay_ms=300, token_delay_ms=10).start()
     tts = FakeElevenLabsStream(first_byte_delay_ms=100).start()
-    monkeypatch.setenv("DEEPGRAM_URL", dg.ws_url)
-    monkeypatch.setenv("OPENAI_BASE_URL", oa.url + "/v1")
-    monkeypatch.setenv("ELEVENLABS_URL", tts.url)
     tw = FakeTwilio().start()
     hooks = Hooks()
-    monkeypatch.setenv("TWILIO_ACCOUNT_SID", tw.account_sid)
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", tw.auth_token)
-    monkeypatch.setenv("TWILIO_API_URL", tw.base_url)
-    reset_settings()
-    from media.telephony import _client
-
-    _client.cache_clear()
+    point_media_at(monkeypatch, dg=dg, oa=oa, tts=tts, tw=tw)
     server = ServerThread().start()
     yield Stack(server, dg, oa, tts, tw, hooks)
     server.stop()

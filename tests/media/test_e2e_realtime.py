@@ -7,21 +7,10 @@ import time
 
 import pytest
 
-from chalicelib.settings import reset_settings
-
 
 @pytest.fixture
-def xai(stack, monkeypatch):
-    from sandbox.registry import REGISTRY
-    from sandbox.xai_realtime import FakeXAIRealtime
-
-    REGISTRY.clear()  # the realtime fake pairs a connection with the oldest unclaimed registration
-
-    fake = FakeXAIRealtime(first_audio_delay_ms=300).start()
-    monkeypatch.setenv("XAI_URL", fake.url)
-    reset_settings()
-    yield fake
-    fake.stop()
+def xai(stack, start_xai):
+    return start_xai(first_audio_delay_ms=300)
 
 
 def test_xai_realtime_call(stack, xai):

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from chalicelib.settings import reset_settings
 from media.services import say_instructions
 from media.session import FILLERS, GOODBYE, MAX_DURATION_MESSAGE, STILL_THERE
 from sandbox import audio
@@ -24,16 +23,8 @@ from tests.media.test_e2e_control import control
 
 
 @pytest.fixture
-def xai(stack, monkeypatch):
-    from sandbox.registry import REGISTRY
-    from sandbox.xai_realtime import FakeXAIRealtime
-
-    REGISTRY.clear()  # the realtime fake pairs a connection with the oldest unclaimed registration
-    fake = FakeXAIRealtime(first_audio_delay_ms=200).start()
-    monkeypatch.setenv("XAI_URL", fake.url)
-    reset_settings()
-    yield fake
-    fake.stop()
+def xai(stack, start_xai):
+    return start_xai(first_audio_delay_ms=200)
 
 
 def rt_cfg(marker: str, *, first: str | None = "Hello from Grok.", tools: list | None = None, **top) -> dict:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.media.conftest import ORG, ServerThread, Stack, _shim_call_events, wait_for
+from tests.media.conftest import ORG, ServerThread, Stack, _shim_call_events, point_media_at, wait_for
 from tests.media.test_e2e_control import control
 
 CONNECT_MS = 250
@@ -56,23 +56,13 @@ class Fakes:
 @contextlib.contextmanager
 def warm_stack(monkeypatch, connect_ms: float = CONNECT_MS, dg_idle_s: float = 10.0):
     """Fakes + a fresh media server (a fresh event loop, so a cold LLM connection pool)."""
-    from chalicelib.settings import reset_settings
     from sandbox.twilio import FakeTwilio
 
     _shim_call_events(monkeypatch)
     monkeypatch.setenv("MEDIA_SPECULATIVE_REPLIES", "false")  # one LLM request per turn: a clean figure
     fakes = Fakes(connect_ms, dg_idle_s)
     tw = FakeTwilio().start()
-    monkeypatch.setenv("DEEPGRAM_URL", fakes.dg.ws_url)
-    monkeypatch.setenv("OPENAI_BASE_URL", fakes.oa.url + "/v1")
-    monkeypatch.setenv("ELEVENLABS_URL", fakes.tts.url)
-    monkeypatch.setenv("TWILIO_ACCOUNT_SID", tw.account_sid)
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", tw.auth_token)
-    monkeypatch.setenv("TWILIO_API_URL", tw.base_url)
-    reset_settings()
-    from media.telephony import _client
-
-    _client.cache_clear()
+    point_media_at(monkeypatch, dg=fakes.dg, oa=fakes.oa, tts=fakes.tts, tw=tw)
     server = ServerThread().start()
     try:
         yield Stack(server, fakes.dg, fakes.oa, fakes.tts, tw, None), fakes
