@@ -206,7 +206,9 @@ def build_realtime(plan: CallPlan, key: str):
     if plan.llm.get("model"):
         # Pipecat appends "?model=..." to base_url itself: a model put in the URL made a second "?".
         settings.model = plan.llm["model"]
-    return cls(api_key=key, base_url=base, settings=settings)
+    service = cls(api_key=key, base_url=base, settings=settings)
+    service._first_message = plan.first_message
+    return service
 
 
 SAY_PREFIX = "Say exactly the following text, word for word, and nothing else:"
@@ -247,6 +249,49 @@ def _mulaw_grok_class():
             # phone rang, is replayed first, so the session.update goes out as on a fresh connect.
             self._websocket = websocket
             self._receive_task = self.create_task(self._receive_task_handler())
+
+        # --- a greeting already spoken (generated at ring time, played from memory at answer) ---
+        _first_message: str | None = None
+        _setup_when_ready = False
+
+        def _greeting_spoken(self, context: Any) -> bool:
+            """Does the call's context end with the first message, recorded as already said?"""
+            messages = context.get_messages()
+            last = messages[-1] if messages else None
+            return bool(self._first_message) and isinstance(last, dict) and last.get("role") == "assistant" \
+                and last.get("content") == self._first_message
+
+        async def _handle_context(self, context, direction):
+            if self._context is None and self._greeting_spoken(context):
+                # The ring-time session is gone (dropped, or another key): this fresh one gets the
+                # conversation, greeting included, and no response; the caller heard the greeting.
+                self._context = context
+                await self._process_completed_function_calls(send_new_results=False)
+                if self._api_session_ready:
+                    await self._setup_conversation()
+                else:
+                    self._setup_when_ready = True
+                return
+            # A session greeted at ring time holds a context of its own until this one replaces it;
+            # a downstream context frame asks for no response (Pipecat's rule).
+            await super()._handle_context(context, direction)
+
+        async def _setup_conversation(self):
+            if not self._llm_needs_conversation_setup:
+                return
+            params = await self.get_llm_adapter().get_llm_invocation_params(self._context)
+            for item in params["messages"]:
+                evt = events.ConversationItemCreateEvent(item=item)
+                self._messages_added_manually[evt.item.id] = True
+                await self.send_client_event(evt)
+            await self._send_session_update()
+            self._llm_needs_conversation_setup = False
+
+        async def _handle_evt_session_updated(self, evt):
+            await super()._handle_evt_session_updated(evt)
+            if self._setup_when_ready:
+                self._setup_when_ready = False
+                await self._setup_conversation()
 
         async def _send_user_audio(self, frame):
             if not self._api_session_ready:

@@ -27,6 +27,7 @@ pipeline start, as without prepare.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -276,7 +277,15 @@ class _RingRealtime:
     def __init__(self, ws: Any):
         self.ws = ws
         self.kept: list[Any] = []
-        self.reader = asyncio.get_running_loop().create_task(self._read(), name="warm-xai-reader")
+        self.greeted: dict[str, Any] | None = None  # set up and greeted at ring time (realtime_greeting)
+        self.reader = self._start_reader()
+
+    def _start_reader(self) -> asyncio.Task:
+        return asyncio.get_running_loop().create_task(self._read(), name="warm-xai-reader")
+
+    async def _stop_reader(self) -> None:
+        self.reader.cancel()
+        await asyncio.wait({self.reader})
 
     async def _read(self) -> None:
         try:
@@ -290,9 +299,65 @@ class _RingRealtime:
 
     async def handover(self) -> _ReplaySocket:
         """Stop reading (``recv`` is cancel-safe: no message is lost) and give the socket to the service."""
-        self.reader.cancel()
-        await asyncio.wait({self.reader})
+        await self._stop_reader()
         return _ReplaySocket(self.ws, self.kept)
+
+    async def greet(self, llm: Any, plan: Any) -> bytes:
+        """Set the session up as the service would and have the model say the first message now.
+
+        The service's own code builds every event (with ``llm`` pointed at this socket for the
+        duration): ``session.update``, the context's items, then ``response.create``. Returns the
+        greeting's mu-law audio once ``response.done`` (completed) arrived.
+        """
+        from pipecat.processors.aggregators.llm_context import LLMContext
+        from pipecat.services.xai.realtime import events
+
+        from media.pipeline import initial_messages, tools_schema
+
+        await self._stop_reader()
+        try:
+            schema = tools_schema(plan)
+            messages = initial_messages(plan)
+            context = LLMContext(messages, tools=schema) if schema else LLMContext(messages)
+            conversation_id = None
+            for message in self.kept:  # conversation.created, read while waiting for the greeting
+                if _event_type(message) == "conversation.created":
+                    conversation_id = (json.loads(message).get("conversation") or {}).get("id")
+            self.kept.clear()
+            llm._websocket, llm._context = self.ws, context
+            try:
+                await llm._send_session_update()
+                params = await llm.get_llm_adapter().get_llm_invocation_params(context)
+                for item in params["messages"]:
+                    await llm.send_client_event(events.ConversationItemCreateEvent(item=item))
+                await llm.send_client_event(events.ResponseCreateEvent(
+                    response=events.ResponseProperties(modalities=["text", "audio"])))
+            finally:
+                llm._websocket = None
+            audio, ready, transcript = bytearray(), False, None
+            while True:
+                event = json.loads(await self.ws.recv())
+                kind = event.get("type")
+                if kind == "conversation.created":
+                    conversation_id = (event.get("conversation") or {}).get("id")
+                elif kind == "session.updated":
+                    ready = True
+                elif kind == "response.output_audio.delta":
+                    audio += base64.b64decode(event.get("delta") or "")
+                elif kind == "response.output_audio_transcript.done":
+                    transcript = event.get("transcript")
+                elif kind == "error":
+                    raise RuntimeError(f"xAI error: {(event.get('error') or {}).get('code')}")
+                elif kind == "response.done":
+                    status = (event.get("response") or {}).get("status")
+                    if status != "completed" or not ready or not audio:
+                        raise RuntimeError(f"greeting response {status}")
+                    break
+            self.greeted = {"conversation_id": conversation_id, "context": context, "transcript": transcript}
+            return bytes(audio)
+        finally:
+            if not self.ws.state.name == "CLOSED":
+                self.reader = self._start_reader()  # drain pings again until the call adopts the socket
 
 
 class _ReplaySocket:
@@ -349,7 +414,12 @@ def _hold_realtime(llm: Any) -> HeldSocket:
 
 async def adopt_realtime(llm: Any) -> Any | None:
     """For the realtime service's connect: the ring-time socket (events read so far replayed first),
-    or None (connect as usual) when there is none, it is gone, or the service's URL changed."""
+    or None (connect as usual) when there is none, it is gone, or the service's URL changed.
+
+    A session greeted at ring time is handed over set up: ready, its conversation (system prompt,
+    history, opening instruction, the spoken greeting) already on the server, so the service must
+    neither set it up again nor create a response for the call's context (``media.session`` gives it
+    the call's context without asking for a reply, and records the greeting once, as for cascade)."""
     held: HeldSocket | None = getattr(llm, "_ring_socket", None)
     llm._ring_socket = None
     if held is None:
@@ -358,7 +428,43 @@ async def adopt_realtime(llm: Any) -> Any | None:
         held.close_soon()
         return None
     ring = held.adopt()
-    return await ring.handover() if ring is not None else None
+    if ring is None:
+        return None
+    if ring.greeted is not None:
+        llm._api_session_ready = True
+        llm._llm_needs_conversation_setup = False
+        llm._conversation_id = ring.greeted["conversation_id"]
+        llm._context = ring.greeted["context"]  # replaced by the call's context at pipeline start
+    return await ring.handover()
+
+
+GREETING_TIMEOUT_SECONDS = 8.0
+
+
+async def realtime_greeting(warm: Warm | None, plan: Any) -> bytes | None:
+    """The first message generated at ring time on the held realtime session, as mu-law 8 kHz (the
+    session's output format), or None: no socket, no first message, voicemail detection on (the
+    greeting waits for a human, and the model must not remember a greeting a machine never heard),
+    or generation failed. A failure closes the socket: its conversation state is unknown, so the call
+    builds and connects its own service and the model greets at answer, as without prepare.
+
+    Outbound calls only: the whole greeting must be generated before prepare is done, which fits in
+    an outbound call's ringing; an inbound stream starts moments after the webhook answered, and would
+    wait for it (at most 2 s, then connect cold) instead of hearing the model's greeting as it streams."""
+    if warm is None or not plan.realtime or not plan.first_message or plan.voicemail_detection \
+            or plan.direction != "outbound":
+        return None
+    held, llm = warm.held.get("llm"), warm.services.get("llm")
+    ring = held.conn if held is not None else None
+    if llm is None or ring is None:
+        return None
+    try:
+        return await asyncio.wait_for(ring.greet(llm, plan), GREETING_TIMEOUT_SECONDS)
+    except Exception as exc:
+        log.info("ring-time realtime greeting failed: %s", type(exc).__name__)
+        warm.services.pop("llm", None)
+        await held.aclose()
+        return None
 
 
 async def _warm_realtime(plan: Any) -> Warm | None:

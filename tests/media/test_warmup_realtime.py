@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import time
 
-from tests.media.conftest import ServerThread, Stack, _shim_call_events, wait_for
+from tests.media.conftest import ORG, ServerThread, Stack, _shim_call_events, wait_for
 from tests.media.test_warmup import prepare
 
 CONNECT_MS = 250
@@ -18,6 +18,7 @@ GREETING = "Hello from Grok."
 ASSISTANT = {"first_message": GREETING,
              "llm_config": {"provider": "xai_realtime", "voice": "ara",
                             "messages": [{"role": "system", "content": "Grok agent. ref warmrt"}]}}
+CALLEE_FIRST = {k: v for k, v in ASSISTANT.items() if k != "first_message"}  # no greeting to pre-generate
 REPLY = "Your order ships tomorrow."
 
 
@@ -66,6 +67,18 @@ async def greet_and_turn(st: Stack, call_id: str, token: str) -> tuple[float, fl
     return c.log.started_at, greeting, answer
 
 
+async def caller_first_turn(st: Stack, call_id: str, token: str) -> tuple[float, float]:
+    """The caller speaks first; (stream start, answer audio)."""
+    c = st.caller(call_id, token)
+    await c.connect()
+    await asyncio.sleep(0.2)  # "hello?" after picking up
+    end = await c.speak("Where is my order?")
+    answer = await c.wait_agent_turn(end, timeout=10)
+    await c.hang_up()
+    assert answer is not None, "no answer"
+    return c.log.started_at, answer
+
+
 def _realtime_conns(xai) -> list[dict]:
     return [c for c in xai.connections if any("/v1/realtime" in p for p in c["paths"])]
 
@@ -82,18 +95,21 @@ def _check_transcript(row) -> None:
 
 
 def test_prepared_realtime_call_adopts_ring_time_socket(aws, media_env, monkeypatch):
+    """No first message (the callee speaks first): the socket opened at prepare is the call's only one."""
+    cfg = CALLEE_FIRST
     with rt_stack(monkeypatch) as (st, fakes):
-        call_id, token = st.call(ASSISTANT)
-        cold_start, cold_greeting, _ = asyncio.run(greet_and_turn(st, call_id, token))
-        _check_transcript(st.wait_ended(call_id))
+        call_id, token = st.call(cfg)
+        cold_start, _ = asyncio.run(caller_first_turn(st, call_id, token))
+        row = st.wait_ended(call_id)
+        assert ("assistant", REPLY) in [(m["role"], m["content"]) for m in row.data["messages"]]
         conns = _realtime_conns(fakes["xai"])
         assert len(conns) == 1 and conns[0]["opened_at"] > cold_start  # unprepared: connects after start
         (cold_session,) = fakes["xai"].sessions
-        cold_setup = _setup_events(cold_session)
+        cold_update = cold_session.received[0]
 
     with rt_stack(monkeypatch) as (st, fakes):
         xai = fakes["xai"]
-        call_id, token = st.call(ASSISTANT)
+        call_id, token = st.call(cfg)
 
         async def scenario():
             await prepare(st, call_id)
@@ -101,11 +117,12 @@ def test_prepared_realtime_call_adopts_ring_time_socket(aws, media_env, monkeypa
             assert warm is not None and set(warm.services) == {"llm"} and warm.held["llm"].conn is not None
             await asyncio.sleep(0.3)  # the phone rings a little longer
             assert len(xai.sessions) == 1 and xai.sessions[0].received == []  # open, nothing sent yet
-            return await greet_and_turn(st, call_id, token)
+            return await caller_first_turn(st, call_id, token)
 
-        started, greeting, _ = asyncio.run(scenario())
+        started, answer = asyncio.run(scenario())
         row = st.wait_ended(call_id)
-        _check_transcript(row)
+        msgs = [(m["role"], m["content"]) for m in row.data["messages"]]
+        assert msgs[-2:] == [("user", "Where is my order?"), ("assistant", REPLY)]
         # One socket, opened before Twilio's start, carried the whole call.
         conns = _realtime_conns(xai)
         assert len(conns) == 1 and conns[0]["opened_at"] < started
@@ -114,19 +131,15 @@ def test_prepared_realtime_call_adopts_ring_time_socket(aws, media_env, monkeypa
         assert session.query.get("model") == "grok-voice-latest"
         # The adopted service set the session up itself on the replayed conversation.created, exactly
         # as a service that connected at pipeline start does.
-        assert cold_setup[0] == "session.update" and _setup_events(session) == cold_setup
+        assert cold_update["type"] == session.received[0]["type"] == "session.update"
         upd = session.received[0]["session"]
+        assert upd == cold_update["session"]
         assert upd["voice"] == "ara" and upd["audio"]["output"]["format"]["type"] == "audio/pcmu"
-        assert "Where is my order?" in session.transcripts
-        assert [r["text"] for r in session.responses if r["status"] == "completed"] == [GREETING, REPLY]
+        assert session.transcripts == ["Where is my order?"]
+        assert [r["text"] for r in session.responses][-1] == REPLY
         # Closed with the call, like a socket the service opens itself.
         wait_for(lambda: not xai._sockets, 5)
         assert not st.media.media.prepared
-
-    cold, warm_ms = cold_greeting - cold_start, greeting - started
-    print(f"realtime greeting: prepared {warm_ms * 1000:.0f} ms, unprepared {cold * 1000:.0f} ms")
-    # The unprepared call's greeting waits for the xAI handshake; the prepared one does not.
-    assert cold - warm_ms > CONNECT_MS / 1000 / 2, (warm_ms, cold)
 
 
 def test_unanswered_prepared_realtime_call_stays_open_then_closes_at_ttl(aws, media_env, monkeypatch):
@@ -136,7 +149,7 @@ def test_unanswered_prepared_realtime_call_stays_open_then_closes_at_ttl(aws, me
     # Pings every 0.2 s while ringing: the ring-time reader drains them, the socket stays healthy.
     with rt_stack(monkeypatch, connect_ms=0, ping_interval_s=0.2) as (st, fakes):
         xai = fakes["xai"]
-        call_id, _token = st.call(ASSISTANT)
+        call_id, _token = st.call(CALLEE_FIRST)
 
         async def scenario():
             await prepare(st, call_id)
@@ -187,15 +200,60 @@ def test_realtime_ring_socket_not_adopted_by_another_key_is_closed(aws, media_en
 
     with rt_stack(monkeypatch, connect_ms=0) as (st, fakes):
         xai = fakes["xai"]
-        call_id, token = st.call(ASSISTANT)
+        call_id, token = st.call(CALLEE_FIRST)
         asyncio.run(prepare(st, call_id))
         assert len(xai.sessions) == 1
         media.services._KEY_CACHE.clear()
         monkeypatch.setenv("XAI_API_KEY", "rotated-key")
-        started, _, _ = asyncio.run(greet_and_turn(st, call_id, token))
-        _check_transcript(st.wait_ended(call_id))
+        asyncio.run(caller_first_turn(st, call_id, token))
+        row = st.wait_ended(call_id)
+        assert ("assistant", REPLY) in [(m["role"], m["content"]) for m in row.data["messages"]]
         assert len(xai.sessions) == 2
         assert xai.sessions[1].headers["authorization"] == "Bearer rotated-key"
         assert xai.sessions[0].received == []
         wait_for(lambda: not xai._sockets, 5)
 
+
+def test_realtime_greeting_generated_on_held_socket_and_handed_over(aws, media_env, monkeypatch):
+    """media.warm.realtime_greeting on its own: the held session is set up by the service's own code and
+    greeted; the audio is the model's mu-law; the adopting service starts ready and set up."""
+    from media.plan import build_plan
+    from media.warm import adopt_realtime, realtime_greeting, warm_up
+    from sandbox import audio
+
+    def plan_for(cfg, direction="outbound"):
+        return build_plan(ORG, "call-rt-unit", direction, {"config": cfg, "caller_phone": "+31612345678"})
+
+    with rt_stack(monkeypatch, connect_ms=0) as (_st, fakes):
+        xai = fakes["xai"]
+
+        async def scenario():
+            plan = plan_for(ASSISTANT)
+            warm = await warm_up(plan)
+            spoken = await realtime_greeting(warm, plan)
+            llm = warm.take("llm", warm.keys["llm"])
+            ws = await adopt_realtime(llm)
+            state = (llm._api_session_ready, llm._llm_needs_conversation_setup, llm._context is not None)
+            await ws.close()
+            await warm.aclose()
+            # No first message, voicemail detection on, or an inbound call: nothing is generated.
+            quiet = []
+            for cfg, direction in ((CALLEE_FIRST, "outbound"), ({**ASSISTANT, "voicemail_detection": True}, "outbound"),
+                                   (ASSISTANT, "inbound")):
+                other = await warm_up(plan_for(cfg, direction))
+                quiet.append(await realtime_greeting(other, plan_for(cfg, direction)))
+                await other.aclose()
+            return spoken, state, quiet
+
+        spoken, state, quiet = asyncio.run(scenario())
+        assert spoken == audio.speak(GREETING, xai.voice)  # the model's pcmu bytes, as sent
+        assert state == (True, False, True)
+        assert quiet == [None, None, None]
+        first = xai.sessions[0]
+        types = [m["type"] for m in first.received]
+        assert types[0] == "session.update" and types[-1] == "response.create"
+        assert types.count("response.create") == 1
+        assert first.received[0]["session"]["audio"]["output"]["format"]["type"] == "audio/pcmu"
+        assert [r["text"] for r in first.responses] == [GREETING]
+        assert all(s.received == [] for s in xai.sessions[1:])
+        wait_for(lambda: not xai._sockets, 5)
