@@ -46,12 +46,14 @@ def rt_stack(monkeypatch, connect_ms: float = CONNECT_MS, **fake_kw):
     _client.cache_clear()
     server = ServerThread().start()
     holder = {"xai": xai}
+    forget_keys()
     try:
         yield Stack(server, None, None, None, tw, None), holder
     finally:
         server.stop()
         holder["xai"].stop()
         tw.stop()
+        forget_keys()  # a rotated key must not outlive the test
 
 
 async def greet_and_turn(st: Stack, call_id: str, token: str) -> tuple[float, float, float]:
@@ -77,6 +79,22 @@ async def caller_first_turn(st: Stack, call_id: str, token: str) -> tuple[float,
     await c.hang_up()
     assert answer is not None, "no answer"
     return c.log.started_at, answer
+
+
+def forget_keys() -> None:
+    """Empty both in-process provider-key caches (a changed key is seen at once)."""
+    import chalicelib.services.byok as byok
+    import media.services
+
+    media.services._KEY_CACHE.clear()
+    with byok._lock:
+        byok._cache.clear()
+
+
+def rotate_key(monkeypatch) -> None:
+    """The org's xAI key changes."""
+    monkeypatch.setenv("XAI_API_KEY", "rotated-key")
+    forget_keys()
 
 
 def _realtime_conns(xai) -> list[dict]:
@@ -196,15 +214,12 @@ def test_failed_realtime_warm_up_falls_back_to_connecting_at_call_start(aws, med
 def test_realtime_ring_socket_not_adopted_by_another_key_is_closed(aws, media_env, monkeypatch):
     """The org's key changed between prepare and answer: the call connects with the new key and the
     ring-time socket (opened with the old one) is closed when the call ends, not left to the TTL."""
-    import media.services
-
     with rt_stack(monkeypatch, connect_ms=0) as (st, fakes):
         xai = fakes["xai"]
         call_id, token = st.call(CALLEE_FIRST)
         asyncio.run(prepare(st, call_id))
         assert len(xai.sessions) == 1
-        media.services._KEY_CACHE.clear()
-        monkeypatch.setenv("XAI_API_KEY", "rotated-key")
+        rotate_key(monkeypatch)
         asyncio.run(caller_first_turn(st, call_id, token))
         row = st.wait_ended(call_id)
         assert ("assistant", REPLY) in [(m["role"], m["content"]) for m in row.data["messages"]]
