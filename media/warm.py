@@ -320,10 +320,14 @@ class _RingRealtime:
             messages = initial_messages(plan)
             context = LLMContext(messages, tools=schema) if schema else LLMContext(messages)
             conversation_id = None
-            for message in self.kept:  # conversation.created, read while waiting for the greeting
+            for message in self.kept:  # conversation.created, read by the reader since the socket opened
                 if _event_type(message) == "conversation.created":
-                    conversation_id = (json.loads(message).get("conversation") or {}).get("id")
+                    conversation_id = (json.loads(message).get("conversation") or {}).get("id") or ""
             self.kept.clear()
+            while conversation_id is None:  # xAI's first event: set nothing up before it
+                event = json.loads(await self.ws.recv())
+                if event.get("type") == "conversation.created":
+                    conversation_id = (event.get("conversation") or {}).get("id") or ""
             llm._websocket, llm._context = self.ws, context
             try:
                 await llm._send_session_update()
@@ -338,9 +342,7 @@ class _RingRealtime:
             while True:
                 event = json.loads(await self.ws.recv())
                 kind = event.get("type")
-                if kind == "conversation.created":
-                    conversation_id = (event.get("conversation") or {}).get("id")
-                elif kind == "session.updated":
+                if kind == "session.updated":
                     ready = True
                 elif kind == "response.output_audio.delta":
                     audio += base64.b64decode(event.get("delta") or "")
