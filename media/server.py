@@ -191,7 +191,7 @@ class MediaServer:
         from media import control_plane
         from media.plan import UnsupportedConfig, build_plan
         from media.session import Prepared, synthesize_ulaw
-        from media.warm import warm_up
+        from media.warm import realtime_greeting, warm_up
 
         try:
             call = await asyncio.to_thread(control_plane.load_call, org_id, call_id)
@@ -203,6 +203,8 @@ class MediaServer:
                 greeting = synthesize_ulaw(plan, plan.first_message)
             # Greeting audio and provider connections (LLM pool, STT/TTS sockets) in parallel.
             audio, warm = await asyncio.gather(greeting or _none(), warm_up(plan))
+            if plan.realtime:  # speech-to-speech: the model says the first message now, on the held socket
+                audio = await realtime_greeting(warm, plan)
             prepared = Prepared(plan=plan, greeting_audio=audio, warm=warm)
             if call_id in self.sessions:  # the stream gave up waiting for us: nothing will adopt these
                 self._discard_prepared(prepared)

@@ -747,7 +747,11 @@ class CallSession:
         await runner.add_workers(self.worker)
         run_task = asyncio.create_task(runner.run())
         if spoken:
-            pass
+            if plan.realtime:
+                # Greeted at ring time on the adopted session: give the service the call's context
+                # (its conversation is set up, so this asks for no reply).
+                await built.started.wait()
+                await built.start_realtime()
         elif not plan.realtime and self.voicemail_state != "deciding" and greeting_audio:
             await self.speak_greeting(greeting_audio)
         else:

@@ -195,11 +195,16 @@ class Stack:
         return caller
 
 
-def point_media_at(monkeypatch, *, dg, oa, tts, tw) -> None:
+def point_media_at(monkeypatch, *, tw, dg=None, oa=None, tts=None, xai=None) -> None:
     """Point the media service's provider and Twilio settings at these fakes."""
-    monkeypatch.setenv("DEEPGRAM_URL", dg.ws_url)
-    monkeypatch.setenv("OPENAI_BASE_URL", oa.url + "/v1")
-    monkeypatch.setenv("ELEVENLABS_URL", tts.url)
+    if dg is not None:
+        monkeypatch.setenv("DEEPGRAM_URL", dg.ws_url)
+    if oa is not None:
+        monkeypatch.setenv("OPENAI_BASE_URL", oa.url + "/v1")
+    if tts is not None:
+        monkeypatch.setenv("ELEVENLABS_URL", tts.url)
+    if xai is not None:
+        monkeypatch.setenv("XAI_URL", xai.url)
     monkeypatch.setenv("TWILIO_ACCOUNT_SID", tw.account_sid)
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", tw.auth_token)
     monkeypatch.setenv("TWILIO_API_URL", tw.base_url)

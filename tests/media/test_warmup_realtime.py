@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import time
 
-from tests.media.conftest import ORG, ServerThread, Stack, _shim_call_events, wait_for
+from tests.media.conftest import ORG, ServerThread, Stack, _shim_call_events, point_media_at, wait_for
 from tests.media.test_warmup import prepare
 
 CONNECT_MS = 250
@@ -25,7 +25,6 @@ REPLY = "Your order ships tomorrow."
 @contextlib.contextmanager
 def rt_stack(monkeypatch, connect_ms: float = CONNECT_MS, **fake_kw):
     """xAI realtime fake + Twilio fake + a fresh media server."""
-    from chalicelib.settings import reset_settings
     from sandbox.registry import REGISTRY
     from sandbox.twilio import FakeTwilio
     from sandbox.xai_realtime import FakeXAIRealtime
@@ -36,14 +35,7 @@ def rt_stack(monkeypatch, connect_ms: float = CONNECT_MS, **fake_kw):
     xai = FakeXAIRealtime(connect_delay_ms=connect_ms, **fake_kw).start()
     xai.add_rule(contains="order", text=REPLY)
     tw = FakeTwilio().start()
-    monkeypatch.setenv("XAI_URL", xai.url)
-    monkeypatch.setenv("TWILIO_ACCOUNT_SID", tw.account_sid)
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", tw.auth_token)
-    monkeypatch.setenv("TWILIO_API_URL", tw.base_url)
-    reset_settings()
-    from media.telephony import _client
-
-    _client.cache_clear()
+    point_media_at(monkeypatch, tw=tw, xai=xai)
     server = ServerThread().start()
     holder = {"xai": xai}
     forget_keys()
@@ -272,3 +264,96 @@ def test_realtime_greeting_generated_on_held_socket_and_handed_over(aws, media_e
         assert [r["text"] for r in first.responses] == [GREETING]
         assert all(s.received == [] for s in xai.sessions[1:])
         wait_for(lambda: not xai._sockets, 5)
+
+
+# --- greeting generated at ring time (media.warm.realtime_greeting) ----------------------------------------
+def test_prepared_realtime_call_greets_within_100ms_from_ring_time_audio(aws, media_env, monkeypatch):
+    with rt_stack(monkeypatch) as (st, fakes):
+        xai = fakes["xai"]
+        call_id, token = st.call(ASSISTANT)
+
+        async def scenario():
+            await prepare(st, call_id)
+            # While ringing: set up and greeted once, nothing after (the audio waits in memory).
+            (session,) = xai.sessions
+            assert [r["text"] for r in session.responses] == [GREETING]
+            before = len(session.received)
+            return before, await greet_and_turn(st, call_id, token)
+
+        before, (started, greeting, answer) = asyncio.run(scenario())
+        assert greeting - started < 0.1, f"greeting after {greeting - started:.3f}s"
+        row = st.wait_ended(call_id)
+        _check_transcript(row)  # the greeting stored once, as the assistant's first message
+        assert [(m["role"], m["content"]) for m in row.data["messages"]][0] == ("assistant", GREETING)
+        assert row.data["latency"]["greeting_ms"] < 100
+        conns = _realtime_conns(xai)
+        assert len(conns) == 1 and conns[0]["opened_at"] < started
+        (session,) = xai.sessions
+        ring_events = [m["type"] for m in session.received[:before]]
+        assert ring_events[0] == "session.update" and ring_events[-1] == "response.create"
+        # The adopted session neither set the conversation up again nor asked for another greeting:
+        # after the answer it got the caller's audio (and Pipecat's cancel at barge-in), and the model
+        # answered the caller.
+        assert {m["type"] for m in session.received[before:]} <= {"input_audio_buffer.append", "response.cancel"}
+        assert [r["text"] for r in session.responses] == [GREETING, REPLY]
+        # The model's conversation holds the greeting before the caller's line.
+        roles = [(i.get("role"), i.get("text")) for i in xai_items(session)]
+        assert roles.index(("assistant", GREETING)) < roles.index(("user", "Where is my order?"))
+
+
+def xai_items(session) -> list[dict]:
+    """The fake's conversation, rebuilt from what it sent (items added and responses' output)."""
+    items = []
+    for m in session.sent:
+        if m["type"] == "conversation.item.added":
+            item = m["item"]
+            text = " ".join(c.get("text") or c.get("transcript") or "" for c in item.get("content") or [])
+            items.append({"role": item.get("role"), "text": text})
+        elif m["type"] == "conversation.item.input_audio_transcription.completed":
+            items[-1]["text"] = m["transcript"]
+        elif m["type"] == "response.output_item.done" and m["item"].get("role") == "assistant":
+            items.append({"role": "assistant", "text": m["item"]["content"][0]["transcript"]})
+    return items
+
+
+def test_ring_time_greeting_with_another_key_sets_up_without_greeting_twice(aws, media_env, monkeypatch):
+    """Greeted at ring time, but the call takes a new service (the key changed): the caller hears the
+    ring-time greeting and the fresh session gets the conversation, greeting included, and no response."""
+    with rt_stack(monkeypatch, connect_ms=0) as (st, fakes):
+        xai = fakes["xai"]
+        call_id, token = st.call(ASSISTANT)
+        asyncio.run(prepare(st, call_id))
+        rotate_key(monkeypatch)
+        started, greeting, _ = asyncio.run(greet_and_turn(st, call_id, token))
+        assert greeting - started < 0.1
+        _check_transcript(st.wait_ended(call_id))
+        ring, fresh = xai.sessions
+        assert [r["text"] for r in ring.responses] == [GREETING]
+        assert [r["text"] for r in fresh.responses] == [REPLY]  # no second greeting
+        # Pipecat's Grok adapter sends a context with history as one user item holding the conversation.
+        setup = [m for m in fresh.received if m["type"] == "conversation.item.create"]
+        assert len(setup) == 1 and GREETING in setup[0]["item"]["content"][0]["text"]
+        assert "response.create" not in [m["type"] for m in fresh.received]
+        wait_for(lambda: not xai._sockets, 5)
+
+
+def test_unanswered_ring_time_greeting_closed_at_ttl(aws, media_env, monkeypatch):
+    import media.server
+
+    monkeypatch.setattr(media.server, "PREPARED_TTL_SECONDS", 1.5)
+    with rt_stack(monkeypatch, connect_ms=0, ping_interval_s=0.2) as (st, fakes):
+        xai = fakes["xai"]
+        call_id, _token = st.call(ASSISTANT)
+
+        async def scenario():
+            await prepare(st, call_id)
+            assert st.media.media.prepared[call_id].greeting_audio
+            deadline = time.monotonic() + 5
+            while xai._sockets and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+
+        asyncio.run(scenario())
+        assert not xai._sockets and call_id not in st.media.media.prepared
+        (session,) = xai.sessions
+        assert [r["text"] for r in session.responses] == [GREETING]
+        assert session.received[-1]["type"] == "response.create"
