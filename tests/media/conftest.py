@@ -32,7 +32,7 @@ class ServerThread:
 
         self.media = MediaServer()
         config = uvicorn.Config(create_app(self.media), host="127.0.0.1", port=0, log_level="warning",
-                                lifespan="off", ws="websockets")
+                                lifespan="off", ws="websockets", ws_per_message_deflate=False)
         self.server = uvicorn.Server(config)
         self.server.install_signal_handlers = lambda: None
         self.thread = threading.Thread(target=self.server.run, daemon=True)
