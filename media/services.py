@@ -348,15 +348,8 @@ def _mulaw_grok_class():
                 await asyncio.sleep(0.02)
             if self._context is None:
                 self._context = context
-            if self._llm_needs_conversation_setup:
-                # Nothing was said yet (e.g. voicemail decided before the greeting): set up first.
-                params = await self.get_llm_adapter().get_llm_invocation_params(self._context)
-                for item in params["messages"]:
-                    evt = events.ConversationItemCreateEvent(item=item)
-                    self._messages_added_manually[evt.item.id] = True
-                    await self.send_client_event(evt)
-                await self._send_session_update()
-                self._llm_needs_conversation_setup = False
+            # Nothing was said yet (e.g. voicemail decided before the greeting): set up first.
+            await self._setup_conversation()
             if uninterruptible:
                 self.set_audio_input_paused(True)
             self._say_append = append
