@@ -22,22 +22,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "TABLE_PREFIX": "bench-",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "RATE_LIMIT_PER_MINUTE": "100000000",
-        "STAGE": "bench",
-    }
-)
-os.environ.pop("AWS_ENDPOINT_URL", None)
-
 import ddbcalls  # noqa: E402
+
+ddbcalls.offline_aws_env(RATE_LIMIT_PER_MINUTE="100000000")
 from ddbcalls import pct  # noqa: E402
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import sys
 import threading
 import time
@@ -30,12 +29,9 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
 
-    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "TABLE_PREFIX": "bench-",
-                       "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
-                       "CAMPAIGN_MAX_WAIT_SECONDS": "1", "CAMPAIGN_WORKER_POLL_SECONDS": "1"})
-    for var in ("AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        os.environ.pop(var, None)
+    import ddbcalls
+
+    ddbcalls.offline_aws_env(CAMPAIGN_MAX_WAIT_SECONDS="1", CAMPAIGN_WORKER_POLL_SECONDS="1")
     import logging
 
     logging.disable(logging.CRITICAL)  # moto logs every stopped execution; keep the figures readable

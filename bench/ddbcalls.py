@@ -7,9 +7,22 @@ three tables is one entry, as it is one request.
 
 from __future__ import annotations
 
+import os
+
 import botocore.session
 
 CALLS: list[tuple[str, str]] = []
+
+
+def offline_aws_env(table_prefix: str = "bench-", *, drop: tuple[str, ...] = (), **extra: str) -> None:
+    """Point the process at embedded AWS only: dummy credentials, no endpoint override, tracing and metrics
+    off. Call before importing the app (settings are read at first use)."""
+    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "TABLE_PREFIX": table_prefix,
+                       "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+                       "STAGE": "bench", **extra})
+    for name in ("AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_PROFILE", *drop):
+        os.environ.pop(name, None)
 _prefix = {"value": ""}
 
 

@@ -22,26 +22,11 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_SESSION_TOKEN": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "TABLE_PREFIX": "bench-",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_METRICS_NAMESPACE": "Bench",
-        "STAGE": "bench",
-        "PUBLIC_BASE_URL": "https://bench.example.test/api",
-        "RATE_LIMIT_PER_MINUTE": "1000000",
-    }
-)
-for name in ("AWS_ENDPOINT_URL", "KMS_KEY_ID", "MEDIA_CONTROL_URL", "WEBHOOK_QUEUE_URL"):
-    os.environ.pop(name, None)
-
 import ddbcalls  # noqa: E402
+
+ddbcalls.offline_aws_env(drop=("KMS_KEY_ID", "MEDIA_CONTROL_URL", "WEBHOOK_QUEUE_URL"),
+                         POWERTOOLS_METRICS_NAMESPACE="Bench", PUBLIC_BASE_URL="https://bench.example.test/api",
+                         RATE_LIMIT_PER_MINUTE="1000000")
 from ddbcalls import pct  # noqa: E402
 
 AUTH_TABLES = {"api_keys", "rate_limits"}

@@ -20,24 +20,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_SESSION_TOKEN": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "TABLE_PREFIX": "bench-",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_METRICS_NAMESPACE": "Bench",
-        "STAGE": "bench",
-    }
-)
-for name in ("AWS_ENDPOINT_URL", "ELEVENLABS_API_KEY", "RESEND_API_KEY", "TWILIO_ACCOUNT_SID", "KMS_KEY_ID"):
-    os.environ.pop(name, None)
-
 import ddbcalls  # noqa: E402
+
+ddbcalls.offline_aws_env(drop=("ELEVENLABS_API_KEY", "RESEND_API_KEY", "TWILIO_ACCOUNT_SID", "KMS_KEY_ID"),
+                         POWERTOOLS_METRICS_NAMESPACE="Bench")
 
 AUTH_TABLES = {"api_keys", "rate_limits"}
 calls = ddbcalls.CALLS

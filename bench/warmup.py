@@ -31,11 +31,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-                   "AWS_REGION": "us-east-1", "TABLE_PREFIX": "bench-warm-", "CALL_TOKEN_SECRET": "bench-secret",
-                   "MEDIA_CONTROL_SECRET": "bench-control", "LOGURU_LEVEL": "ERROR",
-                   "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true"})
-os.environ.pop("AWS_ENDPOINT_URL", None)
+import ddbcalls  # noqa: E402
+
+ddbcalls.offline_aws_env("bench-warm-", CALL_TOKEN_SECRET="bench-secret", MEDIA_CONTROL_SECRET="bench-control",
+                         LOGURU_LEVEL="ERROR")
 
 ORG = "11111111-1111-4111-8111-111111111111"
 LINE = "Where is my order?"
