@@ -469,14 +469,9 @@ async def realtime_greeting(warm: Warm | None, plan: Any) -> bytes | None:
         return None
 
 
-async def _warm_realtime(plan: Any) -> Warm | None:
-    from media.services import build_realtime, resolve_keys
+async def _warm_realtime(plan: Any, keys: dict[str, tuple[str, bool]]) -> Warm | None:
+    from media.services import build_realtime
 
-    try:
-        keys = await asyncio.to_thread(resolve_keys, plan)
-    except Exception as exc:
-        log.info("ring-time warm-up: keys unavailable (%s)", type(exc).__name__)
-        return None
     warm = Warm()
     try:
         llm = build_realtime(plan, keys["llm"][0])
@@ -524,8 +519,6 @@ class Warm:
 
 async def warm_up(plan: Any) -> Warm | None:
     """Build the call's services and open their connections (never raises; None when nothing applies)."""
-    if plan.realtime:
-        return await _warm_realtime(plan)
     from media.services import build_llm, build_stt, build_tts, resolve_keys
 
     try:
@@ -533,6 +526,8 @@ async def warm_up(plan: Any) -> Warm | None:
     except Exception as exc:
         log.info("ring-time warm-up: keys unavailable (%s)", type(exc).__name__)
         return None
+    if plan.realtime:
+        return await _warm_realtime(plan, keys)
     warm = Warm()
     waits: list[Awaitable[Any]] = []
     try:
