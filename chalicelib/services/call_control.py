@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from typing import Any
 
@@ -84,11 +85,10 @@ def send_control(org_id: str, call_id: str, body: Any) -> dict[str, Any]:
     if call.status != "in-progress" or not call.data.get("control_url"):
         raise errors.CallNotActive(f"Call {call_id} is not in progress (status {call.status}).")
     limit = get_settings().control_rate_limit_per_minute
-    count, reset = RateLimitRepository().hit(f"control:{org_id}:{call_id}", 60)
-    if count > limit:
-        retry = max(1, int(reset - time.time()))
+    wait = RateLimitRepository().take_sliding(f"control:{org_id}:{call_id}", limit, 60)
+    if wait:
         raise errors.RateLimited(f"At most {limit} control commands per minute per call.",
-                                 headers={"Retry-After": str(retry)})
+                                 headers={"Retry-After": str(max(1, math.ceil(wait)))})
     forward_to_media(call, command.dump(exclude_none=True))
     return {"success": True, "message": "Command sent successfully"}
 

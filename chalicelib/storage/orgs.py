@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -147,3 +148,55 @@ class RateLimitRepository:
         expires = datetime.fromtimestamp(reset + window_seconds, UTC)
         item.update(actions=[RateLimitModel.count.add(1), RateLimitModel.expires.set(expires)])
         return int(item.count), reset
+
+    def take_sliding(self, scope: str, limit: int, window_seconds: int = 60,
+                     now: float | None = None) -> float:
+        """Admit one request under a sliding-window limit. Returns 0 when admitted, else seconds to wait.
+
+        The estimate is the current window's count plus the previous window's, weighted by how much of
+        it still overlaps the last ``window_seconds``, so a burst cannot fit ``2 * limit`` requests
+        around a window edge as a fixed window lets it. Rejected requests are not counted: the
+        increment is conditional, so concurrent requests cannot overshoot either.
+        """
+        current = now if now is not None else time.time()
+        start = int(current) - int(current) % window_seconds
+        previous = _window_count(f"{scope}#{start - window_seconds}")
+        weight = 1 - (current - start) / window_seconds
+        # Admit when previous * weight + count + 1 <= limit, i.e. count <= most_before.
+        most_before = math.floor(limit - previous * weight - 1 + 1e-9)
+        item = RateLimitModel(bucket=f"{scope}#{start}")
+        expires = datetime.fromtimestamp(start + 2 * window_seconds, UTC)
+        try:
+            if most_before < 0:
+                raise _Full
+            item.update(actions=[RateLimitModel.count.add(1), RateLimitModel.expires.set(expires)],
+                        condition=RateLimitModel.count.does_not_exist() | (RateLimitModel.count <= most_before))
+        except (UpdateError, _Full) as exc:
+            if isinstance(exc, UpdateError) and not is_condition_failure(exc):
+                raise
+            wait = sliding_wait(limit, window_seconds, current - start, previous, _window_count(f"{scope}#{start}"))
+            return max(wait, 0.001)
+        return 0.0
+
+
+class _Full(Exception):
+    """The window is full before any write: reject without touching the counter."""
+
+
+def _window_count(bucket: str) -> int:
+    try:
+        return int(RateLimitModel.get(bucket).count)
+    except DoesNotExist:
+        return 0
+
+
+def sliding_wait(limit: int, window: int, elapsed: float, previous: int, current: int) -> float:
+    """Seconds until one more request fits the sliding-window estimate (from ``elapsed`` into the window)."""
+    if current + 1 > limit:
+        # Not before the next window, where this window's count becomes the decaying one.
+        decay_to = 1 - (limit - 1) / current if current else 0.0
+        return window - elapsed + window * max(0.0, decay_to)
+    if previous <= 0:
+        return 0.0
+    fits_at = window * (1 - (limit - 1 - current) / previous)
+    return max(0.0, fits_at - elapsed)

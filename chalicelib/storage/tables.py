@@ -74,7 +74,7 @@ class ApiKeyModel(Model):
 
 
 class RateLimitModel(Model):
-    """Fixed-window counters: ``bucket`` = ``<scope>#<window start>``; expired by TTL."""
+    """Per-window request counters: ``bucket`` = ``<scope>#<window start>``; expired by TTL."""
 
     Meta = meta("rate_limits")
     bucket = UnicodeAttribute(hash_key=True)

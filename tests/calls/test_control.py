@@ -186,3 +186,24 @@ def test_amd_before_the_stream_goes_to_the_media_pool(api, org, twilio, control_
     twilio.fire_status(sid, "ringing")
     assert twilio.fire_amd(sid, "human") == 200
     assert control_server.commands == [{"call_id": call_id, "type": "amd", "answered_by": "human"}]
+
+
+def test_control_limit_slides_across_the_window_edge(aws):
+    """Ten admitted at 59 s, the eleventh at 61 s is refused (a fixed window would admit ten more)."""
+    from chalicelib.storage.orgs import RateLimitRepository
+
+    repo, scope = RateLimitRepository(), "control:o:c"
+    base = 1_800_000_000 - 1_800_000_000 % 60  # a window start
+    assert [repo.take_sliding(scope, 10, 60, now=base + 59) for _ in range(10)] == [0.0] * 10
+    wait = repo.take_sliding(scope, 10, 60, now=base + 61)
+    # 10 * (1 - 1/60) + 0 + 1 > 10: refused until the previous window has decayed to 9 (6 s into it).
+    assert 4.9 < wait < 5.1
+    assert repo.take_sliding(scope, 10, 60, now=base + 66.5) == 0.0
+    assert repo.take_sliding(scope, 10, 60, now=base + 66.6) > 0  # 10 * 0.89 + 1 + 1 > 10
+    # Refused requests are not counted: at 90 s half the previous window remains, five more fit.
+    assert [repo.take_sliding(scope, 10, 60, now=base + 90) for _ in range(4)] == [0.0] * 4
+    assert repo.take_sliding(scope, 10, 60, now=base + 90) > 0
+    # Another scope is independent; a full current window waits into the next window.
+    assert [repo.take_sliding("control:o:d", 3, 60, now=base + 1) for _ in range(3)] == [0.0] * 3
+    wait = repo.take_sliding("control:o:d", 3, 60, now=base + 1)
+    assert 59 + 60 * (1 - 2 / 3) - 0.1 < wait < 59 + 60 * (1 - 2 / 3) + 0.1
