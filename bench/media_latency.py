@@ -3,6 +3,7 @@
     .venv/bin/python bench/media_latency.py                                  # ours 1,50; stock 1,5
     .venv/bin/python bench/media_latency.py --levels 1,50,200 --stock-levels 1,5,10
     .venv/bin/python bench/media_latency.py --sweep 10,25,50,75,100,150,200 --skip-stock
+    .venv/bin/python bench/media_latency.py --levels 50 --soak 5 --skip-stock       # memory across rounds
 
 Reference fake profile (design.md): Deepgram final 150 ms after speech end, OpenAI first token 300 ms
 then 10 ms a token, ElevenLabs first byte 100 ms.
@@ -787,6 +788,8 @@ def run(args) -> int:
         proc = bench.spawn_bot([sys.executable, "-m", "media.server"], port)
         url = f"ws://127.0.0.1:{port}/twilio/stream"
         bench.level(url, port, proc.pid, 1, True)  # warm caches (espeak, imports)
+        if args.soak:
+            return soak(bench, url, port, proc.pid, args)
         for n in levels:
             rounds = args.single_rounds if n == 1 else 1
             ours_rows.append(bench.level(url, port, proc.pid, n, True, rounds))
@@ -821,6 +824,24 @@ def run(args) -> int:
     return 0
 
 
+def soak(bench: Bench, url: str, port: int, pid: int, args) -> int:
+    """Rounds of the same level in one bot process: does its memory come back between rounds?"""
+    n = (args.levels or [50])[-1]
+    base = proc_rss_mb(pid)
+    print(f"\nSoak: {args.soak} rounds of {n} concurrent calls; bot RSS once idle after each round "
+          f"(start {base:.0f} MB)\n\n| round | ok / failed | v2v p50 | RSS idle MB | growth MB per call |")
+    print("|---|---|---|---|---|")
+    prev = base
+    for k in range(1, args.soak + 1):
+        row = bench.level(url, port, pid, n, True)
+        time.sleep(2.0)
+        rss = proc_rss_mb(pid)
+        print(f"| {k} | {row['ok']} / {row['failed']} | {fmt(row['v2v_p50'], ' ms')} | {rss:.0f} | "
+              f"{(rss - prev) / n:.2f} |", flush=True)
+        prev = rss
+    return 0
+
+
 def int_list(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
@@ -844,6 +865,8 @@ def main() -> int:
     parser.add_argument("--caller-deflate", action="store_true",
                         help="callers offer WebSocket permessage-deflate (the bot then deflates every frame; "
                              "off by default, like Twilio)")
+    parser.add_argument("--soak", type=int, default=0,
+                        help="instead: this many rounds of the last --levels level, bot RSS after each")
     parser.add_argument("--skip-stock", action="store_true", help="do not run the stock Pipecat bot")
     parser.add_argument("--no-prepare", dest="prepare", action="store_false",
                         help="no ring-time prepare request before each of our calls")

@@ -127,6 +127,11 @@ class MediaServer:
         prepared = self.prepared.pop(call_id, None)
         if prepared is None:
             return None
+        if prepared.expiry is not None:
+            # The call owns it now (the stream closes what it did not adopt). A live timer would keep it,
+            # and through the adopted sockets the call's whole pipeline, in memory for the full TTL.
+            prepared.expiry.cancel()
+            prepared.expiry = None
         if prepared.plan.org_id != org_id or time.monotonic() - prepared.created > PREPARED_TTL_SECONDS:
             self._discard_prepared(prepared)
             return None
@@ -211,7 +216,8 @@ class MediaServer:
                 return
             self.prepared[call_id] = prepared
             # An unanswered call's sockets must not outlive the TTL (keep-alives hold them open).
-            asyncio.get_running_loop().call_later(PREPARED_TTL_SECONDS, self._expire_prepared, call_id, prepared)
+            prepared.expiry = asyncio.get_running_loop().call_later(
+                PREPARED_TTL_SECONDS, self._expire_prepared, call_id, prepared)
             self._prune_prepared()
         except UnsupportedConfig:
             return
@@ -221,9 +227,9 @@ class MediaServer:
             self.preparing.pop(call_id, None)
 
     def _expire_prepared(self, call_id: str, prepared: Any) -> None:
+        prepared.expiry = None
         if self.prepared.get(call_id) is prepared:
             self.prepared.pop(call_id, None)
-        # Also when taken: closes only what the call did not adopt (e.g. it ended before its pipeline started).
         self._discard_prepared(prepared)
 
     def _discard_prepared(self, prepared: Any) -> None:

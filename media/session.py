@@ -66,6 +66,7 @@ class Prepared:
     greeting_audio: bytes | None
     warm: Any = None  # provider connections opened at ring time (media.services)
     created: float = field(default_factory=time.monotonic)
+    expiry: Any = None  # the TTL timer: cancelled when a call takes this, or it would pin the call's memory
 
 
 async def synthesize_ulaw(plan: CallPlan, text: str) -> bytes | None:

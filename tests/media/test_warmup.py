@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 
 import pytest
 
+from media.session import CallSession, Prepared
 from tests.media.conftest import ORG, ServerThread, Stack, _shim_call_events, point_media_at, wait_for
 from tests.media.test_e2e_control import control
 
@@ -94,6 +96,11 @@ async def first_turn(st: Stack, call_id: str, token: str) -> tuple[float, float]
     return c.log.started_at, first - end
 
 
+def live(cls: type) -> list:
+    gc.collect()
+    return [o for o in gc.get_objects() if isinstance(o, cls)]
+
+
 def ws_connections(fake, path_part: str) -> list[dict]:
     return [c for c in fake.connections if any(path_part in p for p in c["paths"])]
 
@@ -141,6 +148,8 @@ def test_prepared_call_adopts_ring_time_connections_and_first_turn_skips_setup(a
         # The adopted sockets are closed with the call, like sockets the services open themselves.
         wait_for(lambda: not st.deepgram._sockets and not st.tts._sockets, 5)
         assert st.deepgram.sessions[0].received_control[-1] == {"type": "CloseStream"}
+        # Nothing of the ended call stays in memory (the TTL timer once pinned it, pipeline and all, for 3 min).
+        wait_for(lambda: not live(Prepared) and not live(CallSession), 5)
 
     print(f"first-turn v2v: prepared {warm_v2v * 1000:.0f} ms, unprepared {cold_v2v * 1000:.0f} ms")
     # The unprepared call's first completion pays the LLM connection setup; the prepared one does not.
