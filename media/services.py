@@ -112,7 +112,6 @@ def build_stt(plan: CallPlan, key: str):
     if provider == "gladia":
         from pipecat.services.gladia.config import (
             CustomVocabularyConfig,
-            GladiaInputParams,
             LanguageConfig,
             RealtimeProcessingConfig,
             TranslationConfig,
@@ -127,15 +126,15 @@ def build_stt(plan: CallPlan, key: str):
             translation=bool(cfg.get("translation_enabled")) or None,
             translation_config=TranslationConfig(target_languages=cfg.get("translation_target_languages"))
             if cfg.get("translation_enabled") else None)
-        params = GladiaInputParams(
-            endpointing=cfg.get("endpointing"),
+        settings = GladiaSTTService.Settings(
+            model=cfg.get("model") or "solaria-1", endpointing=cfg.get("endpointing"),
             language_config=LanguageConfig(languages=languages, code_switching=cfg.get("code_switching")),
             realtime_processing=rt, custom_metadata={"call_id": plan.call_id})
         kwargs: dict[str, Any] = {}
         if s.gladia_url:
             kwargs["url"] = s.gladia_url.rstrip("/") + "/v2/live"
         return GladiaSTTService(api_key=key, region=cfg.get("region"), sample_rate=SAMPLE_RATE,
-                                model=cfg.get("model") or "solaria-1", params=params, **kwargs)
+                                settings=settings, **kwargs)
     if provider == "mistral":
         from pipecat.services.mistral.stt import MistralSTTService
 

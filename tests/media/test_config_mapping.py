@@ -92,7 +92,7 @@ def test_deepgram_openai_elevenlabs_mapping():
     assert svc.byok == {"llm": False, "stt": True, "tts": True}
 
 
-def test_gladia_xai_inworld_mapping():
+def test_gladia_xai_inworld_mapping(recwarn):
     cfg = {"stt_config": {"provider": "gladia", "languages": ["en", "nl"], "code_switching": True, "region": "us-west",
                           "endpointing": 0.05, "custom_vocabulary": ["Acme"], "translation_enabled": True,
                           "translation_target_languages": ["fr"]},
@@ -102,9 +102,13 @@ def test_gladia_xai_inworld_mapping():
     assert svc.stt.__class__.__name__ == "GladiaSTTService"
     assert svc.stt._url == "http://127.0.0.1:9006/v2/live"
     assert svc.stt._api_key == "gl-key"
-    params = svc.stt._settings if not hasattr(svc.stt, "_params") else svc.stt._params
-    text = repr(params)
-    assert "code_switching=True" in text and "'en', 'nl'" in text and "Acme" in text and "0.05" in text
+    st = svc.stt._settings
+    assert st.model == "solaria-1" and st.endpointing == 0.05 and st.custom_metadata["call_id"]
+    assert st.language_config.languages == ["en", "nl"] and st.language_config.code_switching is True
+    assert st.realtime_processing.custom_vocabulary_config.vocabulary == ["Acme"]
+    assert st.realtime_processing.translation_config.target_languages == ["fr"]
+    assert svc.stt._region == "us-west"
+    assert not [w for w in recwarn if "Gladia" in str(w.message)]  # the settings API, not the deprecated one
     assert svc.llm.__class__.__name__ == "GrokLLMService"
     assert str(svc.llm._client.base_url).startswith("http://127.0.0.1:9004/v1")
     assert svc.llm._settings.model == "grok-3-mini" and svc.llm._settings.temperature == 0.5
