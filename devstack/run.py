@@ -84,7 +84,7 @@ def process_component(name: str, argv: list[str], *, ready_url: str | None = Non
     procs: dict[str, subprocess.Popen] = {}
 
     def start(stack: Stack) -> None:
-        proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **(env or {})}, preexec_fn=_die_with_parent)
         procs["p"] = proc
         stack.values[f"{name}_process"] = proc
         if ready_url:
@@ -101,6 +101,18 @@ def process_component(name: str, argv: list[str], *, ready_url: str | None = Non
                 proc.wait()
 
     return Component(name, start, stop)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the dev stack dies, even by SIGKILL (Linux; elsewhere a no-op).
+
+    Components are started from the main thread, which lives as long as the stack: the kernel sends the
+    signal when the forking thread exits.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:

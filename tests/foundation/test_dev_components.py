@@ -81,3 +81,51 @@ def test_process_component_starts_and_terminates(tmp_path):
     assert proc.poll() is None
     comp.stop(stack)
     assert proc.poll() is not None  # terminated and reaped, not left behind
+
+
+def test_process_component_child_dies_with_a_killed_stack(tmp_path):
+    """SIGKILL of the dev stack (no chance to stop components) still ends its subprocesses."""
+    import subprocess
+    import sys
+    import time
+
+    pidfile = tmp_path / "child.pid"
+    parent = subprocess.Popen([sys.executable, "-c", f"""
+import sys, time
+from pathlib import Path
+from devstack import run
+comp = run.process_component("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"])
+stack = run.Stack(state_dir=Path({str(tmp_path)!r}))
+comp.start(stack)
+Path({str(pidfile)!r}).write_text(str(stack.values["sleeper_process"].pid))
+time.sleep(60)
+"""], cwd=devrun.ROOT)
+    try:
+        deadline = time.monotonic() + 30
+        while not pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child = int(pidfile.read_text())
+        os.kill(child, 0)  # alive
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _alive(child):
+            time.sleep(0.05)
+        assert not _alive(child), "the component's process outlived the killed stack"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"  # a zombie awaiting its reaper is dead
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
