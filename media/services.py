@@ -97,6 +97,9 @@ def build_stt(plan: CallPlan, key: str):
             utterance_end_ms=1000, profanity_filter=False, extra=extra)
         if cfg.get("keyterms"):
             settings.keyterm = list(cfg["keyterms"])
+        import deepgram.listen.v1.client as listen
+
+        _without_deflate(listen, "websockets_client_connect")
         return DeepgramSTTService(api_key=key, base_url=s.deepgram_url or "", sample_rate=SAMPLE_RATE,
                                   encoding="linear16", tag=plan.call_id, settings=settings)
     if provider == "elevenlabs":
@@ -143,6 +146,25 @@ def build_stt(plan: CallPlan, key: str):
                                      model=cfg.get("model") or "voxtral-mini-latest",
                                      language=_language(cfg.get("language"))))
     raise UnsupportedConfig(f"STT provider '{provider}' is not supported")
+
+
+def _without_deflate(module: Any, name: str) -> None:
+    """Make ``module.<name>`` (the websockets connect an SDK calls) offer no permessage-deflate.
+
+    Deflating every 20 ms audio frame (PCM, or base64 in JSON) gains little and cost ~6% of the media
+    process's CPU per socket against a server that accepts it. Neither the Deepgram SDK nor Pipecat's
+    xAI realtime service has an option for it, so the name they call is wrapped, once.
+    """
+    connect = getattr(module, name)
+    if getattr(connect, "no_deflate", False):
+        return
+
+    def no_deflate(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("compression", None)
+        return connect(*args, **kwargs)
+
+    no_deflate.no_deflate = True  # type: ignore[attr-defined]
+    setattr(module, name, no_deflate)
 
 
 def build_llm(plan: CallPlan, key: str):
@@ -224,8 +246,10 @@ def _mulaw_grok_class():
     import time
     from types import SimpleNamespace
 
-    from pipecat.services.xai.realtime import events
+    from pipecat.services.xai.realtime import events, llm
     from pipecat.services.xai.realtime.llm import GrokRealtimeLLMService
+
+    _without_deflate(llm, "websocket_connect")
 
     class MulawGrokRealtimeLLMService(GrokRealtimeLLMService):
         """G.711 mu-law both ways: Twilio's bytes go to xAI as they came, xAI's bytes go back as they came.
@@ -417,6 +441,12 @@ def _ulaw_elevenlabs_class():
             await super().append_to_audio_context(context_id, frame)
 
         _ring_socket = None  # media.warm.HeldSocket: the multi-stream socket opened at ring time
+
+        async def _websocket_connect(self, uri: str, **kwargs: Any):
+            # No permessage-deflate: base64 audio barely compresses, and inflating every message is
+            # per-frame CPU in the process that carries all the calls (ring-time sockets come here too).
+            kwargs.setdefault("compression", None)
+            return await super()._websocket_connect(uri, **kwargs)
 
         async def _connect_websocket(self):
             from media.warm import adopt_socket

@@ -396,7 +396,7 @@ def _hold_realtime(llm: Any) -> HeldSocket:
 
     @contextlib.asynccontextmanager
     async def opener() -> AsyncIterator[_RingRealtime]:
-        ws = await websocket_connect(uri=uri, additional_headers=headers)
+        ws = await websocket_connect(uri=uri, additional_headers=headers, compression=None)  # as services.py
         ring = _RingRealtime(ws)
         try:
             yield ring

@@ -74,6 +74,12 @@ def new_call(org_id: str = ORG, *, config: dict[str, Any], direction: str = "out
     return call_id, token
 
 
+def upgrades_offering_deflate(*fakes) -> tuple[int, int]:
+    """(WebSocket upgrades the fakes received, how many offered permessage-deflate)."""
+    ups = [r for fake in fakes for r in fake.requests if r["headers"].get("upgrade", "").lower() == "websocket"]
+    return len(ups), sum("deflate" in r["headers"].get("sec-websocket-extensions", "") for r in ups)
+
+
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.media.conftest import upgrades_offering_deflate
+
 ASSISTANT = {
     "first_message": "Hello, this is Acme support. How can I help?",
     "stt_config": {"provider": "deepgram", "model": "nova-3", "language": "en"},
@@ -40,6 +42,9 @@ def test_greeting_turns_hangup_transcript_latency(stack):
     assert ("user", "That is great thanks.") in msgs
     lat = row.data["latency"]
     assert len(lat["turns"]) == 2
+    # Neither provider socket offers permessage-deflate (PCM and base64 audio barely compress).
+    upgrades, deflate = upgrades_offering_deflate(stack.deepgram, stack.tts)
+    assert upgrades == 2 and deflate == 0
     assert all(t["voice_to_voice_ms"] for t in lat["turns"])
     print("greeting", round((greet - c.log.started_at) * 1000), "v2v", round((first1 - end1) * 1000),
           round((first2 - end2) * 1000), lat)

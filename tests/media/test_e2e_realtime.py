@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from tests.media.conftest import upgrades_offering_deflate
+
 
 @pytest.fixture
 def xai(stack, start_xai):
@@ -43,6 +45,7 @@ def test_xai_realtime_call(stack, xai):
     assert ("user", "What can you do?") in msgs
     assert any(r == "assistant" for r, _ in msgs)
     assert closed and row.data["end_reason"] == "assistant_hangup"
+    assert upgrades_offering_deflate(xai) == (1, 0)  # base64 audio both ways: no per-frame deflate
 
 
 def test_xai_realtime_say_control_and_end_after(stack, xai):

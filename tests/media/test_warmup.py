@@ -14,7 +14,15 @@ import time
 import pytest
 
 from media.session import CallSession, Prepared
-from tests.media.conftest import ORG, ServerThread, Stack, _shim_call_events, point_media_at, wait_for
+from tests.media.conftest import (
+    ORG,
+    ServerThread,
+    Stack,
+    _shim_call_events,
+    point_media_at,
+    upgrades_offering_deflate,
+    wait_for,
+)
 from tests.media.test_e2e_control import control
 
 CONNECT_MS = 250
@@ -145,6 +153,7 @@ def test_prepared_call_adopts_ring_time_connections_and_first_turn_skips_setup(a
         assert len(streams) == 1 and streams[0]["opened_at"] < started
         assert len(st.tts.sessions) == 1
         assert REPLY in [t for ctx in st.tts.sessions[0].contexts.values() for t in ctx.generated]
+        assert upgrades_offering_deflate(st.deepgram, st.tts) == (2, 0)  # ring-time sockets: no deflate either
         # The adopted sockets are closed with the call, like sockets the services open themselves.
         wait_for(lambda: not st.deepgram._sockets and not st.tts._sockets, 5)
         assert st.deepgram.sessions[0].received_control[-1] == {"type": "CloseStream"}

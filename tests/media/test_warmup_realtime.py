@@ -138,6 +138,7 @@ def test_prepared_realtime_call_adopts_ring_time_socket(aws, media_env, monkeypa
         assert len(conns) == 1 and conns[0]["opened_at"] < started
         (session,) = xai.sessions
         assert session.headers["authorization"].startswith("Bearer ")
+        assert "deflate" not in session.headers.get("sec-websocket-extensions", "")
         assert session.query.get("model") == "grok-voice-latest"
         # The adopted service set the session up itself on the replayed conversation.created, exactly
         # as a service that connected at pipeline start does.
