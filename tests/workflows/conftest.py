@@ -99,7 +99,12 @@ def sfn(aws, monkeypatch):
 
     for _ in range(3):  # a run may start its next segment while we stop the previous one
         for arn in running():
-            client.stop_execution(executionArn=arn)
+            try:
+                client.stop_execution(executionArn=arn)
+            except AttributeError:
+                # moto: an execution whose interpreter thread has not set itself up yet cannot be
+                # stopped (its worker has no environment); the next pass stops it.
+                pass
         time.sleep(0.2)  # let stopped interpreter threads unwind before moto's mock goes away
         if not running():
             break
