@@ -358,7 +358,7 @@ class _RingRealtime:
             self.greeted = {"conversation_id": conversation_id, "context": context, "transcript": transcript}
             return bytes(audio)
         finally:
-            if not self.ws.state.name == "CLOSED":
+            if self.ws.state.name != "CLOSED":
                 self.reader = self._start_reader()  # drain pings again until the call adopts the socket
 
 

@@ -166,21 +166,16 @@ class RateLimitRepository:
         most_before = math.floor(limit - previous * weight - 1 + 1e-9)
         item = RateLimitModel(bucket=f"{scope}#{start}")
         expires = datetime.fromtimestamp(start + 2 * window_seconds, UTC)
-        try:
-            if most_before < 0:
-                raise _Full
-            item.update(actions=[RateLimitModel.count.add(1), RateLimitModel.expires.set(expires)],
-                        condition=RateLimitModel.count.does_not_exist() | (RateLimitModel.count <= most_before))
-        except (UpdateError, _Full) as exc:
-            if isinstance(exc, UpdateError) and not is_condition_failure(exc):
-                raise
-            wait = sliding_wait(limit, window_seconds, current - start, previous, _window_count(f"{scope}#{start}"))
-            return max(wait, 0.001)
-        return 0.0
-
-
-class _Full(Exception):
-    """The window is full before any write: reject without touching the counter."""
+        if most_before >= 0:  # else full already: reject without touching the counter
+            try:
+                item.update(actions=[RateLimitModel.count.add(1), RateLimitModel.expires.set(expires)],
+                            condition=RateLimitModel.count.does_not_exist() | (RateLimitModel.count <= most_before))
+                return 0.0
+            except UpdateError as exc:
+                if not is_condition_failure(exc):
+                    raise
+        wait = sliding_wait(limit, window_seconds, current - start, previous, _window_count(f"{scope}#{start}"))
+        return max(wait, 0.001)
 
 
 def _window_count(bucket: str) -> int:
