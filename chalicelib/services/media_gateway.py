@@ -1,0 +1,154 @@
+"""The control plane's service interface for the media service (the only entry point it uses).
+
+Every function takes or returns a model of ``chalicelib.models.media``. They are synchronous
+(DynamoDB, KMS, Twilio, webhooks): the media service runs them in threads, never on its event loop.
+The media service reaches this module only through its port, ``media.controlplane``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from chalicelib import errors
+from chalicelib.models.media import CallEnded, CallSetup, CallStarted, ToolInvocation, TransferRequest
+from chalicelib.settings import PLATFORM_KEY_ENV
+from chalicelib.storage.calls import CallRepository
+
+log = logging.getLogger("voice.media_gateway")
+
+# Runtime names of a pipeline slot's provider where BYOK stores the key under another name.
+KEY_PROVIDER = {"xai_realtime": "xai"}
+SANDBOX_KEY = "sandbox-key"  # what the sandbox providers accept when no key is configured at all
+
+
+def load_call(org_id: str, call_id: str) -> CallSetup | None:
+    """The call's resolved config and parties, or None when the call does not exist."""
+    call = CallRepository().get(org_id, call_id)
+    if call is None:
+        return None
+    return CallSetup(org_id=org_id, call_id=call_id, direction=call.direction, data=dict(call.data))
+
+
+def call_started(event: CallStarted) -> None:
+    """The media task took the stream: the call is live and owned by ``control_url``."""
+    from chalicelib.services.call_events import call_started as started
+
+    started(event.org_id, event.call_id, control_url=event.control_url)
+
+
+def call_ended(event: CallEnded) -> None:
+    """The media task's final report: transcript, latency, end reason and extras."""
+    from chalicelib.services.call_events import call_ended as ended
+
+    ended(event.org_id, event.call_id, end_reason=event.end_reason, messages=event.messages,
+          latency=event.latency, duration_seconds=event.duration_seconds, error=event.error, extra=event.extra)
+
+
+def provider_key(org_id: str, provider: str) -> tuple[str, bool]:
+    """(key, is_byok) for a pipeline provider: the org's BYOK key, else the platform key (cached 60 s)."""
+    from chalicelib.services.byok import provider_key as byok_key
+
+    name = KEY_PROVIDER.get(provider, provider)
+    key, is_byok = byok_key(org_id, name)
+    if key:
+        return key, is_byok
+    return os.environ.get(PLATFORM_KEY_ENV.get(name, ""), "") or SANDBOX_KEY, False
+
+
+def invoke_tool(invocation: ToolInvocation) -> Any:
+    """Deliver a tool call (signed with the tool's or the assistant's secret); the tool's result.
+
+    Errors come back as ``{"error": ...}`` results the LLM can speak; the call goes on.
+    """
+    from chalicelib.webhooks.delivery import call_tool_webhook
+
+    secret = _tool_secret(invocation)
+    out = call_tool_webhook(invocation.url, secret, invocation.payload, timeout=invocation.timeout_seconds)
+    if isinstance(out, dict) and out.get("error"):
+        return {"error": out["error"]}
+    return out.get("result") if isinstance(out, dict) else out
+
+
+def _tool_secret(invocation: ToolInvocation) -> str | None:
+    """The tool's own secret when it has its own URL, else the assistant's webhook secret.
+
+    Read through the call row: secrets sent with a transient assistant or overrides live encrypted
+    on the row (``secrets_enc``), a saved assistant's on the assistant (``secret_assistant_id``).
+    """
+    from chalicelib.services.calls import secret_for_call
+
+    call = CallRepository().get(invocation.org_id, invocation.call_id)
+    if call is None:
+        return None
+    if "secret_assistant_id" not in call.data and not call.data.get("secrets_enc") and invocation.assistant_id:
+        # A row written before secrets were resolved per call: read the saved assistant directly.
+        call.data = {**call.data, "secret_assistant_id": invocation.assistant_id}
+    if invocation.own_url:
+        return secret_for_call(call, f"tool:{invocation.tool_name}") or secret_for_call(call, "webhook_secret")
+    return secret_for_call(call, "webhook_secret")
+
+
+def hang_up(call_sid: str | None) -> bool:
+    """End the call at Twilio; False when there is no Twilio, no CallSid, or Twilio refused."""
+    from chalicelib.telephony.twilio_client import TwilioCallError, telephony
+
+    tel = telephony()
+    if tel is None or not call_sid:
+        return False
+    try:
+        tel.hang_up(call_sid)
+    except TwilioCallError as exc:
+        log.warning("hang-up failed: %s", exc.reason)
+        return False
+    return True
+
+
+def transfer(request: TransferRequest) -> bool:
+    """Replace the call's TwiML with a ``<Dial>``: the number's transfer trunk for phone numbers when it
+    has one. The ``<Connect><Stream>`` ends, so the media task sees Twilio's ``stop``."""
+    from chalicelib.telephony.twilio_client import TwilioCallError, telephony
+    from chalicelib.telephony.twiml import transfer_twiml
+
+    tel = telephony()
+    if tel is None:
+        return False
+    trunk = None if request.destination.startswith("sip:") else _transfer_trunk(request.org_id, request.number_id)
+    twiml = transfer_twiml(request.destination, caller_id=None if trunk else request.caller_id, trunk=trunk)
+    try:
+        tel.redirect(request.call_sid, twiml)
+    except TwilioCallError as exc:
+        log.warning("transfer failed: %s", exc.reason)
+        return False
+    return True
+
+
+def _transfer_trunk(org_id: str, number_id: str | None) -> dict[str, Any] | None:
+    """The number's transfer trunk (with password) or None."""
+    if not number_id:
+        return None
+    from chalicelib.services.numbers import get_number
+    from chalicelib.services.sip_trunks import get_trunk
+
+    try:
+        number = get_number(org_id, number_id)
+        if not number.get("transfer_trunk_id"):
+            return None
+        return get_trunk(org_id, number["transfer_trunk_id"], with_password=True)
+    except errors.NotFound:
+        return None
+
+
+def recording_enabled() -> bool:
+    """Is there a bucket to store recordings in?"""
+    from chalicelib.services import recordings
+
+    return recordings.enabled()
+
+
+def store_recording(org_id: str, call_id: str, wav: bytes) -> str:
+    """Upload a call's WAV; the object key to record on the call."""
+    from chalicelib.services import recordings
+
+    return recordings.upload_wav(org_id, call_id, wav)
