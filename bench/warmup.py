@@ -82,9 +82,6 @@ class Stack:
                            "ELEVENLABS_URL": self.tts.url, "TWILIO_API_URL": self.tw.base_url,
                            "TWILIO_ACCOUNT_SID": self.tw.account_sid, "TWILIO_AUTH_TOKEN": self.tw.auth_token})
         reset_settings()
-        from media.telephony import _client
-
-        _client.cache_clear()
         self.media = MediaThread()
 
     def stop(self) -> None:
@@ -176,7 +173,7 @@ def main() -> int:
     from moto import mock_aws
 
     from devstack import gateway
-    from media.pipeline import preload
+    from media.pipeline.build import preload
 
     gateway.install()
     preload()

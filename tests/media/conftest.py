@@ -25,7 +25,7 @@ class ServerThread:
     def __init__(self):
         import uvicorn
 
-        from media.pipeline import preload
+        from media.pipeline.build import preload
         from media.server import MediaServer, create_app
 
         preload()
@@ -108,28 +108,6 @@ def media_server(aws, media_env):
 
 def run(coro):
     return asyncio.run(coro)
-
-
-def _shim_call_events(monkeypatch) -> None:
-    """Until chalicelib.services.call_events lands: record lifecycle on the row directly."""
-    try:
-        import chalicelib.services.call_events  # noqa: F401
-        return
-    except ImportError:
-        pass
-    from media import control_plane
-
-    def started(org_id, call_id, control_url):
-        CallRepository().set_status(org_id, call_id, "in-progress", data_updates={"control_url": control_url})
-
-    def ended(org_id, call_id, **kw):
-        status = "failed" if kw.get("error") else "ended"
-        CallRepository().set_status(org_id, call_id, status, data_updates={
-            "end_reason": kw["end_reason"], "messages": kw["messages"], "latency": kw["latency"],
-            "duration_seconds": kw["duration_seconds"], "error": kw.get("error"), **(kw.get("extra") or {})})
-
-    monkeypatch.setattr(control_plane, "call_started", started)
-    monkeypatch.setattr(control_plane, "call_ended", ended)
 
 
 class Hooks:
@@ -215,9 +193,6 @@ def point_media_at(monkeypatch, *, tw, dg=None, oa=None, tts=None, xai=None) -> 
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", tw.auth_token)
     monkeypatch.setenv("TWILIO_API_URL", tw.base_url)
     reset_settings()
-    from media.telephony import _client
-
-    _client.cache_clear()
 
 
 @pytest.fixture
@@ -248,7 +223,6 @@ def stack(aws, media_env, monkeypatch):
     from sandbox.openai_llm import FakeOpenAI
     from sandbox.twilio import FakeTwilio
 
-    _shim_call_events(monkeypatch)
     dg = FakeDeepgram(final_delay_ms=150).start()
     oa = FakeOpenAI(first_token_delay_ms=300, token_delay_ms=10).start()
     tts = FakeElevenLabsStream(first_byte_delay_ms=100).start()

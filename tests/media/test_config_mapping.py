@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.settings import reset_settings
+from chalicelib.telephony.twiml import transfer_twiml
 from media import services as media_services
 from media.plan import UnsupportedConfig, build_plan, fill_variables
-from media.processors import is_backchannel, looks_like_voicemail
 from media.services import build_services
-from media.telephony import transfer_twiml
+from media.utterances import is_backchannel, looks_like_voicemail
 
 
 @pytest.fixture(autouse=True)
@@ -171,11 +171,12 @@ def test_backchannel_and_voicemail_classifiers():
 
 
 def test_transfer_twiml_number_and_trunk():
+    """The one Twilio adapter's transfer TwiML (twilio.twiml): number with caller id, trunk, SIP URI."""
     assert transfer_twiml("+31612345678", caller_id="+3185") == (
-        '<?xml version="1.0" encoding="UTF-8"?><Response><Dial answerOnBridge="true" callerId="+3185">'
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Dial answerOnBridge="true" callerId="+3185" timeout="30">'
         "<Number>+31612345678</Number></Dial></Response>")
     trunk = {"host": "pbx.example.com", "port": 5061, "transport": "tls", "username": "u", "password": "p&w"}
     xml = transfer_twiml("+31612345678", trunk=trunk)
-    assert ('<Sip username="u" password="p&amp;w">sip:+31612345678@pbx.example.com:5061;transport=tls</Sip>'
+    assert ('<Sip password="p&amp;w" username="u">sip:+31612345678@pbx.example.com:5061;transport=tls</Sip>'
             in xml)
     assert "<Sip>sip:agent@pbx.example.com</Sip>" in transfer_twiml("sip:agent@pbx.example.com")

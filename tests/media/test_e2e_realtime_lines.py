@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from media.call.lines import FILLERS, GOODBYE, MAX_DURATION_MESSAGE, STILL_THERE
 from media.services import say_instructions
-from media.session import FILLERS, GOODBYE, MAX_DURATION_MESSAGE, STILL_THERE
 from sandbox import audio
 from sandbox.openai_llm import ToolCall
 from tests.media.test_e2e_control import control

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from media.recording import RATE, Recorder, to_wav
+from media.call.recording import RATE, Recorder, to_wav
 from tests.media.conftest import ORG
 
 BUCKET = "test-recordings"
@@ -140,7 +140,7 @@ def test_wav_is_stereo_8khz_16bit_caller_left_agent_right():
 
 def test_start_respects_gdpr_the_assistant_switch_and_the_bucket(monkeypatch):
     from chalicelib.settings import reset_settings
-    from media import recording
+    from media.call import recording
     from media.plan import build_plan
 
     base = {"llm_config": {"provider": "openai"}, "max_duration_seconds": 120}

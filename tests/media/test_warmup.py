@@ -13,12 +13,12 @@ import time
 
 import pytest
 
-from media.session import CallSession, Prepared
+from media.call.prepared import Prepared
+from media.call.session import CallSession
 from tests.media.conftest import (
     ORG,
     ServerThread,
     Stack,
-    _shim_call_events,
     point_media_at,
     upgrades_offering_deflate,
     wait_for,
@@ -68,7 +68,6 @@ def warm_stack(monkeypatch, connect_ms: float = CONNECT_MS, dg_idle_s: float = 1
     """Fakes + a fresh media server (a fresh event loop, so a cold LLM connection pool)."""
     from sandbox.twilio import FakeTwilio
 
-    _shim_call_events(monkeypatch)
     monkeypatch.setenv("MEDIA_SPECULATIVE_REPLIES", "false")  # one LLM request per turn: a clean figure
     fakes = Fakes(connect_ms, dg_idle_s)
     tw = FakeTwilio().start()
@@ -166,10 +165,10 @@ def test_prepared_call_adopts_ring_time_connections_and_first_turn_skips_setup(a
 
 
 def test_unanswered_prepared_call_keeps_sockets_alive_then_closes_them_at_ttl(aws, media_env, monkeypatch):
-    import media.server
+    import media.prepared_calls
     import media.warm
 
-    monkeypatch.setattr(media.server, "PREPARED_TTL_SECONDS", 2.0)
+    monkeypatch.setattr(media.prepared_calls, "PREPARED_TTL_SECONDS", 2.0)
     monkeypatch.setattr(media.warm, "KEEPALIVE_SECONDS", 0.3)
     # Deepgram drops a socket idle for this long: only the KeepAlives keep it open until the TTL.
     with warm_stack(monkeypatch, connect_ms=0, dg_idle_s=0.8) as (st, _):

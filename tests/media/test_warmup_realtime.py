@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from tests.media.conftest import ORG, ServerThread, Stack, _shim_call_events, point_media_at, wait_for
+from tests.media.conftest import ORG, ServerThread, Stack, point_media_at, wait_for
 from tests.media.test_warmup import prepare
 
 CONNECT_MS = 250
@@ -28,7 +28,6 @@ def rt_stack(monkeypatch, connect_ms: float = CONNECT_MS, **fake_kw):
     from sandbox.twilio import FakeTwilio
     from sandbox.xai_realtime import FakeXAIRealtime
 
-    _shim_call_events(monkeypatch)
     REGISTRY.clear()  # the realtime fake pairs a connection with the oldest unclaimed registration
     fake_kw.setdefault("first_audio_delay_ms", 150)
     xai = FakeXAIRealtime(connect_delay_ms=connect_ms, **fake_kw).start()
@@ -153,9 +152,9 @@ def test_prepared_realtime_call_adopts_ring_time_socket(aws, media_env, monkeypa
 
 
 def test_unanswered_prepared_realtime_call_stays_open_then_closes_at_ttl(aws, media_env, monkeypatch):
-    import media.server
+    import media.prepared_calls
 
-    monkeypatch.setattr(media.server, "PREPARED_TTL_SECONDS", 2.0)
+    monkeypatch.setattr(media.prepared_calls, "PREPARED_TTL_SECONDS", 2.0)
     # Pings every 0.2 s while ringing: the ring-time reader drains them, the socket stays healthy.
     with rt_stack(monkeypatch, connect_ms=0, ping_interval_s=0.2) as (st, fakes):
         xai = fakes["xai"]
@@ -335,9 +334,9 @@ def test_ring_time_greeting_with_another_key_sets_up_without_greeting_twice(aws,
 
 
 def test_unanswered_ring_time_greeting_closed_at_ttl(aws, media_env, monkeypatch):
-    import media.server
+    import media.prepared_calls
 
-    monkeypatch.setattr(media.server, "PREPARED_TTL_SECONDS", 1.5)
+    monkeypatch.setattr(media.prepared_calls, "PREPARED_TTL_SECONDS", 1.5)
     with rt_stack(monkeypatch, connect_ms=0, ping_interval_s=0.2) as (st, fakes):
         xai = fakes["xai"]
         call_id, _token = st.call(ASSISTANT)

@@ -1,24 +1,18 @@
-"""Our Pipecat processors: the Twilio serializer with marks, the turn brain, and latency probes.
+"""Turn-taking between STT and LLM: the caller's turn ends on the STT's own endpoint.
 
 The brain replaces Pipecat's user aggregator: it ends the caller's turn on the STT's own endpoint
 (Deepgram ``speech_final``) instead of waiting for a local VAD + turn model, filters backchannels,
-fires barge-in on the first real word heard while the agent speaks, turns DTMF into text, holds
-agent speech while voicemail detection decides, and drives silence handling.
+fires barge-in on the first real word heard while the agent speaks, turns DTMF into text, starts a
+speculative reply on a stable interim transcript, and tracks activity for silence handling.
 """
 
 from __future__ import annotations
 
 import asyncio
-import audioop
-import base64
-import json
-import re
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pipecat.frames.frames import (
-    AudioRawFrame,
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     CancelFrame,
@@ -27,190 +21,67 @@ from pipecat.frames.frames import (
     InputAudioRawFrame,
     InputDTMFFrame,
     InterimTranscriptionFrame,
-    InterruptionFrame,
     LLMContextFrame,
-    LLMFullResponseEndFrame,
-    LLMTextFrame,
-    OutputTransportMessageFrame,
-    OutputTransportMessageUrgentFrame,
     StartFrame,
     TranscriptionFrame,
-    TTSAudioRawFrame,
 )
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
-from pipecat.serializers.base_serializer import FrameSerializer
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-if TYPE_CHECKING:
-    from media.session import CallSession
-
-BACKCHANNELS = {
-    "mhm", "mm", "mmm", "hmm", "uh-huh", "uh", "huh", "um", "yeah", "yes", "yep", "yup", "ok", "okay",
-    "right", "sure", "alright", "got", "it", "i", "see", "ah", "oh", "cool", "great", "nice", "ja", "oke",
-}
-WORD_RE = re.compile(r"[a-zA-Z\u00C0-\u024F'-]+")
-
-VOICEMAIL_PATTERNS = (
-    "leave a message", "leave your message", "after the tone", "after the beep", "not available",
-    "can't take your call", "cannot take your call", "can't come to the phone", "voicemail", "voice mail",
-    "record your message", "mailbox", "please leave", "at the tone", "beep", "unavailable right now",
-    "spreek een bericht", "na de piep", "inspreken",
-)
+from media.pipeline.gate import SpeculationGate
+from media.utterances import is_backchannel, normalize
 
 
-def is_backchannel(text: str, max_words: int = 3) -> bool:
-    """Short acknowledgements that must not interrupt the agent."""
-    words = [w.lower().strip("-'") for w in WORD_RE.findall(text)]
-    return 0 < len(words) <= max_words and all(w in BACKCHANNELS for w in words)
+class TurnHost(Protocol):
+    """What the brain asks of the call it serves."""
 
+    @property
+    def last_voice_at(self) -> float | None:
+        """When the caller's last voiced frame arrived (monotonic)."""
+        ...
 
-def looks_like_voicemail(text: str) -> bool:
-    low = text.lower()
-    return any(p in low for p in VOICEMAIL_PATTERNS)
+    def on_bot_started(self) -> None: ...
 
+    def on_bot_stopped(self) -> None: ...
 
-class TwilioSerializer(FrameSerializer):
-    """Twilio Media Streams <-> 8 kHz linear16 frames, with marks and session callbacks.
+    def note_user_speech(self) -> None: ...
 
-    mu-law <-> linear16 at one rate is a lookup (no resampler); the TTS asks for ``ulaw_8000`` so the
-    bytes we send are the provider's bytes. Marks are forwarded to the session (greeting playback,
-    drain before hang-up); ``stop`` tells the session the caller hung up.
-    """
+    def greeting_playing(self) -> bool: ...
 
-    def __init__(self, session: CallSession):
-        super().__init__()
-        self._session = session
-        self.stream_sid = session.stream_sid
+    def interruptible(self) -> bool: ...
 
-    async def setup(self, setup: FrameProcessorSetup):
-        return None
+    def may_speculate(self) -> bool: ...
 
-    async def serialize(self, frame: Frame) -> str | bytes | None:
-        if isinstance(frame, InterruptionFrame):
-            if not self._session.maybe_playing():
-                return None  # nothing queued at Twilio (e.g. a withdrawn speculative reply)
-            self._session.note_clear()
-            if self._session.recorder is not None:
-                self._session.recorder.clear()
-            return json.dumps({"event": "clear", "streamSid": self.stream_sid})
-        if isinstance(frame, AudioRawFrame):
-            if not frame.audio:
-                return None
-            ulaw = audioop.lin2ulaw(frame.audio, 2)
-            self._session.note_audio_out(len(ulaw))
-            if self._session.recorder is not None:
-                self._session.recorder.agent(ulaw)
-            return json.dumps({"event": "media", "streamSid": self.stream_sid,
-                               "media": {"payload": base64.b64encode(ulaw).decode()}})
-        if isinstance(frame, (OutputTransportMessageFrame, OutputTransportMessageUrgentFrame)):
-            return json.dumps(frame.message)
-        return None
+    def speculative_context(self, text: str) -> LLMContext: ...
 
-    async def deserialize(self, data: str | bytes) -> Frame | None:
-        try:
-            message = json.loads(data)
-        except (json.JSONDecodeError, TypeError):
-            return None
-        event = message.get("event")
-        if event == "media":
-            payload = (message.get("media") or {}).get("payload")
-            if not payload:
-                return None
-            ulaw = base64.b64decode(payload)
-            pcm = audioop.ulaw2lin(ulaw, 2)
-            self._session.note_audio_in(audioop.rms(pcm, 2))
-            if self._session.recorder is not None:
-                ts = (message.get("media") or {}).get("timestamp")
-                self._session.recorder.caller(ulaw, int(ts) if str(ts or "").isdigit() else None)
-            return InputAudioRawFrame(audio=pcm, num_channels=1, sample_rate=8000)
-        if event == "dtmf":
-            from pipecat.audio.dtmf.types import KeypadEntry
+    def on_barge_in(self) -> None: ...
 
-            try:
-                return InputDTMFFrame(KeypadEntry((message.get("dtmf") or {}).get("digit")))
-            except ValueError:
-                return None
-        if event == "mark":
-            self._session.on_mark((message.get("mark") or {}).get("name", ""))
-        elif event == "stop":
-            self._session.on_twilio_stop()
-        return None
+    def record_backchannel(self, text: str) -> None: ...
 
+    def note_final(self) -> None: ...
 
-class Probe(FrameProcessor):
-    """Passes every frame on; reports the first frame of a kind to the session (latency marks)."""
-
-    def __init__(self, name: str, on_frame: Callable[[str, Frame], None]):
-        super().__init__(name=f"probe-{name}")
-        self._probe = name
-        self._on_frame = on_frame
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection):
-        await super().process_frame(frame, direction)
-        if isinstance(frame, (LLMTextFrame, TTSAudioRawFrame, LLMFullResponseEndFrame)):
-            self._on_frame(self._probe, frame)
-        await self.push_frame(frame, direction)
-
-
-def normalize(text: str) -> str:
-    return " ".join(w.lower() for w in WORD_RE.findall(text))
-
-
-class SpeculationGate(FrameProcessor):
-    """Between LLM and TTS: holds a speculative reply until the final transcript confirms it.
-
-    ``hold()`` starts buffering downstream frames; ``release()`` lets them (and what follows) through;
-    ``drop()`` discards them (the brain interrupts the speculative LLM run separately).
-    """
-
-    def __init__(self):
-        super().__init__(name="speculation-gate")
-        self.holding = False
-        self._held: list[Frame] = []
-
-    def hold(self) -> None:
-        self.holding = True
-        self._held = []
-
-    async def release(self) -> None:
-        self.holding = False
-        held, self._held = self._held, []
-        for frame in held:
-            await self.push_frame(frame)
-
-    def drop(self) -> None:
-        self.holding = False
-        self._held = []
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection):
-        await super().process_frame(frame, direction)
-        if isinstance(frame, InterruptionFrame):
-            self._held = []
-        if (self.holding and direction == FrameDirection.DOWNSTREAM
-                and not isinstance(frame, (InterruptionFrame, StartFrame, EndFrame, CancelFrame))
-                and not frame.__class__.__name__.endswith("SystemFrame")):
-            self._held.append(frame)
-            return
-        await self.push_frame(frame, direction)
+    async def on_user_turn(self, text: str, dtmf: str | None = None, speculated: bool = False) -> None: ...
 
 
 class CallBrain(FrameProcessor):
     """Turn taking between STT and LLM (see module docstring)."""
 
-    def __init__(self, session: CallSession, *, pass_audio: bool = False, endpoint_fallback_secs: float = 0.8,
-                 dtmf_flush_secs: float = 1.2, gate: SpeculationGate | None = None, speculate_quiet: float = 0.12):
-        super().__init__(name="call-brain")
+    def __init__(self, session: TurnHost, *, pass_audio: bool = False, endpoint_fallback_secs: float = 0.8,
+                 dtmf_flush_secs: float = 1.2, gate: SpeculationGate | None = None,
+                 speculate_quiet: float = 0.12) -> None:
+        super().__init__(name="call-brain")  # pyright: ignore[reportUnknownMemberType] - Pipecat's **kwargs
         self.s = session
         self._pass_audio = pass_audio
         self.gate = gate
         self._speculate_quiet = speculate_quiet
-        self._spec_task: asyncio.Task | None = None
+        self._spec_task: asyncio.Task[None] | None = None
         self.spec_text: str | None = None  # the interim a speculative reply is running for
         self.spec_hits = 0
         self.spec_misses = 0
         self._finals: list[str] = []
-        self._endpoint_task: asyncio.Task | None = None
+        self._endpoint_task: asyncio.Task[None] | None = None
         self._dtmf: list[str] = []
-        self._dtmf_task: asyncio.Task | None = None
+        self._dtmf_task: asyncio.Task[None] | None = None
         self._endpoint_fallback = endpoint_fallback_secs
         self._dtmf_flush = dtmf_flush_secs
         self.bot_speaking = False
@@ -293,6 +164,8 @@ class CallBrain(FrameProcessor):
             if normalize(self.spec_text) == normalize(text):
                 return
             await self.cancel_speculation()
+        if self.gate is None:
+            return
         self.spec_text = text
         self.gate.hold()
         await self.push_frame(LLMContextFrame(context=self.s.speculative_context(text)))
@@ -302,7 +175,8 @@ class CallBrain(FrameProcessor):
             return
         self.spec_text = None
         self.spec_misses += 1
-        self.gate.drop()
+        if self.gate is not None:
+            self.gate.drop()
         await self.broadcast_interruption()
 
     async def barge_in(self) -> None:
@@ -326,7 +200,7 @@ class CallBrain(FrameProcessor):
         if self.agent_audible() and self.s.interruptible():
             await self.barge_in()
         self._finals.append(text)
-        self.s.note_final(result)
+        self.s.note_final()
         if speech_final:
             await self.end_turn()
         else:
@@ -353,7 +227,8 @@ class CallBrain(FrameProcessor):
                 self.spec_text = None
                 self.spec_hits += 1
                 await self.s.on_user_turn(text, speculated=True)
-                await self.gate.release()
+                if self.gate is not None:
+                    await self.gate.release()
                 return
             await self.cancel_speculation()
         await self.s.on_user_turn(text)
@@ -377,6 +252,3 @@ class CallBrain(FrameProcessor):
 
     async def push(self, frame: Frame) -> None:
         await self.push_frame(frame)
-
-
-Callback = Callable[..., Awaitable[None]]

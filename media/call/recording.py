@@ -23,17 +23,15 @@ Memory is bounded: each track holds at most the call's max duration (+ a short g
 from __future__ import annotations
 
 import asyncio
+import audioop  # stdlib up to 3.12, the audioop-lts backport after (as in media/processors.py)
 import io
 import logging
 import time
 import wave
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from media.plan import CallPlan
-    from media.session import CallSession
-
-import audioop  # stdlib up to 3.12, the audioop-lts backport after (as in media/processors.py)
+from media.controlplane import control_plane
+from media.plan import CallPlan
 
 log = logging.getLogger("voice.media.recording")
 
@@ -144,29 +142,22 @@ def to_wav(caller_ulaw: bytes, agent_ulaw: bytes) -> bytes:
 
 def start(plan: CallPlan) -> Recorder | None:
     """A recorder unless gdpr_mode, the assistant's ``recording_enabled: false`` or no bucket."""
-    from chalicelib.services import recordings
-
-    if plan.gdpr_mode or not getattr(plan, "recording_enabled", True) or not recordings.enabled():
+    if plan.gdpr_mode or not plan.recording_enabled or not control_plane().recording_enabled():
         return None
     return Recorder(plan.max_duration_seconds)
 
 
-async def store(session: CallSession) -> dict[str, Any]:
+async def store(recorder: Recorder, org_id: str, call_id: str, *, twilio_stopped: bool) -> dict[str, Any]:
     """Encode and upload the recording off the event loop; the call row gets ``recording_key``."""
-    recorder = session.recorder
-    if recorder is None:
-        return {}
-    from chalicelib.services import recordings
-
     # Twilio's stop ends the call where the caller's audio ends (agent audio still queued was never
     # played); otherwise up to now (the goodbye has played out before we hung up).
-    length = recorder.caller_bytes() if session.twilio_stopped and recorder.caller_bytes() else \
+    length = recorder.caller_bytes() if twilio_stopped and recorder.caller_bytes() else \
         max(recorder.duration_bytes(), 0)
     caller, agent = recorder.tracks(length)  # snapshot on the loop: cheap copies, no hook races
     if not caller:
         return {}
     data = await asyncio.to_thread(to_wav, caller, agent)
-    key = await asyncio.to_thread(recordings.upload_wav, session.org_id, session.call_id, data)
+    key = await asyncio.to_thread(control_plane().store_recording, org_id, call_id, data)
     if recorder.dropped_bytes:
-        log.warning("recording of %s capped: %d bytes dropped", session.call_id, recorder.dropped_bytes)
+        log.warning("recording of %s capped: %d bytes dropped", call_id, recorder.dropped_bytes)
     return {"recording_key": key}

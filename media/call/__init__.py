@@ -1,0 +1,1 @@
+"""One live call: a small coordinator (``session``) composing parts that each do one job."""

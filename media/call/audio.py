@@ -1,0 +1,93 @@
+"""The call's audio on the stream: playout, the greeting, the recording and latency marks.
+
+``CallAudio`` is the stream host the Twilio serializer reports to; it also plays ring-time greeting
+audio straight onto the stream and cuts it when the caller barges in.
+"""
+
+from __future__ import annotations
+
+import audioop  # stdlib up to 3.12, the audioop-lts backport after
+import time
+from collections.abc import Callable
+
+from pipecat.processors.aggregators.llm_context import LLMContext
+from starlette.websockets import WebSocket
+
+from media.call.greeting import Greeting
+from media.call.playout import Playout
+from media.call.recording import Recorder
+from media.call.turns import TurnLog
+from media.stats import Stats
+from media.transports.twilio import clear_message, mark_message, media_message
+
+
+class CallAudio:
+    """Everything that happens to the call's audio bytes (implements the serializer's ``StreamHost``)."""
+
+    def __init__(self, ws: WebSocket, stream_sid: str, turns: TurnLog, stats: Stats,
+                 on_stop: Callable[[], None]) -> None:
+        self.playout = Playout(ws, stream_sid)
+        self.turns = turns
+        self.stats = stats
+        self.recorder: Recorder | None = None
+        self.greeting: Greeting | None = None
+        self._on_stop = on_stop
+
+    # --- StreamHost ------------------------------------------------------------------------
+    def maybe_playing(self) -> bool:
+        return self.playout.maybe_playing()
+
+    def note_clear(self) -> None:
+        if self.greeting is not None:
+            self.greeting.note_clear(time.monotonic())
+        if self.recorder is not None:
+            self.recorder.clear()
+
+    def note_audio_out(self, ulaw: bytes) -> None:
+        now = self.playout.note_audio_out(len(ulaw))
+        self.turns.note_audio_out(now)
+        self.stats.note_frame()
+        if self.recorder is not None:
+            self.recorder.agent(ulaw)
+
+    def note_audio_in(self, ulaw: bytes, pcm: bytes, timestamp_ms: int | None) -> None:
+        self.turns.note_audio_in(audioop.rms(pcm, 2))
+        if self.recorder is not None:
+            self.recorder.caller(ulaw, timestamp_ms)
+
+    def on_mark(self, name: str) -> None:
+        if self.greeting is not None:
+            self.greeting.on_mark(name)
+        self.playout.on_mark(name)
+
+    def on_twilio_stop(self) -> None:
+        self._on_stop()
+
+    # --- the greeting from ring-time audio ---------------------------------------------------
+    def greeting_playing(self) -> bool:
+        """Is the greeting still queued at Twilio?"""
+        return self.greeting is not None and self.greeting.playing()
+
+    async def play_greeting(self, text: str, audio: bytes) -> Greeting:
+        """Straight onto the socket, 100 ms per media message, each followed by a mark."""
+        chunks = Greeting.split(audio)
+        self.greeting = Greeting(text=text, chunks=len(chunks))
+        sid = self.playout.stream_sid
+        for i, chunk in enumerate(chunks):
+            self.note_audio_out(chunk)
+            await self.playout.send_text(media_message(sid, chunk))
+            await self.playout.send_text(mark_message(sid, Greeting.mark_name(i)))
+        return self.greeting
+
+    def cut_greeting(self, context: LLMContext | None) -> bool:
+        """The caller barged in over the greeting: keep what was heard. True when Twilio must clear
+        (the greeting went out on the socket directly, not through the pipeline's transport)."""
+        if self.greeting is None or not self.greeting.truncate(context, time.monotonic()):
+            return False
+        if self.recorder is not None:
+            self.recorder.clear()
+        return True
+
+    async def send_clear(self) -> None:
+        """Tell Twilio to drop the audio it has queued."""
+        await self.playout.send_text(clear_message(self.playout.stream_sid))

@@ -1,0 +1,253 @@
+"""The call's parts and state, and the routing of pipeline events to them (``CallCore``).
+
+Parts with one job each: ``CallAudio`` (stream, greeting, recording), ``TurnLog`` (latency),
+``Voicemail``, ``ToolRunner``, ``Controller`` (control commands, transfer), ``Timers`` (max duration,
+silence). ``media.call.session.CallSession`` adds the lifecycle (start, greeting, end, final report).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from pipecat.frames.frames import Frame, TTSSpeakFrame
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.services.llm_service import FunctionCallParams
+from starlette.websockets import WebSocket
+
+from chalicelib.models.media import CommandResult, MediaCommand
+from media.call.audio import CallAudio
+from media.call.control import Controller
+from media.call.lines import PROVIDER_APOLOGY
+from media.call.timers import Timers
+from media.call.tools import ToolRunner
+from media.call.turns import TurnLog
+from media.call.voicemail import Voicemail
+from media.pipeline.brain import CallBrain
+from media.pipeline.build import Built
+from media.plan import CallPlan, mask_number
+from media.stats import Stats
+from media.transports.twilio import StreamStart
+
+SAY_START_WAIT_SECONDS = 3.0  # how long a fixed line may take to start (TTS first audio)
+REALTIME_SAY_START_WAIT_SECONDS = 8.0  # the realtime model may first have to finish a response
+POLL_SECONDS = 0.02
+
+
+def speculation_enabled() -> bool:
+    """Speculative replies on stable interim transcripts (``MEDIA_SPECULATIVE_REPLIES``, default on)."""
+    return os.environ.get("MEDIA_SPECULATIVE_REPLIES", "true").lower() in ("1", "true", "yes", "on")
+
+
+class CallCore:
+    """One call's parts and state; what its parts and its pipeline see of it."""
+
+    def __init__(self, ws: WebSocket, start: StreamStart, *, control_url: str, stats: Stats,
+                 pending_amd: str | None = None) -> None:
+        self.ws = ws
+        self.call_id, self.org_id = start.call_id, start.org_id
+        self.stream_sid, self.call_sid, self.account_sid = start.stream_sid, start.call_sid, start.account_sid
+        self.control_url = control_url
+        self.pending_amd = pending_amd
+        self.started_at = time.time()
+        self.turns = TurnLog(time.monotonic())
+        self.audio = CallAudio(ws, self.stream_sid, self.turns, stats, self.on_twilio_stop)
+        self.voicemail = Voicemail(self)
+        self.tools = ToolRunner(self)
+        self.controller = Controller(self, self.voicemail)
+        self.timers = Timers(self, self.voicemail)
+        self.built: Built | None = None
+        self.plan_or_none: CallPlan | None = None
+        self.ended = asyncio.Event()
+        self.ready = asyncio.Event()
+        self.end_reason: str | None = None
+        self.error: str | None = None
+        self.twilio_stopped = False
+        self.extra: dict[str, Any] = {}
+        self.backchannels: list[str] = []
+        self.bot_speaking = False
+        self.speculate = speculation_enabled()
+        self._ending = False
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # --- what the parts see (CallPort) ---------------------------------------------------------
+    @property
+    def plan(self) -> CallPlan:
+        assert self.plan_or_none is not None, "the call has no plan yet"
+        return self.plan_or_none
+
+    @property
+    def context(self) -> LLMContext:
+        assert self.built is not None, "the call has no pipeline yet"
+        return self.built.context
+
+    @property
+    def brain(self) -> CallBrain:
+        assert self.built is not None, "the call has no pipeline yet"
+        return self.built.brain
+
+    @property
+    def ending(self) -> bool:
+        return self._ending
+
+    @property
+    def tools_running(self) -> int:
+        return self.tools.running
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=f"{name}-{self.call_id[:8]}")
+        self._tasks.append(task)
+        return task
+
+    def log_number(self, number: str | None) -> str:
+        """A phone number for the logs (masked in GDPR mode)."""
+        gdpr = self.plan_or_none is not None and self.plan_or_none.gdpr_mode
+        return mask_number(number) if gdpr else (number or "")
+
+    def greeting_playing(self) -> bool:
+        return self.audio.greeting_playing()
+
+    async def speak_greeting(self, audio: bytes | None) -> None:
+        plan = self.plan
+        if not plan.first_message:
+            return
+        if not audio:
+            if plan.realtime:
+                await self.brain.run_llm(self.context)  # the model opens with the first message
+            else:
+                await self.say(plan.first_message)
+            return
+        greeting = await self.audio.play_greeting(plan.first_message, audio)
+        if self.built is not None:
+            greeting.record(self.context)
+
+    async def say(self, text: str, *, uninterruptible: bool = False, append: bool = True) -> None:
+        built = self.built
+        if built is None:
+            return
+        if built.realtime:
+            # No TTS stage in speech-to-speech: the realtime model says the exact text.
+            await built.llm.say_exact(text, built.context, append=append, uninterruptible=uninterruptible)
+            return
+        frame = TTSSpeakFrame(text, append_to_context=append)
+        if uninterruptible:
+            frame.interruptible = False
+        await built.worker.queue_frame(frame)
+
+    async def wait_playout(self, timeout: float = 15.0) -> None:
+        """Wait until the agent has finished speaking what is queued, then until Twilio played it."""
+        deadline = time.monotonic() + timeout
+        await asyncio.sleep(0.05)
+        # Wait for the TTS (or the realtime model) to start (or give up quickly if nothing is coming).
+        start_wait = REALTIME_SAY_START_WAIT_SECONDS if self.built and self.built.realtime else SAY_START_WAIT_SECONDS
+        until = min(time.monotonic() + start_wait, deadline)
+        while not self.bot_speaking and time.monotonic() < until and not self.twilio_stopped:
+            await asyncio.sleep(POLL_SECONDS)
+        while self.bot_speaking and time.monotonic() < deadline and not self.twilio_stopped:
+            await asyncio.sleep(POLL_SECONDS)
+        while self.greeting_playing() and time.monotonic() < deadline:
+            await asyncio.sleep(POLL_SECONDS)
+        if not self.twilio_stopped:
+            await self.audio.playout.drained(deadline - time.monotonic())
+
+    async def transfer(self, destination: str, message: str | None) -> None:
+        await self.controller.transfer(destination, message)
+
+    async def end(self, reason: str, *, message: str | None = None, error: str | None = None,
+                  hang_up: bool = True, append: bool = True) -> None:
+        raise NotImplementedError  # the lifecycle's (CallSession)
+
+    # --- events from the pipeline (PipelineHost) ------------------------------------------------
+    @property
+    def last_voice_at(self) -> float | None:
+        return self.turns.last_voice_at
+
+    def on_bot_started(self) -> None:
+        self.bot_speaking = True
+
+    def on_bot_stopped(self) -> None:
+        self.bot_speaking = False
+
+    def note_user_speech(self) -> None:
+        self.timers.note_user_speech()
+
+    def interruptible(self) -> bool:
+        return not self._ending
+
+    def may_speculate(self) -> bool:
+        return (self.speculate and not self._ending and not self.voicemail.deciding
+                and not self.tools.running and not self.bot_speaking)
+
+    def speculative_context(self, text: str) -> LLMContext:
+        """A copy of the context with the interim as the user's turn (the real one is untouched)."""
+        messages = [dict(m) for m in self.context.get_messages()] + [{"role": "user", "content": text}]
+        self.turns.speculation_started()
+        tools = self.context.tools
+        return LLMContext(messages, tools=tools) if tools else LLMContext(messages)  # pyright: ignore
+
+    def on_barge_in(self) -> None:
+        self.turns.barge_in()
+        if self.audio.cut_greeting(self.built.context if self.built else None):
+            self.spawn(self.audio.send_clear(), "clear")
+
+    def record_backchannel(self, text: str) -> None:
+        self.backchannels.append(text)
+
+    def note_final(self) -> None:
+        self.turns.note_final()
+
+    async def on_user_turn(self, text: str, dtmf: str | None = None, speculated: bool = False) -> None:
+        if self._ending:
+            return
+        if self.voicemail.deciding and await self.voicemail.on_transcript(text, dtmf=dtmf is not None):
+            return
+        self.turns.end_user_turn(speculated=speculated)
+        self.context.add_message({"role": "user", "content": text})
+        if not speculated:  # else the reply started on the interim transcript; its output is released now
+            await self.brain.run_llm(self.context)
+
+    async def handle_function_call(self, params: FunctionCallParams) -> None:
+        await self.tools.handle(params)
+
+    def on_probe(self, name: str, frame: Frame) -> None:
+        self.turns.on_probe(name, frame, speculating=self.built is not None and self.brain.spec_text is not None)
+
+    def on_realtime_user(self, text: str) -> None:
+        self.turns.realtime_user()
+
+    def on_pipeline_error(self, error: str, *, tts_broken: bool) -> None:
+        # A provider's retries are spent: the caller would only hear silence from here on, so apologise
+        # (when TTS still works) and end with the reason.
+        if not self._ending:
+            self.spawn(self.end("error", error=error, message=None if tts_broken else PROVIDER_APOLOGY), "end")
+
+    def on_disconnected(self) -> None:
+        if not self._ending:
+            self.twilio_stopped = True
+            self.spawn(self.end("customer_hangup"), "end")
+
+    def on_twilio_stop(self) -> None:
+        self.twilio_stopped = True
+        if not self._ending:
+            self.spawn(self.end("customer_hangup"), "end")
+
+    # --- from the server --------------------------------------------------------------------------
+    async def control(self, command: MediaCommand) -> CommandResult:
+        """Apply a live control command."""
+        return await self.controller.apply(command)
+
+    def begin_ending(self, reason: str, error: str | None) -> bool:
+        """Mark the call as ending (once); False when it already was."""
+        if self._ending:
+            return False
+        self._ending, self.end_reason, self.error = True, reason, error
+        return True
+
+    def cancel_tasks(self) -> None:
+        """Cancel every task the call spawned (but not the caller's own)."""
+        for task in self._tasks:
+            if not task.done() and task is not asyncio.current_task():
+                task.cancel()

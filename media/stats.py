@@ -1,0 +1,18 @@
+"""Cheap per-process counters for health checks and the benchmark."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Stats:
+    """Counters of one media process."""
+
+    frames_out: int = 0
+    calls_total: int = 0
+    rejected: int = 0
+
+    def note_frame(self) -> None:
+        """One outbound media frame."""
+        self.frames_out += 1

@@ -1,0 +1,1 @@
+"""Transports: how a call's audio reaches the media service (Twilio Media Streams today)."""
