@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from media.services import say_instructions
+from media.providers.xai_realtime import say_instructions
 from media.session import FILLERS, GOODBYE, MAX_DURATION_MESSAGE, STILL_THERE
 from sandbox import audio
 from sandbox.openai_llm import ToolCall
