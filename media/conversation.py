@@ -6,11 +6,11 @@ while the phone rings), so neither imports the other.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
-    from pipecat.processors.aggregators.llm_context import LLMContext
+    from pipecat.processors.aggregators.llm_context import LLMContext, LLMContextMessage
 
     from media.plan import CallPlan
 
@@ -29,10 +29,11 @@ def tools_schema(plan: CallPlan) -> ToolsSchema | None:
         for t in plan.tools])
 
 
-def initial_messages(plan: CallPlan) -> list[dict[str, Any]]:
+def initial_messages(plan: CallPlan) -> list[LLMContextMessage]:
     """System prompt, the call's history, and (speech-to-speech) the instruction to open with the first message."""
-    messages: list[dict[str, Any]] = [{"role": "system", "content": plan.system_prompt}]
-    messages.extend(plan.history)
+    messages: list[LLMContextMessage] = [{"role": "system", "content": plan.system_prompt}]
+    # The plan's history is role/content messages (validated with the call's config).
+    messages.extend(cast("list[LLMContextMessage]", plan.history))
     if plan.realtime and plan.first_message:
         messages.append({"role": "system", "content": f'Start the call by saying exactly: "{plan.first_message}"'})
     return messages

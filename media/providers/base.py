@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 if TYPE_CHECKING:
     from pipecat.processors.aggregators.llm_context import LLMContext
@@ -49,6 +49,8 @@ SAMPLE_RATE = 8000  # the pipeline's rate: Twilio's 8 kHz mu-law decoded to line
 
 Slot = Literal["stt", "llm", "tts"]
 ProviderKey = tuple[str, bool]  # (key, is_byok)
+# An LLM service whatever its adapter (OpenAI-compatible, Grok realtime, ...): the type parameter differs by vendor.
+AnyLLMService: TypeAlias = "LLMService[Any]"
 
 
 @dataclass
@@ -56,7 +58,7 @@ class Services:
     """The call's services: STT, LLM and TTS, or one speech-to-speech LLM (``stt``/``tts`` None)."""
 
     stt: STTService | None
-    llm: LLMService
+    llm: AnyLLMService
     tts: TTSService | None
     byok: dict[str, bool]  # slot -> the org's own key was used
 

@@ -8,7 +8,7 @@ drops a socket after 10 s without audio or KeepAlive); the service's first conne
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Self
 
@@ -60,7 +60,7 @@ class _RingTimeClient:
         self._held, self._held_kwargs = held, kwargs
 
     @asynccontextmanager
-    async def connect(self, **kwargs: Any) -> AsyncIterator[AsyncV1SocketClient]:
+    async def connect(self, **kwargs: Any) -> AsyncGenerator[AsyncV1SocketClient]:
         held = self._held
         conn = held.adopt() if held is not None and kwargs == self._held_kwargs else None
         if held is None or conn is None:  # reconnects, changed settings, or the ring-time socket is gone
@@ -78,9 +78,10 @@ class DeepgramSTTService(pipecat_deepgram.DeepgramSTTService):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._ring_client = _RingTimeClient(self._client)
-        # Stands in for the SDK client on the one path Pipecat connects through (see _RingTimeClient).
-        self._client = self._ring_client  # pyright: ignore[reportAttributeAccessIssue]
+        # Pipecat's client (built from api_key and base_url) behind a stand-in on the one path Pipecat
+        # connects through (see _RingTimeClient).
+        self._ring_client = _RingTimeClient(self._client)  # pyright: ignore[reportArgumentType]  # (read before the swap)
+        self._client = self._ring_client
 
     def hold_ring_connection(self) -> HeldSocket[AsyncV1SocketClient]:
         """Open the socket now; the service's first connect at pipeline start adopts it."""
@@ -93,7 +94,7 @@ class DeepgramSTTService(pipecat_deepgram.DeepgramSTTService):
         client = self._ring_client
         held = HeldSocket(
             "deepgram", lambda: client.sdk_connect(**kwargs),
-            lambda conn: conn._websocket,  # the SDK socket client's WebSocket (no public accessor)
+            lambda conn: conn._websocket,  # pyright: ignore[reportPrivateUsage]  # the SDK has no public accessor
             lambda conn: conn.send_keep_alive(), lambda conn: conn.send_close_stream())
         client.hold(held, kwargs)
         return held

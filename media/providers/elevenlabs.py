@@ -12,7 +12,7 @@ from __future__ import annotations
 import audioop  # stdlib in 3.11; mu-law <-> linear16 is exact
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +44,7 @@ class UlawElevenLabsTTSService(ElevenLabsTTSService):
     _ring_socket: HeldSocket[ClientConnection] | None = None  # opened by hold_ring_connection
 
     @property
-    def _output_format(self) -> str:  # pyright: ignore[reportIncompatibleVariableOverride]
+    def _output_format(self) -> str:
         return "ulaw_8000"
 
     @_output_format.setter
@@ -68,7 +68,7 @@ class UlawElevenLabsTTSService(ElevenLabsTTSService):
         url = self._build_websocket_url()
 
         @asynccontextmanager
-        async def opener() -> AsyncIterator[ClientConnection]:
+        async def opener() -> AsyncGenerator[ClientConnection]:
             ws = await self._websocket_connect(url, max_size=16 * 1024 * 1024,
                                                additional_headers={"xi-api-key": self._api_key})
             try:

@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 from media.plan import UnsupportedConfig
 from media.providers import keys as provider_keys
-from media.providers.base import ProviderKey, Services, Slot
+from media.providers.base import AnyLLMService, ProviderKey, Services, Slot
 
 if TYPE_CHECKING:
     from pipecat.services.ai_service import AIService
-    from pipecat.services.llm_service import LLMService
     from pipecat.services.stt_service import STTService
     from pipecat.services.tts_service import TTSService
 
@@ -57,7 +56,7 @@ def build_stt(plan: CallPlan, key: str) -> STTService:
     raise UnsupportedConfig(f"STT provider '{provider}' is not supported")
 
 
-def build_llm(plan: CallPlan, key: str) -> LLMService:
+def build_llm(plan: CallPlan, key: str) -> AnyLLMService:
     """The plan's LLM: a chat-completions service, or the speech-to-speech one (``xai_realtime``)."""
     provider = plan.llm.get("provider")
     if provider == "openai":

@@ -32,5 +32,5 @@ def resolve_keys(plan: CallPlan) -> dict[Slot, ProviderKey]:
     slots: dict[Slot, str] = {"llm": plan.llm["provider"]}
     if not plan.realtime:
         assert plan.stt is not None and plan.tts is not None  # a cascade plan has both
-        slots.update(stt=plan.stt["provider"], tts=plan.tts["provider"])
+        slots["stt"], slots["tts"] = plan.stt["provider"], plan.tts["provider"]
     return {kind: provider_key(plan.org_id, key_provider(provider)) for kind, provider in slots.items()}

@@ -12,14 +12,14 @@ import asyncio
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import httpx
+    from openai import DefaultAsyncHttpxClient
 
 LLM_KEEPALIVE_EXPIRY_SECONDS = 180.0  # as long as a prepared call may take to be answered
 
-_POOLS: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+_POOLS: dict[asyncio.AbstractEventLoop, DefaultAsyncHttpxClient] = {}
 
 
-def shared_http_client() -> httpx.AsyncClient | None:
+def shared_http_client() -> DefaultAsyncHttpxClient | None:
     """The running loop's shared keep-alive HTTP client (None outside a loop): OpenAI-compatible LLM APIs
     and the greeting's ElevenLabs HTTP synthesis, so calls reuse open connections."""
     try:

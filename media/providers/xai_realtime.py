@@ -16,15 +16,16 @@ import audioop  # stdlib in 3.11; mu-law <-> linear16 is exact
 import base64
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from pipecat.frames.frames import LLMFullResponseStartFrame, TextType, TTSTextFrame
+from pipecat.frames.frames import LLMFullResponseStartFrame, TTSTextFrame
 from pipecat.services.xai.realtime import events
 from pipecat.services.xai.realtime import llm as pipecat_xai_realtime
 from pipecat.services.xai.realtime.llm import GrokRealtimeLLMService
+from pipecat.utils.text.base_text_aggregator import TextType
 
 from chalicelib.settings import get_settings
 from media.providers.base import SAMPLE_RATE, without_deflate, ws_url
@@ -47,7 +48,7 @@ def say_instructions(text: str) -> str:
     return f'{SAY_PREFIX} "{text}"'
 
 
-def realtime_tools(tools: list[ToolSpec]) -> list[dict[str, Any]]:
+def realtime_tools(tools: list[ToolSpec]) -> list[events.GrokTool]:
     """The plan's tools as xAI realtime function tools."""
     return [{"type": "function", "name": t.name, "description": t.description, "parameters": t.parameters}
             for t in tools]
@@ -63,6 +64,7 @@ class MulawGrokRealtimeLLMService(GrokRealtimeLLMService):
 
     _ring_socket: HeldSocket[RingRealtimeSocket] | None = None  # opened by hold_ring_connection
     _ring_uri: str | None = None  # the URL it was opened with
+    _websocket: ClientConnection | None  # Pipecat's connection (None while not connected)
 
     def __init__(self, *, first_message: str | None = None, **kwargs: Any) -> None:
         """``first_message``: the call's greeting, so a context that ends with it counts as greeted."""
@@ -71,7 +73,10 @@ class MulawGrokRealtimeLLMService(GrokRealtimeLLMService):
 
     def connect_uri(self) -> str:
         """The URL the service connects to (as Pipecat's ``_connect`` builds it: model in the query)."""
-        return f"{self.base_url}?model={quote(self._settings.model, safe='')}"
+        model = self._settings.model
+        if not isinstance(model, str):  # the service is built with a model (Pipecat asserts the same)
+            raise ValueError("realtime service without a model")
+        return f"{self.base_url}?model={quote(model, safe='')}"
 
     # --- ring time: open the socket now, adopt it at pipeline start ----------------------------------------
     def hold_ring_connection(self) -> HeldSocket[RingRealtimeSocket]:
@@ -81,7 +86,7 @@ class MulawGrokRealtimeLLMService(GrokRealtimeLLMService):
         uri, headers = self.connect_uri(), {"Authorization": f"Bearer {self.api_key}"}
 
         @contextlib.asynccontextmanager
-        async def opener() -> AsyncIterator[RingRealtimeSocket]:
+        async def opener() -> AsyncGenerator[RingRealtimeSocket]:
             ws = await websocket_connect(uri=uri, additional_headers=headers, compression=None)  # as build_llm
             ring = RingRealtimeSocket(ws)
             try:
@@ -185,6 +190,7 @@ class MulawGrokRealtimeLLMService(GrokRealtimeLLMService):
     async def _setup_conversation(self) -> None:
         if not self._llm_needs_conversation_setup:
             return
+        assert self._context is not None  # every caller sets the context first
         params = await self.get_llm_adapter().get_llm_invocation_params(self._context)
         for item in params["messages"]:
             evt = events.ConversationItemCreateEvent(item=item)

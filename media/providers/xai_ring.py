@@ -39,7 +39,8 @@ def _event_type(message: object) -> str | None:
 
 
 def _conversation_id(event: dict[str, Any]) -> str:
-    return (event.get("conversation") or {}).get("id") or ""
+    conversation: dict[str, Any] = event.get("conversation") or {}
+    return conversation.get("id") or ""
 
 
 class RingRealtimeSocket:
@@ -109,9 +110,11 @@ class RingRealtimeSocket:
                 elif kind == "response.output_audio_transcript.done":
                     transcript = event.get("transcript")
                 elif kind == "error":
-                    raise RuntimeError(f"xAI error: {(event.get('error') or {}).get('code')}")
+                    error: dict[str, Any] = event.get("error") or {}
+                    raise RuntimeError(f"xAI error: {error.get('code')}")
                 elif kind == "response.done":
-                    status = (event.get("response") or {}).get("status")
+                    response: dict[str, Any] = event.get("response") or {}
+                    status = response.get("status")
                     if status != "completed" or not ready or not audio:
                         raise RuntimeError(f"greeting response {status}")
                     break
