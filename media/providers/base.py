@@ -5,10 +5,12 @@ Adding a provider
 Write ``media/providers/<vendor>.py`` with a builder per pipeline slot it serves, e.g.
 ``build_stt(plan: CallPlan, key: str) -> STTService``: read the slot's config from the plan, take URLs
 from ``chalicelib.settings`` (so a protocol-faithful fake can stand in) and build the Pipecat service
-at ``SAMPLE_RATE``. Import Pipecat inside the module, never at ``media.providers`` import. Then add the
-provider to the slot's table in ``media.providers.factory`` (and to ``media.plan``'s supported lists).
-A vendor module imports only ``media.providers.base``/``ringtime``/``pool`` and ``media.plan``: never
-the call, session or pipeline modules.
+at ``SAMPLE_RATE``. The module may import Pipecat at its top: ``media.providers.factory`` imports a
+vendor module on first use, so nothing loads at ``media.providers`` import. Then dispatch to it from
+the slot's ``build_*`` in ``factory`` (and add it to ``media.plan``'s supported lists). A vendor module
+imports ``chalicelib.settings``, ``media.plan``, ``media.providers.base``/``ringtime``/``pool`` and at
+most another vendor module's shared piece (Mistral's LLM reuses ``openai.PooledClientMixin``); never
+the call modules (session, pipeline, server, processors): imports point down.
 
 Making a provider warmable at ring time
 ---------------------------------------
@@ -22,8 +24,9 @@ adopted is closed through the :class:`HeldConnection` by whoever holds the ``War
 
 So a warmable service is a subclass of the Pipecat service in the vendor module that:
 
-1. implements ``hold_ring_connection() -> HeldConnection`` (called inside the event loop), and
-2. overrides its connect to adopt the held connection once.
+1. implements ``hold_ring_connection() -> HeldConnection`` (called inside the event loop),
+2. overrides its connect to adopt the held connection once, and
+3. is listed in ``factory.RING_TIME_PROVIDERS`` (so ``warm_up`` builds it while the phone rings).
 
 That subclass is the only code allowed to touch the Pipecat service's protected members; everything
 else (``warm``, ``factory``, the call) uses these protocols. An HTTP service that pools connections
