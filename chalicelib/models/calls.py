@@ -63,7 +63,7 @@ class InjectContextCommand(ApiModel):
 class SayCommand(ApiModel):
     type: Literal["say"]
     content: Annotated[str, Field(min_length=1, max_length=100_000)]
-    end_after: bool
+    end_after: bool = False  # optional, as in Vapi: say the line and carry on
 
 
 class EndCallCommand(ApiModel):

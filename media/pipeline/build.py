@@ -35,7 +35,7 @@ log = logging.getLogger("voice.media.pipeline")
 DEFAULT_SPECULATE_QUIET_MS = 120.0
 
 
-class PipelineHost(StreamHost, TurnHost, Protocol):
+class PipelineHost(TurnHost, Protocol):
     """The call a pipeline is built for."""
 
     stream_sid: str
@@ -93,7 +93,7 @@ def speculate_quiet_seconds() -> float:
     return float(os.environ.get("MEDIA_SPECULATE_QUIET_MS", str(DEFAULT_SPECULATE_QUIET_MS))) / 1000
 
 
-def build_pipeline(host: PipelineHost, ws: WebSocket, plan: CallPlan, services: Services) -> Built:
+def build_pipeline(host: PipelineHost, stream: StreamHost, ws: WebSocket, plan: CallPlan, services: Services) -> Built:
     """The call's pipeline: transport in, STT, brain, LLM, gate, TTS, transport out (or the realtime model)."""
     context = new_context(plan)
     transport = FastAPIWebsocketTransport(
@@ -102,7 +102,7 @@ def build_pipeline(host: PipelineHost, ws: WebSocket, plan: CallPlan, services: 
             audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False,
             audio_in_sample_rate=SAMPLE_RATE, audio_out_sample_rate=SAMPLE_RATE,
             audio_out_end_silence_secs=0, audio_in_passthrough=True,
-            serializer=TwilioSerializer(host, host.stream_sid), allowed_origins=[]))
+            serializer=TwilioSerializer(stream, host.stream_sid), allowed_origins=[]))
 
     gate = None if plan.realtime else SpeculationGate()
     brain = CallBrain(host, pass_audio=plan.realtime, gate=gate, speculate_quiet=speculate_quiet_seconds())

@@ -6,9 +6,9 @@ import pytest
 
 from chalicelib.settings import reset_settings
 from chalicelib.telephony.twiml import transfer_twiml
-from media import services as media_services
 from media.plan import UnsupportedConfig, build_plan, fill_variables
-from media.services import build_services
+from media.providers import keys as provider_keys
+from media.providers.factory import build_services
 from media.utterances import is_backchannel, looks_like_voicemail
 
 
@@ -25,7 +25,7 @@ def provider_env(monkeypatch):
     keys = {"deepgram": ("dg-key", True), "openai": ("oa-key", False), "elevenlabs": ("el-key", True),
             "xai": ("xai-key", True), "mistral": ("mi-key", False), "gladia": ("gl-key", False),
             "inworld": ("iw-key", False)}
-    monkeypatch.setattr(media_services, "provider_key", lambda org, provider: keys[provider])
+    monkeypatch.setattr(provider_keys, "provider_key", lambda org, provider: keys[provider])
     yield
     reset_settings()
 

@@ -8,9 +8,10 @@ import time
 
 import aiohttp
 
+from chalicelib.models.media import MEDIA_CONTRACT_VERSION, PrepareCall
 from chalicelib.security import sign_control
 from sandbox.openai_llm import ToolCall
-from tests.media.conftest import OTHER_ORG
+from tests.media.conftest import ORG, OTHER_ORG
 
 
 def cfg(marker: str, first: str | None = "Hi, Acme here.", **top) -> dict:
@@ -26,7 +27,18 @@ def cfg(marker: str, first: str | None = "Hi, Acme here.", **top) -> dict:
 
 async def control(stack, call_id: str, command: dict, *, secret: str = "test-control-secret",
                   path: str = "control") -> tuple[int, dict]:
-    body = json.dumps(command).encode()
+    """POST a signed control-plane message to the media server (the contract of chalicelib.models.media).
+
+    ``path="prepare"`` sends a PrepareCall for ``command["org_id"]``; otherwise ``command`` is wrapped in
+    a CommandEnvelope for ``command.get("org_id", ORG)``.
+    """
+    command = dict(command)
+    org_id = command.pop("org_id", ORG)
+    if path == "prepare":
+        message = PrepareCall(call_id=call_id, org_id=org_id).model_dump(mode="json")
+    else:
+        message = {"version": MEDIA_CONTRACT_VERSION, "call_id": call_id, "org_id": org_id, "command": command}
+    body = json.dumps(message).encode()
     ts = str(int(time.time()))
     headers = {"X-Control-Timestamp": ts, "X-Control-Signature": sign_control(secret, ts, body),
                "Content-Type": "application/json"}

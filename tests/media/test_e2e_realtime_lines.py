@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from media.call.lines import FILLERS, GOODBYE, MAX_DURATION_MESSAGE, STILL_THERE
-from media.services import say_instructions
+from media.providers.xai_realtime import say_instructions
 from sandbox import audio
 from sandbox.openai_llm import ToolCall
 from tests.media.test_e2e_control import control

@@ -1,4 +1,4 @@
-"""Ring-time warm-up: provider connections opened by /prepare and adopted by the call (media/warm.py).
+"""Ring-time warm-up: provider connections opened by /prepare and adopted by the call (media/providers/warm.py).
 
 The fakes emulate TLS + round trips with ``connect_delay_ms`` on every new TCP connection / WebSocket
 handshake, so a call that opens its connections itself pays it and a prepared call does not.
@@ -166,10 +166,10 @@ def test_prepared_call_adopts_ring_time_connections_and_first_turn_skips_setup(a
 
 def test_unanswered_prepared_call_keeps_sockets_alive_then_closes_them_at_ttl(aws, media_env, monkeypatch):
     import media.prepared_calls
-    import media.warm
+    import media.providers.ringtime
 
     monkeypatch.setattr(media.prepared_calls, "PREPARED_TTL_SECONDS", 2.0)
-    monkeypatch.setattr(media.warm, "KEEPALIVE_SECONDS", 0.3)
+    monkeypatch.setattr(media.providers.ringtime, "KEEPALIVE_SECONDS", 0.3)
     # Deepgram drops a socket idle for this long: only the KeepAlives keep it open until the TTL.
     with warm_stack(monkeypatch, connect_ms=0, dg_idle_s=0.8) as (st, _):
         call_id, _token = st.call(ASSISTANT)
@@ -225,7 +225,7 @@ def test_failed_warm_up_falls_back_to_connecting_at_call_start(aws, media_env, m
 @pytest.mark.parametrize("provider", ["openai", "xai", "mistral"])
 def test_llm_services_share_one_pooled_client_per_loop(provider, media_env):
     from media.plan import build_plan
-    from media.services import build_llm
+    from media.providers.factory import build_llm
 
     cfg = {**ASSISTANT, "llm_config": {"provider": provider, "model": "m"}}
     plan = build_plan(ORG, "call-1", "outbound", {"config": cfg, "caller_phone": "+31612345678"})

@@ -72,11 +72,9 @@ async def caller_first_turn(st: Stack, call_id: str, token: str) -> tuple[float,
 
 
 def forget_keys() -> None:
-    """Empty both in-process provider-key caches (a changed key is seen at once)."""
+    """Empty the in-process provider-key cache (a changed key is seen at once)."""
     import chalicelib.services.byok as byok
-    import media.services
 
-    media.services._KEY_CACHE.clear()
     with byok._lock:
         byok._cache.clear()
 
@@ -218,10 +216,11 @@ def test_realtime_ring_socket_not_adopted_by_another_key_is_closed(aws, media_en
 
 
 def test_realtime_greeting_generated_on_held_socket_and_handed_over(aws, media_env, monkeypatch):
-    """media.warm.realtime_greeting on its own: the held session is set up by the service's own code and
+    """media.providers.warm.realtime_greeting on its own: the held session is set up by the service's own code and
     greeted; the audio is the model's mu-law; the adopting service starts ready and set up."""
     from media.plan import build_plan
-    from media.warm import adopt_realtime, realtime_greeting, warm_up
+    from media.providers.warm import realtime_greeting, warm_up
+    from media.providers.xai_realtime import adopt_realtime
     from sandbox import audio
 
     def plan_for(cfg, direction="outbound"):
@@ -262,7 +261,7 @@ def test_realtime_greeting_generated_on_held_socket_and_handed_over(aws, media_e
         wait_for(lambda: not xai._sockets, 5)
 
 
-# --- greeting generated at ring time (media.warm.realtime_greeting) ----------------------------------------
+# --- greeting generated at ring time (media.providers.warm.realtime_greeting) ----------------------------------------
 def test_prepared_realtime_call_greets_within_100ms_from_ring_time_audio(aws, media_env, monkeypatch):
     with rt_stack(monkeypatch) as (st, fakes):
         xai = fakes["xai"]
