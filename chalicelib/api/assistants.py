@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext, encode_cursor, parse_page
+from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
 from chalicelib.models.assistant import AssistantCreate, AssistantUpdate
+from chalicelib.paging import encode_cursor, parse_page
 from chalicelib.services import assistants as svc
 
 bp = Blueprint(__name__)

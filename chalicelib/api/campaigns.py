@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.framework import ApiRouter, RequestContext, encode_cursor, parse_page
+from chalicelib.api.framework import ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
 from chalicelib.models.campaigns import CampaignCreate, CampaignUpdate, LeadCreate
+from chalicelib.paging import encode_cursor, parse_page
 from chalicelib.services import campaigns as svc
 
 bp = Blueprint(__name__)

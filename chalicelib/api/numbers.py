@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext, encode_cursor, parse_page
+from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
 from chalicelib.models.resources import NumberCreate, NumberUpdate
+from chalicelib.paging import encode_cursor, parse_page
 from chalicelib.services import numbers as svc
 
 bp = Blueprint(__name__)

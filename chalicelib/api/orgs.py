@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.framework import ApiRouter, RequestContext, parse_bool
+from chalicelib.api.framework import ApiRouter, RequestContext
 from chalicelib.models.orgs import OrganizationCreate
+from chalicelib.paging import parse_bool
 from chalicelib.services import health
 from chalicelib.services import orgs as svc
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext, encode_cursor, parse_page
+from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
 from chalicelib.models.templates import (
     AnalysisTemplateCreate,
     AnalysisTemplateUpdate,
     ToolTemplateCreate,
     ToolTemplateUpdate,
 )
+from chalicelib.paging import encode_cursor, parse_page
 from chalicelib.services import templates as svc
 
 bp = Blueprint(__name__)

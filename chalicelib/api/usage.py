@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.framework import ApiRouter, RequestContext, parse_page
+from chalicelib.api.framework import ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
+from chalicelib.paging import parse_page
 from chalicelib.services import usage as svc
 
 bp = Blueprint(__name__)

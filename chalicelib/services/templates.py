@@ -8,7 +8,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from chalicelib import errors
-from chalicelib.api.framework import validation_error
 from chalicelib.models.common import is_uuid
 from chalicelib.models.templates import (
     AnalysisTemplateCreate,
@@ -71,7 +70,7 @@ def _checked_config(tool_type: str, config: dict[str, Any]) -> dict[str, Any]:
     try:
         return validate_tool_config(tool_type, config)
     except ValidationError as exc:
-        raise validation_error(exc, prefix="tool_config") from None
+        raise errors.validation_error(exc, prefix="tool_config") from None
 
 
 def create_tool_template(org_id: str, body: ToolTemplateCreate) -> dict[str, Any]:
