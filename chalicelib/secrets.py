@@ -11,6 +11,8 @@ import json
 import os
 from collections.abc import Mapping
 
+from chalicelib.aws import aws_region
+
 # Secret holding a plain string -> the setting's variable.
 STRING_SECRETS = {"CALL_TOKEN_SECRET_ARN": "CALL_TOKEN_SECRET", "MEDIA_CONTROL_SECRET_ARN": "MEDIA_CONTROL_SECRET"}
 # Secret holding JSON -> {json key: the setting's variable}.
@@ -24,8 +26,6 @@ def deployment_secrets(env: Mapping[str, str] | None = None) -> dict[str, str]:
     if not wanted:
         return {}
     import boto3
-
-    from chalicelib.settings import aws_region
 
     client = boto3.client("secretsmanager", region_name=aws_region())
     out: dict[str, str] = {}

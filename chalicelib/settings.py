@@ -11,6 +11,8 @@ from functools import lru_cache
 
 from pydantic import BaseModel, Field
 
+from chalicelib.aws import aws_region
+
 # Every DynamoDB table the platform uses, by logical name. Physical name = TABLE_PREFIX + name,
 # unless TABLE_<NAME> overrides it (CDK passes the generated names that way).
 TABLE_NAMES = (
@@ -40,10 +42,6 @@ def table_name(logical: str) -> str:
     if override:
         return override
     return os.environ.get("TABLE_PREFIX", "voice-dev-") + logical
-
-
-def aws_region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
 class Settings(BaseModel):

@@ -8,7 +8,8 @@ from typing import Any
 from pynamodb.attributes import Attribute
 from pynamodb.constants import STRING
 
-from chalicelib.settings import aws_region, table_name
+from chalicelib.aws import aws_region
+from chalicelib.settings import table_name
 
 
 def meta(logical: str) -> type:

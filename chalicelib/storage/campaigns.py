@@ -22,7 +22,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.settings import aws_region
+from chalicelib.aws import aws_region
 from chalicelib.storage.base import is_condition_failure
 from chalicelib.storage.tables import CampaignModel, LeadModel
 from chalicelib.timeutil import now_iso
