@@ -15,6 +15,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from chalicelib.models.media import AmdVerdict
+from chalicelib.services import media_client
+from chalicelib.settings import get_settings
 from chalicelib.storage.calls import LIVE_STATUSES, Call, CallRepository
 from chalicelib.timeutil import now_iso, parse_datetime
 
@@ -192,10 +195,12 @@ def finalize_if_stale(org_id: str, call_id: str) -> Call | None:
                     data={"duration_seconds": duration, "ended_at": current.data["twilio_completed_at"]})
 
 
+def _forward_amd(call: Call, answered_by: str) -> None:
+    media_client.send_command(call, AmdVerdict(answered_by=answered_by), fallback_base=get_settings().media_control_url)
+
+
 def record_amd(org_id: str, call_id: str, answered_by: str, form: dict[str, str]) -> Call | None:
     """Store Twilio's AnsweredBy verdict and pass it to the live call."""
-    from chalicelib.services.call_control import forward_to_media
-
     current = _repo().get(org_id, call_id)
     if current is None:
         return None
@@ -208,8 +213,5 @@ def record_amd(org_id: str, call_id: str, answered_by: str, form: dict[str, str]
     call = _repo().update_data(org_id, call_id, updates)
     if call is not None and call.is_live:
         # Before the stream starts there is no owner yet: the media pool keeps the verdict for it.
-        from chalicelib.settings import get_settings
-
-        _safe(f"amd forward for call {call_id}", forward_to_media, call, {"type": "amd", "answered_by": answered_by},
-              fallback_base=get_settings().media_control_url)
+        _safe(f"amd forward for call {call_id}", _forward_amd, call, answered_by)
     return call

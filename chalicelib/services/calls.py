@@ -17,12 +17,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from chalicelib import errors
-from chalicelib.crypto import decrypt_secret, encrypt_secret
 from chalicelib.models.assistant import ASSISTANT_DEFAULTS, AssistantFields
 from chalicelib.models.calls import OutboundCallRequest
 from chalicelib.models.common import is_uuid
 from chalicelib.models.phone import normalize_e164
 from chalicelib.security import make_call_token
+from chalicelib.services import media_client
+from chalicelib.services.call_secrets import encrypt_call_secrets
+from chalicelib.services.call_secrets import secret_for_call as secret_for_call  # re-exported: older media code
 from chalicelib.settings import get_settings, table_name
 from chalicelib.storage.calls import Call, CallRepository
 from chalicelib.timeutil import new_id, now_iso, parse_datetime
@@ -123,35 +125,6 @@ def fill_variables(config: dict[str, Any], variables: dict[str, Any] | None) -> 
         if msg.get("role") == "system":
             msg["content"] = sub(msg.get("content"))
     return config
-
-
-def _secret_ctx(org_id: str, call_id: str, name: str) -> dict[str, str]:
-    return {"org_id": org_id, "purpose": f"call:{call_id}:{name}"}
-
-
-def encrypt_call_secrets(org_id: str, call_id: str, secrets: dict[str, str]) -> dict[str, str]:
-    return {name: encrypt_secret(value, _secret_ctx(org_id, call_id, name)) for name, value in secrets.items()}
-
-
-def secret_for_call(call: Call, name: str) -> str | None:
-    """A secret of the call's resolved assistant: ``webhook_secret`` or ``tool:<name>``.
-
-    Secrets given inline for this call (transient mode, overrides, assistant-request answers) win;
-    otherwise the saved assistant's encrypted secret is read.
-    """
-    blob = (call.data.get("secrets_enc") or {}).get(name)
-    if blob:
-        return decrypt_secret(blob, _secret_ctx(call.org_id, call.id, name))
-    assistant_id = call.data.get("secret_assistant_id")
-    if not assistant_id:
-        return None
-    from chalicelib.services.assistants import get_document, secret_for
-
-    try:
-        doc = get_document(call.org_id, assistant_id)
-    except errors.NotFound:
-        return None
-    return secret_for(doc, name)
 
 
 # ---------------------------------------------------------------- numbers
@@ -307,7 +280,6 @@ def stream_twiml_for(call: Call) -> str:
 
 def dial(call: Call) -> None:
     """Ask Twilio to place the call; a refusal marks the row failed and raises 502."""
-    from chalicelib.services.call_control import prepare_call
     from chalicelib.telephony.twilio_client import DialRequest, TwilioCallError, telephony
 
     tel = telephony()
@@ -326,7 +298,7 @@ def dial(call: Call) -> None:
         _dial_failed(call, exc.reason)
         raise errors.UpstreamError(f"Twilio refused the call: {exc.reason}") from None
     repo().set_twilio_sid(call.org_id, call.id, sid)
-    prepare_call(call.org_id, call.id)
+    media_client.prepare(call.org_id, call.id)
 
 
 def _dial_failed(call: Call, reason: str) -> None:

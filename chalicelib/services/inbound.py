@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from chalicelib import errors
+from chalicelib.services import media_client
+from chalicelib.services.call_secrets import encrypt_call_secrets
 from chalicelib.settings import get_settings
 from chalicelib.storage.calls import Call
 from chalicelib.telephony.twiml import say_and_hang_up
@@ -65,7 +67,6 @@ def handle_voice(form: dict[str, str]) -> str:
     from chalicelib.services.assistants import get_document, secret_for
     from chalicelib.services.calls import (
         check_complete,
-        encrypt_call_secrets,
         repo,
         resolve_assistant,
         stream_twiml_for,
@@ -131,9 +132,7 @@ def handle_voice(form: dict[str, str]) -> str:
         "secrets_enc": encrypt_call_secrets(org_id, call_id, resolved.secrets) or None,
     })
     call = repo().create(Call(org_id, call_id, "ringing", "inbound", now, now, twilio_call_sid=call_sid, data=data))
-    from chalicelib.services.call_control import prepare_call
-
-    prepare_call(org_id, call_id)
+    media_client.prepare(org_id, call_id)
     return stream_twiml_for(call)
 
 

@@ -18,7 +18,9 @@ import time
 from functools import lru_cache
 from typing import Any
 
+from chalicelib.httpclient import session
 from chalicelib.security import sign_webhook
+from chalicelib.services.call_secrets import secret_for_call
 from chalicelib.settings import get_settings
 from chalicelib.storage.calls import Call, CallRepository
 from chalicelib.storage.webhooks import Delivery, WebhookDeliveryRepository
@@ -101,19 +103,6 @@ def encode(payload: dict[str, Any]) -> bytes:
 
 
 # ---------------------------------------------------------------- transport
-@lru_cache(maxsize=1)
-def _session() -> Any:
-    import requests
-    from requests.adapters import HTTPAdapter
-
-    session = requests.Session()
-    # The media service calls tool webhooks from many calls at once (threads): keep more sockets.
-    adapter = HTTPAdapter(pool_connections=16, pool_maxsize=64)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
-
-
 def signed_headers(event: str, body: bytes, secret: str | None) -> dict[str, str]:
     ts = str(int(time.time()))
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, "X-Webhook-Event": event,
@@ -130,7 +119,7 @@ def post(url: str, event: str, body: bytes, secret: str | None, timeout: float) 
     started = time.monotonic()
     out: dict[str, Any] = {"status_code": None, "error": None, "body": b""}
     try:
-        resp = _session().post(url, data=body, headers=signed_headers(event, body, secret), timeout=timeout,
+        resp = session().post(url, data=body, headers=signed_headers(event, body, secret), timeout=timeout,
                                allow_redirects=False)
         out["status_code"] = resp.status_code
         out["body"] = resp.content[:65536]
@@ -237,8 +226,6 @@ def emit(org_id: str, event: str, call: Call, extra: dict | None = None) -> Deli
 
 
 def _secret(call: Call) -> str | None:
-    from chalicelib.services.calls import secret_for_call
-
     try:
         return secret_for_call(call, "webhook_secret")
     except Exception:  # noqa: BLE001 - an undecryptable secret must not stop the call flow; sent unsigned
