@@ -8,12 +8,11 @@ The media service reaches this module only through its port, ``media.controlplan
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from chalicelib import errors
 from chalicelib.models.media import CallEnded, CallSetup, CallStarted, ToolInvocation, TransferRequest
-from chalicelib.settings import PLATFORM_KEY_ENV
+from chalicelib.services.call_secrets import secret_for_call
 from chalicelib.storage.calls import CallRepository
 
 log = logging.getLogger("voice.media_gateway")
@@ -50,11 +49,8 @@ def provider_key(org_id: str, provider: str) -> tuple[str, bool]:
     """(key, is_byok) for a pipeline provider: the org's BYOK key, else the platform key (cached 60 s)."""
     from chalicelib.services.byok import provider_key as byok_key
 
-    name = KEY_PROVIDER.get(provider, provider)
-    key, is_byok = byok_key(org_id, name)
-    if key:
-        return key, is_byok
-    return os.environ.get(PLATFORM_KEY_ENV.get(name, ""), "") or SANDBOX_KEY, False
+    key, is_byok = byok_key(org_id, KEY_PROVIDER.get(provider, provider))
+    return (key, is_byok) if key else (SANDBOX_KEY, False)
 
 
 def invoke_tool(invocation: ToolInvocation) -> Any:
@@ -77,8 +73,6 @@ def _tool_secret(invocation: ToolInvocation) -> str | None:
     Read through the call row: secrets sent with a transient assistant or overrides live encrypted
     on the row (``secrets_enc``), a saved assistant's on the assistant (``secret_assistant_id``).
     """
-    from chalicelib.services.calls import secret_for_call
-
     call = CallRepository().get(invocation.org_id, invocation.call_id)
     if call is None:
         return None
