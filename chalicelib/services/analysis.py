@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 from typing import Any
 
 from chalicelib import errors
 from chalicelib.settings import get_settings
 from chalicelib.storage.calls import Call, CallRepository
+from chalicelib.templating import render
 from chalicelib.timeutil import now_iso
 from chalicelib.workflows.events import (
     AnalysisInput,
@@ -123,13 +123,8 @@ def summarize(inp: AnalysisInput) -> SummaryResult:
 
 # ---------------------------------------------------------------- step 3: structured data
 def _fill(text: str, values: dict[str, str], single_braces: bool) -> str:
-    def sub(m: re.Match[str]) -> str:
-        return values.get(m.group(1), m.group(0))
-
-    text = re.sub(r"\{\{\s*(\w+)\s*\}\}", sub, text)
-    if single_braces:  # analysis templates also document {transcript}-style placeholders
-        text = re.sub(r"(?<!\{)\{(\w+)\}(?!\})", sub, text)
-    return text
+    # Analysis templates also document {transcript}-style placeholders; unknown names stay as written.
+    return render(text, values, single_braces=single_braces)
 
 
 def structured_request(call: Call) -> tuple[list[dict[str, str]], dict[str, Any]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -27,13 +26,13 @@ from chalicelib.services.call_secrets import encrypt_call_secrets
 from chalicelib.services.call_secrets import secret_for_call as secret_for_call  # re-exported: older media code
 from chalicelib.settings import get_settings, table_name
 from chalicelib.storage.calls import Call, CallRepository
+from chalicelib.templating import render
 from chalicelib.timeutil import new_id, now_iso, parse_datetime
 
 log = logging.getLogger("voice.calls")
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 IN_FLIGHT_BUDGET_MS = 30_000
-_VAR_RE = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
 
 
 @lru_cache(maxsize=1)
@@ -114,16 +113,11 @@ def fill_variables(config: dict[str, Any], variables: dict[str, Any] | None) -> 
     """Replace ``{{var}}`` in the first message and system prompts; unknown names stay as written."""
     if not variables:
         return config
-
-    def sub(text: Any) -> Any:
-        if not isinstance(text, str):
-            return text
-        return _VAR_RE.sub(lambda m: str(variables[m.group(1)]) if m.group(1) in variables else m.group(0), text)
-
-    config["first_message"] = sub(config.get("first_message"))
+    if isinstance(config.get("first_message"), str):
+        config["first_message"] = render(config["first_message"], variables)
     for msg in ((config.get("llm_config") or {}).get("messages") or []):
-        if msg.get("role") == "system":
-            msg["content"] = sub(msg.get("content"))
+        if msg.get("role") == "system" and isinstance(msg.get("content"), str):
+            msg["content"] = render(msg["content"], variables)
     return config
 
 

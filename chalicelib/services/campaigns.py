@@ -11,7 +11,6 @@ duplicated tasks are harmless.
 from __future__ import annotations
 
 import logging
-import re
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
@@ -50,6 +49,7 @@ from chalicelib.storage.campaigns import (
     LeadBusy,
     LeadRepository,
 )
+from chalicelib.templating import render
 from chalicelib.timeutil import iso, new_id, utcnow
 
 log = logging.getLogger("voice.campaigns")
@@ -407,7 +407,7 @@ def run_claim(inp: WorkerInput) -> ClaimResult:
 
 def render_template(template: str, variables: dict[str, Any]) -> str:
     """Fill ``{{var}}`` placeholders; unknown ones become empty rather than being read aloud."""
-    return re.sub(r"\{\{\s*([\w.-]+)\s*\}\}", lambda m: str(variables.get(m.group(1), "") or ""), template)
+    return render(template, variables, missing="empty")
 
 
 def idempotency_key(campaign_id: str, lead_id: str, attempt: int) -> str:
