@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib import errors
@@ -136,7 +136,7 @@ def _check_json(value: Any) -> None:
 
 
 def error_response(err: errors.ApiError, headers: dict[str, str] | None = None) -> Response:
-    merged = {"Content-Type": "application/json", **(headers or {}), **err.headers}
+    merged: dict[str, str | list[str]] = {"Content-Type": "application/json", **(headers or {}), **err.headers}
     return Response(body=err.body(), status_code=err.status, headers=merged)
 
 

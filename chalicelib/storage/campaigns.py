@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from pynamodb.connection import Connection
+from pynamodb.expressions.update import Action
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
@@ -146,7 +147,7 @@ class CampaignRepository:
         """Replace settings (and status), only if nobody changed the row since ``current`` was read
         and it is not completed or cancelled. None when the condition failed (re-read and decide)."""
         item = CampaignModel(current.org_id, current.id)
-        actions = [CampaignModel.data.set(data), CampaignModel.updated_at.set(now_iso()),
+        actions: list[Action] = [CampaignModel.data.set(data), CampaignModel.updated_at.set(now_iso()),
                    CampaignModel.max_concurrent_calls.set(int(data.get("max_concurrent_calls") or 5))]
         if status is not None:
             actions.append(CampaignModel.status.set(status))
@@ -170,7 +171,7 @@ class CampaignRepository:
         current = self.get(org_id, campaign_id)
         if current is None or current.status not in from_statuses:
             return False
-        actions = [CampaignModel.status.set(status), CampaignModel.updated_at.set(now_iso())]
+        actions: list[Action] = [CampaignModel.status.set(status), CampaignModel.updated_at.set(now_iso())]
         condition = CampaignModel.status.is_in(*from_statuses)
         if data_updates:
             actions.append(CampaignModel.data.set({**current.data, **data_updates}))
@@ -271,7 +272,7 @@ class LeadRepository:
         if lead.status == "calling":
             raise LeadBusy()
         key = campaign_key(lead.org_id, lead.campaign_id)
-        counters = [CampaignModel.total_leads.add(-1), CampaignModel.updated_at.set(now_iso())]
+        counters: list[Action] = [CampaignModel.total_leads.add(-1), CampaignModel.updated_at.set(now_iso())]
         if lead.status == "completed":
             counters.append(CampaignModel.completed_leads.add(-1))
         elif lead.status in FAILED_LEAD:
@@ -377,7 +378,7 @@ class LeadRepository:
         """calling -> ``status`` for the attempt ``lead.attempts``, free its dial slot and count a
         final status, atomically. False when this attempt was already recorded (or the lead is gone)."""
         key = campaign_key(lead.org_id, lead.campaign_id)
-        counters = [CampaignModel.in_flight.add(-1)]
+        counters: list[Action] = [CampaignModel.in_flight.add(-1)]
         if status == "completed":
             counters.append(CampaignModel.completed_leads.add(1))
         elif status in FAILED_LEAD:

@@ -44,7 +44,7 @@ class NameLookup:
     """Display names of assistants and trunks referenced by numbers (one BatchGet per table)."""
 
     assistants: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {"name", "business_name"}
-    trunks: dict[str, str] = field(default_factory=dict)  # id -> name
+    trunks: dict[str, str | None] = field(default_factory=dict)  # id -> name
 
 
 def _record(item: NumberModel) -> NumberRecord:

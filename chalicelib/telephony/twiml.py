@@ -5,15 +5,14 @@ from __future__ import annotations
 
 def stream_twiml(ws_url: str, call_id: str, org_id: str, token: str) -> str:
     """``<Connect><Stream>`` to the media service; the parameters arrive in the ``start`` message."""
-    from twilio.twiml.voice_response import Connect, VoiceResponse
+    from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 
     response = VoiceResponse()
-    connect = Connect()
-    stream = connect.stream(url=ws_url)
+    stream = Stream(url=ws_url)
     stream.parameter(name="call_id", value=call_id)
     stream.parameter(name="org_id", value=org_id)
     stream.parameter(name="token", value=token)
-    response.append(connect)
+    response.append(Connect().append(stream))
     return str(response)
 
 

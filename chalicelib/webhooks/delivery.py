@@ -257,8 +257,7 @@ def _attempt(delivery: Delivery, secret: str | None) -> Delivery:
     else:
         data["last_error"] = sent["error"]
         delay = next_delay(len(data["attempts"]), data["first_attempt_at"])
-        queued = delay is not None and _enqueue(delivery, delay)
-        if queued:
+        if delay is not None and _enqueue(delivery, delay):
             delivery.status = "pending"
             data["next_attempt_at"] = time.time() + delay
         else:
