@@ -38,7 +38,7 @@ class Endpoint:
     summary: str
     tag: str
     request_model: type[BaseModel] | None = None
-    response_schema: dict | None = None
+    response_schema: dict[str, Any] | None = None
     query: list[tuple[str, str, str]] = field(default_factory=list)  # (name, type, description)
     deprecated: bool = False
     headers: dict[str, str] = field(default_factory=dict)
@@ -88,7 +88,7 @@ class RequestContext:
             self._parsed = True
         return self._json
 
-    def body_object(self) -> dict:
+    def body_object(self) -> dict[str, Any]:
         data = self.json()
         if not isinstance(data, dict):
             raise errors.InvalidRequest("Request body must be a JSON object.")
@@ -149,7 +149,7 @@ class ApiRouter:
 
     def route(self, path: str, method: str, *, auth: bool = True, status: int = 200,
               summary: str = "", request_model: type[BaseModel] | None = None,
-              response_schema: dict | None = None, query: list[tuple[str, str, str]] | None = None,
+              response_schema: dict[str, Any] | None = None, query: list[tuple[str, str, str]] | None = None,
               deprecated: bool = False, headers: dict[str, str] | None = None,
               prefix: str = API_PREFIX) -> Callable:
         full = prefix + path if path != "/" else prefix

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalice.app import Blueprint
 
 from chalicelib.api.framework import ApiRouter, RequestContext
@@ -32,5 +34,5 @@ QUERY = [
     "logs": {"type": "array", "items": {"$ref": "#/components/schemas/UsageLog"}},
     "pagination": {"type": "object"}, "next_cursor": _SN, "summary": {"type": "object"},
     "currency": {"type": "string"}})
-def list_usage(ctx: RequestContext) -> dict:
+def list_usage(ctx: RequestContext) -> dict[str, Any]:
     return svc.list_usage(ctx.org_id, parse_page(ctx.query), ctx.query)

@@ -7,7 +7,6 @@ calls: the org's key when present, else the deployment's platform key.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -17,6 +16,7 @@ from typing import Any
 
 from chalicelib.crypto import decrypt_secret, encrypt_secret
 from chalicelib.models.resources import BYOK_PROVIDERS, ByokDelete, ByokSet
+from chalicelib.secrets import json_secret
 from chalicelib.settings import PLATFORM_KEY_ENV, get_settings
 from chalicelib.storage.byok import ByokKey, ByokRepository
 from chalicelib.timeutil import new_id, now_iso
@@ -132,15 +132,7 @@ def _platform_secret(arn: str) -> dict[str, str]:
         hit = _platform_cache.get(arn)
     if hit and hit[0] > now:
         return hit[1]
-    import boto3
-
-    raw = boto3.client("secretsmanager", region_name=get_settings().region).get_secret_value(SecretId=arn)
-    try:
-        value: Any = json.loads(raw.get("SecretString") or "{}")
-    except ValueError:
-        logger.error("platform keys secret is not JSON; ignoring it")
-        value = {}
-    secret = {str(k): str(v) for k, v in value.items() if v} if isinstance(value, dict) else {}
+    secret = json_secret(arn, get_settings().region)
     with _lock:
         _platform_cache[arn] = (now + CACHE_SECONDS, secret)
     return secret

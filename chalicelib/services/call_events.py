@@ -91,8 +91,9 @@ def call_started(org_id: str, call_id: str, control_url: str) -> Call | None:
     return _repo().set_status(org_id, call_id, "in-progress", from_statuses=("in-progress",), data_updates=updates)
 
 
-def call_ended(org_id: str, call_id: str, *, end_reason: str, messages: list, latency: dict | None,
-               duration_seconds: int | None, error: str | None = None, extra: dict | None = None) -> Call | None:
+def call_ended(org_id: str, call_id: str, *, end_reason: str, messages: list[Any], latency: dict[str, Any] | None,
+               duration_seconds: int | None, error: str | None = None,
+               extra: dict[str, Any] | None = None) -> Call | None:
     """Final write from the media service; a second call (or one after Twilio finalized) does nothing."""
     now = now_iso()
     current = _repo().get(org_id, call_id)
@@ -111,7 +112,7 @@ def call_ended(org_id: str, call_id: str, *, end_reason: str, messages: list, la
 
 
 def finalize(org_id: str, call_id: str, status: str, *, end_reason: str, error: str | None = None,
-             sequence: int | None = None, data: dict | None = None) -> Call | None:
+             sequence: int | None = None, data: dict[str, Any] | None = None) -> Call | None:
     """Move a live call to a final status and run the side effects once."""
     updates = {"end_reason": end_reason, "error": error, "ended_at": now_iso(), **(data or {})}
     call = _repo().set_status(org_id, call_id, status, sequence=sequence, data_updates=updates)
@@ -145,7 +146,7 @@ def apply_twilio_status(org_id: str, call_id: str, form: dict[str, str]) -> Call
         if call is not None:
             _emit(call)
         return call
-    twilio_view = {"twilio_status": status}
+    twilio_view: dict[str, Any] = {"twilio_status": status}
     if form.get("CallDuration"):
         try:
             twilio_view["twilio_duration_seconds"] = int(form["CallDuration"])

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from chalicelib import errors
+from chalicelib.jsonvalue import as_object
 from chalicelib.models.campaigns import (
     ACTIVE_CAMPAIGN,
     CAMPAIGN_DEFAULTS,
@@ -174,7 +175,8 @@ def create_campaign(org_id: str, body: CampaignCreate) -> dict[str, Any]:
     lead_bodies = body.leads or []
     status = fields.pop("status", None) or "draft"
     fields.pop("leads", None)
-    data = {**CAMPAIGN_DEFAULTS, **{k: v for k, v in fields.items() if v is not None or k in NULLABLE}}
+    data: dict[str, Any] = {**CAMPAIGN_DEFAULTS,
+                            **{k: v for k, v in fields.items() if v is not None or k in NULLABLE}}
     _check_refs(org_id, data, {"agent_id", "number_id"})
     _check_window(data)
     seen: set[str] = set()
@@ -251,8 +253,8 @@ def delete_campaign(org_id: str, campaign_id: str) -> None:
     repo().delete(org_id, campaign_id)
 
 
-def list_leads(org_id: str, campaign_id: str, *, limit: int, offset: int, cursor: dict | None,
-               ) -> tuple[list[dict[str, Any]], dict[str, Any], dict | None]:
+def list_leads(org_id: str, campaign_id: str, *, limit: int, offset: int, cursor: dict[str, Any] | None,
+               ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any] | None]:
     c = _get(org_id, campaign_id)
     if cursor is not None:
         items, next_key = leads().page(org_id, campaign_id, limit=limit, start_key=cursor)
@@ -329,7 +331,7 @@ def run_tick(state: RunState) -> TickResult:
     execution (bounded history), or stop (paused, cancelled, superseded, completed)."""
     s = get_settings()
     ticks = state.ticks + 1
-    base = {**state.model_dump(), "ticks": ticks, "rotate_after": s.campaign_rotate_after_dials,
+    base: dict[str, Any] = {**state.model_dump(), "ticks": ticks, "rotate_after": s.campaign_rotate_after_dials,
             "call_timeout": s.campaign_call_timeout_seconds, "poll_seconds": s.campaign_worker_poll_seconds,
             "max_polls": s.campaign_worker_max_polls}
     c = repo().get(state.org_id, state.campaign_id)
@@ -432,7 +434,7 @@ def run_dial(inp: DialInput) -> DialResult:
     if c is None:
         return DialResult(error="campaign is gone")
     data = {**CAMPAIGN_DEFAULTS, **c.data}
-    variables = {**(lead.data.get("variables") or {}), "phone_number": lead.phone_number}
+    variables: dict[str, Any] = {**as_object(lead.data.get("variables")), "phone_number": lead.phone_number}
     if lead.data.get("name"):
         variables["name"] = lead.data["name"]
     body: dict[str, Any] = {"destination": lead.phone_number, "assistant_id": data["agent_id"],
@@ -456,9 +458,9 @@ def run_dial(inp: DialInput) -> DialResult:
         return DialResult(error=f"{exc.code}: {exc.message}")
     except errors.ApiError as exc:  # permanent (assistant gone, bad number ...): a failed attempt
         return DialResult(error=f"{exc.code}: {exc.message}")
-    call_id = result.get("call_id") if isinstance(result, dict) else None
+    call_id = result.get("call_id")
     if not call_id:
-        return DialResult(error=str((result or {}).get("error") or "the call was not placed"))
+        return DialResult(error=str(result.get("error") or "the call was not placed"))
     leads().set_call(inp.org_id, inp.campaign_id, lead.id, attempt, call_id)
     return DialResult(call_id=call_id)
 

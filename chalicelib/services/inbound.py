@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from chalicelib import errors
+from chalicelib.jsonvalue import object_or_none
 from chalicelib.services import media_client
 from chalicelib.services.call_secrets import encrypt_call_secrets
 from chalicelib.settings import get_settings
@@ -43,12 +44,12 @@ def apply_assistant_answer(org_id: str, answer: dict[str, Any], saved: Any) -> t
     resolved = saved
     try:
         other_id = _first(answer, "assistant_id", "assistantId")
-        override_raw = _first(answer, "assistant_override", "assistantOverride")
-        inline = answer.get("assistant")
+        override_block = object_or_none(_first(answer, "assistant_override", "assistantOverride"))
+        inline = object_or_none(answer.get("assistant"))
         if other_id:
-            override = validate_assistant_fields(override_raw) if isinstance(override_raw, dict) else None
+            override = validate_assistant_fields(override_block) if override_block is not None else None
             resolved = resolve_assistant(org_id, assistant_id=str(other_id), override=override)
-        elif isinstance(inline, dict):
+        elif inline is not None:
             override = validate_assistant_fields(inline)
             resolved = resolve_assistant(org_id, assistant_id=saved.assistant_id, override=override,
                                          check_active=False)

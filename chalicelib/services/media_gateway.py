@@ -62,9 +62,9 @@ def invoke_tool(invocation: ToolInvocation) -> Any:
 
     secret = _tool_secret(invocation)
     out = call_tool_webhook(invocation.url, secret, invocation.payload, timeout=invocation.timeout_seconds)
-    if isinstance(out, dict) and out.get("error"):
+    if out.get("error"):
         return {"error": out["error"]}
-    return out.get("result") if isinstance(out, dict) else out
+    return out.get("result")
 
 
 def _tool_secret(invocation: ToolInvocation) -> str | None:

@@ -160,8 +160,8 @@ class CallRepository:
         CallModel(org_id, call_id).update(actions=[CallModel.twilio_call_sid.set(call_sid)],
                                           condition=CallModel.id.exists())
 
-    def list(self, org_id: str, *, limit: int, start_key: dict | None = None, statuses: tuple[str, ...] = (),
-             start: str | None = None, end: str | None = None) -> tuple[list[Call], dict | None]:
+    def list(self, org_id: str, *, limit: int, start_key: dict[str, Any] | None = None, statuses: tuple[str, ...] = (),
+             start: str | None = None, end: str | None = None) -> tuple[list[Call], dict[str, Any] | None]:
         """Newest first through the by_created index, optional status and created_at range."""
         range_cond = _created_between(start, end)
         filter_cond = CallModel.status.is_in(*statuses) if statuses else None

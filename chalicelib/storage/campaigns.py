@@ -19,8 +19,8 @@ from functools import lru_cache
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.expressions.update import Action
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.aws import aws_region
@@ -208,8 +208,8 @@ class LeadRepository:
         except DoesNotExist:
             return None
 
-    def page(self, org_id: str, campaign_id: str, *, limit: int, start_key: dict | None = None,
-             ) -> tuple[list[Lead], dict | None]:
+    def page(self, org_id: str, campaign_id: str, *, limit: int, start_key: dict[str, Any] | None = None,
+             ) -> tuple[list[Lead], dict[str, Any] | None]:
         result = LeadModel.query(campaign_key(org_id, campaign_id), limit=limit, last_evaluated_key=start_key,
                                  page_size=limit)
         items = [_lead(i) for i in result]
@@ -361,7 +361,7 @@ class LeadRepository:
         return self._guarded_update(org_id, campaign_id, lead_id, attempt, [LeadModel.task_token.set(token)],
                                     extra=LeadModel.call_id == call_id)
 
-    def _guarded_update(self, org_id: str, campaign_id: str, lead_id: str, attempt: int, actions: list,
+    def _guarded_update(self, org_id: str, campaign_id: str, lead_id: str, attempt: int, actions: list[Any],
                         extra: Any = None) -> bool:
         condition = (LeadModel.status == "calling") & (LeadModel.attempts == attempt)
         if extra is not None:

@@ -101,7 +101,8 @@ class DocumentRepository(Generic[M]):
         docs.sort(key=lambda d: (d.created_at, d.id))
         return docs
 
-    def page(self, org_id: str, limit: int, offset: int = 0, cursor: dict | None = None) -> DocumentPage:
+    def page(self, org_id: str, limit: int, offset: int = 0,
+             cursor: dict[str, Any] | None = None) -> DocumentPage[Document]:
         """One page, oldest first: ``offset`` items skipped after ``cursor``, then ``limit`` items.
 
         Uses the ``by_created`` LSI when the model has one (a single Query of offset+limit items);

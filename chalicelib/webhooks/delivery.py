@@ -163,7 +163,8 @@ def parse_tool_response(data: Any, tool_call_id: str | None = None) -> dict[str,
     return {"result": data, "error": None}
 
 
-def call_tool_webhook(url: str, secret: str | None, payload: dict, timeout: float = DEFAULT_TIMEOUT) -> dict:
+def call_tool_webhook(url: str, secret: str | None, payload: dict[str, Any],
+                      timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
     """POST a tool-calls payload (signed, no retries) and parse the reply into ``{"result", "error"}``.
 
     A timeout, network error or non-2xx answer becomes ``{"result": None, "error": "<reason>"}``.
@@ -182,7 +183,8 @@ def call_tool_webhook(url: str, secret: str | None, payload: dict, timeout: floa
 
 
 # ---------------------------------------------------------------- assistant-request (inbound)
-def request_assistant(url: str, secret: str | None, payload: dict, timeout: float | None = None) -> dict | None:
+def request_assistant(url: str, secret: str | None, payload: dict[str, Any],
+                      timeout: float | None = None) -> dict[str, Any] | None:
     """POST the assistant-request; the JSON object answered, or None on timeout, error or junk."""
     sent = post(url, "assistant-request", encode(payload), secret, timeout or ASSISTANT_REQUEST_TIMEOUT)
     if sent["error"]:
@@ -203,7 +205,7 @@ def _deliveries() -> WebhookDeliveryRepository:
     return WebhookDeliveryRepository()
 
 
-def emit(org_id: str, event: str, call: Call, extra: dict | None = None) -> Delivery | None:
+def emit(org_id: str, event: str, call: Call, extra: dict[str, Any] | None = None) -> Delivery | None:
     """Send ``event`` for ``call`` when its assistant subscribes to it.
 
     status-update and end-of-call-report return the recorded Delivery (delivered, pending a
