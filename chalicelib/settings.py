@@ -60,9 +60,9 @@ class Settings(BaseModel):
     default_minutes_balance: float = 0.0
     kms_key_id: str | None = None
     # Used instead of KMS when no key id is configured (local development only).
-    local_secret_key: str = "local-dev-secret-key-change-me"
-    call_token_secret: str = "local-call-token-secret"
-    media_control_secret: str = "local-media-control-secret"
+    local_secret_key: str = "local-dev-secret-key-change-me"  # noqa: S105 - local-only default, set on AWS
+    call_token_secret: str = "local-call-token-secret"  # noqa: S105 - local-only default, set on AWS
+    media_control_secret: str = "local-media-control-secret"  # noqa: S105 - local-only default, set on AWS
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_api_url: str | None = None

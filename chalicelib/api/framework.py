@@ -62,7 +62,8 @@ class RequestContext:
 
     @property
     def org_id(self) -> str:
-        assert self.principal is not None
+        if self.principal is None:  # a route registered with auth=False has no org
+            raise RuntimeError("org_id read on an unauthenticated route")
         return self.principal.org_id
 
     def raw_body(self) -> bytes:

@@ -412,6 +412,13 @@ def render_template(template: str, variables: dict[str, Any]) -> str:
     return render(template, variables, missing="empty")
 
 
+def _claimed_lead(claim: ClaimResult) -> ClaimedLead:
+    """The lead a dial-path task works on (the state machine routes only ``dial`` claims to these tasks)."""
+    if claim.lead is None:
+        raise ValueError("this task needs a claimed lead; the claim was " + repr(claim.action))
+    return claim.lead
+
+
 def idempotency_key(campaign_id: str, lead_id: str, attempt: int) -> str:
     return f"campaign:{campaign_id}:lead:{lead_id}:attempt:{attempt}"
 
@@ -423,8 +430,8 @@ def run_dial(inp: DialInput) -> DialResult:
     idempotency key per lead attempt: a retried task (even one that died after Twilio accepted
     the call but before anything was stored) gets the first call back instead of dialing again.
     """
-    assert inp.claim.lead is not None
-    lead_id, attempt = inp.claim.lead.id, inp.claim.lead.attempt
+    claimed = _claimed_lead(inp.claim)
+    lead_id, attempt = claimed.id, claimed.attempt
     lead = leads().get(inp.org_id, inp.campaign_id, lead_id)
     if lead is None or lead.status != "calling" or lead.attempts != attempt:
         return DialResult(error="lead is no longer being called")
@@ -471,14 +478,15 @@ def run_await(inp: AwaitInput) -> TaskAck:
     If the call ended before the token was stored, nobody else will send it: check the call
     after storing and release it here (the two writes and reads cover every interleaving).
     """
-    assert inp.claim.lead is not None and inp.dial.call_id
-    lead = inp.claim.lead
-    if not leads().set_token(inp.org_id, inp.campaign_id, lead.id, lead.attempt, inp.dial.call_id, inp.token):
-        _send_success(inp.token, {"call_id": inp.dial.call_id, "status": "unknown"})
+    lead, call_id = _claimed_lead(inp.claim), inp.dial.call_id
+    if not call_id:
+        raise ValueError("await needs the dialled call's id (the state machine awaits only placed calls)")
+    if not leads().set_token(inp.org_id, inp.campaign_id, lead.id, lead.attempt, call_id, inp.token):
+        _send_success(inp.token, {"call_id": call_id, "status": "unknown"})
         return TaskAck(detail="attempt already resolved")
-    call = CallRepository().get(inp.org_id, inp.dial.call_id)
+    call = CallRepository().get(inp.org_id, call_id)
     if call is None or call.status not in LIVE_STATUSES:
-        _send_success(inp.token, {"call_id": inp.dial.call_id, "status": call.status if call else "unknown"})
+        _send_success(inp.token, {"call_id": call_id, "status": call.status if call else "unknown"})
         return TaskAck(detail="call already ended")
     return TaskAck(detail="parked")
 
@@ -526,9 +534,9 @@ def outcome_of(call: Call | None) -> str | None:
 
 def run_record(inp: RecordInput) -> RecordResult:
     """Record the attempt's outcome, free the slot, and schedule a retry or finish the lead."""
-    assert inp.claim.lead is not None
-    lead = leads().get(inp.org_id, inp.campaign_id, inp.claim.lead.id)
-    if lead is None or lead.status != "calling" or lead.attempts != inp.claim.lead.attempt:
+    claimed = _claimed_lead(inp.claim)
+    lead = leads().get(inp.org_id, inp.campaign_id, claimed.id)
+    if lead is None or lead.status != "calling" or lead.attempts != claimed.attempt:
         return RecordResult()  # recorded already (a retried task) or the lead was removed
     reason = None
     if inp.dial_error:
