@@ -84,7 +84,7 @@ def cmd_tables_create(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description=(__doc__ or "").splitlines()[0])
     groups = parser.add_subparsers(dest="group", required=True)
 
     org = groups.add_parser("org", help="organizations").add_subparsers(dest="action", required=True)

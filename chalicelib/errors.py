@@ -1,6 +1,16 @@
-"""Domain errors. Services raise these; the API layer maps them to the contract's error shape."""
+"""Domain errors. Services raise these; the API layer maps them to the contract's error shape.
+
+``validation_error`` maps a pydantic ``ValidationError`` to the contract's 400; it lives here (not in
+the API layer) because services validate nested blocks too (tool configs of templates).
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+    from pydantic_core import ErrorDetails
 
 
 class ApiError(Exception):
@@ -17,8 +27,9 @@ class ApiError(Exception):
         self.details = details
         self.headers = headers or {}
 
-    def body(self) -> dict:
-        out: dict = {"error": self.code, "message": self.message}
+    def body(self) -> dict[str, Any]:
+        """The contract's flat error body: ``error``, ``message``, and ``param``/``details`` when set."""
+        out: dict[str, Any] = {"error": self.code, "message": self.message}
         if self.param is not None:
             out["param"] = self.param
         if self.details:
@@ -76,3 +87,57 @@ class UpstreamError(ApiError):
 
 class InternalError(ApiError):
     status, code = 500, "internal_error"
+
+
+# ---------------------------------------------------------------- pydantic validation -> 400
+# Names pydantic puts in an error's loc for union members and tagged-union tags (not fields).
+_LOC_NOISE = {"str", "int", "float", "bool", "dict", "list", "function", "endCall", "transferCall"}
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    from pydantic.alias_generators import to_snake
+
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            text = str(item)
+            if text.startswith("function-") or text in _LOC_NOISE:
+                continue
+            # "missing" errors name the camelCase alias when the model accepts both; we emit snake_case.
+            parts.append(("." if parts else "") + to_snake(text))
+    return "".join(parts)
+
+
+def _msg(err: ErrorDetails) -> str:
+    msg = str(err["msg"])
+    return msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
+
+
+def validation_error(exc: ValidationError, prefix: str = "") -> ApiError:
+    """Map a pydantic ValidationError to the contract's 400 (``missing_field`` when only missing)."""
+    details: list[str] = []
+    first_param: str | None = None
+    all_missing = True
+    # Unknown fields first: a typo ("nme") explains the "missing name" that follows from it.
+    errs = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
+    for err in errs:
+        param = _loc(err["loc"])
+        if prefix:
+            param = f"{prefix}.{param}" if param else prefix
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            msg = f"Unknown field '{param}'"
+        elif kind == "missing":
+            msg = f"'{param}' is required"
+        else:
+            msg = f"'{param}': {_msg(err)}" if param else _msg(err)
+        if kind != "missing":
+            all_missing = False
+        details.append(msg)
+        if first_param is None:
+            first_param = param or None
+    message = details[0] if len(details) == 1 else f"{len(details)} validation errors: " + "; ".join(details)
+    cls = MissingField if all_missing else InvalidRequest
+    return cls(message, param=first_param, details=details)

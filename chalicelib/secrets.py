@@ -8,8 +8,14 @@ get only the ARNs, so the values never appear in the function configuration; a p
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
+from typing import cast
+
+from chalicelib.aws import client
+
+log = logging.getLogger("voice.secrets")
 
 # Secret holding a plain string -> the setting's variable.
 STRING_SECRETS = {"CALL_TOKEN_SECRET_ARN": "CALL_TOKEN_SECRET", "MEDIA_CONTROL_SECRET_ARN": "MEDIA_CONTROL_SECRET"}
@@ -23,14 +29,10 @@ def deployment_secrets(env: Mapping[str, str] | None = None) -> dict[str, str]:
     wanted = [name for name in (*STRING_SECRETS, *JSON_SECRETS) if env.get(name)]
     if not wanted:
         return {}
-    import boto3
-
-    from chalicelib.settings import aws_region
-
-    client = boto3.client("secretsmanager", region_name=aws_region())
+    secretsmanager = client("secretsmanager")
     out: dict[str, str] = {}
     for name in wanted:
-        raw = client.get_secret_value(SecretId=env[name]).get("SecretString") or ""
+        raw = secretsmanager.get_secret_value(SecretId=env[name]).get("SecretString") or ""
         if name in STRING_SECRETS:
             out[STRING_SECRETS[name]] = raw
             continue
@@ -42,3 +44,19 @@ def deployment_secrets(env: Mapping[str, str] | None = None) -> dict[str, str]:
             if isinstance(value, dict) and value.get(key):
                 out[variable] = str(value[key])
     return out
+
+
+def json_secret(secret_id: str, region: str | None = None) -> dict[str, str]:
+    """A Secrets Manager secret holding a JSON object, as ``{key: value}`` (empty values dropped).
+
+    A secret that is not a JSON object reads as empty (and is logged): the caller falls back.
+    """
+    raw = str(client("secretsmanager", region=region).get_secret_value(SecretId=secret_id).get("SecretString") or "{}")
+    try:
+        value: object = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        log.error("secret %s is not a JSON object; ignoring it", secret_id)
+        return {}
+    return {str(k): str(v) for k, v in cast("dict[object, object]", value).items() if v}

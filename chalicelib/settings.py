@@ -11,6 +11,8 @@ from functools import lru_cache
 
 from pydantic import BaseModel, Field
 
+from chalicelib.aws import aws_region
+
 # Every DynamoDB table the platform uses, by logical name. Physical name = TABLE_PREFIX + name,
 # unless TABLE_<NAME> overrides it (CDK passes the generated names that way).
 TABLE_NAMES = (
@@ -42,10 +44,6 @@ def table_name(logical: str) -> str:
     return os.environ.get("TABLE_PREFIX", "voice-dev-") + logical
 
 
-def aws_region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-
-
 class Settings(BaseModel):
     stage: str = "dev"
     region: str = "us-east-1"
@@ -62,9 +60,9 @@ class Settings(BaseModel):
     default_minutes_balance: float = 0.0
     kms_key_id: str | None = None
     # Used instead of KMS when no key id is configured (local development only).
-    local_secret_key: str = "local-dev-secret-key-change-me"
-    call_token_secret: str = "local-call-token-secret"
-    media_control_secret: str = "local-media-control-secret"
+    local_secret_key: str = "local-dev-secret-key-change-me"  # noqa: S105 - local-only default, set on AWS
+    call_token_secret: str = "local-call-token-secret"  # noqa: S105 - local-only default, set on AWS
+    media_control_secret: str = "local-media-control-secret"  # noqa: S105 - local-only default, set on AWS
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_api_url: str | None = None

@@ -5,11 +5,10 @@ Pure functions, no Pipecat types: the session and the pipeline builder read the 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-VAR_RE = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
+from chalicelib.templating import render
 
 PIPELINE_LLMS = ("openai", "xai", "mistral")
 REALTIME_LLMS = ("xai_realtime",)
@@ -30,12 +29,7 @@ def fill_variables(text: str | None, variables: dict[str, Any] | None) -> str | 
     """Replace ``{{name}}`` placeholders; unknown names stay as they are."""
     if not text or not variables:
         return text
-
-    def repl(m: re.Match) -> str:
-        value = variables.get(m.group(1))
-        return m.group(0) if value is None else str(value)
-
-    return VAR_RE.sub(repl, text)
+    return render(text, variables)
 
 
 @dataclass

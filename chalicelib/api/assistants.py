@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from typing import Any
 
-from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext, encode_cursor, parse_page
+from chalice.app import Blueprint
+
+from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
 from chalicelib.models.assistant import AssistantCreate, AssistantUpdate
+from chalicelib.paging import encode_cursor, parse_page
 from chalicelib.services import assistants as svc
 
 bp = Blueprint(__name__)
@@ -18,7 +21,7 @@ REF = {"$ref": "#/components/schemas/Assistant"}
 NEXT = {"next_cursor": {"type": ["string", "null"]}}
 
 
-def _page(ctx: RequestContext, key: str) -> dict:
+def _page(ctx: RequestContext, key: str) -> dict[str, Any]:
     page = parse_page(ctx.query)
     items, nxt = svc.page_assistants(ctx.org_id, page.limit, page.offset, page.cursor)
     return {key: items, "next_cursor": encode_cursor(nxt)}
@@ -26,31 +29,31 @@ def _page(ctx: RequestContext, key: str) -> dict:
 
 @api.route("/assistants", "GET", summary="List all assistants", query=PAGE_QUERY,
            response_schema={"assistants": {"type": "array", "items": REF}, **NEXT})
-def list_assistants(ctx: RequestContext) -> dict:
+def list_assistants(ctx: RequestContext) -> dict[str, Any]:
     return _page(ctx, "assistants")
 
 
 @api.route("/assistants", "POST", status=201, summary="Create a new assistant",
            request_model=AssistantCreate, response_schema={"assistant": REF})
-def create_assistant(ctx: RequestContext) -> dict:
+def create_assistant(ctx: RequestContext) -> dict[str, Any]:
     return {"assistant": svc.create_assistant(ctx.org_id, ctx.parse(AssistantCreate))}
 
 
 @api.route("/assistants/{assistant_id}", "GET", summary="Get an assistant", response_schema={"assistant": REF})
-def get_assistant(ctx: RequestContext) -> dict:
+def get_assistant(ctx: RequestContext) -> dict[str, Any]:
     return {"assistant": svc.get_assistant(ctx.org_id, ctx.path_params["assistant_id"])}
 
 
 @api.route("/assistants/{assistant_id}", "PATCH", summary="Update an assistant",
            request_model=AssistantUpdate, response_schema={"assistant": REF})
-def update_assistant(ctx: RequestContext) -> dict:
+def update_assistant(ctx: RequestContext) -> dict[str, Any]:
     body = ctx.parse(AssistantUpdate)
     return {"assistant": svc.update_assistant(ctx.org_id, ctx.path_params["assistant_id"], body)}
 
 
 @api.route("/assistants/{assistant_id}", "DELETE", summary="Delete an assistant",
            response_schema={"success": {"type": "boolean"}})
-def delete_assistant(ctx: RequestContext) -> dict:
+def delete_assistant(ctx: RequestContext) -> dict[str, Any]:
     svc.delete_assistant(ctx.org_id, ctx.path_params["assistant_id"])
     return {"success": True}
 
@@ -58,31 +61,31 @@ def delete_assistant(ctx: RequestContext) -> dict:
 # ---- deprecated /agents: same store, agent/agents wrappers, Deprecation header
 @agents.route("/agents", "GET", summary="List all agents (deprecated)", deprecated=True, headers=DEPRECATED,
               query=PAGE_QUERY, response_schema={"agents": {"type": "array", "items": REF}, **NEXT})
-def list_agents(ctx: RequestContext) -> dict:
+def list_agents(ctx: RequestContext) -> dict[str, Any]:
     return _page(ctx, "agents")
 
 
 @agents.route("/agents", "POST", status=201, summary="Create a new agent (deprecated)", deprecated=True,
               headers=DEPRECATED, request_model=AssistantCreate, response_schema={"agent": REF})
-def create_agent(ctx: RequestContext) -> dict:
+def create_agent(ctx: RequestContext) -> dict[str, Any]:
     return {"agent": svc.create_assistant(ctx.org_id, ctx.parse(AssistantCreate))}
 
 
 @agents.route("/agents/{agent_id}", "GET", summary="Get an agent (deprecated)", deprecated=True,
               headers=DEPRECATED, response_schema={"agent": REF})
-def get_agent(ctx: RequestContext) -> dict:
+def get_agent(ctx: RequestContext) -> dict[str, Any]:
     return {"agent": svc.get_assistant(ctx.org_id, ctx.path_params["agent_id"])}
 
 
 @agents.route("/agents/{agent_id}", "PATCH", summary="Update an agent (deprecated)", deprecated=True,
               headers=DEPRECATED, request_model=AssistantUpdate, response_schema={"agent": REF})
-def update_agent(ctx: RequestContext) -> dict:
+def update_agent(ctx: RequestContext) -> dict[str, Any]:
     body = ctx.parse(AssistantUpdate)
     return {"agent": svc.update_assistant(ctx.org_id, ctx.path_params["agent_id"], body)}
 
 
 @agents.route("/agents/{agent_id}", "DELETE", summary="Delete an agent (deprecated)", deprecated=True,
               headers=DEPRECATED, response_schema={"success": {"type": "boolean"}})
-def delete_agent(ctx: RequestContext) -> dict:
+def delete_agent(ctx: RequestContext) -> dict[str, Any]:
     svc.delete_assistant(ctx.org_id, ctx.path_params["agent_id"])
     return {"success": True}

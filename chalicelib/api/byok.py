@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from typing import Any
+
+from chalice.app import Blueprint
 
 from chalicelib.api.framework import ApiRouter, RequestContext
 from chalicelib.models.resources import BYOK_PROVIDERS, ByokDelete, ByokSet
@@ -18,22 +20,22 @@ CHANGED = {"success": {"type": "boolean"}, **KEYS}
 
 
 @api.route("/byok", "GET", summary="Which providers use your own key", response_schema=KEYS)
-def get_keys(ctx: RequestContext) -> dict:
+def get_keys(ctx: RequestContext) -> dict[str, Any]:
     return {"byok_keys": svc.list_keys(ctx.org_id)}
 
 
 @api.route("/byok", "POST", summary="Add or rotate a provider key", request_model=ByokSet, response_schema=CHANGED)
-def set_key(ctx: RequestContext) -> dict:
+def set_key(ctx: RequestContext) -> dict[str, Any]:
     return {"success": True, "byok_keys": svc.set_key(ctx.org_id, ctx.parse(ByokSet))}
 
 
 @api.route("/byok", "DELETE", summary="Remove a provider key (JSON body {provider}); falls back to the platform key",
            request_model=ByokDelete, response_schema=CHANGED)
-def delete_key(ctx: RequestContext) -> dict:
+def delete_key(ctx: RequestContext) -> dict[str, Any]:
     return {"success": True, "byok_keys": svc.delete_key(ctx.org_id, ctx.parse(ByokDelete))}
 
 
 @api.route("/byok/config", "GET", summary="Provider catalog",
            response_schema={"providers": {"type": "array", "items": {"type": "object"}}})
-def config(ctx: RequestContext) -> dict:
+def config(ctx: RequestContext) -> dict[str, Any]:
     return {"providers": svc.catalog()}

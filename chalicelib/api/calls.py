@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 
-from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext, encode_cursor, parse_page
+from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
 from chalicelib.models.calls import ControlRequest, OutboundCallRequest
+from chalicelib.paging import encode_cursor, parse_page
 from chalicelib.services import call_control
 from chalicelib.services import calls as svc
 

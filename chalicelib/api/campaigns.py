@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from typing import Any
 
-from chalicelib.api.framework import ApiRouter, RequestContext, encode_cursor, parse_page
+from chalice.app import Blueprint
+
+from chalicelib.api.framework import ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
 from chalicelib.models.campaigns import CampaignCreate, CampaignUpdate, LeadCreate
+from chalicelib.paging import encode_cursor, parse_page
 from chalicelib.services import campaigns as svc
 
 bp = Blueprint(__name__)
@@ -52,32 +55,32 @@ _register_schemas()
 
 @router.route("/campaigns", "GET", summary="List campaigns",
               response_schema={"campaigns": {"type": "array", "items": CAMPAIGN}})
-def list_campaigns(ctx: RequestContext) -> dict:
+def list_campaigns(ctx: RequestContext) -> dict[str, Any]:
     return {"campaigns": svc.list_campaigns(ctx.org_id)}
 
 
 @router.route("/campaigns", "POST", status=201, summary="Create a campaign (optionally with leads)",
               request_model=CampaignCreate, response_schema={"campaign": CAMPAIGN})
-def create_campaign(ctx: RequestContext) -> dict:
+def create_campaign(ctx: RequestContext) -> dict[str, Any]:
     return {"campaign": svc.create_campaign(ctx.org_id, ctx.parse(CampaignCreate))}
 
 
 @router.route("/campaigns/{campaign_id}", "GET", summary="Get a campaign", response_schema={"campaign": CAMPAIGN})
-def get_campaign(ctx: RequestContext) -> dict:
+def get_campaign(ctx: RequestContext) -> dict[str, Any]:
     return {"campaign": svc.get_campaign(ctx.org_id, ctx.path_params["campaign_id"])}
 
 
 @router.route("/campaigns/{campaign_id}", "PATCH",
               summary="Update a campaign; status scheduled starts or resumes it, paused pauses, cancelled stops",
               request_model=CampaignUpdate, response_schema={"campaign": CAMPAIGN})
-def update_campaign(ctx: RequestContext) -> dict:
+def update_campaign(ctx: RequestContext) -> dict[str, Any]:
     body = ctx.parse(CampaignUpdate)
     return {"campaign": svc.update_campaign(ctx.org_id, ctx.path_params["campaign_id"], body)}
 
 
 @router.route("/campaigns/{campaign_id}", "DELETE", summary="Delete a campaign (a running one is cancelled first)",
               response_schema=OK)
-def delete_campaign(ctx: RequestContext) -> dict:
+def delete_campaign(ctx: RequestContext) -> dict[str, Any]:
     svc.delete_campaign(ctx.org_id, ctx.path_params["campaign_id"])
     return {"success": True}
 
@@ -85,7 +88,7 @@ def delete_campaign(ctx: RequestContext) -> dict:
 @router.route("/campaigns/{campaign_id}/leads", "GET", summary="List a campaign's leads", query=PAGE_QUERY,
               response_schema={"leads": {"type": "array", "items": LEAD}, "pagination": {"type": "object"},
                                "next_cursor": {"type": "string", "nullable": True}})
-def list_leads(ctx: RequestContext) -> dict:
+def list_leads(ctx: RequestContext) -> dict[str, Any]:
     page = parse_page(ctx.query)
     leads, pagination, next_key = svc.list_leads(ctx.org_id, ctx.path_params["campaign_id"], limit=page.limit,
                                                  offset=page.offset, cursor=page.cursor)
@@ -94,11 +97,11 @@ def list_leads(ctx: RequestContext) -> dict:
 
 @router.route("/campaigns/{campaign_id}/leads", "POST", status=201, summary="Add a lead (picked up while running)",
               request_model=LeadCreate, response_schema={"lead": LEAD})
-def add_lead(ctx: RequestContext) -> dict:
+def add_lead(ctx: RequestContext) -> dict[str, Any]:
     return {"lead": svc.add_lead(ctx.org_id, ctx.path_params["campaign_id"], ctx.parse(LeadCreate))}
 
 
 @router.route("/campaigns/{campaign_id}/leads/{lead_id}", "DELETE", summary="Remove a lead", response_schema=OK)
-def delete_lead(ctx: RequestContext) -> dict:
+def delete_lead(ctx: RequestContext) -> dict[str, Any]:
     svc.delete_lead(ctx.org_id, ctx.path_params["campaign_id"], ctx.path_params["lead_id"])
     return {"success": True}

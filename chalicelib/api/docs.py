@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint, Response
+from typing import Any
+
+from chalice.app import Blueprint, Response
 
 from chalicelib.api.framework import ApiRouter, RequestContext
 
@@ -11,7 +13,7 @@ api = ApiRouter(bp, "Meta")
 
 
 @api.route("/openapi.json", "GET", auth=False, summary="OpenAPI 3.1 document")
-def openapi_json(ctx: RequestContext) -> dict:
+def openapi_json(ctx: RequestContext) -> dict[str, Any]:
     from chalicelib.api.openapi import build_spec
 
     return build_spec()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from typing import Any
+
+from chalice.app import Blueprint
 
 from chalicelib.api.framework import ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
@@ -24,41 +26,41 @@ register_component("Domain", {"type": "object", "properties": {
 
 
 @api.route("/domains", "GET", summary="Get your domain", response_schema={"domain": REF})
-def get_domain(ctx: RequestContext) -> dict:
+def get_domain(ctx: RequestContext) -> dict[str, Any]:
     return {"domain": svc.get_domain(ctx.org_id)}
 
 
 @api.route("/domains", "POST", status=201, summary="Add a domain (created in your Resend account)",
            request_model=DomainCreate, response_schema={"domain": REF})
-def add_domain(ctx: RequestContext) -> dict:
+def add_domain(ctx: RequestContext) -> dict[str, Any]:
     return {"domain": svc.add_domain(ctx.org_id, ctx.parse(DomainCreate))}
 
 
 @api.route("/domains", "DELETE", summary="Delete your domain", response_schema={"success": {"type": "boolean"}})
-def delete_domain(ctx: RequestContext) -> dict:
+def delete_domain(ctx: RequestContext) -> dict[str, Any]:
     svc.delete_domain(ctx.org_id)
     return {"success": True}
 
 
 @api.route("/domains/sync", "GET", summary="List the domains of your Resend account",
            response_schema={"domains": {"type": "array", "items": {"type": "object"}}, "selected_domain_id": _SN})
-def list_resend_domains(ctx: RequestContext) -> dict:
+def list_resend_domains(ctx: RequestContext) -> dict[str, Any]:
     return svc.list_resend_domains(ctx.org_id)
 
 
 @api.route("/domains/sync", "POST", summary="Select and sync one domain of your Resend account",
            request_model=DomainSync, response_schema={"success": {"type": "boolean"}, "domain": REF})
-def sync_domain(ctx: RequestContext) -> dict:
+def sync_domain(ctx: RequestContext) -> dict[str, Any]:
     return {"success": True, "domain": svc.sync_domain(ctx.org_id, ctx.parse(DomainSync))}
 
 
 @api.route("/domains/verify", "POST", summary="Ask Resend to verify the DNS records",
            response_schema={"verified": {"type": "boolean"}, "status": {"type": "string"}, "domain": REF})
-def verify_domain(ctx: RequestContext) -> dict:
+def verify_domain(ctx: RequestContext) -> dict[str, Any]:
     domain = svc.verify_domain(ctx.org_id)
     return {"verified": domain["status"] == "verified", "status": domain["status"], "domain": domain}
 
 
 @api.route("/domains/refresh", "POST", summary="Fetch the latest status from Resend", response_schema={"domain": REF})
-def refresh_domain(ctx: RequestContext) -> dict:
+def refresh_domain(ctx: RequestContext) -> dict[str, Any]:
     return {"domain": svc.refresh_domain(ctx.org_id)}

@@ -7,17 +7,18 @@ shape; nothing a client sends produces a 500 or a stack trace.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib import errors
+from chalicelib.errors import validation_error
+from chalicelib.models.auth import Principal
 from chalicelib.settings import get_settings
 
 logger = logging.getLogger("voice.api")
@@ -37,7 +38,7 @@ class Endpoint:
     summary: str
     tag: str
     request_model: type[BaseModel] | None = None
-    response_schema: dict | None = None
+    response_schema: dict[str, Any] | None = None
     query: list[tuple[str, str, str]] = field(default_factory=list)  # (name, type, description)
     deprecated: bool = False
     headers: dict[str, str] = field(default_factory=dict)
@@ -45,12 +46,6 @@ class Endpoint:
 
 # All endpoints, by path then method (read by the OpenAPI generator too).
 ENDPOINTS: dict[str, dict[str, Endpoint]] = {}
-
-
-@dataclass
-class Principal:
-    org_id: str
-    key_hash: str
 
 
 class RequestContext:
@@ -67,7 +62,8 @@ class RequestContext:
 
     @property
     def org_id(self) -> str:
-        assert self.principal is not None
+        if self.principal is None:  # a route registered with auth=False has no org
+            raise RuntimeError("org_id read on an unauthenticated route")
         return self.principal.org_id
 
     def raw_body(self) -> bytes:
@@ -93,7 +89,7 @@ class RequestContext:
             self._parsed = True
         return self._json
 
-    def body_object(self) -> dict:
+    def body_object(self) -> dict[str, Any]:
         data = self.json()
         if not isinstance(data, dict):
             raise errors.InvalidRequest("Request body must be a JSON object.")
@@ -106,10 +102,6 @@ class RequestContext:
             return model.model_validate(payload)
         except ValidationError as exc:
             raise validation_error(exc) from None
-
-
-# Names pydantic puts in an error's loc for union members and tagged-union tags (not fields).
-_LOC_NOISE = {"str", "int", "float", "bool", "dict", "list", "function", "endCall", "transferCall"}
 
 
 MAX_JSON_DEPTH = 64
@@ -144,57 +136,8 @@ def _check_json(value: Any) -> None:
                 stack.append((item, depth + 1))
 
 
-def _loc(loc: tuple) -> str:
-    from pydantic.alias_generators import to_snake
-
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        else:
-            text = str(item)
-            if text.startswith("function-") or text in _LOC_NOISE:
-                continue
-            # "missing" errors name the camelCase alias when the model accepts both; we emit snake_case.
-            parts.append(("." if parts else "") + to_snake(text))
-    return "".join(parts)
-
-
-def _msg(err: dict) -> str:
-    msg = str(err["msg"])
-    return msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
-
-
-def validation_error(exc: ValidationError, prefix: str = "") -> errors.ApiError:
-    """Map a pydantic ValidationError to the contract's 400 (``missing_field`` when only missing)."""
-    details: list[str] = []
-    first_param: str | None = None
-    all_missing = True
-    # Unknown fields first: a typo ("nme") explains the "missing name" that follows from it.
-    errs = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
-    for err in errs:
-        param = _loc(err["loc"])
-        if prefix:
-            param = f"{prefix}.{param}" if param else prefix
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            msg = f"Unknown field '{param}'"
-        elif kind == "missing":
-            msg = f"'{param}' is required"
-        else:
-            msg = f"'{param}': {_msg(err)}" if param else _msg(err)
-        if kind != "missing":
-            all_missing = False
-        details.append(msg)
-        if first_param is None:
-            first_param = param or None
-    message = details[0] if len(details) == 1 else f"{len(details)} validation errors: " + "; ".join(details)
-    cls = errors.MissingField if all_missing else errors.InvalidRequest
-    return cls(message, param=first_param, details=details)
-
-
 def error_response(err: errors.ApiError, headers: dict[str, str] | None = None) -> Response:
-    merged = {"Content-Type": "application/json", **(headers or {}), **err.headers}
+    merged: dict[str, str | list[str]] = {"Content-Type": "application/json", **(headers or {}), **err.headers}
     return Response(body=err.body(), status_code=err.status, headers=merged)
 
 
@@ -207,7 +150,7 @@ class ApiRouter:
 
     def route(self, path: str, method: str, *, auth: bool = True, status: int = 200,
               summary: str = "", request_model: type[BaseModel] | None = None,
-              response_schema: dict | None = None, query: list[tuple[str, str, str]] | None = None,
+              response_schema: dict[str, Any] | None = None, query: list[tuple[str, str, str]] | None = None,
               deprecated: bool = False, headers: dict[str, str] | None = None,
               prefix: str = API_PREFIX) -> Callable:
         full = prefix + path if path != "/" else prefix
@@ -303,67 +246,9 @@ def _bind_log_context(request: Any, org_id: str) -> None:
 
 
 # ---------------------------------------------------------------- list helpers
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 # Query parameters of every list endpoint (for the OpenAPI document).
 PAGE_QUERY = [
     ("limit", "integer", "Page size (default 100, max 1000)"),
     ("offset", "integer", "Items to skip (prefer cursor: DynamoDB has no cheap offset)"),
     ("cursor", "string", "next_cursor of the previous page"),
 ]
-
-
-@dataclass
-class Page:
-    limit: int
-    offset: int
-    cursor: dict | None
-
-
-def parse_page(query: dict[str, str]) -> Page:
-    limit = _int_param(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = _int_param(query, "offset", 0, 0, 10_000_000)
-    cursor = decode_cursor(query["cursor"]) if query.get("cursor") else None
-    return Page(limit, offset, cursor)
-
-
-def _int_param(query: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise errors.InvalidRequest(f"'{name}' must be an integer.", param=name) from None
-    if value < lo or value > hi:
-        raise errors.InvalidRequest(f"'{name}' must be between {lo} and {hi}.", param=name)
-    return value
-
-
-def encode_cursor(key: dict | None) -> str | None:
-    if not key:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def decode_cursor(token: str) -> dict:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, UnicodeDecodeError):
-        raise errors.InvalidRequest("'cursor' is not a valid cursor.", param="cursor") from None
-    if not isinstance(value, dict):
-        raise errors.InvalidRequest("'cursor' is not a valid cursor.", param="cursor")
-    return value
-
-
-def parse_bool(query: dict[str, str], name: str, default: bool = False) -> bool:
-    raw = query.get(name)
-    if raw is None:
-        return default
-    lowered = raw.strip().lower()
-    if lowered in {"true", "1", "yes"}:
-        return True
-    if lowered in {"false", "0", "no", ""}:
-        return False
-    raise errors.InvalidRequest(f"'{name}' must be true or false.", param=name)

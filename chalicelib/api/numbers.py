@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from typing import Any
 
-from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext, encode_cursor, parse_page
+from chalice.app import Blueprint
+
+from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
 from chalicelib.models.resources import NumberCreate, NumberUpdate
+from chalicelib.paging import encode_cursor, parse_page
 from chalicelib.services import numbers as svc
 
 bp = Blueprint(__name__)
@@ -29,7 +32,7 @@ register_component("PhoneNumber", {"type": "object", "properties": {
 
 @api.route("/numbers", "GET", summary="List phone numbers", query=PAGE_QUERY,
            response_schema={"numbers": {"type": "array", "items": REF}, "next_cursor": _SN})
-def list_numbers(ctx: RequestContext) -> dict:
+def list_numbers(ctx: RequestContext) -> dict[str, Any]:
     page = parse_page(ctx.query)
     items, nxt = svc.list_numbers(ctx.org_id, page.limit, page.offset, page.cursor)
     return {"numbers": items, "next_cursor": encode_cursor(nxt)}
@@ -37,23 +40,23 @@ def list_numbers(ctx: RequestContext) -> dict:
 
 @api.route("/numbers", "POST", status=201, summary="Register a phone number",
            request_model=NumberCreate, response_schema={"number": REF})
-def create_number(ctx: RequestContext) -> dict:
+def create_number(ctx: RequestContext) -> dict[str, Any]:
     return {"number": svc.create_number(ctx.org_id, ctx.parse(NumberCreate))}
 
 
 @api.route("/numbers/{number_id}", "GET", summary="Get a phone number", response_schema={"number": REF})
-def get_number(ctx: RequestContext) -> dict:
+def get_number(ctx: RequestContext) -> dict[str, Any]:
     return {"number": svc.get_number_public(ctx.org_id, ctx.path_params["number_id"])}
 
 
 @api.route("/numbers/{number_id}", "PATCH", summary="Update a phone number (null unassigns agent or trunk)",
            request_model=NumberUpdate, response_schema={"number": REF})
-def update_number(ctx: RequestContext) -> dict:
+def update_number(ctx: RequestContext) -> dict[str, Any]:
     body = ctx.parse(NumberUpdate)
     return {"number": svc.update_number(ctx.org_id, ctx.path_params["number_id"], body)}
 
 
 @api.route("/numbers/{number_id}", "DELETE", summary="Delete a phone number (releases it)", response_schema=OK)
-def delete_number(ctx: RequestContext) -> dict:
+def delete_number(ctx: RequestContext) -> dict[str, Any]:
     svc.delete_number(ctx.org_id, ctx.path_params["number_id"])
     return {"success": True}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from typing import Any
 
-from chalicelib.api.framework import ApiRouter, RequestContext, parse_bool
+from chalice.app import Blueprint
+
+from chalicelib.api.framework import ApiRouter, RequestContext
 from chalicelib.models.orgs import OrganizationCreate
+from chalicelib.paging import parse_bool
 from chalicelib.services import health
 from chalicelib.services import orgs as svc
 
@@ -16,20 +19,20 @@ ORG = {"$ref": "#/components/schemas/Organization"}
 
 @api.route("/organizations", "GET", summary="Get organization information",
            query=[("include_children", "boolean", "Also list child organizations")], response_schema=ORG)
-def get_organization(ctx: RequestContext) -> dict:
+def get_organization(ctx: RequestContext) -> dict[str, Any]:
     return svc.get_organization(ctx.org_id, parse_bool(ctx.query, "include_children"))
 
 
 @api.route("/organizations", "POST", status=201, summary="Create organization (a child of the caller's)",
            request_model=OrganizationCreate, response_schema={"$ref": "#/components/schemas/OrganizationCreated"})
-def create_organization(ctx: RequestContext) -> dict:
+def create_organization(ctx: RequestContext) -> dict[str, Any]:
     return svc.create_child_organization(ctx.org_id, ctx.parse(OrganizationCreate))
 
 
 @api.route("/account", "GET", summary="Get organization information (deprecated)", deprecated=True,
            headers={"Deprecation": "true", "Link": '</api/v1/organizations>; rel="successor-version"'},
            response_schema=ORG)
-def get_account(ctx: RequestContext) -> dict:
+def get_account(ctx: RequestContext) -> dict[str, Any]:
     return svc.get_organization(ctx.org_id)
 
 

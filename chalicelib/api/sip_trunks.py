@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from typing import Any
 
-from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext, encode_cursor, parse_page
+from chalice.app import Blueprint
+
+from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
 from chalicelib.models.resources import SipTrunkCreate
+from chalicelib.paging import encode_cursor, parse_page
 from chalicelib.services import sip_trunks as svc
 
 bp = Blueprint(__name__)
@@ -25,7 +28,7 @@ register_component("SipTrunk", {"type": "object", "properties": {
 
 @api.route("/sip-trunks", "GET", summary="List SIP trunks", query=PAGE_QUERY,
            response_schema={"trunks": {"type": "array", "items": REF}, "next_cursor": {"type": ["string", "null"]}})
-def list_trunks(ctx: RequestContext) -> dict:
+def list_trunks(ctx: RequestContext) -> dict[str, Any]:
     page = parse_page(ctx.query)
     items, nxt = svc.list_trunks(ctx.org_id, page.limit, page.offset, page.cursor)
     return {"trunks": items, "next_cursor": encode_cursor(nxt)}
@@ -33,17 +36,17 @@ def list_trunks(ctx: RequestContext) -> dict:
 
 @api.route("/sip-trunks", "POST", status=201, summary="Create a SIP trunk",
            request_model=SipTrunkCreate, response_schema={"trunk": REF})
-def create_trunk(ctx: RequestContext) -> dict:
+def create_trunk(ctx: RequestContext) -> dict[str, Any]:
     return {"trunk": svc.create_trunk(ctx.org_id, ctx.parse(SipTrunkCreate))}
 
 
 @api.route("/sip-trunks/{trunk_id}", "GET", summary="Get a SIP trunk", response_schema={"trunk": REF})
-def get_trunk(ctx: RequestContext) -> dict:
+def get_trunk(ctx: RequestContext) -> dict[str, Any]:
     return {"trunk": svc.get_trunk(ctx.org_id, ctx.path_params["trunk_id"])}
 
 
 @api.route("/sip-trunks/{trunk_id}", "DELETE", summary="Delete a SIP trunk (409 while a number uses it)",
            response_schema=OK)
-def delete_trunk(ctx: RequestContext) -> dict:
+def delete_trunk(ctx: RequestContext) -> dict[str, Any]:
     svc.delete_trunk(ctx.org_id, ctx.path_params["trunk_id"])
     return {"success": True}

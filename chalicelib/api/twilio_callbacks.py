@@ -6,7 +6,7 @@ Every request must carry a valid ``X-Twilio-Signature`` for the public URL it wa
 
 from __future__ import annotations
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 
 from chalicelib import errors
 from chalicelib.api.framework import ApiRouter, RequestContext

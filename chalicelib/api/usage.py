@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from typing import Any
 
-from chalicelib.api.framework import ApiRouter, RequestContext, parse_page
+from chalice.app import Blueprint
+
+from chalicelib.api.framework import ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
+from chalicelib.paging import parse_page
 from chalicelib.services import usage as svc
 
 bp = Blueprint(__name__)
@@ -31,5 +34,5 @@ QUERY = [
     "logs": {"type": "array", "items": {"$ref": "#/components/schemas/UsageLog"}},
     "pagination": {"type": "object"}, "next_cursor": _SN, "summary": {"type": "object"},
     "currency": {"type": "string"}})
-def list_usage(ctx: RequestContext) -> dict:
+def list_usage(ctx: RequestContext) -> dict[str, Any]:
     return svc.list_usage(ctx.org_id, parse_page(ctx.query), ctx.query)

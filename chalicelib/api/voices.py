@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from typing import Any
+
+from chalice.app import Blueprint
 
 from chalicelib.api.framework import ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
@@ -23,5 +25,5 @@ register_component("Voice", {"type": "object", "properties": {
 @api.route("/voices", "GET", summary="List voices",
            response_schema={"voices": {"type": "array", "items": {"$ref": "#/components/schemas/Voice"}},
                             "warnings": {"type": "array", "items": {"type": "string"}}})
-def list_voices(ctx: RequestContext) -> dict:
+def list_voices(ctx: RequestContext) -> dict[str, Any]:
     return svc.list_voices(ctx.org_id)

@@ -242,7 +242,7 @@ class AssistantFields(ApiModel):
 
 
 class AssistantCreate(AssistantFields):
-    name: NonEmptyShortStr
+    name: NonEmptyShortStr = Field(...)  # required here (optional in the fields it extends)
 
 
 class AssistantUpdate(AssistantFields):

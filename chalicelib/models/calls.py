@@ -106,13 +106,16 @@ class ControlRequest(RootModel[ControlCommand]):
     """Body of ``POST /calls/{id}/control``: one command, tagged by ``type`` (OpenAPI schema)."""
 
 
-COMMAND_MODELS: dict[str, type[ApiModel]] = {
+# One parsed control command (the typed form of ``ControlRequest``).
+ParsedCommand = InjectContextCommand | SayCommand | EndCallCommand | TransferCommand
+
+COMMAND_MODELS: dict[str, type[ParsedCommand]] = {
     "inject-context": InjectContextCommand, "say": SayCommand, "end-call": EndCallCommand,
     "transfer": TransferCommand,
 }
 
 
-def parse_command(body: Any) -> ApiModel:
+def parse_command(body: Any) -> ParsedCommand:
     """Validate a control body against the model its ``type`` names (errors name plain fields)."""
     from chalicelib import errors
 

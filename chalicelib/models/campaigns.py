@@ -107,7 +107,7 @@ class CampaignFields(ApiModel):
 
 
 class CampaignCreate(CampaignFields):
-    name: NonEmptyShortStr
+    name: NonEmptyShortStr = Field(...)  # required here (optional in the fields it extends)
     agent_id: UUIDStr
     leads: Annotated[list[LeadCreate], Field(max_length=1000)] | None = None
 

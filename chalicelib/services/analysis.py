@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 from typing import Any
 
 from chalicelib import errors
+from chalicelib.jsonvalue import as_list, as_object, schema_errors
 from chalicelib.settings import get_settings
 from chalicelib.storage.calls import Call, CallRepository
+from chalicelib.templating import render
 from chalicelib.timeutil import now_iso
 from chalicelib.workflows.events import (
     AnalysisInput,
@@ -68,15 +69,16 @@ def _structured_plan(call: Call) -> dict[str, Any]:
 
 
 def _conversation(call: Call) -> list[dict[str, Any]]:
-    return [m for m in (call.data.get("messages") or [])
-            if isinstance(m, dict) and m.get("role") in CONVERSATION_ROLES and (m.get("content") or "").strip()]
+    messages = [as_object(m) for m in as_list(call.data.get("messages"))]
+    return [m for m in messages if m.get("role") in CONVERSATION_ROLES and str(m.get("content") or "").strip()]
 
 
 def transcript_text(call: Call) -> str:
-    lines = []
+    """The conversation as ``Caller: ...`` / ``Assistant: ...`` lines."""
+    lines: list[str] = []
     for m in _conversation(call):
         who = "Caller" if m["role"] in ("user", "customer") else "Assistant"
-        lines.append(f"{who}: {m['content'].strip()}")
+        lines.append(f"{who}: {str(m['content']).strip()}")
     return "\n".join(lines)
 
 
@@ -123,20 +125,15 @@ def summarize(inp: AnalysisInput) -> SummaryResult:
 
 # ---------------------------------------------------------------- step 3: structured data
 def _fill(text: str, values: dict[str, str], single_braces: bool) -> str:
-    def sub(m: re.Match[str]) -> str:
-        return values.get(m.group(1), m.group(0))
-
-    text = re.sub(r"\{\{\s*(\w+)\s*\}\}", sub, text)
-    if single_braces:  # analysis templates also document {transcript}-style placeholders
-        text = re.sub(r"(?<!\{)\{(\w+)\}(?!\})", sub, text)
-    return text
+    # Analysis templates also document {transcript}-style placeholders; unknown names stay as written.
+    return render(text, values, single_braces=single_braces)
 
 
 def structured_request(call: Call) -> tuple[list[dict[str, str]], dict[str, Any]]:
     """The messages and JSON schema for the structured-data step (plan messages or template)."""
     sdp = _structured_plan(call)
-    schema = sdp.get("schema") or sdp.get("schema_")
-    messages = [dict(m) for m in (sdp.get("messages") or [])]
+    schema = as_object(sdp.get("schema") or sdp.get("schema_"))
+    messages: list[dict[str, Any]] = [dict(as_object(m)) for m in as_list(sdp.get("messages"))]
     single = False
     if sdp.get("template_id"):
         from chalicelib.services.templates import get_analysis_template_data
@@ -144,7 +141,7 @@ def structured_request(call: Call) -> tuple[list[dict[str, str]], dict[str, Any]
         template = get_analysis_template_data(call.org_id, sdp["template_id"])
         if template is None:
             raise errors.NotFound(f"Analysis template {sdp['template_id']} not found.")
-        schema = schema or template.get("schema")
+        schema = schema or as_object(template.get("schema"))
         if not messages:
             single = True
             messages = [{"role": "system", "content": template.get("system_prompt") or DEFAULT_STRUCTURED_SYSTEM},
@@ -154,25 +151,16 @@ def structured_request(call: Call) -> tuple[list[dict[str, str]], dict[str, Any]
     if not messages:
         messages = [{"role": "system", "content": DEFAULT_STRUCTURED_SYSTEM},
                     {"role": "user", "content": DEFAULT_STRUCTURED_USER}]
-    reason = call.data.get("end_reason") or ""
+    reason = str(call.data.get("end_reason") or "")
     values = {"schema": json.dumps(schema, indent=2), "transcript": transcript_text(call), "ended_reason": reason,
               "endedReason": reason, "duration": str(call.data.get("duration_seconds") or 0),
-              "caller_number": call.data.get("caller_phone") or "", "summary": call.data.get("summary") or ""}
-    filled = [{"role": m.get("role", "user"), "content": _fill(m.get("content") or "", values, single)}
+              "caller_number": str(call.data.get("caller_phone") or ""), "summary": str(call.data.get("summary") or "")}
+    filled = [{"role": str(m.get("role", "user")), "content": _fill(str(m.get("content") or ""), values, single)}
               for m in messages]
-    if not any("{{schema}}" in (m.get("content") or "") for m in messages) and not single:
+    if not any("{{schema}}" in str(m.get("content") or "") for m in messages) and not single:
         # The schema always reaches the model (structured outputs enforce it; the text helps too).
         filled.insert(0, {"role": "system", "content": _fill(DEFAULT_STRUCTURED_SYSTEM, values, False)})
     return filled, schema
-
-
-def _validation_errors(schema: dict[str, Any], value: Any) -> list[str]:
-    import jsonschema
-
-    cls = jsonschema.validators.validator_for(schema)
-    validator = cls(schema)
-    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
-            for e in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))][:20]
 
 
 def extract_structured(inp: AnalysisInput) -> StructuredResult:
@@ -184,12 +172,12 @@ def extract_structured(inp: AnalysisInput) -> StructuredResult:
     messages, schema = structured_request(call)
     llm = _llm(inp.org_id)
     reply = llm.extract(messages, schema)
-    problems: list[str]
+    problems: list[str] = []
     value: Any = None
     for attempt in range(2):
         try:
             value = parse_json(reply)
-            problems = _validation_errors(schema, value)
+            problems = schema_errors(schema, value)
         except ValueError as exc:
             value, problems = None, [f"not valid JSON: {exc}"]
         if not problems:
@@ -296,9 +284,9 @@ def record_usage(inp: AnalysisInput) -> StepResult:
     record = {
         "call_id": call.id, "duration_seconds": seconds, "duration_sec": seconds, "minutes_used": minutes,
         "cost": cost, "currency": s.currency,
-        "byok_stt": _byok(inp.org_id, (cfg.get("stt_config") or {}).get("provider")),
-        "byok_llm": _byok(inp.org_id, (cfg.get("llm_config") or {}).get("provider")),
-        "byok_tts": _byok(inp.org_id, (cfg.get("tts_config") or {}).get("provider")),
+        "byok_stt": _byok(inp.org_id, as_object(cfg.get("stt_config")).get("provider")),
+        "byok_llm": _byok(inp.org_id, as_object(cfg.get("llm_config")).get("provider")),
+        "byok_tts": _byok(inp.org_id, as_object(cfg.get("tts_config")).get("provider")),
         "phone_number": call.data.get("assistant_phone"), "agent_name": cfg.get("name"),
         "business_name": cfg.get("business_name"), "call_type": call.direction,
     }

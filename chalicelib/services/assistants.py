@@ -7,6 +7,7 @@ from typing import Any
 
 from chalicelib import errors
 from chalicelib.crypto import decrypt_secret, encrypt_secret
+from chalicelib.jsonvalue import as_list, as_object
 from chalicelib.models.assistant import ASSISTANT_DEFAULTS, AssistantCreate, AssistantUpdate
 from chalicelib.models.common import is_uuid
 from chalicelib.storage.documents import Document, DocumentRepository
@@ -15,7 +16,7 @@ from chalicelib.timeutil import new_id, now_iso
 
 
 @lru_cache(maxsize=1)
-def repo() -> DocumentRepository:
+def repo() -> DocumentRepository[AssistantModel]:
     return DocumentRepository(AssistantModel, extra_attrs=("secrets_enc",))
 
 
@@ -33,22 +34,24 @@ def _split_secrets(org_id: str, assistant_id: str, data: dict[str, Any],
             out.pop("webhook_secret", None)
         else:
             out["webhook_secret"] = encrypt_secret(value, _secret_ctx(org_id, assistant_id, "webhook_secret"))
-    tools = (data.get("llm_config") or {}).get("tools") or []
-    for tool in tools:
+    for tool in as_list(as_object(data.get("llm_config")).get("tools")):
+        tool = as_object(tool)
         if tool.get("type") == "function":
             secret = tool.pop("secret", None)
             key = f"tool:{tool['name']}"
             if secret:
-                out[key] = encrypt_secret(secret, _secret_ctx(org_id, assistant_id, key))
+                out[key] = encrypt_secret(str(secret), _secret_ctx(org_id, assistant_id, key))
     return out
 
 
 def public(doc: Document) -> dict[str, Any]:
     """The Assistant object as returned by the API (secrets replaced by *_set flags)."""
-    secrets = doc.extra.get("secrets_enc") or {}
-    out = {"id": doc.id, "org_id": doc.org_id, "name": doc.data.get("name"), **ASSISTANT_DEFAULTS, **doc.data}
+    secrets = as_object(doc.extra.get("secrets_enc"))
+    out: dict[str, Any] = {"id": doc.id, "org_id": doc.org_id, "name": doc.data.get("name"), **ASSISTANT_DEFAULTS,
+                           **doc.data}
     out["webhook_secret_set"] = "webhook_secret" in secrets
-    for tool in ((out.get("llm_config") or {}).get("tools") or []):
+    for tool in as_list(as_object(out.get("llm_config")).get("tools")):
+        tool = as_object(tool)
         if tool.get("type") == "function":
             tool["secret_set"] = f"tool:{tool['name']}" in secrets
     out["created_at"] = doc.created_at
@@ -58,10 +61,10 @@ def public(doc: Document) -> dict[str, Any]:
 
 def secret_for(doc: Document, name: str) -> str | None:
     """Decrypt one stored secret of an assistant (``webhook_secret`` or ``tool:<name>``)."""
-    blob = (doc.extra.get("secrets_enc") or {}).get(name)
+    blob = as_object(doc.extra.get("secrets_enc")).get(name)
     if not blob:
         return None
-    return decrypt_secret(blob, _secret_ctx(doc.org_id, doc.id, name))
+    return decrypt_secret(str(blob), _secret_ctx(doc.org_id, doc.id, name))
 
 
 def create_assistant(org_id: str, body: AssistantCreate) -> dict[str, Any]:
@@ -90,7 +93,7 @@ def list_assistants(org_id: str) -> list[dict[str, Any]]:
 
 
 def page_assistants(org_id: str, limit: int, offset: int = 0,
-                    cursor: dict | None = None) -> tuple[list[dict[str, Any]], dict | None]:
+                    cursor: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """One page of assistants, oldest first, and the key to continue from (None at the end)."""
     page = repo().page(org_id, limit, offset, cursor)
     return [public(d) for d in page.items], page.next_cursor

@@ -7,6 +7,7 @@ import secrets
 from functools import lru_cache
 
 from chalicelib import errors
+from chalicelib.models.auth import Principal
 from chalicelib.security import sha256_hex
 from chalicelib.storage.orgs import ApiKey, ApiKeyRepository, RateLimitRepository
 
@@ -32,10 +33,8 @@ def issue_key(org_id: str) -> tuple[str, ApiKey]:
     return plain, record
 
 
-def authenticate(header: str | None):
+def authenticate(header: str | None) -> Principal:
     """Resolve ``Authorization: Bearer <key>`` to its principal, or raise 401."""
-    from chalicelib.api.framework import Principal
-
     if not header:
         raise errors.Unauthorized("Missing API key. Send 'Authorization: Bearer <API_KEY>'.")
     scheme, _, token = header.strip().partition(" ")

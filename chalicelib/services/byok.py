@@ -7,7 +7,6 @@ calls: the org's key when present, else the deployment's platform key.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -17,19 +16,25 @@ from typing import Any
 
 from chalicelib.crypto import decrypt_secret, encrypt_secret
 from chalicelib.models.resources import BYOK_PROVIDERS, ByokDelete, ByokSet
+from chalicelib.secrets import json_secret
 from chalicelib.settings import PLATFORM_KEY_ENV, get_settings
 from chalicelib.storage.byok import ByokKey, ByokRepository
 from chalicelib.timeutil import new_id, now_iso
 
 logger = logging.getLogger("voice.byok")
 
+# The one provider-key cache of the platform (docs/resources.md): the media service reads keys through
+# ``media_gateway.provider_key``, which calls ``provider_key`` here. Each source is cached once for
+# CACHE_SECONDS, never on top of another cache: the org's BYOK row (decrypted key, or "none") per
+# (org, provider), and the platform-keys secret per ARN. Environment variables are read each time.
 CACHE_SECONDS = 60.0
-_cache: dict[tuple[str, str], tuple[float, str | None, bool]] = {}
+_cache: dict[tuple[str, str], tuple[float, str | None]] = {}
 _platform_cache: dict[str, tuple[float, dict[str, str]]] = {}
 _lock = threading.Lock()
 
 
 def _clock() -> float:
+    """Monotonic seconds (tests replace it to move past the TTL without sleeping)."""
     return time.monotonic()
 
 
@@ -72,36 +77,40 @@ def delete_key(org_id: str, body: ByokDelete) -> dict[str, str | None]:
 
 
 def forget(org_id: str, provider: str) -> None:
-    """Drop cached values that depend on this org's key (this process only)."""
+    """Drop this process's cached key of one org and provider (after a rotation or delete here).
+
+    Caches keyed by the key itself (the voices list) see the new key on their next read.
+    """
     with _lock:
         _cache.pop((org_id, provider), None)
-    if provider == "elevenlabs":
-        from chalicelib.services import voices
-
-        voices.forget(org_id)
 
 
 def provider_key(org_id: str, provider: str) -> tuple[str | None, bool]:
     """(key, is_byok): the org's decrypted BYOK key, else the platform key (None when neither).
 
-    Cached in process for 60 s so a call's set-up does not pay KMS and DynamoDB every time.
+    Cached in process for 60 s (CACHE_SECONDS) so a call's set-up does not pay KMS and DynamoDB every
+    time; a key rotated in another process is seen here at most 60 s later, BYOK or platform.
     """
+    key = _byok_key(org_id, provider)
+    if key is not None:
+        return key, True
+    return platform_key(provider), False
+
+
+def _byok_key(org_id: str, provider: str) -> str | None:
+    """The org's own key for a provider (cached: a key, or None for "no BYOK key")."""
+    if provider not in BYOK_PROVIDERS:
+        return None
     now = _clock()
     with _lock:
         hit = _cache.get((org_id, provider))
-    if hit and hit[0] > now:
-        return hit[1], hit[2]
-    key: str | None = None
-    is_byok = False
-    if provider in BYOK_PROVIDERS:
-        row = repo().get(org_id, provider)
-        if row is not None:
-            key, is_byok = decrypt_secret(row.ciphertext, _context(org_id, provider)), True
-    if key is None:
-        key = platform_key(provider)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    row = repo().get(org_id, provider)
+    key = decrypt_secret(row.ciphertext, _context(org_id, provider)) if row is not None else None
     with _lock:
-        _cache[(org_id, provider)] = (now + CACHE_SECONDS, key, is_byok)
-    return key, is_byok
+        _cache[(org_id, provider)] = (now + CACHE_SECONDS, key)
+    return key
 
 
 def platform_key(provider: str) -> str | None:
@@ -123,15 +132,7 @@ def _platform_secret(arn: str) -> dict[str, str]:
         hit = _platform_cache.get(arn)
     if hit and hit[0] > now:
         return hit[1]
-    import boto3
-
-    raw = boto3.client("secretsmanager", region_name=get_settings().region).get_secret_value(SecretId=arn)
-    try:
-        value: Any = json.loads(raw.get("SecretString") or "{}")
-    except ValueError:
-        logger.error("platform keys secret is not JSON; ignoring it")
-        value = {}
-    secret = {str(k): str(v) for k, v in value.items() if v} if isinstance(value, dict) else {}
+    secret = json_secret(arn, get_settings().region)
     with _lock:
         _platform_cache[arn] = (now + CACHE_SECONDS, secret)
     return secret

@@ -15,6 +15,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from chalicelib.models.media import AmdVerdict
+from chalicelib.services import media_client
+from chalicelib.settings import get_settings
 from chalicelib.storage.calls import LIVE_STATUSES, Call, CallRepository
 from chalicelib.timeutil import now_iso, parse_datetime
 
@@ -88,8 +91,9 @@ def call_started(org_id: str, call_id: str, control_url: str) -> Call | None:
     return _repo().set_status(org_id, call_id, "in-progress", from_statuses=("in-progress",), data_updates=updates)
 
 
-def call_ended(org_id: str, call_id: str, *, end_reason: str, messages: list, latency: dict | None,
-               duration_seconds: int | None, error: str | None = None, extra: dict | None = None) -> Call | None:
+def call_ended(org_id: str, call_id: str, *, end_reason: str, messages: list[Any], latency: dict[str, Any] | None,
+               duration_seconds: int | None, error: str | None = None,
+               extra: dict[str, Any] | None = None) -> Call | None:
     """Final write from the media service; a second call (or one after Twilio finalized) does nothing."""
     now = now_iso()
     current = _repo().get(org_id, call_id)
@@ -108,7 +112,7 @@ def call_ended(org_id: str, call_id: str, *, end_reason: str, messages: list, la
 
 
 def finalize(org_id: str, call_id: str, status: str, *, end_reason: str, error: str | None = None,
-             sequence: int | None = None, data: dict | None = None) -> Call | None:
+             sequence: int | None = None, data: dict[str, Any] | None = None) -> Call | None:
     """Move a live call to a final status and run the side effects once."""
     updates = {"end_reason": end_reason, "error": error, "ended_at": now_iso(), **(data or {})}
     call = _repo().set_status(org_id, call_id, status, sequence=sequence, data_updates=updates)
@@ -142,7 +146,7 @@ def apply_twilio_status(org_id: str, call_id: str, form: dict[str, str]) -> Call
         if call is not None:
             _emit(call)
         return call
-    twilio_view = {"twilio_status": status}
+    twilio_view: dict[str, Any] = {"twilio_status": status}
     if form.get("CallDuration"):
         try:
             twilio_view["twilio_duration_seconds"] = int(form["CallDuration"])
@@ -192,10 +196,12 @@ def finalize_if_stale(org_id: str, call_id: str) -> Call | None:
                     data={"duration_seconds": duration, "ended_at": current.data["twilio_completed_at"]})
 
 
+def _forward_amd(call: Call, answered_by: str) -> None:
+    media_client.send_command(call, AmdVerdict(answered_by=answered_by), fallback_base=get_settings().media_control_url)
+
+
 def record_amd(org_id: str, call_id: str, answered_by: str, form: dict[str, str]) -> Call | None:
     """Store Twilio's AnsweredBy verdict and pass it to the live call."""
-    from chalicelib.services.call_control import forward_to_media
-
     current = _repo().get(org_id, call_id)
     if current is None:
         return None
@@ -208,8 +214,5 @@ def record_amd(org_id: str, call_id: str, answered_by: str, form: dict[str, str]
     call = _repo().update_data(org_id, call_id, updates)
     if call is not None and call.is_live:
         # Before the stream starts there is no owner yet: the media pool keeps the verdict for it.
-        from chalicelib.settings import get_settings
-
-        _safe(f"amd forward for call {call_id}", forward_to_media, call, {"type": "amd", "answered_by": answered_by},
-              fallback_base=get_settings().media_control_url)
+        _safe(f"amd forward for call {call_id}", _forward_amd, call, answered_by)
     return call

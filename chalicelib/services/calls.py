@@ -10,28 +10,33 @@ from __future__ import annotations
 
 import copy
 import logging
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
 
 from chalicelib import errors
-from chalicelib.crypto import decrypt_secret, encrypt_secret
+from chalicelib.jsonvalue import as_list, as_object
 from chalicelib.models.assistant import ASSISTANT_DEFAULTS, AssistantFields
 from chalicelib.models.calls import OutboundCallRequest
 from chalicelib.models.common import is_uuid
 from chalicelib.models.phone import normalize_e164
 from chalicelib.security import make_call_token
+from chalicelib.services import media_client
+from chalicelib.services.call_secrets import encrypt_call_secrets
+from chalicelib.services.call_secrets import secret_for_call as secret_for_call  # re-exported: older media code
 from chalicelib.settings import get_settings, table_name
 from chalicelib.storage.calls import Call, CallRepository
+from chalicelib.templating import render
 from chalicelib.timeutil import new_id, now_iso, parse_datetime
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 log = logging.getLogger("voice.calls")
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 IN_FLIGHT_BUDGET_MS = 30_000
-_VAR_RE = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
 
 
 @lru_cache(maxsize=1)
@@ -55,7 +60,8 @@ def _strip_secrets(block: dict[str, Any], secrets: dict[str, str]) -> dict[str, 
         secrets["webhook_secret"] = out.pop("webhook_secret")
     else:
         out.pop("webhook_secret", None)
-    for tool in ((out.get("llm_config") or {}).get("tools") or []):
+    for tool in as_list(as_object(out.get("llm_config")).get("tools")):
+        tool = as_object(tool)
         if tool.get("type") == "function":
             secret = tool.pop("secret", None)
             if secret:
@@ -68,8 +74,8 @@ def saved_config(doc: Any) -> dict[str, Any]:
     return {**ASSISTANT_DEFAULTS, **copy.deepcopy(doc.data)}
 
 
-def resolve_assistant(org_id: str, *, assistant_id: str | None, transient: dict | None = None,
-                      override: dict | None = None, check_active: bool = True) -> ResolvedAssistant:
+def resolve_assistant(org_id: str, *, assistant_id: str | None, transient: dict[str, Any] | None = None,
+                      override: dict[str, Any] | None = None, check_active: bool = True) -> ResolvedAssistant:
     """Reference, transient or hybrid mode. Overrides replace whole top-level blocks."""
     from chalicelib.services.assistants import get_document
 
@@ -101,7 +107,7 @@ def missing_blocks(config: dict[str, Any]) -> list[str]:
 def check_complete(config: dict[str, Any], where: str = "assistant") -> None:
     missing = missing_blocks(config)
     if missing:
-        provider = (config.get("llm_config") or {}).get("provider")
+        provider = as_object(config.get("llm_config")).get("provider")
         mode = "xai_realtime" if provider == "xai_realtime" else "the STT + LLM + TTS pipeline"
         details = [f"'{m}' is required for {mode}" for m in missing]
         raise errors.MissingField(f"The resolved {where} config is incomplete: missing {', '.join(missing)}.",
@@ -112,46 +118,13 @@ def fill_variables(config: dict[str, Any], variables: dict[str, Any] | None) -> 
     """Replace ``{{var}}`` in the first message and system prompts; unknown names stay as written."""
     if not variables:
         return config
-
-    def sub(text: Any) -> Any:
-        if not isinstance(text, str):
-            return text
-        return _VAR_RE.sub(lambda m: str(variables[m.group(1)]) if m.group(1) in variables else m.group(0), text)
-
-    config["first_message"] = sub(config.get("first_message"))
-    for msg in ((config.get("llm_config") or {}).get("messages") or []):
-        if msg.get("role") == "system":
-            msg["content"] = sub(msg.get("content"))
+    if isinstance(config.get("first_message"), str):
+        config["first_message"] = render(config["first_message"], variables)
+    for msg in as_list(as_object(config.get("llm_config")).get("messages")):
+        msg = as_object(msg)
+        if msg.get("role") == "system" and isinstance(msg.get("content"), str):
+            msg["content"] = render(msg["content"], variables)
     return config
-
-
-def _secret_ctx(org_id: str, call_id: str, name: str) -> dict[str, str]:
-    return {"org_id": org_id, "purpose": f"call:{call_id}:{name}"}
-
-
-def encrypt_call_secrets(org_id: str, call_id: str, secrets: dict[str, str]) -> dict[str, str]:
-    return {name: encrypt_secret(value, _secret_ctx(org_id, call_id, name)) for name, value in secrets.items()}
-
-
-def secret_for_call(call: Call, name: str) -> str | None:
-    """A secret of the call's resolved assistant: ``webhook_secret`` or ``tool:<name>``.
-
-    Secrets given inline for this call (transient mode, overrides, assistant-request answers) win;
-    otherwise the saved assistant's encrypted secret is read.
-    """
-    blob = (call.data.get("secrets_enc") or {}).get(name)
-    if blob:
-        return decrypt_secret(blob, _secret_ctx(call.org_id, call.id, name))
-    assistant_id = call.data.get("secret_assistant_id")
-    if not assistant_id:
-        return None
-    from chalicelib.services.assistants import get_document, secret_for
-
-    try:
-        doc = get_document(call.org_id, assistant_id)
-    except errors.NotFound:
-        return None
-    return secret_for(doc, name)
 
 
 # ---------------------------------------------------------------- numbers
@@ -171,9 +144,9 @@ def _number(org_id: str, number_id: str | None) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- outbound
-def place_outbound_call(org_id: str, body: dict, idempotency_key: str | None = None, *,
+def place_outbound_call(org_id: str, body: dict[str, Any], idempotency_key: str | None = None, *,
                         campaign_id: str | None = None, lead_id: str | None = None,
-                        variables: dict | None = None) -> dict:
+                        variables: dict[str, Any] | None = None) -> dict[str, Any]:
     """Validate, write the call row (``queued``) and dial through Twilio.
 
     Returns ``{"success": True, "call_id", "status": "dialing"}``. With an ``idempotency_key`` the
@@ -199,14 +172,14 @@ class _InFlightBudget:
         return IN_FLIGHT_BUDGET_MS
 
 
-def _place_from_payload(payload: dict) -> dict:
+def _place_from_payload(payload: dict[str, Any]) -> dict[str, Any]:
     req = payload["request"]
     return _place(payload["org_id"], req["body"], campaign_id=req.get("campaign_id"), lead_id=req.get("lead_id"),
                   variables=req.get("variables"))
 
 
-def _place_idempotent(org_id: str, body: dict, key: str, campaign_id: str | None, lead_id: str | None,
-                      variables: dict | None) -> dict:
+def _place_idempotent(org_id: str, body: dict[str, Any], key: str, campaign_id: str | None, lead_id: str | None,
+                      variables: dict[str, Any] | None) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
     from aws_lambda_powertools.utilities.idempotency.base import IdempotencyHandler
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
@@ -222,7 +195,7 @@ def _place_idempotent(org_id: str, body: dict, key: str, campaign_id: str | None
                                expires_after_seconds=IDEMPOTENCY_TTL_SECONDS, raise_on_no_idempotency_key=True)
     # Bounds the INPROGRESS lock: a request that crashed mid-dial frees its key after this budget
     # instead of blocking retries for 24 h (API Gateway gives a request at most 29 s).
-    config.register_lambda_context(_InFlightBudget())
+    config.register_lambda_context(cast("LambdaContext", _InFlightBudget()))  # only the remaining time is read
     handler = IdempotencyHandler(function=_place_from_payload, function_payload=payload, config=config,
                                  persistence_store=_persistence(table_name("idempotency")),
                                  function_args=(), function_kwargs={"payload": payload})
@@ -246,8 +219,8 @@ def _check_balance(org_id: str) -> None:
         raise errors.InsufficientCredits("The organization has no minutes left; top up to place calls.")
 
 
-def _place(org_id: str, body: dict, *, campaign_id: str | None, lead_id: str | None,
-           variables: dict | None) -> dict:
+def _place(org_id: str, body: dict[str, Any], *, campaign_id: str | None, lead_id: str | None,
+           variables: dict[str, Any] | None) -> dict[str, Any]:
     req = OutboundCallRequest.model_validate(body)  # ValidationError -> 400 at the API edge
     try:
         destination = normalize_e164(req.destination)
@@ -307,7 +280,6 @@ def stream_twiml_for(call: Call) -> str:
 
 def dial(call: Call) -> None:
     """Ask Twilio to place the call; a refusal marks the row failed and raises 502."""
-    from chalicelib.services.call_control import prepare_call
     from chalicelib.telephony.twilio_client import DialRequest, TwilioCallError, telephony
 
     tel = telephony()
@@ -326,7 +298,7 @@ def dial(call: Call) -> None:
         _dial_failed(call, exc.reason)
         raise errors.UpstreamError(f"Twilio refused the call: {exc.reason}") from None
     repo().set_twilio_sid(call.org_id, call.id, sid)
-    prepare_call(call.org_id, call.id)
+    media_client.prepare(call.org_id, call.id)
 
 
 def _dial_failed(call: Call, reason: str) -> None:
@@ -393,7 +365,7 @@ def list_call_webhooks(org_id: str, call_id: str) -> list[dict[str, Any]]:
     from chalicelib.storage.webhooks import WebhookDeliveryRepository
 
     get_call(org_id, call_id)  # 404 for unknown and other orgs' calls
-    out = []
+    out: list[dict[str, Any]] = []
     for d in WebhookDeliveryRepository().for_call(org_id, call_id):
         out.append({"id": d.id, "event": d.event, "status": d.status, "url": d.data.get("url"),
                     "attempts": d.data.get("attempts") or [], "last_error": d.data.get("last_error"),
@@ -418,7 +390,8 @@ def _date_param(query: dict[str, str], name: str, end: bool) -> str | None:
     return text
 
 
-def list_calls(org_id: str, query: dict[str, str], limit: int, offset: int, cursor: dict | None) -> dict[str, Any]:
+def list_calls(org_id: str, query: dict[str, str], limit: int, offset: int,
+               cursor: dict[str, Any] | None) -> dict[str, Any]:
     """Newest first; ``status`` (connecting = queued or ringing), date range on created_at."""
     status = (query.get("status") or "").strip()
     statuses: tuple[str, ...] = ()

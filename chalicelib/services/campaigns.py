@@ -11,13 +11,13 @@ duplicated tasks are harmless.
 from __future__ import annotations
 
 import logging
-import re
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from chalicelib import errors
+from chalicelib.jsonvalue import as_object
 from chalicelib.models.campaigns import (
     ACTIVE_CAMPAIGN,
     CAMPAIGN_DEFAULTS,
@@ -50,6 +50,7 @@ from chalicelib.storage.campaigns import (
     LeadBusy,
     LeadRepository,
 )
+from chalicelib.templating import render
 from chalicelib.timeutil import iso, new_id, utcnow
 
 log = logging.getLogger("voice.campaigns")
@@ -174,7 +175,8 @@ def create_campaign(org_id: str, body: CampaignCreate) -> dict[str, Any]:
     lead_bodies = body.leads or []
     status = fields.pop("status", None) or "draft"
     fields.pop("leads", None)
-    data = {**CAMPAIGN_DEFAULTS, **{k: v for k, v in fields.items() if v is not None or k in NULLABLE}}
+    data: dict[str, Any] = {**CAMPAIGN_DEFAULTS,
+                            **{k: v for k, v in fields.items() if v is not None or k in NULLABLE}}
     _check_refs(org_id, data, {"agent_id", "number_id"})
     _check_window(data)
     seen: set[str] = set()
@@ -251,8 +253,8 @@ def delete_campaign(org_id: str, campaign_id: str) -> None:
     repo().delete(org_id, campaign_id)
 
 
-def list_leads(org_id: str, campaign_id: str, *, limit: int, offset: int, cursor: dict | None,
-               ) -> tuple[list[dict[str, Any]], dict[str, Any], dict | None]:
+def list_leads(org_id: str, campaign_id: str, *, limit: int, offset: int, cursor: dict[str, Any] | None,
+               ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any] | None]:
     c = _get(org_id, campaign_id)
     if cursor is not None:
         items, next_key = leads().page(org_id, campaign_id, limit=limit, start_key=cursor)
@@ -329,7 +331,7 @@ def run_tick(state: RunState) -> TickResult:
     execution (bounded history), or stop (paused, cancelled, superseded, completed)."""
     s = get_settings()
     ticks = state.ticks + 1
-    base = {**state.model_dump(), "ticks": ticks, "rotate_after": s.campaign_rotate_after_dials,
+    base: dict[str, Any] = {**state.model_dump(), "ticks": ticks, "rotate_after": s.campaign_rotate_after_dials,
             "call_timeout": s.campaign_call_timeout_seconds, "poll_seconds": s.campaign_worker_poll_seconds,
             "max_polls": s.campaign_worker_max_polls}
     c = repo().get(state.org_id, state.campaign_id)
@@ -407,7 +409,14 @@ def run_claim(inp: WorkerInput) -> ClaimResult:
 
 def render_template(template: str, variables: dict[str, Any]) -> str:
     """Fill ``{{var}}`` placeholders; unknown ones become empty rather than being read aloud."""
-    return re.sub(r"\{\{\s*([\w.-]+)\s*\}\}", lambda m: str(variables.get(m.group(1), "") or ""), template)
+    return render(template, variables, missing="empty")
+
+
+def _claimed_lead(claim: ClaimResult) -> ClaimedLead:
+    """The lead a dial-path task works on (the state machine routes only ``dial`` claims to these tasks)."""
+    if claim.lead is None:
+        raise ValueError("this task needs a claimed lead; the claim was " + repr(claim.action))
+    return claim.lead
 
 
 def idempotency_key(campaign_id: str, lead_id: str, attempt: int) -> str:
@@ -421,8 +430,8 @@ def run_dial(inp: DialInput) -> DialResult:
     idempotency key per lead attempt: a retried task (even one that died after Twilio accepted
     the call but before anything was stored) gets the first call back instead of dialing again.
     """
-    assert inp.claim.lead is not None
-    lead_id, attempt = inp.claim.lead.id, inp.claim.lead.attempt
+    claimed = _claimed_lead(inp.claim)
+    lead_id, attempt = claimed.id, claimed.attempt
     lead = leads().get(inp.org_id, inp.campaign_id, lead_id)
     if lead is None or lead.status != "calling" or lead.attempts != attempt:
         return DialResult(error="lead is no longer being called")
@@ -432,7 +441,7 @@ def run_dial(inp: DialInput) -> DialResult:
     if c is None:
         return DialResult(error="campaign is gone")
     data = {**CAMPAIGN_DEFAULTS, **c.data}
-    variables = {**(lead.data.get("variables") or {}), "phone_number": lead.phone_number}
+    variables: dict[str, Any] = {**as_object(lead.data.get("variables")), "phone_number": lead.phone_number}
     if lead.data.get("name"):
         variables["name"] = lead.data["name"]
     body: dict[str, Any] = {"destination": lead.phone_number, "assistant_id": data["agent_id"],
@@ -456,9 +465,9 @@ def run_dial(inp: DialInput) -> DialResult:
         return DialResult(error=f"{exc.code}: {exc.message}")
     except errors.ApiError as exc:  # permanent (assistant gone, bad number ...): a failed attempt
         return DialResult(error=f"{exc.code}: {exc.message}")
-    call_id = result.get("call_id") if isinstance(result, dict) else None
+    call_id = result.get("call_id")
     if not call_id:
-        return DialResult(error=str((result or {}).get("error") or "the call was not placed"))
+        return DialResult(error=str(result.get("error") or "the call was not placed"))
     leads().set_call(inp.org_id, inp.campaign_id, lead.id, attempt, call_id)
     return DialResult(call_id=call_id)
 
@@ -469,14 +478,15 @@ def run_await(inp: AwaitInput) -> TaskAck:
     If the call ended before the token was stored, nobody else will send it: check the call
     after storing and release it here (the two writes and reads cover every interleaving).
     """
-    assert inp.claim.lead is not None and inp.dial.call_id
-    lead = inp.claim.lead
-    if not leads().set_token(inp.org_id, inp.campaign_id, lead.id, lead.attempt, inp.dial.call_id, inp.token):
-        _send_success(inp.token, {"call_id": inp.dial.call_id, "status": "unknown"})
+    lead, call_id = _claimed_lead(inp.claim), inp.dial.call_id
+    if not call_id:
+        raise ValueError("await needs the dialled call's id (the state machine awaits only placed calls)")
+    if not leads().set_token(inp.org_id, inp.campaign_id, lead.id, lead.attempt, call_id, inp.token):
+        _send_success(inp.token, {"call_id": call_id, "status": "unknown"})
         return TaskAck(detail="attempt already resolved")
-    call = CallRepository().get(inp.org_id, inp.dial.call_id)
+    call = CallRepository().get(inp.org_id, call_id)
     if call is None or call.status not in LIVE_STATUSES:
-        _send_success(inp.token, {"call_id": inp.dial.call_id, "status": call.status if call else "unknown"})
+        _send_success(inp.token, {"call_id": call_id, "status": call.status if call else "unknown"})
         return TaskAck(detail="call already ended")
     return TaskAck(detail="parked")
 
@@ -524,9 +534,9 @@ def outcome_of(call: Call | None) -> str | None:
 
 def run_record(inp: RecordInput) -> RecordResult:
     """Record the attempt's outcome, free the slot, and schedule a retry or finish the lead."""
-    assert inp.claim.lead is not None
-    lead = leads().get(inp.org_id, inp.campaign_id, inp.claim.lead.id)
-    if lead is None or lead.status != "calling" or lead.attempts != inp.claim.lead.attempt:
+    claimed = _claimed_lead(inp.claim)
+    lead = leads().get(inp.org_id, inp.campaign_id, claimed.id)
+    if lead is None or lead.status != "calling" or lead.attempts != claimed.attempt:
         return RecordResult()  # recorded already (a retried task) or the lead was removed
     reason = None
     if inp.dial_error:

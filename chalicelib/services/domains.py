@@ -13,6 +13,7 @@ from typing import Any
 
 from chalicelib import errors
 from chalicelib.integrations.resend_client import ResendClient
+from chalicelib.jsonvalue import as_list, as_object
 from chalicelib.models.resources import DomainCreate, DomainSync
 from chalicelib.storage.domains import DomainRecord, DomainRepository
 from chalicelib.timeutil import new_id, now_iso
@@ -66,7 +67,7 @@ def _apply(rec: DomainRecord, resend_domain: dict[str, Any]) -> DomainRecord:
     if resend_domain.get("region"):
         data["region"] = resend_domain["region"]
     if "records" in resend_domain:
-        data["records"] = [_record(r) for r in resend_domain.get("records") or []]
+        data["records"] = [_record(as_object(r)) for r in as_list(resend_domain.get("records"))]
     if data.get("status") == "verified" and not data.get("verified_at"):
         data["verified_at"] = now_iso()
     rec.data = data

@@ -13,6 +13,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from chalicelib import errors
+from chalicelib.jsonvalue import object_or_none
+from chalicelib.services import media_client
+from chalicelib.services.call_secrets import encrypt_call_secrets
 from chalicelib.settings import get_settings
 from chalicelib.storage.calls import Call
 from chalicelib.telephony.twiml import say_and_hang_up
@@ -41,12 +44,12 @@ def apply_assistant_answer(org_id: str, answer: dict[str, Any], saved: Any) -> t
     resolved = saved
     try:
         other_id = _first(answer, "assistant_id", "assistantId")
-        override_raw = _first(answer, "assistant_override", "assistantOverride")
-        inline = answer.get("assistant")
+        override_block = object_or_none(_first(answer, "assistant_override", "assistantOverride"))
+        inline = object_or_none(answer.get("assistant"))
         if other_id:
-            override = validate_assistant_fields(override_raw) if isinstance(override_raw, dict) else None
+            override = validate_assistant_fields(override_block) if override_block is not None else None
             resolved = resolve_assistant(org_id, assistant_id=str(other_id), override=override)
-        elif isinstance(inline, dict):
+        elif inline is not None:
             override = validate_assistant_fields(inline)
             resolved = resolve_assistant(org_id, assistant_id=saved.assistant_id, override=override,
                                          check_active=False)
@@ -65,7 +68,6 @@ def handle_voice(form: dict[str, str]) -> str:
     from chalicelib.services.assistants import get_document, secret_for
     from chalicelib.services.calls import (
         check_complete,
-        encrypt_call_secrets,
         repo,
         resolve_assistant,
         stream_twiml_for,
@@ -131,9 +133,7 @@ def handle_voice(form: dict[str, str]) -> str:
         "secrets_enc": encrypt_call_secrets(org_id, call_id, resolved.secrets) or None,
     })
     call = repo().create(Call(org_id, call_id, "ringing", "inbound", now, now, twilio_call_sid=call_sid, data=data))
-    from chalicelib.services.call_control import prepare_call
-
-    prepare_call(org_id, call_id)
+    media_client.prepare(org_id, call_id)
     return stream_twiml_for(call)
 
 

@@ -8,13 +8,18 @@ The media service reaches this module only through its port, ``media.controlplan
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from chalicelib import errors
 from chalicelib.models.media import CallEnded, CallSetup, CallStarted, ToolInvocation, TransferRequest
-from chalicelib.settings import PLATFORM_KEY_ENV
+from chalicelib.services import byok, call_events, recordings
+from chalicelib.services.call_secrets import secret_for_call
+from chalicelib.services.numbers import get_number
+from chalicelib.services.sip_trunks import get_trunk
 from chalicelib.storage.calls import CallRepository
+from chalicelib.telephony.twilio_client import TwilioCallError, telephony
+from chalicelib.telephony.twiml import transfer_twiml
+from chalicelib.webhooks.delivery import call_tool_webhook
 
 log = logging.getLogger("voice.media_gateway")
 
@@ -33,28 +38,20 @@ def load_call(org_id: str, call_id: str) -> CallSetup | None:
 
 def call_started(event: CallStarted) -> None:
     """The media task took the stream: the call is live and owned by ``control_url``."""
-    from chalicelib.services.call_events import call_started as started
-
-    started(event.org_id, event.call_id, control_url=event.control_url)
+    call_events.call_started(event.org_id, event.call_id, control_url=event.control_url)
 
 
 def call_ended(event: CallEnded) -> None:
     """The media task's final report: transcript, latency, end reason and extras."""
-    from chalicelib.services.call_events import call_ended as ended
-
-    ended(event.org_id, event.call_id, end_reason=event.end_reason, messages=event.messages,
-          latency=event.latency, duration_seconds=event.duration_seconds, error=event.error, extra=event.extra)
+    call_events.call_ended(event.org_id, event.call_id, end_reason=event.end_reason, messages=event.messages,
+                           latency=event.latency, duration_seconds=event.duration_seconds, error=event.error,
+                           extra=event.extra)
 
 
 def provider_key(org_id: str, provider: str) -> tuple[str, bool]:
     """(key, is_byok) for a pipeline provider: the org's BYOK key, else the platform key (cached 60 s)."""
-    from chalicelib.services.byok import provider_key as byok_key
-
-    name = KEY_PROVIDER.get(provider, provider)
-    key, is_byok = byok_key(org_id, name)
-    if key:
-        return key, is_byok
-    return os.environ.get(PLATFORM_KEY_ENV.get(name, ""), "") or SANDBOX_KEY, False
+    key, is_byok = byok.provider_key(org_id, KEY_PROVIDER.get(provider, provider))
+    return (key, is_byok) if key else (SANDBOX_KEY, False)
 
 
 def invoke_tool(invocation: ToolInvocation) -> Any:
@@ -62,13 +59,11 @@ def invoke_tool(invocation: ToolInvocation) -> Any:
 
     Errors come back as ``{"error": ...}`` results the LLM can speak; the call goes on.
     """
-    from chalicelib.webhooks.delivery import call_tool_webhook
-
     secret = _tool_secret(invocation)
     out = call_tool_webhook(invocation.url, secret, invocation.payload, timeout=invocation.timeout_seconds)
-    if isinstance(out, dict) and out.get("error"):
+    if out.get("error"):
         return {"error": out["error"]}
-    return out.get("result") if isinstance(out, dict) else out
+    return out.get("result")
 
 
 def _tool_secret(invocation: ToolInvocation) -> str | None:
@@ -77,8 +72,6 @@ def _tool_secret(invocation: ToolInvocation) -> str | None:
     Read through the call row: secrets sent with a transient assistant or overrides live encrypted
     on the row (``secrets_enc``), a saved assistant's on the assistant (``secret_assistant_id``).
     """
-    from chalicelib.services.calls import secret_for_call
-
     call = CallRepository().get(invocation.org_id, invocation.call_id)
     if call is None:
         return None
@@ -92,8 +85,6 @@ def _tool_secret(invocation: ToolInvocation) -> str | None:
 
 def hang_up(call_sid: str | None) -> bool:
     """End the call at Twilio; False when there is no Twilio, no CallSid, or Twilio refused."""
-    from chalicelib.telephony.twilio_client import TwilioCallError, telephony
-
     tel = telephony()
     if tel is None or not call_sid:
         return False
@@ -108,9 +99,6 @@ def hang_up(call_sid: str | None) -> bool:
 def transfer(request: TransferRequest) -> bool:
     """Replace the call's TwiML with a ``<Dial>``: the number's transfer trunk for phone numbers when it
     has one. The ``<Connect><Stream>`` ends, so the media task sees Twilio's ``stop``."""
-    from chalicelib.telephony.twilio_client import TwilioCallError, telephony
-    from chalicelib.telephony.twiml import transfer_twiml
-
     tel = telephony()
     if tel is None:
         return False
@@ -128,9 +116,6 @@ def _transfer_trunk(org_id: str, number_id: str | None) -> dict[str, Any] | None
     """The number's transfer trunk (with password) or None."""
     if not number_id:
         return None
-    from chalicelib.services.numbers import get_number
-    from chalicelib.services.sip_trunks import get_trunk
-
     try:
         number = get_number(org_id, number_id)
         if not number.get("transfer_trunk_id"):
@@ -142,13 +127,9 @@ def _transfer_trunk(org_id: str, number_id: str | None) -> dict[str, Any] | None
 
 def recording_enabled() -> bool:
     """Is there a bucket to store recordings in?"""
-    from chalicelib.services import recordings
-
     return recordings.enabled()
 
 
 def store_recording(org_id: str, call_id: str, wav: bytes) -> str:
     """Upload a call's WAV; the object key to record on the call."""
-    from chalicelib.services import recordings
-
     return recordings.upload_wav(org_id, call_id, wav)

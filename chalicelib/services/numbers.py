@@ -47,10 +47,10 @@ def _public(rec: NumberRecord, names: NameLookup | None = None) -> dict[str, Any
         "updated_at": rec.updated_at,
     }
     if names is not None:
-        agent = names.assistants.get(out["agent_id"] or "") or {}
+        agent = names.assistants.get(str(out["agent_id"] or "")) or {}
         out["agent_name"] = agent.get("name")
         out["business_name"] = agent.get("business_name")
-        out["transfer_trunk_name"] = names.trunks.get(out["transfer_trunk_id"] or "")
+        out["transfer_trunk_name"] = names.trunks.get(str(out["transfer_trunk_id"] or ""))
     return out
 
 

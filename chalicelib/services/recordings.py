@@ -12,6 +12,7 @@ import logging
 from functools import lru_cache
 from typing import Any
 
+from chalicelib import aws
 from chalicelib.settings import get_settings
 
 log = logging.getLogger("voice.recordings")
@@ -33,12 +34,9 @@ def object_key(org_id: str, call_id: str) -> str:
 
 @lru_cache(maxsize=1)
 def _s3() -> Any:
-    import boto3
-    from botocore.config import Config
-
     # SigV4 so presigned URLs may last up to 7 days; AWS_ENDPOINT_URL (make dev) is honoured by boto3.
-    return boto3.client("s3", region_name=get_settings().region,
-                        config=Config(signature_version="s3v4", retries={"max_attempts": 3, "mode": "standard"}))
+    return aws.client("s3", region=get_settings().region, signature_version="s3v4",
+                      retries={"max_attempts": 3, "mode": "standard"})
 
 
 def reset_client() -> None:

@@ -8,7 +8,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from chalicelib import errors
-from chalicelib.api.framework import validation_error
 from chalicelib.models.common import is_uuid
 from chalicelib.models.templates import (
     AnalysisTemplateCreate,
@@ -23,12 +22,12 @@ from chalicelib.timeutil import new_id, now_iso
 
 
 @lru_cache(maxsize=1)
-def tool_repo() -> DocumentRepository:
+def tool_repo() -> DocumentRepository[ToolTemplateModel]:
     return DocumentRepository(ToolTemplateModel)
 
 
 @lru_cache(maxsize=1)
-def analysis_repo() -> DocumentRepository:
+def analysis_repo() -> DocumentRepository[AnalysisTemplateModel]:
     return DocumentRepository(AnalysisTemplateModel)
 
 
@@ -37,26 +36,26 @@ def _public(doc: Document) -> dict[str, Any]:
             "updated_at": doc.updated_at}
 
 
-def _get(repo: DocumentRepository, org_id: str, doc_id: str, label: str) -> Document:
+def _get(repo: DocumentRepository[Any], org_id: str, doc_id: str, label: str) -> Document:
     doc = repo.get(org_id, doc_id) if is_uuid(doc_id) else None
     if doc is None:
         raise errors.NotFound(f"{label} {doc_id} not found.")
     return doc
 
 
-def _delete(repo: DocumentRepository, org_id: str, doc_id: str, label: str) -> None:
+def _delete(repo: DocumentRepository[Any], org_id: str, doc_id: str, label: str) -> None:
     if not is_uuid(doc_id) or not repo.delete(org_id, doc_id):
         raise errors.NotFound(f"{label} {doc_id} not found.")
 
 
-def _create(repo: DocumentRepository, org_id: str, data: dict[str, Any]) -> dict[str, Any]:
+def _create(repo: DocumentRepository[Any], org_id: str, data: dict[str, Any]) -> dict[str, Any]:
     now = now_iso()
     doc = Document(org_id, new_id(), data, now, now)
     repo.create(doc)
     return _public(doc)
 
 
-def _save(repo: DocumentRepository, doc: Document, label: str) -> dict[str, Any]:
+def _save(repo: DocumentRepository[Any], doc: Document, label: str) -> dict[str, Any]:
     doc.updated_at = now_iso()
     if not repo.replace(doc):
         raise errors.NotFound(f"{label} {doc.id} not found.")
@@ -71,11 +70,11 @@ def _checked_config(tool_type: str, config: dict[str, Any]) -> dict[str, Any]:
     try:
         return validate_tool_config(tool_type, config)
     except ValidationError as exc:
-        raise validation_error(exc, prefix="tool_config") from None
+        raise errors.validation_error(exc, prefix="tool_config") from None
 
 
 def create_tool_template(org_id: str, body: ToolTemplateCreate) -> dict[str, Any]:
-    data = {"description": None, **body.dump(exclude_unset=True)}
+    data: dict[str, Any] = {"description": None, **body.dump(exclude_unset=True)}
     data["tool_config"] = _checked_config(data["tool_type"], data["tool_config"])
     return _create(tool_repo(), org_id, data)
 
@@ -85,7 +84,7 @@ def list_tool_templates(org_id: str) -> list[dict[str, Any]]:
 
 
 def page_tool_templates(org_id: str, limit: int, offset: int = 0,
-                        cursor: dict | None = None) -> tuple[list[dict[str, Any]], dict | None]:
+                        cursor: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     page = tool_repo().page(org_id, limit, offset, cursor)
     return [_public(d) for d in page.items], page.next_cursor
 
@@ -129,7 +128,7 @@ def list_analysis_templates(org_id: str) -> list[dict[str, Any]]:
 
 
 def page_analysis_templates(org_id: str, limit: int, offset: int = 0,
-                            cursor: dict | None = None) -> tuple[list[dict[str, Any]], dict | None]:
+                            cursor: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     page = analysis_repo().page(org_id, limit, offset, cursor)
     return [_public(d) for d in page.items], page.next_cursor
 

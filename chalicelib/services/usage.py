@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib import errors
-from chalicelib.api.framework import Page, encode_cursor
+from chalicelib.paging import Page, encode_cursor
 from chalicelib.settings import get_settings
 from chalicelib.storage.usage import HIGH, UsageRepository
 from chalicelib.timeutil import iso, parse_datetime

@@ -1,4 +1,8 @@
-"""GET /voices: the org's ElevenLabs voices (its BYOK key or the platform key) plus xAI's realtime voices."""
+"""GET /voices: the org's ElevenLabs voices (its BYOK key or the platform key) plus xAI's realtime voices.
+
+The ElevenLabs list is cached per org for 10 minutes and tied to the key it was fetched with (by its
+SHA-256): when ``byok.provider_key`` returns another key, the list is fetched again.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ from typing import Any
 
 from chalicelib import errors
 from chalicelib.integrations import elevenlabs_voices
+from chalicelib.security import sha256_hex
+from chalicelib.services.byok import provider_key
 
 CACHE_SECONDS = 600.0
-_cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+# org id -> (expiry, SHA-256 of the key the list was fetched with, voices)
+_cache: dict[str, tuple[float, str, list[dict[str, Any]]]] = {}
 _lock = threading.Lock()
 
 XAI_VOICES: list[dict[str, Any]] = [
@@ -23,30 +30,31 @@ XAI_VOICES: list[dict[str, Any]] = [
 
 
 def _clock() -> float:
+    """Monotonic seconds (tests replace it to move past the TTL without sleeping)."""
     return time.monotonic()
 
 
 def xai_voices() -> list[dict[str, Any]]:
+    """The five xAI realtime voices in the Voice shape."""
     return [{"id": v["id"], "name": v["name"], "provider": "xai", "language": "multilingual",
              "description": {"en": v["style"]}, "preview_url": None, "style": v["style"]} for v in XAI_VOICES]
 
 
 def list_voices(org_id: str) -> dict[str, Any]:
     """``{"voices": [...]}``, plus ``warnings`` when the ElevenLabs voices could not be listed."""
-    from chalicelib.services.byok import provider_key
-
     warnings: list[str] = []
     eleven: list[dict[str, Any]] = []
-    now = _clock()
-    with _lock:
-        hit = _cache.get(org_id)
-    if hit and hit[0] > now:
-        eleven = hit[1]
+    key, _ = provider_key(org_id, "elevenlabs")
+    if not key:
+        warnings.append("No ElevenLabs API key is configured (neither BYOK nor platform): only the xAI "
+                        "realtime voices are listed. Add one with POST /byok (provider 'elevenlabs').")
     else:
-        key, _ = provider_key(org_id, "elevenlabs")
-        if not key:
-            warnings.append("No ElevenLabs API key is configured (neither BYOK nor platform): only the xAI "
-                            "realtime voices are listed. Add one with POST /byok (provider 'elevenlabs').")
+        fingerprint = sha256_hex(key)
+        now = _clock()
+        with _lock:
+            hit = _cache.get(org_id)
+        if hit is not None and hit[0] > now and hit[1] == fingerprint:
+            eleven = hit[2]
         else:
             try:
                 eleven = elevenlabs_voices.list_voices(key)
@@ -54,19 +62,14 @@ def list_voices(org_id: str) -> dict[str, Any]:
                 warnings.append(f"{exc.message} Only the xAI realtime voices are listed.")
             else:
                 with _lock:
-                    _cache[org_id] = (now + CACHE_SECONDS, eleven)
+                    _cache[org_id] = (now + CACHE_SECONDS, fingerprint, eleven)
     out: dict[str, Any] = {"voices": [dict(v) for v in eleven] + xai_voices()}
     if warnings:
         out["warnings"] = warnings
     return out
 
 
-def forget(org_id: str) -> None:
-    """Drop an org's cached voices (its ElevenLabs key changed)."""
-    with _lock:
-        _cache.pop(org_id, None)
-
-
 def clear_cache() -> None:
+    """Forget every cached list (tests)."""
     with _lock:
         _cache.clear()

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pynamodb.attributes import Attribute
 from pynamodb.constants import STRING
 
-from chalicelib.settings import aws_region, table_name
+from chalicelib.aws import aws_region
+
+if TYPE_CHECKING:
+    from pynamodb.models import MetaProtocol
+from chalicelib.settings import table_name
 
 
-def meta(logical: str) -> type:
+def meta(logical: str) -> MetaProtocol:
     """A pynamodb ``Meta`` class for a logical table: name from settings, on-demand billing.
 
     The endpoint comes from ``AWS_ENDPOINT_URL`` (honoured by botocore) so the same code runs
@@ -26,7 +30,7 @@ def meta(logical: str) -> type:
         connect_timeout_seconds = 2
         read_timeout_seconds = 5
 
-    return Meta
+    return cast("MetaProtocol", Meta)  # pynamodb's model metaclass fills in the settings left out here
 
 
 def globals_table_name(logical: str) -> str:

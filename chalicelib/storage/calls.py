@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib.storage.base import is_condition_failure
 from chalicelib.storage.tables import CallModel
@@ -111,7 +112,8 @@ class CallRepository:
             return None
         data = {**current.data, **(data_updates or {})}
         item = CallModel(org_id, call_id)
-        actions = [CallModel.status.set(status), CallModel.updated_at.set(now_iso()), CallModel.data.set(data)]
+        actions: list[Action] = [CallModel.status.set(status), CallModel.updated_at.set(now_iso()),
+                                 CallModel.data.set(data)]
         condition = CallModel.status.is_in(*from_statuses) & (CallModel.updated_at == current.updated_at)
         if sequence is not None:
             actions.append(CallModel.status_sequence.set(sequence))
@@ -133,7 +135,8 @@ class CallRepository:
             if current is None:
                 return None
             item = CallModel(org_id, call_id)
-            actions = [CallModel.updated_at.set(now_iso()), CallModel.data.set({**current.data, **updates})]
+            actions: list[Action] = [CallModel.updated_at.set(now_iso()),
+                                     CallModel.data.set({**current.data, **updates})]
             if twilio_call_sid is not None:
                 actions.append(CallModel.twilio_call_sid.set(twilio_call_sid))
             try:
@@ -157,8 +160,8 @@ class CallRepository:
         CallModel(org_id, call_id).update(actions=[CallModel.twilio_call_sid.set(call_sid)],
                                           condition=CallModel.id.exists())
 
-    def list(self, org_id: str, *, limit: int, start_key: dict | None = None, statuses: tuple[str, ...] = (),
-             start: str | None = None, end: str | None = None) -> tuple[list[Call], dict | None]:
+    def list(self, org_id: str, *, limit: int, start_key: dict[str, Any] | None = None, statuses: tuple[str, ...] = (),
+             start: str | None = None, end: str | None = None) -> tuple[list[Call], dict[str, Any] | None]:
         """Newest first through the by_created index, optional status and created_at range."""
         range_cond = _created_between(start, end)
         filter_cond = CallModel.status.is_in(*statuses) if statuses else None

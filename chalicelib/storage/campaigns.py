@@ -20,9 +20,10 @@ from typing import Any
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.settings import aws_region
+from chalicelib.aws import aws_region
 from chalicelib.storage.base import is_condition_failure
 from chalicelib.storage.tables import CampaignModel, LeadModel
 from chalicelib.timeutil import now_iso
@@ -146,7 +147,7 @@ class CampaignRepository:
         """Replace settings (and status), only if nobody changed the row since ``current`` was read
         and it is not completed or cancelled. None when the condition failed (re-read and decide)."""
         item = CampaignModel(current.org_id, current.id)
-        actions = [CampaignModel.data.set(data), CampaignModel.updated_at.set(now_iso()),
+        actions: list[Action] = [CampaignModel.data.set(data), CampaignModel.updated_at.set(now_iso()),
                    CampaignModel.max_concurrent_calls.set(int(data.get("max_concurrent_calls") or 5))]
         if status is not None:
             actions.append(CampaignModel.status.set(status))
@@ -170,7 +171,7 @@ class CampaignRepository:
         current = self.get(org_id, campaign_id)
         if current is None or current.status not in from_statuses:
             return False
-        actions = [CampaignModel.status.set(status), CampaignModel.updated_at.set(now_iso())]
+        actions: list[Action] = [CampaignModel.status.set(status), CampaignModel.updated_at.set(now_iso())]
         condition = CampaignModel.status.is_in(*from_statuses)
         if data_updates:
             actions.append(CampaignModel.data.set({**current.data, **data_updates}))
@@ -207,8 +208,8 @@ class LeadRepository:
         except DoesNotExist:
             return None
 
-    def page(self, org_id: str, campaign_id: str, *, limit: int, start_key: dict | None = None,
-             ) -> tuple[list[Lead], dict | None]:
+    def page(self, org_id: str, campaign_id: str, *, limit: int, start_key: dict[str, Any] | None = None,
+             ) -> tuple[list[Lead], dict[str, Any] | None]:
         result = LeadModel.query(campaign_key(org_id, campaign_id), limit=limit, last_evaluated_key=start_key,
                                  page_size=limit)
         items = [_lead(i) for i in result]
@@ -271,7 +272,7 @@ class LeadRepository:
         if lead.status == "calling":
             raise LeadBusy()
         key = campaign_key(lead.org_id, lead.campaign_id)
-        counters = [CampaignModel.total_leads.add(-1), CampaignModel.updated_at.set(now_iso())]
+        counters: list[Action] = [CampaignModel.total_leads.add(-1), CampaignModel.updated_at.set(now_iso())]
         if lead.status == "completed":
             counters.append(CampaignModel.completed_leads.add(-1))
         elif lead.status in FAILED_LEAD:
@@ -360,7 +361,7 @@ class LeadRepository:
         return self._guarded_update(org_id, campaign_id, lead_id, attempt, [LeadModel.task_token.set(token)],
                                     extra=LeadModel.call_id == call_id)
 
-    def _guarded_update(self, org_id: str, campaign_id: str, lead_id: str, attempt: int, actions: list,
+    def _guarded_update(self, org_id: str, campaign_id: str, lead_id: str, attempt: int, actions: list[Any],
                         extra: Any = None) -> bool:
         condition = (LeadModel.status == "calling") & (LeadModel.attempts == attempt)
         if extra is not None:
@@ -377,7 +378,7 @@ class LeadRepository:
         """calling -> ``status`` for the attempt ``lead.attempts``, free its dial slot and count a
         final status, atomically. False when this attempt was already recorded (or the lead is gone)."""
         key = campaign_key(lead.org_id, lead.campaign_id)
-        counters = [CampaignModel.in_flight.add(-1)]
+        counters: list[Action] = [CampaignModel.in_flight.add(-1)]
         if status == "completed":
             counters.append(CampaignModel.completed_leads.add(1))
         elif status in FAILED_LEAD:

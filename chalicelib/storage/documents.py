@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+from pynamodb.attributes import Attribute
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 from pynamodb.models import Model
 
@@ -100,7 +101,8 @@ class DocumentRepository(Generic[M]):
         docs.sort(key=lambda d: (d.created_at, d.id))
         return docs
 
-    def page(self, org_id: str, limit: int, offset: int = 0, cursor: dict | None = None) -> DocumentPage:
+    def page(self, org_id: str, limit: int, offset: int = 0,
+             cursor: dict[str, Any] | None = None) -> DocumentPage[Document]:
         """One page, oldest first: ``offset`` items skipped after ``cursor``, then ``limit`` items.
 
         Uses the ``by_created`` LSI when the model has one (a single Query of offset+limit items);
@@ -124,11 +126,17 @@ class DocumentRepository(Generic[M]):
     def count(self, org_id: str) -> int:
         return self.model.count(org_id)
 
+    def _hash_key(self) -> Attribute[Any]:
+        attribute = self.model._hash_key_attribute()  # pyright: ignore[reportPrivateUsage] - pynamodb's only accessor
+        if attribute is None:
+            raise TypeError(f"{self.model.__name__} has no hash key")
+        return attribute
+
     def create(self, doc: Document) -> Document:
         """Insert a new document; Conflict when the id is already taken in this org."""
         item = self._item(doc)
         try:
-            item.save(condition=self.model._hash_key_attribute().does_not_exist())
+            item.save(condition=self._hash_key().does_not_exist())
         except PutError as exc:
             if is_condition_failure(exc):
                 raise Conflict(f"Document {doc.id} already exists.") from None
@@ -139,7 +147,7 @@ class DocumentRepository(Generic[M]):
         """Overwrite an existing document; False when it no longer exists."""
         item = self._item(doc)
         try:
-            item.save(condition=self.model._hash_key_attribute().exists())
+            item.save(condition=self._hash_key().exists())
         except PutError as exc:
             if is_condition_failure(exc):
                 return False
@@ -148,7 +156,7 @@ class DocumentRepository(Generic[M]):
 
     def delete(self, org_id: str, doc_id: str) -> bool:
         try:
-            self.model(org_id, doc_id).delete(condition=self.model._hash_key_attribute().exists())
+            self.model(org_id, doc_id).delete(condition=self._hash_key().exists())
         except DeleteError as exc:
             if is_condition_failure(exc):
                 return False

@@ -15,7 +15,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.settings import aws_region
+from chalicelib.aws import aws_region
 from chalicelib.storage.base import is_condition_failure
 from chalicelib.storage.documents import Document, DocumentRepository, page_sorted
 from chalicelib.storage.tables import AssistantModel, NumberClaimModel, NumberModel, SipTrunkModel
@@ -44,7 +44,7 @@ class NameLookup:
     """Display names of assistants and trunks referenced by numbers (one BatchGet per table)."""
 
     assistants: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {"name", "business_name"}
-    trunks: dict[str, str] = field(default_factory=dict)  # id -> name
+    trunks: dict[str, str | None] = field(default_factory=dict)  # id -> name
 
 
 def _record(item: NumberModel) -> NumberRecord:

@@ -146,8 +146,8 @@ class RateLimitRepository:
         reset = start + window_seconds
         item = RateLimitModel(bucket=f"{scope}#{start}")
         expires = datetime.fromtimestamp(reset + window_seconds, UTC)
-        item.update(actions=[RateLimitModel.count.add(1), RateLimitModel.expires.set(expires)])
-        return int(item.count), reset
+        item.update(actions=[RateLimitModel.hits.add(1), RateLimitModel.expires.set(expires)])
+        return int(item.hits), reset
 
     def take_sliding(self, scope: str, limit: int, window_seconds: int = 60,
                      now: float | None = None) -> float:
@@ -168,8 +168,8 @@ class RateLimitRepository:
         expires = datetime.fromtimestamp(start + 2 * window_seconds, UTC)
         if most_before >= 0:  # else full already: reject without touching the counter
             try:
-                item.update(actions=[RateLimitModel.count.add(1), RateLimitModel.expires.set(expires)],
-                            condition=RateLimitModel.count.does_not_exist() | (RateLimitModel.count <= most_before))
+                item.update(actions=[RateLimitModel.hits.add(1), RateLimitModel.expires.set(expires)],
+                            condition=RateLimitModel.hits.does_not_exist() | (RateLimitModel.hits <= most_before))
                 return 0.0
             except UpdateError as exc:
                 if not is_condition_failure(exc):
@@ -180,7 +180,7 @@ class RateLimitRepository:
 
 def _window_count(bucket: str) -> int:
     try:
-        return int(RateLimitModel.get(bucket).count)
+        return int(RateLimitModel.get(bucket).hits)
     except DoesNotExist:
         return 0
 

@@ -78,7 +78,7 @@ class RateLimitModel(Model):
 
     Meta = meta("rate_limits")
     bucket = UnicodeAttribute(hash_key=True)
-    count = NumberAttribute(default=0)
+    hits = NumberAttribute(default=0, attr_name="count")  # not ``count``: that is Model.count()
     expires = TTLAttribute()
 
 

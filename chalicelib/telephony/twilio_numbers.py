@@ -40,7 +40,7 @@ class TwilioNumbers:
         if not found:
             return None
         pn = found[0]
-        return TwilioNumber(pn.sid, pn.phone_number, pn.voice_url)
+        return TwilioNumber(pn.sid or "", pn.phone_number or e164, pn.voice_url)
 
     def point_at(self, sid: str, voice_url: str, status_url: str) -> None:
         """Set the number's voice webhook and call status callback."""

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def stream_twiml(ws_url: str, call_id: str, org_id: str, token: str) -> str:
     """``<Connect><Stream>`` to the media service; the parameters arrive in the ``start`` message."""
-    from twilio.twiml.voice_response import Connect, VoiceResponse
+    from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 
     response = VoiceResponse()
-    connect = Connect()
-    stream = connect.stream(url=ws_url)
+    stream = Stream(url=ws_url)
     stream.parameter(name="call_id", value=call_id)
     stream.parameter(name="org_id", value=org_id)
     stream.parameter(name="token", value=token)
-    response.append(connect)
+    response.append(Connect().append(stream))
     return str(response)
 
 
@@ -35,7 +36,7 @@ def empty() -> str:
 
 
 def transfer_twiml(destination: str, *, message: str | None = None, caller_id: str | None = None,
-                   trunk: dict | None = None, timeout: int = 30) -> str:
+                   trunk: dict[str, Any] | None = None, timeout: int = 30) -> str:
     """``<Say>`` (optional) then ``<Dial>`` to an E.164 number or a SIP URI.
 
     With a SIP trunk (``host``, ``port``, ``transport``, ``username``, ``password``) an E.164

@@ -18,7 +18,9 @@ import time
 from functools import lru_cache
 from typing import Any
 
+from chalicelib.httpclient import session
 from chalicelib.security import sign_webhook
+from chalicelib.services.call_secrets import secret_for_call
 from chalicelib.settings import get_settings
 from chalicelib.storage.calls import Call, CallRepository
 from chalicelib.storage.webhooks import Delivery, WebhookDeliveryRepository
@@ -101,19 +103,6 @@ def encode(payload: dict[str, Any]) -> bytes:
 
 
 # ---------------------------------------------------------------- transport
-@lru_cache(maxsize=1)
-def _session() -> Any:
-    import requests
-    from requests.adapters import HTTPAdapter
-
-    session = requests.Session()
-    # The media service calls tool webhooks from many calls at once (threads): keep more sockets.
-    adapter = HTTPAdapter(pool_connections=16, pool_maxsize=64)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
-
-
 def signed_headers(event: str, body: bytes, secret: str | None) -> dict[str, str]:
     ts = str(int(time.time()))
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, "X-Webhook-Event": event,
@@ -130,7 +119,7 @@ def post(url: str, event: str, body: bytes, secret: str | None, timeout: float) 
     started = time.monotonic()
     out: dict[str, Any] = {"status_code": None, "error": None, "body": b""}
     try:
-        resp = _session().post(url, data=body, headers=signed_headers(event, body, secret), timeout=timeout,
+        resp = session().post(url, data=body, headers=signed_headers(event, body, secret), timeout=timeout,
                                allow_redirects=False)
         out["status_code"] = resp.status_code
         out["body"] = resp.content[:65536]
@@ -174,7 +163,8 @@ def parse_tool_response(data: Any, tool_call_id: str | None = None) -> dict[str,
     return {"result": data, "error": None}
 
 
-def call_tool_webhook(url: str, secret: str | None, payload: dict, timeout: float = DEFAULT_TIMEOUT) -> dict:
+def call_tool_webhook(url: str, secret: str | None, payload: dict[str, Any],
+                      timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
     """POST a tool-calls payload (signed, no retries) and parse the reply into ``{"result", "error"}``.
 
     A timeout, network error or non-2xx answer becomes ``{"result": None, "error": "<reason>"}``.
@@ -193,7 +183,8 @@ def call_tool_webhook(url: str, secret: str | None, payload: dict, timeout: floa
 
 
 # ---------------------------------------------------------------- assistant-request (inbound)
-def request_assistant(url: str, secret: str | None, payload: dict, timeout: float | None = None) -> dict | None:
+def request_assistant(url: str, secret: str | None, payload: dict[str, Any],
+                      timeout: float | None = None) -> dict[str, Any] | None:
     """POST the assistant-request; the JSON object answered, or None on timeout, error or junk."""
     sent = post(url, "assistant-request", encode(payload), secret, timeout or ASSISTANT_REQUEST_TIMEOUT)
     if sent["error"]:
@@ -214,7 +205,7 @@ def _deliveries() -> WebhookDeliveryRepository:
     return WebhookDeliveryRepository()
 
 
-def emit(org_id: str, event: str, call: Call, extra: dict | None = None) -> Delivery | None:
+def emit(org_id: str, event: str, call: Call, extra: dict[str, Any] | None = None) -> Delivery | None:
     """Send ``event`` for ``call`` when its assistant subscribes to it.
 
     status-update and end-of-call-report return the recorded Delivery (delivered, pending a
@@ -237,8 +228,6 @@ def emit(org_id: str, event: str, call: Call, extra: dict | None = None) -> Deli
 
 
 def _secret(call: Call) -> str | None:
-    from chalicelib.services.calls import secret_for_call
-
     try:
         return secret_for_call(call, "webhook_secret")
     except Exception:  # noqa: BLE001 - an undecryptable secret must not stop the call flow; sent unsigned
@@ -270,8 +259,7 @@ def _attempt(delivery: Delivery, secret: str | None) -> Delivery:
     else:
         data["last_error"] = sent["error"]
         delay = next_delay(len(data["attempts"]), data["first_attempt_at"])
-        queued = delay is not None and _enqueue(delivery, delay)
-        if queued:
+        if delay is not None and _enqueue(delivery, delay):
             delivery.status = "pending"
             data["next_attempt_at"] = time.time() + delay
         else:

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 
 bp = Blueprint(__name__)
 log = logging.getLogger("voice.webhooks")

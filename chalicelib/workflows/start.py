@@ -11,20 +11,21 @@ from __future__ import annotations
 import json
 import logging
 from functools import lru_cache
+from typing import Any
 
+from chalicelib import aws
 from chalicelib.settings import get_settings
 
 log = logging.getLogger("voice.workflows")
 
 
 @lru_cache(maxsize=1)
-def sfn_client():
-    import boto3
+def sfn_client() -> Any:
+    """The Step Functions client (built on first use)."""
+    return aws.client("stepfunctions", region=get_settings().region)
 
-    return boto3.client("stepfunctions", region_name=get_settings().region)
 
-
-def _start(arn: str, name: str, payload: dict) -> str | None:
+def _start(arn: str, name: str, payload: dict[str, Any]) -> str | None:
     client = sfn_client()
     try:
         out = client.start_execution(stateMachineArn=arn, name=name, input=json.dumps(payload))

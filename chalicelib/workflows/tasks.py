@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 
 from chalicelib.models.campaigns import (
     AwaitInput,

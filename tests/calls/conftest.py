@@ -9,7 +9,9 @@ import json
 from urllib.parse import urlencode
 
 import pytest
+from pydantic import BaseModel, ValidationError
 
+from chalicelib.models.media import CommandEnvelope, CommandResult, PrepareCall
 from sandbox.httpserver import FakeHTTPServer, FakeRequest, FakeResponse
 from sandbox.twilio import FakeTwilio
 from sandbox.webhook_receiver import WebhookReceiver
@@ -22,15 +24,16 @@ WEBHOOK_SECRET = "whsec-test-secret"
 
 
 class FakeControlServer(FakeHTTPServer):
-    """The media service's control endpoint as docs/calls.md describes it (checks the HMAC itself)."""
+    """The media service's control endpoint as docs/calls.md describes it: checks the HMAC, parses the
+    body as the contract's ``CommandEnvelope`` / ``PrepareCall`` and records what it accepted."""
 
     def __init__(self, secret: str = MEDIA_SECRET):
         super().__init__()
         self.secret = secret
         self.status = 200
-        self.commands: list[dict] = []
+        self.commands: list[dict] = []  # accepted CommandEnvelopes, as JSON
         self.answers: list[FakeResponse] = []  # canned answers for the next control requests
-        self.prepared: list[dict] = []
+        self.prepared: list[dict] = []  # accepted PrepareCalls, as JSON
         self.route("POST", r"/calls/(?P<call_id>[^/]+)/control", self._control)
         self.route("POST", r"/calls/(?P<call_id>[^/]+)/prepare", self._prepare)
 
@@ -39,19 +42,37 @@ class FakeControlServer(FakeHTTPServer):
         expected = hmac.new(self.secret.encode(), ts.encode() + b"." + req.body, hashlib.sha256).hexdigest()
         return hmac.compare_digest(expected, req.headers.get("x-control-signature", ""))
 
+    @staticmethod
+    def _parse(req: FakeRequest, model: type[BaseModel]) -> dict | FakeResponse:
+        try:
+            message = model.model_validate_json(req.body)
+        except ValidationError as exc:
+            return FakeResponse(400, {"error": "invalid_request", "message": str(exc)})
+        if getattr(message, "call_id", None) != req.params["call_id"]:
+            return FakeResponse(400, {"error": "invalid_request", "message": "call_id differs from the path"})
+        return req.json()
+
     def _control(self, req: FakeRequest) -> FakeResponse:
         if not self._valid(req):
             return FakeResponse(401, {"error": "bad signature"})
         if self.answers:
             return self.answers.pop(0)
-        self.commands.append({"call_id": req.params["call_id"], **req.json()})
-        return FakeResponse(self.status, {"ok": self.status < 300})
+        envelope = self._parse(req, CommandEnvelope)
+        if isinstance(envelope, FakeResponse):
+            return envelope
+        self.commands.append(envelope)
+        if self.status >= 300:
+            return FakeResponse(self.status, {"error": "not_found" if self.status == 404 else "internal_error"})
+        return FakeResponse(self.status, CommandResult(success=True, message="Command sent successfully").model_dump())
 
     def _prepare(self, req: FakeRequest) -> FakeResponse:
         if not self._valid(req):
             return FakeResponse(401, {"error": "bad signature"})
-        self.prepared.append({"call_id": req.params["call_id"], **req.json()})
-        return FakeResponse(202, {"ok": True})
+        prepare = self._parse(req, PrepareCall)
+        if isinstance(prepare, FakeResponse):
+            return prepare
+        self.prepared.append(prepare)
+        return FakeResponse(202, {"success": True, "status": "preparing"})
 
 
 @pytest.fixture

@@ -175,7 +175,8 @@ def test_amd_verdict_recorded_and_forwarded_to_the_live_call(api, org, twilio, r
     call_started(org[0].id, call_id, control_server.base_url)
     assert twilio.fire_amd(sid, "machine_end_beep") == 200
     assert status_of(api, call_id)["answered_by"] == "machine_end_beep"
-    assert control_server.commands == [{"call_id": call_id, "type": "amd", "answered_by": "machine_end_beep"}]
+    assert control_server.commands == [{"version": 1, "call_id": call_id, "org_id": org[0].id,
+                                        "command": {"type": "amd", "answered_by": "machine_end_beep"}}]
 
 
 def test_call_left_live_by_a_dead_media_task_is_ended_by_the_delayed_check(api, org, client, setup, twilio,

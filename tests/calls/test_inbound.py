@@ -42,7 +42,7 @@ def test_inbound_call_gets_stream_twiml_and_a_ringing_row(api, org, twilio, rece
     assert call["caller_phone"] == "+31612345678" and call["assistant_phone"] == "+14155550112"
     assert call["number_id"] == number["id"] and call["agent_id"] == assistant["id"]
     assert f'<Parameter name="call_id" value="{call["id"]}" />' in xml
-    assert control_server.prepared == [{"call_id": call["id"], "org_id": org[0].id}]
+    assert control_server.prepared == [{"version": 1, "call_id": call["id"], "org_id": org[0].id}]
 
     # Twilio retries the same webhook: same answer, no second row
     status, again = twilio.incoming_call(VOICE_URL, "+14155550112", "+31612345678", call_sid="CA" + "a" * 32)

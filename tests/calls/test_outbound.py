@@ -43,7 +43,7 @@ def test_reference_mode_dials_with_stream_twiml_and_status_callbacks(api, org, s
     assert call["context"] == "VIP customer" and call["metadata"] == {"crm_id": "42"}
     assert call["twilio_call_sid"] == list(twilio.calls)[0]
     # ring-time warm-up reached the media control endpoint, signed
-    assert control_server.prepared == [{"call_id": call_id, "org_id": org[0].id}]
+    assert control_server.prepared == [{"version": 1, "call_id": call_id, "org_id": org[0].id}]
 
 
 def test_row_keeps_resolved_config_without_secrets(api, org, setup):

@@ -107,7 +107,7 @@ def test_rate_limit_counter_has_ttl(api):
 
     api.get("/assistants")
     rows = list(RateLimitModel.scan())  # test-only inspection of the table
-    assert len(rows) == 1 and rows[0].count == 1 and rows[0].expires is not None
+    assert len(rows) == 1 and rows[0].hits == 1 and rows[0].expires is not None
 
 
 def test_authenticated_responses_carry_rate_headers(api):

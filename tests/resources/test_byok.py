@@ -80,6 +80,44 @@ def test_provider_key_is_cached_for_a_minute(api, org, monkeypatch):
     assert byok.provider_key(org[0].id, "deepgram") == (None, False)
 
 
+def test_a_key_rotated_elsewhere_takes_effect_after_the_ttl(api, org, monkeypatch):
+    """Another process stores a new key: this one serves the old key for at most 60 s, then the new one."""
+    from chalicelib.crypto import encrypt_secret
+    from chalicelib.services import byok
+    from chalicelib.storage.byok import ByokKey
+
+    now = [1000.0]
+    monkeypatch.setattr(byok, "_clock", lambda: now[0])
+    api.post("/byok", {"provider": "openai", "api_key": "sk-old"})
+    assert byok.provider_key(org[0].id, "openai") == ("sk-old", True)
+    old = byok.repo().get(org[0].id, "openai")
+    context = {"org_id": org[0].id, "purpose": "byok:openai"}
+    byok.repo().put(ByokKey(org[0].id, "openai", "rotated-id", encrypt_secret("sk-new", context),
+                            old.created_at, old.created_at))  # the rotation, behind this process's back
+    now[0] += byok.CACHE_SECONDS - 1
+    assert byok.provider_key(org[0].id, "openai") == ("sk-old", True)
+    now[0] += 2
+    assert byok.provider_key(org[0].id, "openai") == ("sk-new", True)
+
+
+def test_a_rotated_platform_secret_takes_effect_after_one_ttl_not_two(org, other_org, aws, monkeypatch):
+    """The platform-keys secret is cached once: an org's lookup never re-serves an expired secret."""
+    from chalicelib.services import byok
+
+    now = [1000.0]
+    monkeypatch.setattr(byok, "_clock", lambda: now[0])
+    sm = boto3.client("secretsmanager", region_name="us-east-1")
+    arn = sm.create_secret(Name="voice/platform-keys", SecretString=json.dumps({"openai": "sk-v1"}))["ARN"]
+    monkeypatch.setenv("PLATFORM_KEYS_SECRET_ARN", arn)
+    assert byok.provider_key(org[0].id, "openai") == ("sk-v1", False)  # secret read at t=0
+    now[0] += 50
+    assert byok.provider_key(other_org[0].id, "openai") == ("sk-v1", False)  # another org at t=50
+    sm.put_secret_value(SecretId=arn, SecretString=json.dumps({"openai": "sk-v2"}))
+    now[0] += 11  # t=61: the secret read at t=0 has expired, for every org
+    assert byok.provider_key(other_org[0].id, "openai") == ("sk-v2", False)
+    assert byok.provider_key(org[0].id, "openai") == ("sk-v2", False)
+
+
 def test_platform_keys_from_secrets_manager(org, aws, monkeypatch):
     from chalicelib.services import byok
 

@@ -66,6 +66,26 @@ def test_key_rotation_invalidates_the_cache(api, eleven):
     assert [r.headers["xi-api-key"] for r in eleven.voice_requests()] == [SECRET_ELEVEN, "xi-platform-key"]
 
 
+def test_a_key_rotated_elsewhere_refreshes_the_list_once_the_key_cache_expires(api, org, eleven, monkeypatch):
+    from chalicelib.crypto import encrypt_secret
+    from chalicelib.services import byok
+    from chalicelib.storage.byok import ByokKey
+
+    now = [1000.0]
+    monkeypatch.setattr(byok, "_clock", lambda: now[0])
+    api.post("/byok", {"provider": "elevenlabs", "api_key": SECRET_ELEVEN})
+    api.get("/voices")
+    old = byok.repo().get(org[0].id, "elevenlabs")
+    context = {"org_id": org[0].id, "purpose": "byok:elevenlabs"}
+    byok.repo().put(ByokKey(org[0].id, "elevenlabs", "rotated-id", encrypt_secret("xi-rotated-key", context),
+                            old.created_at, old.created_at))  # another process rotated the key
+    api.get("/voices")
+    assert len(eleven.voice_requests()) == 1  # same key as far as this process knows: cached list
+    now[0] += byok.CACHE_SECONDS + 1
+    api.get("/voices")
+    assert [r.headers["xi-api-key"] for r in eleven.voice_requests()] == [SECRET_ELEVEN, "xi-rotated-key"]
+
+
 def test_platform_key_pages_through_many_voices(api, eleven, monkeypatch):
     from sandbox.elevenlabs import make_voice
 
