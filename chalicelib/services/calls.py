@@ -24,7 +24,6 @@ from chalicelib.models.phone import normalize_e164
 from chalicelib.security import make_call_token
 from chalicelib.services import media_client
 from chalicelib.services.call_secrets import encrypt_call_secrets
-from chalicelib.services.call_secrets import secret_for_call as secret_for_call  # re-exported: older media code
 from chalicelib.settings import get_settings, table_name
 from chalicelib.storage.calls import Call, CallRepository
 from chalicelib.templating import render

@@ -47,9 +47,18 @@ def test_four_commands_reach_the_owner_signed(api, org, setup, twilio, control_s
     assert req.headers["x-control-signature"] == expected
 
 
+def test_say_without_end_after_carries_on(api, org, setup, twilio, control_server):
+    """``end_after`` is optional (as in Vapi): a plain say reaches the call with ``end_after`` false."""
+    call_id = _live_call(api, org, setup, control_server)
+    r = api.post(f"/calls/{call_id}/control", {"type": "say", "content": "Still with you."})
+    assert r.status_code == 200, r.body
+    assert [e["command"] for e in control_server.commands] == [
+        {"type": "say", "content": "Still with you.", "end_after": False}]
+
+
 def test_invalid_commands_are_400_and_do_not_count(api, org, setup, twilio, control_server):
     call_id = _live_call(api, org, setup, control_server)
-    bad = [{"type": "dance"}, {"type": "say", "content": "x"}, {"type": "inject-context", "content": "x"},
+    bad = [{"type": "dance"}, {"type": "inject-context", "content": "x"},
            {"type": "transfer"}, {"type": "transfer", "destination": "12"}, {"content": "x"},
            {"type": "end-call", "extra": 1}, {"type": "say", "content": "", "end_after": True}]
     for cmd in bad * 2:

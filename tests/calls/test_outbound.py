@@ -61,7 +61,7 @@ def test_row_keeps_resolved_config_without_secrets(api, org, setup):
 
 
 def test_transient_mode_stores_secret_encrypted_and_never_returns_it(api, org, setup, twilio):
-    from chalicelib.services.calls import secret_for_call
+    from chalicelib.services.call_secrets import secret_for_call
     from chalicelib.storage.calls import CallRepository
 
     transient = {"name": "One-off", "first_message": "Hi", "webhook_url": "https://hooks.example.test/x",
