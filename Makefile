@@ -8,7 +8,7 @@ bootstrap:
 	@bash scripts/bootstrap.sh
 
 dev: bootstrap
-	$(PY) -m devstack.run
+	$(PY) -m devstack
 
 test: bootstrap
 	$(PY) -m ruff check .

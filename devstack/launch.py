@@ -25,7 +25,7 @@ def isolated_env(state_dir: Path, **extra: str) -> dict[str, str]:
 def start(state_dir: Path, log: Path, **extra: str) -> subprocess.Popen:
     (state_dir / "dev.env").unlink(missing_ok=True)
     out = open(log, "ab")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen([sys.executable, "-m", "devstack.run"], cwd=ROOT, env=isolated_env(state_dir, **extra),
+    return subprocess.Popen([sys.executable, "-m", "devstack"], cwd=ROOT, env=isolated_env(state_dir, **extra),
                             stdout=out, stderr=subprocess.STDOUT)
 
 

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from devstack.stack import Component, Stack
+
 ASL_DIR = Path(__file__).resolve().parents[1] / "chalicelib" / "workflows" / "asl"
 # state machine file stem -> settings environment variable naming its ARN
 MACHINES = {"call_analysis": "CALL_ANALYSIS_STATE_MACHINE_ARN", "campaign_run": "CAMPAIGN_STATE_MACHINE_ARN"}
@@ -306,14 +308,13 @@ def setup_dev(endpoint_url: str, port: int) -> dict[str, str]:
     return deploy(endpoint_url=endpoint_url)
 
 
-def workflows_component() -> Any:
+def workflows_component() -> Component:
     """The `make dev` component: ``register_component(workflows_component(), after="tables")``.
 
     Needs the ``moto`` component (ThreadedMotoServer in this process, MOTO_PORT and AWS_ENDPOINT_URL
     set); exports the two state machine ARNs for the API and the media service."""
-    from devstack.run import Component
 
-    def start(stack: Any) -> None:
+    def start(stack: Stack) -> None:
         port = int(os.environ["MOTO_PORT"])
         machines = setup_dev(stack.values["moto_url"], port)
         for stem, env in MACHINES.items():

@@ -77,8 +77,9 @@ async def test_fake_twilio_answers_with_scripted_simulated_caller(sandbox, monke
 
 
 def test_devstack_component_starts_sandbox_and_answers(monkeypatch, tmp_path):
-    from devstack.run import Stack
-    from sandbox.run import SANDBOX_KEYS, sandbox_component
+    from devstack.platform import sandbox_component
+    from devstack.stack import Stack
+    from sandbox.run import SANDBOX_KEYS
 
     for name in [*SANDBOX_KEYS, "DEEPGRAM_URL", "OPENAI_BASE_URL", "ELEVENLABS_URL", "XAI_URL",
                  "SANDBOX_CONTROL_URL", "SANDBOX_REGISTRY_URLS"]:
