@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +26,10 @@ os.environ.update({
     "STAGE": "test",
 })
 os.environ.pop("AWS_ENDPOINT_URL", None)
+# Sandbox speech is cached on disk: each test session (and the subprocesses it starts) gets its own
+# cache, never one another checkout, agent or earlier run filled.
+_AUDIO_CACHE = tempfile.mkdtemp(prefix="voice-sandbox-audio-")
+os.environ["SANDBOX_AUDIO_CACHE"] = _AUDIO_CACHE
 
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
@@ -31,6 +37,10 @@ from moto import mock_aws  # noqa: E402
 from devstack import gateway  # noqa: E402
 
 gateway.install()
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_AUDIO_CACHE, ignore_errors=True)
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
