@@ -31,7 +31,6 @@ import hashlib
 import hmac
 import json
 import re
-import secrets
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -42,7 +41,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from sandbox import audio
+from sandbox import audio, ids
 from sandbox.registry import REGISTRY, UtteranceSink
 
 DEFAULT_SCRIPT = ["Hi, I am calling to ask about your opening hours.", "Great, thank you. Goodbye!"]
@@ -119,8 +118,8 @@ class SimulatedCaller:
         self.signature_url = signature_url
         self.registry = registry
         self.account_sid = account_sid or "AC" + "0" * 32
-        self.call_sid = call_sid or "CA" + secrets.token_hex(16)
-        self.stream_sid = stream_sid or "MZ" + secrets.token_hex(16)
+        self.call_sid = call_sid or "CA" + ids.token_hex(16)
+        self.stream_sid = stream_sid or "MZ" + ids.token_hex(16)
         self.call_id = self.parameters.get("call_id") or self.parameters.get("callId") or self.call_sid
         self.agent_speaks_first = agent_speaks_first
         self.agent_quiet_ms = agent_quiet_ms

@@ -10,20 +10,20 @@ Resources are added by the features that need them:
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from sandbox import ids
 from sandbox.httpserver import FakeHTTPServer, FakeRequest, FakeResponse
 
 API = "/2010-04-01/Accounts/(?P<account>AC[0-9a-fA-F]{32})"
 
 
 def sid(prefix: str) -> str:
-    return prefix + secrets.token_hex(16)
+    return prefix + ids.token_hex(16)
 
 
 FINAL_CALL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")

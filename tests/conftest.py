@@ -39,6 +39,12 @@ from devstack import gateway  # noqa: E402
 gateway.install()
 
 
+def pytest_report_header(config):
+    from sandbox import ids
+
+    return f"sandbox ids seed: {ids.seed()} (replay with SANDBOX_SEED={ids.seed()})"
+
+
 def pytest_unconfigure(config):
     shutil.rmtree(_AUDIO_CACHE, ignore_errors=True)
 
