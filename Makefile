@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: dev test bootstrap lint bench synth clean
+.PHONY: dev test test-fast test-integration test-e2e test-infra bootstrap lint bench synth clean
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -13,6 +13,19 @@ dev: bootstrap
 test: bootstrap
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# One lane of the suite (tests/conftest.py assigns each test one; README "Tests").
+test-fast: bootstrap
+	$(PY) -m pytest -q -p no:cacheprovider -m unit
+
+test-integration: bootstrap
+	$(PY) -m pytest -q -p no:cacheprovider -m integration
+
+test-e2e: bootstrap
+	$(PY) -m pytest -q -p no:cacheprovider -m e2e
+
+test-infra: bootstrap
+	$(PY) -m pytest -q -p no:cacheprovider -m infra
 
 lint: bootstrap
 	$(PY) -m ruff check .

@@ -82,6 +82,7 @@ async def test_sdk_interim_final_utterance_end_with_registered_text(fake, regist
     assert 0.13 <= lag <= 0.25, lag
 
 
+@pytest.mark.integration  # serves a socket in the test body
 async def test_endpointing_honoured_when_enabled(registry):
     registry.register("call-ep", ["Tuesday please"])
     with FakeDeepgram(registry=registry, honor_endpointing=True) as dg:

@@ -104,6 +104,7 @@ async def test_structured_output_parse_and_scripted_json(fake):
     assert parsed.choices[0].message.parsed.score == 9
 
 
+@pytest.mark.integration  # serves a socket in the test body
 async def test_auth_and_scripted_failure(registry):
     with FakeOpenAI(registry=registry, api_key="sk-right", first_token_delay_ms=0) as strict:
         with pytest.raises(openai.AuthenticationError):
