@@ -10,9 +10,12 @@ bootstrap:
 dev: bootstrap
 	$(PY) -m devstack
 
+# make lint first, then the whole suite even when lint failed (both results are worth seeing);
+# the exit status is a failure when either failed.
 test: bootstrap
-	$(PY) -m ruff check .
-	$(PY) -m pytest -q -p no:cacheprovider
+	@lint=0; $(MAKE) --no-print-directory lint || { lint=1; echo "make test: lint failed (above); running the tests anyway"; }; \
+	$(PY) -m pytest -q -p no:cacheprovider; tests=$$?; \
+	[ $$lint -eq 0 ] && [ $$tests -eq 0 ]
 
 # One lane of the suite (tests/conftest.py assigns each test one; README "Tests").
 test-fast: bootstrap
@@ -27,8 +30,13 @@ test-e2e: bootstrap
 test-infra: bootstrap
 	$(PY) -m pytest -q -p no:cacheprovider -m infra
 
+# ruff and the type checker (basedpyright, pyright "basic" + strict folders), configured in
+# pyproject.toml. Both run; any failure fails.
 lint: bootstrap
-	$(PY) -m ruff check .
+	@status=0; \
+	echo "== ruff"; $(PY) -m ruff check . || status=1; \
+	echo "== basedpyright"; $(PY) -m basedpyright || status=1; \
+	exit $$status
 
 bench: bootstrap
 	$(PY) bench/run_all.py

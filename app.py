@@ -1,6 +1,6 @@
 """Chalice app: registers blueprints and observability middleware, nothing else."""
 
-from chalice import Chalice, ConvertToMiddleware
+from chalice.app import Chalice, ConvertToMiddleware
 
 from chalicelib.api import (
     assistants,

@@ -120,8 +120,8 @@ def _start_moto(stack: Stack) -> None:
     from moto.core.config import default_user_config
     from moto.server import ThreadedMotoServer
 
-    default_user_config["stepfunctions"]["execute_state_machine"] = True
-    default_user_config["lambda"]["use_docker"] = False
+    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+    default_user_config.setdefault("lambda", {})["use_docker"] = False
     restored = load_snapshot(stack)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=_port("MOTO_PORT", "DEV_MOTO_PORT", default=5005),
                                 verbose=False)

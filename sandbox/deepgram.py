@@ -261,7 +261,8 @@ class _LiveConnection:
 
     async def send_interim(self) -> None:
         utt = self.current
-        assert utt is not None
+        if utt is None:  # called only while an utterance is open
+            return
         utt.interim_sent_at_ms = self.detector.audio_ms
         words = utt.interim_word_list
         n = min(max(1, int(self.detector.voiced_ms // MS_PER_WORD) + 1), max(1, len(words) - 1))

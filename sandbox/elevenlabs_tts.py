@@ -104,7 +104,8 @@ class TTSContext:
     closed: bool = False
     final_sent: bool = False
     chunks_triggered: int = 0
-    queue: asyncio.Queue | None = None
+    # texts to synthesise, None = end of context; made with the context, on the server's loop
+    queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     worker: asyncio.Task | None = None
 
 
@@ -318,7 +319,6 @@ class _StreamConnection:
         ctx = self.s.contexts.get(context_id)
         if ctx is None:
             ctx = TTSContext(context_id)
-            ctx.queue = asyncio.Queue()
             ctx.worker = asyncio.ensure_future(self._worker(ctx))
             self.s.contexts[context_id] = ctx
         return ctx
@@ -335,18 +335,15 @@ class _StreamConnection:
         if force or len(text) >= threshold or (self.auto_mode and SENTENCE_END.search(text)):
             ctx.buffer = ""
             ctx.chunks_triggered += 1
-            assert ctx.queue is not None
             ctx.queue.put_nowait(text)
 
     def finish(self, ctx: TTSContext) -> None:
         """Generate what is left, then ``isFinal`` for this context."""
         self.trigger(ctx, force=True)
         ctx.closed = True
-        assert ctx.queue is not None
         ctx.queue.put_nowait(None)
 
     async def _worker(self, ctx: TTSContext) -> None:
-        assert ctx.queue is not None
         while True:
             text = await ctx.queue.get()
             if text is None:
@@ -406,7 +403,8 @@ class _StreamConnection:
             return
         if text == "":
             self.finish(ctx)  # end of stream: remaining audio, isFinal, then the socket closes
-            await ctx.worker
+            if ctx.worker is not None:
+                await ctx.worker
             await self.close(1000, "")
             return
         if text is not None:
@@ -457,8 +455,9 @@ class _StreamConnection:
                     break
                 try:
                     msg = json.loads(raw.data)
-                    assert isinstance(msg, dict)
-                except (ValueError, AssertionError):
+                    if not isinstance(msg, dict):
+                        raise ValueError("not a JSON object")
+                except ValueError:
                     await self.close(1008, "Invalid JSON message")
                     break
                 self.s.received.append(msg)

@@ -202,7 +202,7 @@ def install_answerer(fake_twilio: Any, sandbox: Sandbox | None = None, *,
     """
     book = sandbox.book if sandbox else ScriptBook()
     registry: UtteranceSink = sandbox.registry if sandbox else registry_from_env()
-    fallback = default_script if default_script is not None else list(DEFAULT_SCRIPT)
+    fallback: list[str | Line] = default_script if default_script is not None else list(DEFAULT_SCRIPT)
 
     def on_answer(resource: dict[str, Any], twiml: str) -> None:
         if not twiml or "<Stream" not in twiml:

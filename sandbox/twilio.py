@@ -14,7 +14,7 @@ import threading
 import time
 from email.utils import formatdate
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from sandbox import ids
 from sandbox.httpserver import FakeHTTPServer, FakeRequest, FakeResponse
@@ -41,11 +41,13 @@ def post_form(url: str, form: list[tuple[str, str]], headers: dict[str, str]) ->
     import urllib.error
     import urllib.request
 
+    if urlsplit(url).scheme not in ("http", "https"):  # what Twilio would call; never file: or others
+        return 0, f"unsupported callback URL: {url}"
     body = urlencode(form).encode()
-    request = urllib.request.Request(url, data=body, method="POST", headers={
+    request = urllib.request.Request(url, data=body, method="POST", headers={  # noqa: S310 - scheme checked above
         "Content-Type": "application/x-www-form-urlencoded", "User-Agent": "TwilioProxy/1.1", **headers})
     try:
-        with urllib.request.urlopen(request, timeout=15) as resp:
+        with urllib.request.urlopen(request, timeout=15) as resp:  # noqa: S310 - scheme checked above
             return resp.status, resp.read().decode("utf-8", errors="replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode("utf-8", errors="replace")
@@ -54,7 +56,7 @@ def post_form(url: str, form: list[tuple[str, str]], headers: dict[str, str]) ->
 
 
 class FakeTwilio(FakeHTTPServer):
-    def __init__(self, account_sid: str | None = None, auth_token: str = "test-auth-token", **kw: Any):
+    def __init__(self, account_sid: str | None = None, auth_token: str = "test-auth-token", **kw: Any):  # noqa: S107 - the fake's default credential; no account behind it
         super().__init__(**kw)
         self.account_sid = account_sid or ("AC" + "0" * 32)
         self.auth_token = auth_token

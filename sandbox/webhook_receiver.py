@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sandbox.httpserver import FakeHTTPServer, FakeRequest, FakeResponse
 
@@ -91,8 +91,8 @@ class WebhookReceiver(FakeHTTPServer):
         if answer is None:
             return FakeResponse(200, {"ok": True})
         if callable(answer):
-            result: Callable[[FakeRequest], FakeResponse] = answer
-            return result(req)
+            handler = cast(Callable[[FakeRequest], FakeResponse], answer)  # responses holds bodies or handlers
+            return handler(req)
         if isinstance(answer, FakeResponse):
             return answer
         return FakeResponse(200, answer)

@@ -442,8 +442,9 @@ class _Conversation:
                     break
                 try:
                     msg = json.loads(raw.data)
-                    assert isinstance(msg, dict)
-                except (ValueError, AssertionError):
+                    if not isinstance(msg, dict):
+                        raise ValueError("not a JSON object")
+                except ValueError:
                     await self.error("Invalid JSON")
                     continue
                 self.s.received.append(msg)

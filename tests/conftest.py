@@ -33,6 +33,7 @@ os.environ["SANDBOX_AUDIO_CACHE"] = _AUDIO_CACHE
 
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
+from moto.core.config import DefaultConfig  # noqa: E402
 
 from devstack import gateway  # noqa: E402
 
@@ -103,7 +104,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(getattr(pytest.mark, lane))
 
 
-MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+MOTO_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
 
 def _reset_caches() -> None:

@@ -55,7 +55,7 @@ async def test_wire_format_signature_and_turns(media, registry):
     assert result.greeting.agent_audio_bytes == len(audio.speak("Hello, how can I help?", AGENT))
     (turn,) = result.turns
     assert turn.caller == "I need help with my order."
-    assert 250 <= turn.voice_to_voice_ms <= 1200, turn.voice_to_voice_ms
+    assert turn.voice_to_voice_ms is not None and 250 <= turn.voice_to_voice_ms <= 1200, turn.voice_to_voice_ms
     assert turn.agent_audio_bytes == len(audio.speak("Sure, one moment please, let me check that for you.", AGENT))
     assert registry.get("call-abc").utterances == ["I need help with my order."]
 

@@ -13,6 +13,7 @@ from deepgram.environment import DeepgramClientEnvironment
 
 from sandbox import audio
 from sandbox.deepgram import FakeDeepgram
+from tests.sandbox.helpers import close_frame
 
 
 @pytest.fixture
@@ -132,10 +133,10 @@ async def test_auth_required_and_idle_timeout(fake):
                                   additional_headers={"Authorization": "Token x"}) as ws:
         with pytest.raises(websockets.ConnectionClosedError) as closed:
             await asyncio.wait_for(ws.recv(), 4)
-        assert closed.value.rcvd.code == 1011 and "NET-0001" in closed.value.rcvd.reason
+        assert close_frame(closed.value).code == 1011 and "NET-0001" in close_frame(closed.value).reason
 
 
-async def test_registry_http_endpoint(fake):
+def test_registry_http_endpoint(fake):
     import urllib.request
 
     from sandbox.registry import RemoteRegistry
