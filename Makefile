@@ -30,12 +30,13 @@ test-e2e: bootstrap
 test-infra: bootstrap
 	$(PY) -m pytest -q -p no:cacheprovider -m infra
 
-# ruff and the type checker (basedpyright, pyright "basic" + strict folders), configured in
-# pyproject.toml. Both run; any failure fails.
+# ruff, the type checker (basedpyright, pyright "basic" + strict folders) and the import contracts
+# (import-linter: layers and cycles), all configured in pyproject.toml. All three run; any failure fails.
 lint: bootstrap
 	@status=0; \
 	echo "== ruff"; $(PY) -m ruff check . || status=1; \
 	echo "== basedpyright"; $(PY) -m basedpyright || status=1; \
+	echo "== import-linter"; .venv/bin/lint-imports --no-cache || status=1; \
 	exit $$status
 
 bench: bootstrap
