@@ -86,14 +86,14 @@ async def test_fake_twilio_answers_with_scripted_simulated_caller(sandbox, monke
     assert results["turns"][0]["voice_to_voice_ms"] > 0
 
 
-def test_devstack_component_starts_sandbox_and_answers(monkeypatch, tmp_path):
+def test_devstack_component_starts_sandbox_and_answers(monkeypatch, tmp_path, restore_environ):
     from devstack.platform import sandbox_component
     from devstack.stack import Stack
     from sandbox.run import SANDBOX_KEYS
 
     for name in [*SANDBOX_KEYS, "DEEPGRAM_URL", "OPENAI_BASE_URL", "ELEVENLABS_URL", "XAI_URL",
                  "SANDBOX_CONTROL_URL", "SANDBOX_REGISTRY_URLS"]:
-        monkeypatch.delenv(name, raising=False)  # restored after the test
+        monkeypatch.delenv(name, raising=False)  # what the component sets is undone by restore_environ
     stack = Stack(state_dir=tmp_path)
     with FakeTwilio() as tw:
         stack.values["fake_twilio"] = tw
