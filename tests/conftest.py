@@ -84,7 +84,7 @@ def _lane(item: pytest.Item) -> str:
         raise pytest.UsageError(f"{item.nodeid}: one lane only, got {sorted(explicit)}")
     if explicit:
         return explicit.pop()
-    path = Path(str(item.fspath)).relative_to(ROOT).as_posix()
+    path = item.path.relative_to(ROOT).as_posix()
     fixtures = set(getattr(item, "fixturenames", ()))
     params = getattr(getattr(item, "callspec", None), "params", {})
     if path.startswith("tests/infra/") or "synth" in fixtures:
