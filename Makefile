@@ -2,20 +2,42 @@
 PY := .venv/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: dev test bootstrap lint bench synth clean
+.PHONY: dev test test-fast test-integration test-e2e test-infra bootstrap lint bench synth clean
 
 bootstrap:
 	@bash scripts/bootstrap.sh
 
 dev: bootstrap
-	$(PY) -m devstack.run
+	$(PY) -m devstack
 
+# make lint first, then the whole suite even when lint failed (both results are worth seeing);
+# the exit status is a failure when either failed.
 test: bootstrap
-	$(PY) -m ruff check .
-	$(PY) -m pytest -q -p no:cacheprovider
+	@lint=0; $(MAKE) --no-print-directory lint || { lint=1; echo "make test: lint failed (above); running the tests anyway"; }; \
+	$(PY) -m pytest -q -p no:cacheprovider; tests=$$?; \
+	[ $$lint -eq 0 ] && [ $$tests -eq 0 ]
 
+# One lane of the suite (tests/conftest.py assigns each test one; README "Tests").
+test-fast: bootstrap
+	$(PY) -m pytest -q -p no:cacheprovider -m unit
+
+test-integration: bootstrap
+	$(PY) -m pytest -q -p no:cacheprovider -m integration
+
+test-e2e: bootstrap
+	$(PY) -m pytest -q -p no:cacheprovider -m e2e
+
+test-infra: bootstrap
+	$(PY) -m pytest -q -p no:cacheprovider -m infra
+
+# ruff, the type checker (basedpyright, pyright "basic" + strict folders) and the import contracts
+# (import-linter: layers and cycles), all configured in pyproject.toml. All three run; any failure fails.
 lint: bootstrap
-	$(PY) -m ruff check .
+	@status=0; \
+	echo "== ruff"; $(PY) -m ruff check . || status=1; \
+	echo "== basedpyright"; $(PY) -m basedpyright || status=1; \
+	echo "== import-linter"; .venv/bin/lint-imports --no-cache || status=1; \
+	exit $$status
 
 bench: bootstrap
 	$(PY) bench/run_all.py

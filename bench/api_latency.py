@@ -57,7 +57,7 @@ def main() -> None:
                     method,
                     "/api/v1" + path,
                     headers=headers if headers is not None else auth,
-                    body=json.dumps(body) if body is not None else None,
+                    body=json.dumps(body).encode() if body is not None else b"",
                 )
 
             full = {
@@ -116,7 +116,8 @@ def main() -> None:
                     start = time.perf_counter()
                     resp = fn()
                     times.append((time.perf_counter() - start) * 1000)
-                    assert resp.status_code < 500, resp.body
+                    if resp.status_code >= 500:
+                        raise RuntimeError(f"{name}: {resp.status_code} {resp.body!r}")
                 ops = Counter(op for op, _table in ddbcalls.CALLS)
                 per = {op: n / args.iterations for op, n in sorted(ops.items())}
                 ops = ", ".join(f"{op} x{n:g}" for op, n in per.items()) or "-"

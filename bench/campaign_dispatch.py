@@ -68,7 +68,7 @@ def run(args: argparse.Namespace, sfn) -> int:
 
     def fake_place(org_id, body, idempotency_key=None, *, campaign_id=None, lead_id=None, variables=None):
         with lock:
-            dials[idempotency_key] += 1
+            dials[idempotency_key or ""] += 1
         now = now_iso()
         call = Call(org_id, new_id(), "ended", "outbound", now, now,
                     data={"campaign_id": campaign_id, "lead_id": lead_id, "end_reason": "customer_hangup",
@@ -97,6 +97,8 @@ def run(args: argparse.Namespace, sfn) -> int:
     peak = 0
     while time.perf_counter() < deadline:
         c_now = campaigns.repo().get(org.id, c["id"])
+        if c_now is None:
+            raise RuntimeError(f"campaign {c['id']} disappeared mid-run")
         peak = max(peak, c_now.in_flight)
         state = campaigns.public(c_now)
         if state["status"] == "completed":

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 def _http(method: str, url: str, key: str | None = None, body: dict | None = None) -> tuple[int, dict | None]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})  # noqa: S310 - the local dev stack's URL
     if key:
         req.add_header("Authorization", f"Bearer {key}")
     try:
@@ -109,7 +109,7 @@ def run_call(env: dict[str, str], assistant_id: str, index: int, commands: int,
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=3)
     parser.add_argument("--commands", type=int, default=8, help="commands per call (the limit is 10 a minute)")
     args = parser.parse_args()

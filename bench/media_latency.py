@@ -57,6 +57,10 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sandbox.twilio import FakeTwilio
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -137,6 +141,8 @@ def pinned(cores: set[int]):
 
 def read_line(proc: subprocess.Popen, timeout: float) -> str | None:
     """One stdout line from a helper process, or None after ``timeout`` (never blocks for ever)."""
+    if proc.stdout is None:
+        raise ValueError("the helper was started without stdout=PIPE")
     ready, _, _ = select.select([proc.stdout], [], [], timeout)
     return proc.stdout.readline() if ready else None
 
@@ -222,7 +228,7 @@ async def run_callers(job: dict) -> dict:
             await until(spec["connect_at"] - RING_S)
             try:
                 await prepare(http, job["port"], spec["call_id"])
-            except Exception:  # the call still runs, on the cold path
+            except Exception:  # noqa: BLE001 - the call still runs, on the cold path
                 res["prepare_failed"] += 1
         await until(spec["connect_at"])
         c = state["caller"] = TestCaller(job["url"], call_id=spec["call_id"], org_id=ORG, token=spec["token"],
@@ -263,7 +269,7 @@ async def run_callers(job: dict) -> dict:
         except TimeoutError:
             res["failed"] += 1
             res["reasons"][f"timeout in {state['stage']}"] += 1
-        except Exception as exc:  # counted and reported, never awaited for ever
+        except Exception as exc:  # noqa: BLE001 - counted and reported, never awaited for ever
             res["failed"] += 1
             reason = str(exc) if isinstance(exc, RuntimeError) else f"{state['stage']}: {type(exc).__name__}"
             res["reasons"][reason] += 1
@@ -277,7 +283,7 @@ async def run_callers(job: dict) -> dict:
                     res["call_seconds"] += time.monotonic() - c.log.started_at
                 try:
                     await asyncio.wait_for(c.hang_up(), 5)
-                except Exception:
+                except Exception:  # noqa: BLE001 - hang-up failed for any reason: close the socket instead
                     await c.close(timeout=1)
 
     tasks = [asyncio.create_task(guarded(spec)) for spec in job["calls"]]
@@ -357,11 +363,11 @@ class Bench:
         self.env = dict(os.environ)
         self.procs: list[subprocess.Popen] = []
         self.fake_procs: list[subprocess.Popen] = []
-        self.tw = None
+        self.tw: FakeTwilio | None = None
         self.tmp = Path(tempfile.mkdtemp(prefix="media-bench-"))
 
     def helper(self, argv: list[str], env: dict | None = None, **kw) -> subprocess.Popen:
-        proc = subprocess.Popen(argv, env=env or self.env, cwd=ROOT, preexec_fn=pinned(GEN_CORES), **kw)
+        proc = subprocess.Popen(argv, env=env or self.env, cwd=ROOT, preexec_fn=pinned(GEN_CORES), **kw)  # noqa: S603 - argv built here: this interpreter and repo modules
         self.procs.append(proc)
         return proc
 
@@ -411,6 +417,8 @@ class Bench:
     def fake_stats(self) -> dict:
         out: dict = {}
         for proc in self.fake_procs:
+            if proc.stdin is None:
+                continue
             try:
                 proc.stdin.write("stats\n")
                 proc.stdin.flush()
@@ -422,6 +430,8 @@ class Bench:
 
     def stop(self) -> None:
         for proc in self.fake_procs:
+            if proc.stdin is None:
+                continue
             try:
                 proc.stdin.write("quit\n")
                 proc.stdin.close()
@@ -443,7 +453,7 @@ class Bench:
         env = dict(self.env, MEDIA_PORT=str(port), MEDIA_HOST="127.0.0.1")
         log = os.environ.get("BENCH_BOT_LOG")
         out = open(log, "a") if log else subprocess.DEVNULL  # noqa: SIM115 - a file or devnull, never a pipe
-        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=out, stderr=out, preexec_fn=pinned({BOT_CORE}))
+        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=out, stderr=out, preexec_fn=pinned({BOT_CORE}))  # noqa: S603 - argv built here: this interpreter and repo modules
         self.procs.append(proc)
         if not wait_port(port, 90, proc):
             raise RuntimeError(f"{argv} did not start")
@@ -464,8 +474,11 @@ class Bench:
                   "tts_config": {"provider": "elevenlabs", "voice_id": "voice-1"}}
         now = now_iso()
         CallRepository().create(Call(ORG, call_id, "queued", "outbound", now, now, sid, data={"config": config}))
-        with self.tw.lock:
-            self.tw.calls[sid] = {"sid": sid, "status": "in-progress", "account_sid": self.tw.account_sid}
+        tw = self.tw
+        if tw is None:
+            raise RuntimeError("start() the bench stack before placing calls")
+        with tw.lock:
+            tw.calls[sid] = {"sid": sid, "status": "in-progress", "account_sid": tw.account_sid}
         return call_id, make_call_token(get_settings().call_token_secret, call_id, ORG), sid
 
     def level(self, url: str, port: int, pid: int, n: int, ours: bool, rounds: int = 1) -> dict:
@@ -655,7 +668,7 @@ def summarize(n: int, raw: dict) -> dict:
     row = {
         "n": n, "ok": raw["ok"], "failed": raw["failed"], "reasons": raw["reasons"], "turns": len(v2v),
         "missed": raw["missed"], "v2v_p50": pct(v2v, 0.5), "v2v_p95": pct(v2v, 0.95),
-        "added_p50": (pct(v2v, 0.5) - FAKE_DELAYS_MS) if v2v else None,
+        "added_p50": (p50 - FAKE_DELAYS_MS) if (p50 := pct(v2v, 0.5)) is not None else None,
         "greet_p50": pct(raw["greeting"], 0.5), "late_p99": hist_pct(raw["starvation"], 0.99),
         "cpu_per_call_min": raw["bot_cpu"] / minutes if minutes else None,
         "rss_per_call": raw["bot_rss_delta"] / n, "prepare_failed": raw["prepare_failed"],
@@ -847,9 +860,9 @@ def int_list(text: str) -> list[int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+                                     epilog="\n\n".join((__doc__ or "").split("\n\n")[1:]))
     parser.add_argument("--levels", type=int_list, default=[1, 50], help="concurrent calls for ours (default 1,50)")
     parser.add_argument("--stock-levels", type=int_list, default=[1, 5],
                         help="concurrent calls for the stock Pipecat bot (default 1,5)")

@@ -60,7 +60,8 @@ def main() -> int:
                 def req(label: str, method: str, path: str, body=None) -> dict:
                     calls.clear()
                     resp = client.http.request(
-                        method, "/api/v1" + path, headers=headers, body=json.dumps(body) if body is not None else None
+                        method, "/api/v1" + path, headers=headers,
+                        body=json.dumps(body).encode() if body is not None else b"",
                     )
                     rows.append((label, resp.status_code, Counter(calls)))
                     return json.loads(resp.body) if resp.body else {}

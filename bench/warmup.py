@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import ddbcalls  # noqa: E402
 
-ddbcalls.offline_aws_env("bench-warm-", CALL_TOKEN_SECRET="bench-secret", MEDIA_CONTROL_SECRET="bench-control",
+ddbcalls.offline_aws_env("bench-warm-", CALL_TOKEN_SECRET="bench-secret", MEDIA_CONTROL_SECRET="bench-control",  # noqa: S106 - fixed secrets of an offline benchmark stack
                          LOGURU_LEVEL="ERROR")
 
 ORG = "11111111-1111-4111-8111-111111111111"
@@ -54,7 +54,7 @@ class MediaThread:
         self.media = MediaServer()
         self.server = uvicorn.Server(uvicorn.Config(create_app(self.media), host="127.0.0.1", port=0,
                                                     log_level="error", lifespan="off", ws="websockets"))
-        self.server.install_signal_handlers = lambda: None
+        # uvicorn captures signals only on the main thread, so this server leaves them to the bench.
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         while not self.server.started:
@@ -126,8 +126,9 @@ async def prepare(stack: Stack, call_id: str) -> None:
                "Content-Type": "application/json"}
     async with aiohttp.ClientSession() as http, http.post(
             f"http://127.0.0.1:{stack.media.port}/calls/{call_id}/prepare", data=body, headers=headers) as resp:
-        assert resp.status in (200, 202), resp.status
-    while call_id not in stack.media.media.prepared:
+        if resp.status not in (200, 202):
+            raise RuntimeError(f"prepare answered {resp.status}")
+    while call_id not in stack.media.media.prepared:  # noqa: ASYNC110 - the media server fills `prepared` from its own loop; no event to wait on
         await asyncio.sleep(0.01)
 
 

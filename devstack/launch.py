@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Settings a developer's shell may carry that would point the stack at real services or fixed ports.
 _INHERITED = ("DEV_MOTO_PORT", "PUBLIC_BASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_URL",
               "MEDIA_WS_URL", "MEDIA_CONTROL_URL", "DEEPGRAM_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY",
-              "XAI_API_KEY")
+              "XAI_API_KEY", "DEEPGRAM_URL", "OPENAI_BASE_URL", "ELEVENLABS_URL", "XAI_URL", "SANDBOX_CONTROL_URL",
+              "SANDBOX_REGISTRY_URLS")
 
 
 def isolated_env(state_dir: Path, **extra: str) -> dict[str, str]:
@@ -25,7 +26,7 @@ def isolated_env(state_dir: Path, **extra: str) -> dict[str, str]:
 def start(state_dir: Path, log: Path, **extra: str) -> subprocess.Popen:
     (state_dir / "dev.env").unlink(missing_ok=True)
     out = open(log, "ab")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen([sys.executable, "-m", "devstack.run"], cwd=ROOT, env=isolated_env(state_dir, **extra),
+    return subprocess.Popen([sys.executable, "-m", "devstack"], cwd=ROOT, env=isolated_env(state_dir, **extra),
                             stdout=out, stderr=subprocess.STDOUT)
 
 

@@ -11,7 +11,8 @@ Built in, in this order:
 - ``api``: the Chalice app served by Chalice's local server in a thread, unknown routes as flat 404s;
 - ``demo-org``: a demo organization created once; its key is remembered in the state dir.
 
-Other parts (sandbox providers, fake Twilio, media service) join with ``register_component()``;
+Other parts (sandbox providers, fake Twilio, media service) join with ``register_component()``
+(``devstack.platform.install()`` registers them; ``python -m devstack`` installs them and runs);
 ``process_component()`` wraps a subprocess. Once everything runs, the stack writes
 ``<state dir>/dev.env`` (BASE_URL, API_KEY, plus what components add) and prints it.
 
@@ -26,41 +27,20 @@ import logging
 import os
 import pickle
 import signal
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from devstack.stack import ROOT, Component, Stack, process_component, wait_http
+
+__all__ = ["COMPONENTS", "ROOT", "Component", "Stack", "process_component", "register_component", "run",
+           "wait_http"]
+
 log = logging.getLogger("devstack")
 
-
-@dataclass
-class Stack:
-    """What components share: the state dir, values they publish, and the lines of dev.env."""
-
-    state_dir: Path
-    values: dict[str, Any] = field(default_factory=dict)
-    dev_env: dict[str, str] = field(default_factory=dict)
-    stop_event: threading.Event = field(default_factory=threading.Event)
-
-    def set_env(self, **env: str) -> None:
-        """Environment for the app (this process and the subprocesses components start)."""
-        os.environ.update(env)
-
-
-@dataclass
-class Component:
-    name: str
-    start: Callable[[Stack], None]
-    stop: Callable[[Stack], None] | None = None
-
-
+# The stack's components in start order: the built-ins below, then what register_component() adds.
 COMPONENTS: list[Component] = []
 
 
@@ -76,58 +56,6 @@ def register_component(component: Component, *, after: str | None = None, before
         COMPONENTS.insert(names.index(before), component)
     else:
         COMPONENTS.append(component)
-
-
-def process_component(name: str, argv: list[str], *, ready_url: str | None = None, timeout: float = 30.0,
-                      env: dict[str, str] | None = None) -> Component:
-    """A component that runs a subprocess (inheriting the stack's environment) and terminates it on stop."""
-    procs: dict[str, subprocess.Popen] = {}
-
-    def start(stack: Stack) -> None:
-        proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **(env or {})}, preexec_fn=_die_with_parent)
-        procs["p"] = proc
-        stack.values[f"{name}_process"] = proc
-        if ready_url:
-            wait_http(ready_url, timeout, proc)
-
-    def stop(stack: Stack) -> None:
-        proc = procs.pop("p", None)
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    return Component(name, start, stop)
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the dev stack dies, even by SIGKILL (Linux; elsewhere a no-op).
-
-    Components are started from the main thread, which lives as long as the stack: the kernel sends the
-    signal when the forking thread exits.
-    """
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - local URL
-                if resp.status < 500:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
 # ---------------------------------------------------------------- moto (local AWS) + snapshot
@@ -192,8 +120,8 @@ def _start_moto(stack: Stack) -> None:
     from moto.core.config import default_user_config
     from moto.server import ThreadedMotoServer
 
-    default_user_config["stepfunctions"]["execute_state_machine"] = True
-    default_user_config["lambda"]["use_docker"] = False
+    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+    default_user_config.setdefault("lambda", {})["use_docker"] = False
     restored = load_snapshot(stack)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=_port("MOTO_PORT", "DEV_MOTO_PORT", default=5005),
                                 verbose=False)
@@ -392,13 +320,3 @@ def run(state_dir: Path | None = None) -> int:
                 log.exception("stopping %s failed", component.name)
         print("Stopped.", flush=True)
     return code
-
-
-if __name__ == "__main__":
-    # Run through the importable module so components registered by devstack.platform (which
-    # imports devstack.run, not __main__) are the ones that start.
-    from devstack import platform
-    from devstack import run as stack_module
-
-    platform.install()
-    sys.exit(stack_module.run())

@@ -23,13 +23,18 @@ import uuid
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from devstack.stack import Component, Stack
+
+if TYPE_CHECKING:
+    from moto.core.config import DefaultConfig
 
 ASL_DIR = Path(__file__).resolve().parents[1] / "chalicelib" / "workflows" / "asl"
 # state machine file stem -> settings environment variable naming its ARN
 MACHINES = {"call_analysis": "CALL_ANALYSIS_STATE_MACHINE_ARN", "campaign_run": "CAMPAIGN_STATE_MACHINE_ARN"}
 PLACEHOLDER = re.compile(r"\$\{FunctionArn_([A-Za-z0-9_]+)\}")
-MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+MOTO_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
 _lock = threading.Lock()
 _handlers: dict[str, Callable[[dict, Any], Any]] = {}
@@ -147,10 +152,10 @@ def _item_backup_transactions(original: Any) -> Any:
                 key = op.get("Key") or {}
             try:
                 current = self.get_item(table.name, key)
-            except Exception:  # noqa: BLE001 - a malformed key: moto raises the proper error below
+            except Exception:  # noqa: BLE001, S112 - a malformed key: moto raises the proper error below
                 continue
             backups.append((table.name, key, copy.deepcopy(current.to_json()["Attributes"]) if current else None))
-        real = ddb_models.copy
+        real = ddb_models.copy  # pyright: ignore[reportPrivateImportUsage] - the patch target is moto's own `copy`
         ddb_models.copy = shim  # type: ignore[assignment]
         try:
             return original(self, transact_items)
@@ -172,12 +177,12 @@ def _patch_send_task_success() -> None:
     """moto 5.2.5 bug: SendTaskSuccess walks every RUNNING execution and crashes (AttributeError)
     on one whose worker has not built its environment yet (an execution started a moment ago,
     e.g. the call analysis started just before the campaign's token is released). Skip those."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
     from moto.stepfunctions.parser.asl.eval.callback.callback import (
         CallbackConsumerTimeout,
         CallbackNotifyConsumerError,
         CallbackOutcomeSuccess,
     )
-    from moto.stepfunctions.parser.backend.execution import ExecutionStatus
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     def send_task_success(self: Any, task_token: str, outcome: str) -> None:
@@ -192,7 +197,9 @@ def _patch_send_task_success() -> None:
                 if env.callback_pool_manager.notify(callback_id=task_token, outcome=result):
                     return
             except CallbackNotifyConsumerError as exc:
-                raise (TaskTimedOut() if isinstance(exc, CallbackConsumerTimeout) else TaskDoesNotExist()) from None
+                # moto's own copy raises these two without the message they require (a TypeError instead).
+                raise (TaskTimedOut("Task Timed Out") if isinstance(exc, CallbackConsumerTimeout)
+                       else TaskDoesNotExist("Task Does Not Exist")) from None
         raise InvalidToken()
 
     StepFunctionsParserBackend.send_task_success = send_task_success  # type: ignore[method-assign]
@@ -295,8 +302,8 @@ def enable_server_mode(port: int) -> None:
     from moto.core.config import default_user_config
 
     os.environ["MOTO_PORT"] = str(port)
-    default_user_config["stepfunctions"]["execute_state_machine"] = True
-    default_user_config["lambda"]["use_docker"] = False
+    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+    default_user_config.setdefault("lambda", {})["use_docker"] = False
 
 
 def setup_dev(endpoint_url: str, port: int) -> dict[str, str]:
@@ -306,14 +313,13 @@ def setup_dev(endpoint_url: str, port: int) -> dict[str, str]:
     return deploy(endpoint_url=endpoint_url)
 
 
-def workflows_component() -> Any:
+def workflows_component() -> Component:
     """The `make dev` component: ``register_component(workflows_component(), after="tables")``.
 
     Needs the ``moto`` component (ThreadedMotoServer in this process, MOTO_PORT and AWS_ENDPOINT_URL
     set); exports the two state machine ARNs for the API and the media service."""
-    from devstack.run import Component
 
-    def start(stack: Any) -> None:
+    def start(stack: Stack) -> None:
         port = int(os.environ["MOTO_PORT"])
         machines = setup_dev(stack.values["moto_url"], port)
         for stem, env in MACHINES.items():

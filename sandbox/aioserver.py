@@ -12,7 +12,7 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -135,7 +135,7 @@ class AsyncFakeServer:
     def ws_url(self) -> str:
         return f"ws://{self.host}:{self.port}"
 
-    def start(self) -> AsyncFakeServer:
+    def start(self) -> Self:
         self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
         self._thread.start()
         self._ready.wait(10)
@@ -169,14 +169,15 @@ class AsyncFakeServer:
         site = web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=0.5)
         await site.start()
         server = site._server  # noqa: SLF001 - the only way to read an ephemeral port back
-        assert server is not None
+        if not isinstance(server, asyncio.Server):
+            raise RuntimeError(f"{self.name}: the site started without a listening server")
         self.port = server.sockets[0].getsockname()[1]
         self._stopping = asyncio.Event()
         self._ready.set()
         await self._stopping.wait()
         try:
             await asyncio.wait_for(self.on_shutdown(), 2)
-        except Exception:  # noqa: BLE001 - best effort on the way out
+        except Exception:  # noqa: BLE001, S110 - best effort on the way out: the runner cleanup below still runs
             pass
         await self._runner.cleanup()
 
@@ -189,10 +190,11 @@ class AsyncFakeServer:
 
     def run_coro(self, coro: Coroutine[Any, Any, Any], timeout: float = 10) -> Any:
         """Run a coroutine on the fake's loop from another thread and wait for its result."""
-        assert self.loop is not None
+        if self.loop is None:
+            raise RuntimeError(f"{self.name}: not started")
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def __enter__(self) -> AsyncFakeServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

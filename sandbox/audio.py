@@ -3,8 +3,12 @@
 Also the small audio toolkit the fakes and the simulated caller share: mu-law <-> PCM16 (numpy),
 20 ms framing, silence, energy-based voice detection, durations.
 
-Synthesis is cached on disk (keyed by a hash of text, voice and format), so a test suite or a
-``make dev`` session only runs espeak-ng once per distinct line, and every process shares it.
+Synthesis is deterministic (sox without dither: the same text gives the same bytes in every process)
+and cached on disk, content-addressed: the file name is a hash of everything that decides the bytes
+(text, voice, pause cap, the espeak-ng and sox versions and command lines, this module's source), and
+each file is published atomically. Processes that share the directory can only ever read bytes they
+would have produced themselves. ``SANDBOX_AUDIO_CACHE`` names the directory (the test suite gives each
+session its own); the default is ``$TMPDIR/voice-sandbox-audio``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -32,8 +35,11 @@ SPEECH_RMS = 200.0
 # Internal pauses (commas) are shortened to this, so a voice detector with a ~100 ms hangover sees
 # one utterance per line and the "speech end" instant is unambiguous.
 MAX_PAUSE_MS = 60
-_CACHE_VERSION = "v1"
-_lock = threading.Lock()
+_CACHE_VERSION = "v2"
+# sox dithers by default with an unseeded generator: -D turns dither off (test speech needs no noise
+# shaping), -R ("repeatable") seeds anything else random, so the same input gives the same bytes.
+_SOX_FLAGS = ("-D", "-R")
+_SOX_OUTPUT = ("-t", "raw", "-r", str(SAMPLE_RATE), "-e", "u-law", "-b", "8", "-c", "1", "-")
 
 
 class AudioToolMissing(RuntimeError):
@@ -41,6 +47,7 @@ class AudioToolMissing(RuntimeError):
 
 
 def cache_dir() -> Path:
+    """The synthesis cache directory (``SANDBOX_AUDIO_CACHE``, else ``$TMPDIR/voice-sandbox-audio``), created."""
     path = Path(os.environ.get("SANDBOX_AUDIO_CACHE") or Path(tempfile.gettempdir()) / "voice-sandbox-audio")
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -113,8 +120,19 @@ def pcm_bytes_to_ulaw(data: bytes, rate: int) -> bytes:
 # ---------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1)
+def _pipeline_fingerprint() -> str:
+    """What, besides the text, decides the bytes: tool versions, command lines, this module's code."""
+    espeak, sox = _require("espeak-ng"), _require("sox")
+    versions = [subprocess.run([tool, "--version"], check=True, capture_output=True, text=True).stdout.strip()  # noqa: S603 - the resolved espeak-ng/sox paths with --version
+                for tool in (espeak, sox)]
+    parts = [_CACHE_VERSION, *versions, " ".join(_SOX_FLAGS + _SOX_OUTPUT),
+             hashlib.sha256(Path(__file__).read_bytes()).hexdigest()]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
 def _cache_key(text: str, voice: str, max_pause_ms: int | None) -> str:
-    raw = f"{_CACHE_VERSION}|{voice}|{max_pause_ms}|{text}".encode()
+    raw = f"{_pipeline_fingerprint()}|{voice}|{max_pause_ms}|{text}".encode()
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
@@ -129,25 +147,35 @@ def speak(text: str, voice: str = DEFAULT_VOICE, max_pause_ms: int | None = MAX_
     return _speak_cached(text, voice, max_pause_ms)
 
 
+def synthesize(text: str, voice: str = DEFAULT_VOICE, max_pause_ms: int | None = MAX_PAUSE_MS) -> bytes:
+    """What ``speak`` returns, always computed afresh (no cache): espeak-ng, then sox, then trimming."""
+    espeak, sox = _require("espeak-ng"), _require("sox")
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "speech.wav"
+        # "--" so a line starting with "-" is never read as an option.
+        subprocess.run([espeak, "-v", voice, "-w", str(wav), "--", text], check=True, capture_output=True)  # noqa: S603 - resolved espeak-ng path; the text follows --
+        raw = subprocess.run([sox, *_SOX_FLAGS, str(wav), *_SOX_OUTPUT], check=True, capture_output=True).stdout  # noqa: S603 - resolved sox path on files this function made
+    audio = trim_silence(raw)
+    if max_pause_ms is not None:
+        audio = shorten_pauses(audio, max_pause_ms)
+    return audio
+
+
 @lru_cache(maxsize=512)
 def _speak_cached(text: str, voice: str, max_pause_ms: int | None) -> bytes:
     path = cache_dir() / f"{_cache_key(text, voice, max_pause_ms)}.ul"
     if path.exists():
         return path.read_bytes()
-    espeak, sox = _require("espeak-ng"), _require("sox")
-    with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "speech.wav"
-        # "--" so a line starting with "-" is never read as an option.
-        subprocess.run([espeak, "-v", voice, "-w", str(wav), "--", text], check=True, capture_output=True)
-        raw = subprocess.run([sox, str(wav), "-t", "raw", "-r", str(SAMPLE_RATE), "-e", "u-law", "-b", "8",
-                              "-c", "1", "-"], check=True, capture_output=True).stdout
-    audio = trim_silence(raw)
-    if max_pause_ms is not None:
-        audio = shorten_pauses(audio, max_pause_ms)
-    with _lock:  # atomic publish: other processes may race on the same key
-        tmp_path = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp_path.write_bytes(audio)
-        os.replace(tmp_path, path)
+    audio = synthesize(text, voice, max_pause_ms)
+    # Atomic publish under a name no other writer uses: a reader sees the whole file or none.
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(audio)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
     return audio
 
 

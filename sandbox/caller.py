@@ -31,7 +31,6 @@ import hashlib
 import hmac
 import json
 import re
-import secrets
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -42,7 +41,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from sandbox import audio
+from sandbox import audio, ids
 from sandbox.registry import REGISTRY, UtteranceSink
 
 DEFAULT_SCRIPT = ["Hi, I am calling to ask about your opening hours.", "Great, thank you. Goodbye!"]
@@ -119,8 +118,8 @@ class SimulatedCaller:
         self.signature_url = signature_url
         self.registry = registry
         self.account_sid = account_sid or "AC" + "0" * 32
-        self.call_sid = call_sid or "CA" + secrets.token_hex(16)
-        self.stream_sid = stream_sid or "MZ" + secrets.token_hex(16)
+        self.call_sid = call_sid or "CA" + ids.token_hex(16)
+        self.stream_sid = stream_sid or "MZ" + ids.token_hex(16)
         self.call_id = self.parameters.get("call_id") or self.parameters.get("callId") or self.call_sid
         self.agent_speaks_first = agent_speaks_first
         self.agent_quiet_ms = agent_quiet_ms
@@ -198,8 +197,9 @@ class SimulatedCaller:
                     '"timestamp": "%d", "payload": "%s"}, "streamSid": "' + self.stream_sid + '"}')
         next_at = time.monotonic()
         while not self.closed.is_set():
-            while self._out and isinstance(self._out[0], tuple):
-                kind, value = self._out.popleft()  # type: ignore[misc]
+            while self._out and isinstance(head := self._out[0], tuple):
+                self._out.popleft()
+                kind, value = head
                 if kind == "mark":
                     value(time.monotonic())
                 elif kind == "dtmf":
@@ -294,7 +294,7 @@ class SimulatedCaller:
     def last_agent_media_at(self) -> float | None:
         return self.media_log[-1][0] if self.media_log else None
 
-    async def wait_agent_turn_end(self, since: float, timeout: float | None = None) -> bool:
+    async def wait_agent_turn_end(self, since: float, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - a deadline for a polling wait, part of the caller's public API
         """Agent audio arrived after ``since``, then stopped for ``agent_quiet_ms`` with playback drained."""
         deadline = time.monotonic() + (timeout or self.turn_timeout_s)
         while time.monotonic() < deadline and not self.closed.is_set():
@@ -305,7 +305,7 @@ class SimulatedCaller:
             await asyncio.sleep(0.02)
         return False
 
-    async def wait_agent_audio(self, since: float, timeout: float | None = None) -> float | None:
+    async def wait_agent_audio(self, since: float, timeout: float | None = None) -> float | None:  # noqa: ASYNC109 - a deadline for a polling wait, part of the caller's public API
         deadline = time.monotonic() + (timeout or self.turn_timeout_s)
         while time.monotonic() < deadline and not self.closed.is_set():
             first = next((at for at, _ in self.media_log if at >= since), None)
@@ -343,7 +343,7 @@ class SimulatedCaller:
         for digit in digits:
             self._out.append(("dtmf", digit))
             self._out.extend([audio.silence(audio.FRAME_MS)] * 5)
-        while any(isinstance(i, tuple) for i in self._out) and not self.closed.is_set():
+        while any(isinstance(i, tuple) for i in self._out) and not self.closed.is_set():  # noqa: ASYNC110 - the send loop drains _out on its own schedule; polling it is the simple, bounded wait
             await asyncio.sleep(0.02)
 
     async def end_by_twilio(self, reason: str = "call_updated") -> None:
@@ -440,7 +440,7 @@ def answer_call(stream_url: str, parameters: dict[str, str], script: list[str | 
 
 def parse_stream_twiml(twiml: str) -> tuple[str, dict[str, str]]:
     """``<Connect><Stream url=...><Parameter name value/>`` -> (url, parameters)."""
-    root = ET.fromstring(re.sub(r"^<\?xml[^>]*\?>", "", twiml.strip()))
+    root = ET.fromstring(re.sub(r"^<\?xml[^>]*\?>", "", twiml.strip()))  # noqa: S314 - TwiML from the app under test, parsed by a test fake
     stream = root.find(".//Stream")
     if stream is None or not stream.get("url"):
         raise ValueError("TwiML has no <Stream url=...>")

@@ -23,14 +23,13 @@ import contextlib
 import hashlib
 import json
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from sandbox import audio
+from sandbox import audio, ids
 from sandbox.aioserver import AsyncFakeServer
 
 MS_PER_WORD = 330  # espeak-ng's default rate is ~175 words per minute
@@ -64,7 +63,7 @@ class DeepgramSession:
     query: dict[str, list[str]]
     headers: dict[str, str]
     call_id: str | None
-    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    request_id: str = field(default_factory=lambda: ids.uuid4())
     sent: list[dict[str, Any]] = field(default_factory=list)
     received_control: list[dict[str, Any]] = field(default_factory=list)
     audio_bytes: int = 0
@@ -113,11 +112,11 @@ class FakeDeepgram(AsyncFakeServer):
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "token" or not token or (self.api_key is not None and token != self.api_key):
             return web.json_response({"err_code": "INVALID_AUTH", "err_msg": "Invalid credentials.",
-                                      "request_id": str(uuid.uuid4())}, status=401)
+                                      "request_id": ids.uuid4()}, status=401)
         encoding = request.query.get("encoding", "linear16")
         if encoding not in ("mulaw", "linear16"):
             return web.json_response({"err_code": "Bad Request", "err_msg": f"fake supports mulaw/linear16, "
-                                      f"not {encoding}", "request_id": str(uuid.uuid4())}, status=400)
+                                      f"not {encoding}", "request_id": ids.uuid4()}, status=400)
         session = DeepgramSession({k: request.query.getall(k) for k in request.query.keys()},
                                   {k.lower(): v for k, v in request.headers.items()},
                                   self.call_id_from(request, "tag"))
@@ -262,7 +261,8 @@ class _LiveConnection:
 
     async def send_interim(self) -> None:
         utt = self.current
-        assert utt is not None
+        if utt is None:  # called only while an utterance is open
+            return
         utt.interim_sent_at_ms = self.detector.audio_ms
         words = utt.interim_word_list
         n = min(max(1, int(self.detector.voiced_ms // MS_PER_WORD) + 1), max(1, len(words) - 1))

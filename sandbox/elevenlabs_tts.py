@@ -1,4 +1,4 @@
-"""Fake ElevenLabs text to speech (protocols.md section 6), re-exported by ``sandbox.elevenlabs``.
+"""Fake ElevenLabs text to speech (protocols.md section 6), also offered by ``sandbox.elevenlabs``.
 
 ``FakeElevenLabsStream`` is an async server (its own loop, like the other streaming fakes) serving:
 - ``POST /v1/text-to-speech/{voice_id}/stream`` (and ``/v1/text-to-speech/{voice_id}``): chunked audio;
@@ -12,8 +12,8 @@
   ElevenLabsTTSService uses.
 Audio is real espeak-ng speech of the text (``ulaw_8000``, ``pcm_<rate>``), each generation after
 ``first_byte_delay_ms`` (100), with camelCase ``alignment``/``normalizedAlignment`` character timings.
-Everything else (``/v1/voices``, ``/v2/voices``) is answered by the voices fake ``FakeElevenLabs``,
-so one URL serves the control plane and the media service.
+Everything else (``/v1/voices``, ``/v2/voices``) is answered by the voices fake ``FakeElevenLabs``
+(``sandbox.elevenlabs_voices``), so one URL serves the control plane and the media service.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from aiohttp import WSMsgType, web
 
 from sandbox import audio
 from sandbox.aioserver import AsyncFakeServer
+from sandbox.elevenlabs_voices import FakeElevenLabs
+from sandbox.httpserver import FakeRequest
 
 DEFAULT_SCHEDULE = [120, 160, 250, 290]
 MAX_CONTEXTS = 5
@@ -102,7 +104,8 @@ class TTSContext:
     closed: bool = False
     final_sent: bool = False
     chunks_triggered: int = 0
-    queue: asyncio.Queue | None = None
+    # texts to synthesise, None = end of context; made with the context, on the server's loop
+    queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     worker: asyncio.Task | None = None
 
 
@@ -126,15 +129,13 @@ class FakeElevenLabsStream(AsyncFakeServer):
     name = "elevenlabs"
 
     def __init__(self, *, first_byte_delay_ms: float = 100, api_keys: set[str] | None = None,
-                 voices_fake: Any = None, voice: str = "en-us+f3", chunk_ms: int = 200, **kw: Any):
+                 voices_fake: FakeElevenLabs | None = None, voice: str = "en-us+f3", chunk_ms: int = 200, **kw: Any):
         super().__init__(**kw)
         self.first_byte_delay_ms = first_byte_delay_ms
         self.api_keys = api_keys  # None: any non-empty key
         self.voice = voice  # espeak-ng voice for agent speech (distinct from the caller's)
         self.chunk_ms = chunk_ms  # HTTP stream chunk size
         if voices_fake is None:
-            from sandbox.elevenlabs import FakeElevenLabs  # late: that module re-exports this one
-
             voices_fake = FakeElevenLabs(api_keys=api_keys or {"xi-test-key", "xi-sandbox"})
         self.voices_fake = voices_fake
         self.sessions: list[TTSSession] = []
@@ -165,8 +166,6 @@ class FakeElevenLabsStream(AsyncFakeServer):
 
     async def _delegate(self, request: web.Request) -> web.Response:
         """Voices and anything else: the sync voices fake's routes, called in-process."""
-        from sandbox.httpserver import FakeRequest
-
         body = await request.read()
         req = FakeRequest(request.method, request.path, parse_qs(request.query_string, keep_blank_values=True),
                           {k.lower(): v for k, v in request.headers.items()}, body)
@@ -320,7 +319,6 @@ class _StreamConnection:
         ctx = self.s.contexts.get(context_id)
         if ctx is None:
             ctx = TTSContext(context_id)
-            ctx.queue = asyncio.Queue()
             ctx.worker = asyncio.ensure_future(self._worker(ctx))
             self.s.contexts[context_id] = ctx
         return ctx
@@ -337,18 +335,15 @@ class _StreamConnection:
         if force or len(text) >= threshold or (self.auto_mode and SENTENCE_END.search(text)):
             ctx.buffer = ""
             ctx.chunks_triggered += 1
-            assert ctx.queue is not None
             ctx.queue.put_nowait(text)
 
     def finish(self, ctx: TTSContext) -> None:
         """Generate what is left, then ``isFinal`` for this context."""
         self.trigger(ctx, force=True)
         ctx.closed = True
-        assert ctx.queue is not None
         ctx.queue.put_nowait(None)
 
     async def _worker(self, ctx: TTSContext) -> None:
-        assert ctx.queue is not None
         while True:
             text = await ctx.queue.get()
             if text is None:
@@ -408,7 +403,8 @@ class _StreamConnection:
             return
         if text == "":
             self.finish(ctx)  # end of stream: remaining audio, isFinal, then the socket closes
-            await ctx.worker
+            if ctx.worker is not None:
+                await ctx.worker
             await self.close(1000, "")
             return
         if text is not None:
@@ -459,8 +455,9 @@ class _StreamConnection:
                     break
                 try:
                     msg = json.loads(raw.data)
-                    assert isinstance(msg, dict)
-                except (ValueError, AssertionError):
+                    if not isinstance(msg, dict):
+                        raise ValueError("not a JSON object")
+                except ValueError:
                     await self.close(1008, "Invalid JSON message")
                     break
                 self.s.received.append(msg)

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -78,11 +78,12 @@ class FakeHTTPServer:
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "server not started"
+        if self._server is None:
+            raise RuntimeError("server not started")
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> FakeHTTPServer:
+    def start(self) -> Self:
         fake = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -134,7 +135,7 @@ class FakeHTTPServer:
         return FakeResponse(404, {"code": 20404, "message": f"The requested resource {req.path} was not found",
                                   "status": 404})
 
-    def __enter__(self) -> FakeHTTPServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -22,7 +22,6 @@ import contextlib
 import itertools
 import json
 import re
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox import ids
 from sandbox.aioserver import AsyncFakeServer
 
 GOODBYE = re.compile(r"\b(good\s*-?\s*bye|bye|hang up|that's all)\b", re.IGNORECASE)
@@ -294,7 +294,7 @@ class FakeOpenAI(ScriptedReplies, AsyncFakeServer):
                                               "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}
 
     def _ids_for(self, reply: Reply) -> list[str]:
-        return [tc.id or f"call_{secrets.token_hex(12)}" for tc in reply.tool_calls]
+        return [tc.id or f"call_{ids.token_hex(12)}" for tc in reply.tool_calls]
 
     async def _complete(self, body: dict[str, Any], reply: Reply, rec: CompletionRecord) -> web.Response:
         delay = reply.first_token_delay_ms if reply.first_token_delay_ms is not None else self.first_token_delay_ms
@@ -320,7 +320,7 @@ class FakeOpenAI(ScriptedReplies, AsyncFakeServer):
         rec.finished = True
         n_tokens = len(tokens(content or "")) + sum(len(tc.arguments_json()) // 4 + 1 for tc in reply.tool_calls)
         return web.json_response({
-            "id": f"chatcmpl-{secrets.token_hex(12)}", "object": "chat.completion", "created": int(time.time()),
+            "id": f"chatcmpl-{ids.token_hex(12)}", "object": "chat.completion", "created": int(time.time()),
             "model": self.model or body["model"], "system_fingerprint": "fp_sandbox", "service_tier": "default",
             "choices": [{"index": 0, "message": message, "logprobs": None,
                          "finish_reason": "tool_calls" if reply.tool_calls else "stop"}],
@@ -332,7 +332,7 @@ class FakeOpenAI(ScriptedReplies, AsyncFakeServer):
                                                        "Cache-Control": "no-cache"})
         await resp.prepare(request)
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        base = {"id": f"chatcmpl-{secrets.token_hex(12)}", "object": "chat.completion.chunk",
+        base = {"id": f"chatcmpl-{ids.token_hex(12)}", "object": "chat.completion.chunk",
                 "created": int(time.time()), "model": self.model or body["model"], "system_fingerprint": "fp_sandbox"}
         first_delay = reply.first_token_delay_ms if reply.first_token_delay_ms is not None \
             else self.first_token_delay_ms

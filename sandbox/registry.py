@@ -138,7 +138,7 @@ class RemoteRegistry:
 
     def register(self, call_id: str, utterances: list[str], append: bool = False) -> None:
         body = json.dumps({"utterances": list(utterances), "append": append}).encode()
-        req = urllib.request.Request(f"{self.base_url}/sandbox/calls/{call_id}/utterances", data=body,
+        req = urllib.request.Request(f"{self.base_url}/sandbox/calls/{call_id}/utterances", data=body,  # noqa: S310 - local fake URL
                                      headers={"Content-Type": "application/json"}, method="POST")
         with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - local fake URL
             resp.read()

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 import threading
-import uuid
 from typing import Any
 
+from sandbox import ids
 from sandbox.httpserver import FakeHTTPServer, FakeRequest, FakeResponse
 
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -70,9 +70,9 @@ class FakeResend(FakeHTTPServer):
             {"record": "SPF", "name": "send", "value": '"v=spf1 include:amazonses.com ~all"', "type": "TXT",
              "ttl": "Auto", "status": "not_started"},
             {"record": "DKIM", "name": "resend._domainkey", "value": "p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQ"
-             + uuid.uuid4().hex, "type": "TXT", "status": "not_started", "ttl": "Auto"},
+             + ids.token_hex(16), "type": "TXT", "status": "not_started", "ttl": "Auto"},
         ]
-        domain = {"id": str(uuid.uuid4()), "name": name, "status": "not_started",
+        domain = {"id": ids.uuid4(), "name": name, "status": "not_started",
                   "created_at": "2026-11-24 12:00:00.000000+00", "region": region, "records": records,
                   "capabilities": {"sending": "enabled", "receiving": "disabled"}, "_account": account}
         with self._mutex:
@@ -181,7 +181,7 @@ class FakeResend(FakeHTTPServer):
         if not verified:
             return _error(403, "validation_error", f"The {sender_domain} domain is not verified. Please, add and "
                                                    "verify your domain on https://resend.com/domains")
-        email_id = str(uuid.uuid4())
+        email_id = ids.uuid4()
         with self._mutex:
             self.emails.append({"id": email_id, **body, "_account": acct})
         return FakeResponse(200, {"id": email_id})

@@ -19,6 +19,7 @@ first byte 100 ms) unless overridden.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -34,6 +35,7 @@ from sandbox.deepgram import FakeDeepgram
 from sandbox.elevenlabs_tts import FakeElevenLabsStream
 from sandbox.openai_llm import FakeOpenAI
 from sandbox.registry import REGISTRY, MultiRegistry, Registry, RemoteRegistry, UtteranceSink
+from sandbox.twilio import API
 from sandbox.xai_realtime import FakeXAIRealtime
 
 SANDBOX_KEYS = {
@@ -200,7 +202,7 @@ def install_answerer(fake_twilio: Any, sandbox: Sandbox | None = None, *,
     """
     book = sandbox.book if sandbox else ScriptBook()
     registry: UtteranceSink = sandbox.registry if sandbox else registry_from_env()
-    fallback = default_script if default_script is not None else list(DEFAULT_SCRIPT)
+    fallback: list[str | Line] = default_script if default_script is not None else list(DEFAULT_SCRIPT)
 
     def on_answer(resource: dict[str, Any], twiml: str) -> None:
         if not twiml or "<Stream" not in twiml:
@@ -237,10 +239,6 @@ def _end_streams_on_call_update(fake_twilio: Any, live: dict[str, Any], live_loc
     dispatch = getattr(fake_twilio, "dispatch", None)
     if routes is None or dispatch is None:
         return
-    import re
-
-    from sandbox.twilio import API
-
     pattern = re.compile("^" + API + r"/Calls/(?P<sid>CA[0-9a-fA-F]{32})\.json" + "$")
     original = next((h for m, p, h in routes if m == "POST" and p.pattern == pattern.pattern), None)
     if original is None:
@@ -274,37 +272,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def sandbox_component() -> Any:
-    """A ``devstack`` component: start the sandbox providers when no real provider keys are set.
-
-    Publishes ``stack.values["sandbox"]``, exports the provider URLs/keys to the environment (the media
-    service subprocess inherits them) and to dev.env, and, when a ``FakeTwilio`` is in
-    ``stack.values["fake_twilio"]`` (start it before this component), makes it answer with simulated callers.
-    Register with ``devstack.run.register_component(sandbox_component(), before="api")`` or wherever fits.
-    """
-    from devstack.run import Component, Stack
-
-    def start(stack: Stack) -> None:
-        if any(os.environ.get(k) for k in ("DEEPGRAM_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY",
-                                           "XAI_API_KEY")):
-            print("Sandbox providers: off (provider keys found in the environment)", flush=True)
-            return
-        sb = start_sandbox(port_base=int(os.environ.get("SANDBOX_PORT_BASE", "0")))
-        stack.values["sandbox"] = sb
-        env = sb.env()
-        stack.set_env(**env)
-        stack.dev_env.update({"SANDBOX_CONTROL_URL": env["SANDBOX_CONTROL_URL"]})
-        twilio = stack.values.get("fake_twilio")
-        if twilio is not None:
-            install_answerer(twilio, sb)
-        print(f"Sandbox providers: Deepgram {sb.deepgram.ws_url}, OpenAI {sb.openai.url}/v1, "
-              f"ElevenLabs {sb.elevenlabs.url}, xAI {sb.xai.url}, control {sb.control.url}", flush=True)
-
-    def stop(stack: Stack) -> None:
-        sb = stack.values.pop("sandbox", None)
-        if sb is not None:
-            sb.stop()
-
-    return Component("sandbox", start, stop)

@@ -10,20 +10,20 @@ Resources are added by the features that need them:
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from email.utils import formatdate
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from sandbox import ids
 from sandbox.httpserver import FakeHTTPServer, FakeRequest, FakeResponse
 
 API = "/2010-04-01/Accounts/(?P<account>AC[0-9a-fA-F]{32})"
 
 
 def sid(prefix: str) -> str:
-    return prefix + secrets.token_hex(16)
+    return prefix + ids.token_hex(16)
 
 
 FINAL_CALL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
@@ -41,11 +41,13 @@ def post_form(url: str, form: list[tuple[str, str]], headers: dict[str, str]) ->
     import urllib.error
     import urllib.request
 
+    if urlsplit(url).scheme not in ("http", "https"):  # what Twilio would call; never file: or others
+        return 0, f"unsupported callback URL: {url}"
     body = urlencode(form).encode()
-    request = urllib.request.Request(url, data=body, method="POST", headers={
+    request = urllib.request.Request(url, data=body, method="POST", headers={  # noqa: S310 - scheme checked above
         "Content-Type": "application/x-www-form-urlencoded", "User-Agent": "TwilioProxy/1.1", **headers})
     try:
-        with urllib.request.urlopen(request, timeout=15) as resp:
+        with urllib.request.urlopen(request, timeout=15) as resp:  # noqa: S310 - scheme checked above
             return resp.status, resp.read().decode("utf-8", errors="replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode("utf-8", errors="replace")
@@ -54,7 +56,7 @@ def post_form(url: str, form: list[tuple[str, str]], headers: dict[str, str]) ->
 
 
 class FakeTwilio(FakeHTTPServer):
-    def __init__(self, account_sid: str | None = None, auth_token: str = "test-auth-token", **kw: Any):
+    def __init__(self, account_sid: str | None = None, auth_token: str = "test-auth-token", **kw: Any):  # noqa: S107 - the fake's default credential; no account behind it
         super().__init__(**kw)
         self.account_sid = account_sid or ("AC" + "0" * 32)
         self.auth_token = auth_token
@@ -367,45 +369,3 @@ class FakeTwilio(FakeHTTPServer):
                 ("CallStatus", "ringing"), ("Called", to), ("Caller", from_), ("Direction", "inbound"),
                 ("From", from_), ("To", to)]
         return self.send_signed(voice_url, form)
-
-
-def fake_twilio_component() -> Any:
-    """A ``devstack`` component: FakeTwilio stands in for Twilio when no Twilio credentials are set.
-
-    Sets TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN / TWILIO_API_URL for the app, publishes the fake as
-    ``stack.values["fake_twilio"]`` (``sandbox.run.sandbox_component`` then installs simulated callers
-    as its ``on_answer`` hook) and makes every dialled call ring and answer by itself. Status callbacks
-    go over HTTP to PUBLIC_BASE_URL (default ``http://127.0.0.1:$API_PORT``). Register it before
-    "api" (and before the sandbox component):
-    ``register_component(fake_twilio_component(), before="api")``.
-    """
-    import os
-
-    from devstack.run import Component, Stack
-
-    def start(stack: Stack) -> None:
-        if os.environ.get("TWILIO_ACCOUNT_SID") and not os.environ.get("TWILIO_API_URL"):
-            print("Twilio:            real account (TWILIO_ACCOUNT_SID set)", flush=True)
-            return
-        fake = FakeTwilio(account_sid=os.environ.get("TWILIO_ACCOUNT_SID") or "AC" + "d" * 32,
-                          auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or "dev-" + secrets.token_hex(16),
-                          port=int(os.environ.get("FAKE_TWILIO_PORT", "0"))).start()
-        fake.auto_progress = os.environ.get("FAKE_TWILIO_OUTCOME", "answered")
-        env = {"TWILIO_ACCOUNT_SID": fake.account_sid, "TWILIO_AUTH_TOKEN": fake.auth_token,
-               "TWILIO_API_URL": fake.base_url}
-        if not os.environ.get("PUBLIC_BASE_URL"):
-            env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{os.environ.get('API_PORT') or 8000}"
-        stack.set_env(**env)
-        stack.dev_env["TWILIO_API_URL"] = fake.base_url
-        stack.values["fake_twilio"] = fake
-        from chalicelib.settings import reset_settings
-
-        reset_settings()
-        print(f"Twilio (fake):     {fake.base_url}  callbacks -> {os.environ['PUBLIC_BASE_URL']}", flush=True)
-
-    def stop(stack: Stack) -> None:
-        fake = stack.values.pop("fake_twilio", None)
-        if fake is not None:
-            fake.stop()
-
-    return Component("fake-twilio", start, stop)

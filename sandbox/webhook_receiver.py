@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sandbox.httpserver import FakeHTTPServer, FakeRequest, FakeResponse
 
@@ -91,8 +91,8 @@ class WebhookReceiver(FakeHTTPServer):
         if answer is None:
             return FakeResponse(200, {"ok": True})
         if callable(answer):
-            result: Callable[[FakeRequest], FakeResponse] = answer
-            return result(req)
+            handler = cast(Callable[[FakeRequest], FakeResponse], answer)  # responses holds bodies or handlers
+            return handler(req)
         if isinstance(answer, FakeResponse):
             return answer
         return FakeResponse(200, answer)
@@ -111,65 +111,3 @@ class WebhookReceiver(FakeHTTPServer):
                     break
                 self._arrived.wait(left)
             return [r for r in self.received if r.event == event]
-
-
-def webhook_queue_component() -> Any:
-    """A ``devstack`` component: the webhook delay queue in the local AWS and its consumer.
-
-    Creates the SQS queue in moto (WEBHOOK_QUEUE_URL for the app) and polls it in a thread, handing
-    each batch to the same Chalice ``on_sqs_message`` handler Lambda runs (``webhook_retry``), so
-    webhook retries and delayed call checks work under ``make dev``. Register it after "moto":
-    ``register_component(webhook_queue_component(), after="moto")``.
-    """
-    import os
-
-    from devstack.run import Component, Stack
-
-    def start(stack: Stack) -> None:
-        import boto3
-
-        from chalicelib.settings import get_settings, reset_settings
-
-        name = os.environ.get("WEBHOOK_QUEUE_NAME", "voice-dev-webhooks")
-        sqs = boto3.client("sqs", region_name=get_settings().region)
-        url = sqs.create_queue(QueueName=name)["QueueUrl"]
-        stack.set_env(WEBHOOK_QUEUE_URL=url, WEBHOOK_QUEUE_NAME=name)
-        reset_settings()
-        thread = threading.Thread(target=_poll_queue, args=(sqs, url, name, stack.stop_event),
-                                  name="webhook-queue", daemon=True)
-        thread.start()
-        stack.values["webhook_queue_thread"] = thread
-        print(f"Webhook queue:     {url}", flush=True)
-
-    def stop(stack: Stack) -> None:
-        thread = stack.values.pop("webhook_queue_thread", None)
-        if thread is not None:
-            thread.join(5)
-
-    return Component("webhook-queue", start, stop)
-
-
-def _poll_queue(sqs: Any, url: str, name: str, stop: threading.Event) -> None:
-    """Deliver queue messages to the Chalice handler the way the SQS event source would."""
-    import logging
-
-    from chalice.local import LambdaContext
-
-    from chalicelib.webhooks.handlers import webhook_retry
-
-    log = logging.getLogger("devstack.webhooks")
-    arn = f"arn:aws:sqs:us-east-1:123456789012:{name}"
-    while not stop.is_set():
-        try:
-            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
-            if not got:
-                continue
-            records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                        "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
-                        "eventSourceARN": arn, "awsRegion": "us-east-1"} for m in got]
-            webhook_retry({"Records": records}, LambdaContext("webhook_retry", 256, max_runtime_ms=60_000))
-            for m in got:
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-        except Exception:  # noqa: BLE001 - a dev poller keeps polling; the message becomes visible again
-            log.exception("webhook queue poll failed")
-            stop.wait(1)

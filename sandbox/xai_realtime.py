@@ -28,7 +28,6 @@ import contextlib
 import itertools
 import json
 import re
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from sandbox import audio
+from sandbox import audio, ids
 from sandbox.aioserver import AsyncFakeServer
 from sandbox.openai_llm import Reply, ScriptedReplies, dev_reply, tokens
 
@@ -46,7 +45,7 @@ SAY_EXACTLY_ITEM = re.compile(r'.*\bsaying exactly:\s*"(.*)"\s*$', re.S)
 
 
 def _id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(10)}"
+    return f"{prefix}_{ids.token_hex(10)}"
 
 
 @dataclass
@@ -443,8 +442,9 @@ class _Conversation:
                     break
                 try:
                     msg = json.loads(raw.data)
-                    assert isinstance(msg, dict)
-                except (ValueError, AssertionError):
+                    if not isinstance(msg, dict):
+                        raise ValueError("not a JSON object")
+                except ValueError:
                     await self.error("Invalid JSON")
                     continue
                 self.s.received.append(msg)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,15 +26,85 @@ os.environ.update({
     "STAGE": "test",
 })
 os.environ.pop("AWS_ENDPOINT_URL", None)
+# Sandbox speech is cached on disk: each test session (and the subprocesses it starts) gets its own
+# cache, never one another checkout, agent or earlier run filled.
+_AUDIO_CACHE = tempfile.mkdtemp(prefix="voice-sandbox-audio-")
+os.environ["SANDBOX_AUDIO_CACHE"] = _AUDIO_CACHE
 
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
+from moto.core.config import DefaultConfig  # noqa: E402
 
 from devstack import gateway  # noqa: E402
 
 gateway.install()
 
-MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+def pytest_report_header(config):
+    from sandbox import ids
+
+    return f"sandbox ids seed: {ids.seed()} (replay with SANDBOX_SEED={ids.seed()})"
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_AUDIO_CACHE, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- test lanes
+# Every test gets exactly one lane marker (registered in pyproject.toml). `make test-fast` runs
+# `-m unit`; `make test` runs them all. A lane marker written on a test or module wins; otherwise the
+# first rule that matches, most expensive first:
+#   infra        CDK synthesis, cfn-lint: everything under tests/infra/, or the `synth` fixture.
+#   e2e          a media server or a simulated call: tests/media/test_e2e_*, the fixtures below that
+#                start the media stack or the whole sandbox, and the modules in E2E_MODULES.
+#   integration  moto, the Chalice test client, or a fake/real server on a socket: the fixtures below,
+#                the real adapter of a contract suite (a `dynamodb` parameter), INTEGRATION_MODULES.
+#   unit         none of the above: pure logic in this process.
+LANES = ("unit", "integration", "e2e", "infra")
+E2E_FIXTURES = {"media_server", "stack", "sandbox"}
+INTEGRATION_FIXTURES = {
+    "aws", "app", "client", "api",  # moto and the Chalice test client (every other AWS fixture needs `aws`)
+    "fake", "media", "receiver", "control_server", "eleven", "resend", "openai_fake", "start_xai",  # servers
+}
+# Modules that start a process or a server in the test body, where no fixture says so.
+E2E_MODULES = {
+    "tests/foundation/test_dev_stack.py",  # `python -m devstack`: the whole platform as a subprocess
+    "tests/media/test_server_ops.py",  # `python -m media.server` as a subprocess
+    "tests/sandbox/test_run.py",  # the sandbox answering calls with simulated callers
+}
+INTEGRATION_MODULES = {
+    "tests/resources/test_fakes.py",  # the provider fakes on sockets, through the real SDKs
+    "tests/workflows/test_devstack_server_mode.py",  # a ThreadedMotoServer
+}
+
+
+def _lane(item: pytest.Item) -> str:
+    explicit = {m.name for m in item.iter_markers() if m.name in LANES}
+    if len(explicit) > 1:
+        raise pytest.UsageError(f"{item.nodeid}: one lane only, got {sorted(explicit)}")
+    if explicit:
+        return explicit.pop()
+    path = item.path.relative_to(ROOT).as_posix()
+    fixtures = set(getattr(item, "fixturenames", ()))
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if path.startswith("tests/infra/") or "synth" in fixtures:
+        return "infra"
+    if path.startswith("tests/media/test_e2e_") or path in E2E_MODULES or fixtures & E2E_FIXTURES:
+        return "e2e"
+    if (path.startswith("tests/integration/") or path in INTEGRATION_MODULES or fixtures & INTEGRATION_FIXTURES
+            or "dynamodb" in params.values()):
+        return "integration"
+    return "unit"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        lane = _lane(item)
+        if not item.get_closest_marker(lane):
+            item.add_marker(getattr(pytest.mark, lane))
+
+
+MOTO_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
 
 def _reset_caches() -> None:

@@ -14,5 +14,8 @@ def log_group_for(scope: Construct, id: str, name: str, config: StageConfig) -> 
     group = logs.LogGroup(scope, id, log_group_name=name,
                           removal_policy=cdk.RemovalPolicy.RETAIN if config.retain_data else cdk.RemovalPolicy.DESTROY)
     # RetentionDays is an enum of names; the config holds the number CloudFormation takes.
-    group.node.default_child.add_property_override("RetentionInDays", config.log_retention_days)
+    child = group.node.default_child
+    if not isinstance(child, cdk.CfnResource):
+        raise TypeError(f"{id}: the log group has no CloudFormation resource to override")
+    child.add_property_override("RetentionInDays", config.log_retention_days)
     return group

@@ -35,6 +35,10 @@ DYNAMODB_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem
                     "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
                     "dynamodb:DescribeTable"]  # no Scan: no request path scans
 
+# `pyright: ignore[reportArgumentType]` below marks a jsii class (kms.Key, iam.Role, sns.Topic, ...) passed
+# where its interface is expected. jsii generates each interface as a Protocol whose parameter names differ
+# from the class's (add_alias(alias) vs add_alias(alias_name)), so pyright rejects what works at runtime.
+
 
 class PlatformStack(cdk.Stack):
     def __init__(self, scope: Construct, config: StageConfig, **kwargs) -> None:
@@ -54,24 +58,24 @@ class PlatformStack(cdk.Stack):
                            removal_policy=removal)
         self.secrets = {
             "platform_keys": secretsmanager.Secret(
-                self, "PlatformKeys", secret_name=f"{config.prefix}platform-keys", encryption_key=self.key,
+                self, "PlatformKeys", secret_name=f"{config.prefix}platform-keys", encryption_key=self.key,  # pyright: ignore[reportArgumentType]
                 description='Platform provider keys, JSON: {"deepgram": "...", "openai": "...", ...}',
                 generate_secret_string=secretsmanager.SecretStringGenerator(
-                    secret_string_template="{}", generate_string_key="placeholder"), removal_policy=removal),
+                    secret_string_template="{}", generate_string_key="placeholder"), removal_policy=removal),  # noqa: S106 - a JSON template naming the generated key, not a secret
             "twilio": secretsmanager.Secret(
-                self, "TwilioCredentials", secret_name=f"{config.prefix}twilio", encryption_key=self.key,
+                self, "TwilioCredentials", secret_name=f"{config.prefix}twilio", encryption_key=self.key,  # pyright: ignore[reportArgumentType]
                 description='Twilio credentials, JSON: {"account_sid": "AC...", "auth_token": "..."}',
                 generate_secret_string=secretsmanager.SecretStringGenerator(
-                    secret_string_template='{"account_sid": ""}', generate_string_key="auth_token",
+                    secret_string_template='{"account_sid": ""}', generate_string_key="auth_token",  # noqa: S106 - a JSON template naming the generated key, not a secret
                     exclude_punctuation=True), removal_policy=removal),
             "media_control": secretsmanager.Secret(
-                self, "MediaControlSecret", secret_name=f"{config.prefix}media-control", encryption_key=self.key,
+                self, "MediaControlSecret", secret_name=f"{config.prefix}media-control", encryption_key=self.key,  # pyright: ignore[reportArgumentType]
                 description="HMAC secret of API -> media service control requests",
                 generate_secret_string=secretsmanager.SecretStringGenerator(password_length=48,
                                                                             exclude_punctuation=True),
                 removal_policy=removal),
             "call_token": secretsmanager.Secret(
-                self, "CallTokenSecret", secret_name=f"{config.prefix}call-token", encryption_key=self.key,
+                self, "CallTokenSecret", secret_name=f"{config.prefix}call-token", encryption_key=self.key,  # pyright: ignore[reportArgumentType]
                 description="HMAC secret of the call tokens in media stream parameters",
                 generate_secret_string=secretsmanager.SecretStringGenerator(password_length=48,
                                                                             exclude_punctuation=True),
@@ -145,23 +149,23 @@ class PlatformStack(cdk.Stack):
             self, "Media", config=config, vpc=self.vpc, lambda_security_group=self.lambda_security_group,
             environment={**common_env, "POWERTOOLS_SERVICE_NAME": "voice-media"},
             secrets={
-                "CALL_TOKEN_SECRET": ecs.Secret.from_secrets_manager(self.secrets["call_token"]),
-                "MEDIA_CONTROL_SECRET": ecs.Secret.from_secrets_manager(self.secrets["media_control"]),
-                "TWILIO_ACCOUNT_SID": ecs.Secret.from_secrets_manager(self.secrets["twilio"], "account_sid"),
-                "TWILIO_AUTH_TOKEN": ecs.Secret.from_secrets_manager(self.secrets["twilio"], "auth_token"),
+                "CALL_TOKEN_SECRET": ecs.Secret.from_secrets_manager(self.secrets["call_token"]),  # pyright: ignore[reportArgumentType]
+                "MEDIA_CONTROL_SECRET": ecs.Secret.from_secrets_manager(self.secrets["media_control"]),  # pyright: ignore[reportArgumentType]
+                "TWILIO_ACCOUNT_SID": ecs.Secret.from_secrets_manager(self.secrets["twilio"], "account_sid"),  # pyright: ignore[reportArgumentType]
+                "TWILIO_AUTH_TOKEN": ecs.Secret.from_secrets_manager(self.secrets["twilio"], "auth_token"),  # pyright: ignore[reportArgumentType]
             })
         common_env["MEDIA_WS_URL"] = self.media.websocket_url
 
         # ------------------------------------------------------------ control plane (Chalice)
         self.lambda_role = iam.Role(
-            self, "LambdaRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            self, "LambdaRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),  # pyright: ignore[reportArgumentType]
             description="Chalice functions: exactly the tables, queue, key, secrets and state machines they use",
             managed_policies=[
                 iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSLambdaVPCAccessExecutionRole"),
                 iam.ManagedPolicy.from_aws_managed_policy_name("AWSXRayDaemonWriteAccess"),
             ])
         for role in (self.lambda_role, self.media.task_role):
-            self._grant_runtime(role, state_machine_arns)
+            self._grant_runtime(role, state_machine_arns)  # pyright: ignore[reportArgumentType]
         # Recordings: the media tasks write them; the Lambdas presign GETs (a presigned URL carries the
         # signer's rights) and delete them (GDPR cleanup). Nobody lists the bucket.
         recordings = self.recordings.arn_for_objects("recordings/*")
@@ -170,7 +174,7 @@ class PlatformStack(cdk.Stack):
         self.lambda_role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject", "s3:DeleteObject"],
                                                                      resources=[recordings]))
         self.api = ChaliceApi(
-            self, config=config, vpc=self.vpc, security_group=self.lambda_security_group, role=self.lambda_role,
+            self, config=config, vpc=self.vpc, security_group=self.lambda_security_group, role=self.lambda_role,  # pyright: ignore[reportArgumentType]
             environment={**common_env, "POWERTOOLS_SERVICE_NAME": "voice-api"},
             packaging_environment={"WEBHOOK_QUEUE_NAME": config.webhook_queue_name, "STAGE": config.stage,
                                    "TABLE_PREFIX": config.prefix})
@@ -178,7 +182,8 @@ class PlatformStack(cdk.Stack):
         # ------------------------------------------------------------ workflows
         self.workflows = StateMachines(
             self, "Workflows", config=config, function_arn=self.api.function_arn,
-            function_arns=[self.api.function_arn(f) for f in self.api.function_ids if f != API_HANDLER],
+            function_arns=[arn for f in self.api.function_ids
+                           if f != API_HANDLER and (arn := self.api.function_arn(f)) is not None],
             values={
                 **{f"{TABLE_PREFIX}{t}": table.table_name for t, table in self.tables.tables.items()},
                 **{f"{STATE_MACHINE_PREFIX}{k}": arn for k, arn in state_machine_arns.items()},
@@ -189,7 +194,7 @@ class PlatformStack(cdk.Stack):
         # ------------------------------------------------------------ alarms and outputs
         self.alarm_topic = sns.Topic(self, "Alarms", topic_name=f"{config.prefix}alarms", enforce_ssl=True)
         if config.alarm_email:
-            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))  # pyright: ignore[reportArgumentType]
         self.alarms = self._alarms()
 
         if config.api_domain:
@@ -234,7 +239,7 @@ class PlatformStack(cdk.Stack):
     def _alarms(self) -> list[cloudwatch.Alarm]:
         config = self.config
         five = cdk.Duration.minutes(5)
-        action = cw_actions.SnsAction(self.alarm_topic)
+        action = cw_actions.SnsAction(self.alarm_topic)  # pyright: ignore[reportArgumentType]
         alarms: list[cloudwatch.Alarm] = []
 
         def alarm(id: str, metric: cloudwatch.IMetric, threshold: float, description: str, periods: int = 1) -> None:
@@ -242,7 +247,7 @@ class PlatformStack(cdk.Stack):
                 self, id, metric=metric, threshold=threshold, evaluation_periods=periods,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING, alarm_description=description)
-            created.add_alarm_action(action)
+            created.add_alarm_action(action)  # pyright: ignore[reportArgumentType]
             alarms.append(created)
 
         alarm("Api5xx", cloudwatch.Metric(namespace="AWS/ApiGateway", metric_name="5XXError", statistic="Sum",

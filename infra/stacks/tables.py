@@ -6,6 +6,7 @@ schema pynamodb uses for ``create_table`` so the deployed tables cannot drift fr
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,8 +52,10 @@ def logical_name(model: Any, logical_names: tuple[str, ...]) -> str:
     return max(matches, key=len)
 
 
-def _keys(schema_keys: list[dict[str, str]], types: dict[str, str]) -> tuple[tuple[str, str] | None, ...]:
-    hash_key = range_key = None
+def _keys(schema_keys: Sequence[Mapping[str, Any]],
+          types: dict[str, str]) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
+    hash_key: tuple[str, str] | None = None
+    range_key: tuple[str, str] | None = None
     for key in schema_keys:
         pair = (key["AttributeName"], types[key["AttributeName"]])
         if key["KeyType"] == "HASH":
@@ -62,7 +65,7 @@ def _keys(schema_keys: list[dict[str, str]], types: dict[str, str]) -> tuple[tup
     return hash_key, range_key
 
 
-def _index(raw: dict[str, Any], types: dict[str, str], local: bool) -> IndexSpec:
+def _index(raw: Mapping[str, Any], types: dict[str, str], local: bool) -> IndexSpec:
     hash_key, range_key = _keys(raw["key_schema"], types)
     projection = raw["projection"]
     return IndexSpec(name=raw["index_name"], hash_key=None if local else hash_key, range_key=range_key,
@@ -82,6 +85,8 @@ def table_specs() -> list[TableSpec]:
         for raw in schema["global_secondary_indexes"] + schema["local_secondary_indexes"]:
             types.update({a["AttributeName"]: a["AttributeType"] for a in raw.get("attribute_definitions", ())})
         hash_key, range_key = _keys(schema["key_schema"], types)
+        if hash_key is None:
+            raise ValueError(f"model {model.__name__}: its key schema has no HASH key")
         ttl = TTL_ATTRIBUTES.get(model)
         if ttl is not None:
             ttl = model.get_attributes()[ttl].attr_name
@@ -96,7 +101,9 @@ def table_specs() -> list[TableSpec]:
     return specs
 
 
-def _attr(pair: tuple[str, str]) -> dynamodb.Attribute:
+def _attr(pair: tuple[str, str] | None) -> dynamodb.Attribute:
+    if pair is None:  # a GSI always has a hash key, an LSI a range key: the model is broken
+        raise ValueError("index key missing from the model's schema")
     return dynamodb.Attribute(name=pair[0], type=_TYPES[pair[1]])
 
 

@@ -10,8 +10,8 @@ from tests.calls.conftest import WEBHOOK_SECRET, make_assistant, make_number
 def test_webhook_queue_component_retries_through_the_chalice_handler(api, org, twilio, receiver, monkeypatch,
                                                                       tmp_path):
     from chalicelib.storage.webhooks import WebhookDeliveryRepository
-    from devstack.run import Stack
-    from sandbox.webhook_receiver import webhook_queue_component
+    from devstack.platform import webhook_queue_component
+    from devstack.stack import Stack
 
     monkeypatch.setenv("WEBHOOK_QUEUE_URL", "")
     monkeypatch.setenv("WEBHOOK_QUEUE_NAME", "dev-webhooks")
@@ -40,8 +40,8 @@ def test_webhook_queue_component_retries_through_the_chalice_handler(api, org, t
 
 
 def test_fake_twilio_component_configures_the_app(aws, monkeypatch, tmp_path):
-    from devstack.run import Stack
-    from sandbox.twilio import fake_twilio_component
+    from devstack.platform import fake_twilio_component
+    from devstack.stack import Stack
 
     for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_URL", "PUBLIC_BASE_URL"):
         monkeypatch.setenv(name, "")

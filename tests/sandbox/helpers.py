@@ -7,6 +7,8 @@ import base64
 import json
 import time
 
+import websockets
+
 from sandbox import audio
 
 AGENT = "en-us+f3"
@@ -25,6 +27,7 @@ class TinyMediaServer:
         self.marks_sent: dict[str, float] = {}
         self.speaking_until = 0.0
         self.ws = None
+        self.url = ""  # set by whoever serves the handler
 
     async def send_speech(self, ws, sid: str, text: str, tag: str) -> None:
         data = audio.speak(text, AGENT)
@@ -39,7 +42,7 @@ class TinyMediaServer:
     async def handler(self, ws) -> None:
         self.headers = dict(ws.request.headers)
         det = audio.SpeechDetector(hangover_ms=100)
-        sid = None
+        sid = ""
         turn = 0
         async for raw in ws:
             msg = json.loads(raw)
@@ -62,3 +65,9 @@ class TinyMediaServer:
             elif msg["event"] == "stop":
                 await ws.close()
                 return
+
+
+def close_frame(exc: websockets.ConnectionClosed) -> websockets.frames.Close:
+    """The close frame the server sent (the test fails here when the connection just dropped)."""
+    assert exc.rcvd is not None, f"no close frame received: {exc!r}"
+    return exc.rcvd

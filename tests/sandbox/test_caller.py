@@ -55,7 +55,7 @@ async def test_wire_format_signature_and_turns(media, registry):
     assert result.greeting.agent_audio_bytes == len(audio.speak("Hello, how can I help?", AGENT))
     (turn,) = result.turns
     assert turn.caller == "I need help with my order."
-    assert 250 <= turn.voice_to_voice_ms <= 1200, turn.voice_to_voice_ms
+    assert turn.voice_to_voice_ms is not None and 250 <= turn.voice_to_voice_ms <= 1200, turn.voice_to_voice_ms
     assert turn.agent_audio_bytes == len(audio.speak("Sure, one moment please, let me check that for you.", AGENT))
     assert registry.get("call-abc").utterances == ["I need help with my order."]
 
@@ -78,6 +78,7 @@ async def test_marks_echo_after_playout_and_clear_on_barge_in(media, registry):
     assert result.marks_echoed[: len(greet_marks)] == greet_marks  # FIFO order
 
 
+@pytest.mark.integration  # serves a socket in the test body
 async def test_mark_with_empty_buffer_echoes_at_once(registry):
     got: list[float] = []
 
@@ -117,6 +118,7 @@ def test_signature_vector_from_protocols_doc():
     assert twilio_signature("12345", "wss://example.com/media") == "7PR3qMkpDyEJtMrVOY/LDyNq8J8="
 
 
+@pytest.mark.integration  # serves a socket in the test body
 async def test_dtmf_lines_send_twilio_dtmf_events(registry):
     received: list[dict] = []
 

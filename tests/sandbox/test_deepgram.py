@@ -13,6 +13,7 @@ from deepgram.environment import DeepgramClientEnvironment
 
 from sandbox import audio
 from sandbox.deepgram import FakeDeepgram
+from tests.sandbox.helpers import close_frame
 
 
 @pytest.fixture
@@ -82,6 +83,7 @@ async def test_sdk_interim_final_utterance_end_with_registered_text(fake, regist
     assert 0.13 <= lag <= 0.25, lag
 
 
+@pytest.mark.integration  # serves a socket in the test body
 async def test_endpointing_honoured_when_enabled(registry):
     registry.register("call-ep", ["Tuesday please"])
     with FakeDeepgram(registry=registry, honor_endpointing=True) as dg:
@@ -131,10 +133,10 @@ async def test_auth_required_and_idle_timeout(fake):
                                   additional_headers={"Authorization": "Token x"}) as ws:
         with pytest.raises(websockets.ConnectionClosedError) as closed:
             await asyncio.wait_for(ws.recv(), 4)
-        assert closed.value.rcvd.code == 1011 and "NET-0001" in closed.value.rcvd.reason
+        assert close_frame(closed.value).code == 1011 and "NET-0001" in close_frame(closed.value).reason
 
 
-async def test_registry_http_endpoint(fake):
+def test_registry_http_endpoint(fake):
     import urllib.request
 
     from sandbox.registry import RemoteRegistry

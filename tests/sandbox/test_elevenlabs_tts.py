@@ -16,6 +16,7 @@ from pipecat.tests.utils import SleepFrame, run_test
 
 from sandbox import audio
 from sandbox.elevenlabs import FakeElevenLabsStream
+from tests.sandbox.helpers import close_frame
 
 KEY = {"xi-api-key": "xi-test-key"}
 
@@ -95,7 +96,7 @@ async def test_multi_context_ids_close_context_and_limit(fake):
         with pytest.raises(websockets.ConnectionClosedError) as closed:
             while True:
                 await asyncio.wait_for(ws.recv(), 3)
-    assert closed.value.rcvd.code == 1008 and "max_active_conversations" in closed.value.rcvd.reason
+    assert close_frame(closed.value).code == 1008 and "max_active_conversations" in close_frame(closed.value).reason
 
 
 async def test_inactivity_timeout_and_first_message_key(fake):
@@ -104,12 +105,12 @@ async def test_inactivity_timeout_and_first_message_key(fake):
         await ws.send(json.dumps({"text": " ", "xi_api_key": "xi-test-key"}))
         with pytest.raises(websockets.ConnectionClosedError) as closed:
             await asyncio.wait_for(ws.recv(), 4)
-    assert closed.value.rcvd.code == 1008
+    assert close_frame(closed.value).code == 1008
     async with websockets.connect(url) as ws:
         await ws.send(json.dumps({"text": " "}))
         with pytest.raises(websockets.ConnectionClosedError) as closed:
             await asyncio.wait_for(ws.recv(), 2)
-    assert "API key" in closed.value.rcvd.reason
+    assert "API key" in close_frame(closed.value).reason
 
 
 def _audio(frames) -> bytes:

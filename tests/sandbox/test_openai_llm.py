@@ -9,11 +9,12 @@ import aiohttp
 import openai
 import pytest
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionToolParam
 from pydantic import BaseModel
 
 from sandbox.openai_llm import FakeOpenAI, ToolCall, example_for_schema
 
-END_CALL = {"type": "function", "function": {"name": "endCall", "description": "hang up",
+END_CALL: ChatCompletionToolParam = {"type": "function", "function": {"name": "endCall", "description": "hang up",
                                              "parameters": {"type": "object", "properties": {}}}}
 
 
@@ -38,7 +39,8 @@ async def test_streaming_dev_responder_text_and_usage(fake):
     assert text == "Got it, you said: I want a table for two."
     assert chunks[0].choices[0].delta.role == "assistant"
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
-    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 10
+    usage = chunks[-1].usage
+    assert chunks[-1].choices == [] and usage is not None and usage.completion_tokens == 10
     assert len({c.id for c in chunks}) == 1
     assert 0.1 <= elapsed < 1.5
     assert fake.completions[0].headers["authorization"] == "Bearer sk-test"
@@ -50,8 +52,10 @@ async def test_goodbye_calls_end_call_tool_with_fragments(fake):
         messages=[{"role": "user", "content": "Thanks, goodbye!"}])
     chunks = [c async for c in stream]
     calls = [tc for c in chunks for tc in (c.choices[0].delta.tool_calls or [])]
-    assert calls[0].function.name == "endCall" and calls[0].id.startswith("call_")
-    assert "".join(tc.function.arguments or "" for tc in calls) == "{}"
+    first = calls[0]
+    assert first.function is not None and first.id is not None
+    assert first.function.name == "endCall" and first.id.startswith("call_")
+    assert "".join(tc.function.arguments or "" for tc in calls if tc.function) == "{}"
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
@@ -101,9 +105,11 @@ async def test_structured_output_parse_and_scripted_json(fake):
                                                        "topics": ["booking"]})
     parsed = await sdk(fake).chat.completions.parse(
         model="gpt-4o-mini", response_format=Analysis, messages=[{"role": "user", "content": "transcript 2"}])
-    assert parsed.choices[0].message.parsed.score == 9
+    analysis = parsed.choices[0].message.parsed
+    assert analysis is not None and analysis.score == 9
 
 
+@pytest.mark.integration  # serves a socket in the test body
 async def test_auth_and_scripted_failure(registry):
     with FakeOpenAI(registry=registry, api_key="sk-right", first_token_delay_ms=0) as strict:
         with pytest.raises(openai.AuthenticationError):

@@ -30,4 +30,6 @@ def test_fallback_pairing_skips_claimed_and_stale(monkeypatch):
 def test_multi_registry_fans_out():
     a, b = Registry(), Registry()
     MultiRegistry([a, b]).register("c", ["x"])
-    assert a.get("c").utterances == b.get("c").utterances == ["x"]
+    got_a, got_b = a.get("c"), b.get("c")
+    assert got_a is not None and got_b is not None
+    assert got_a.utterances == got_b.utterances == ["x"]

@@ -16,6 +16,16 @@ from sandbox.twilio import FakeTwilio
 from tests.sandbox.helpers import TinyMediaServer
 
 
+def _status(req: urllib.request.Request) -> int:
+    with urllib.request.urlopen(req) as resp:
+        return resp.status
+
+
+def _json(url: str) -> dict:
+    with urllib.request.urlopen(url) as resp:
+        return json.loads(resp.read())
+
+
 @pytest.fixture
 def sandbox(registry):
     sb = start_sandbox(registry=registry)
@@ -51,13 +61,13 @@ async def test_fake_twilio_answers_with_scripted_simulated_caller(sandbox, monke
                                                                {"text": "Bye.", "pause_ms": 100}]}).encode()
             req = urllib.request.Request(sandbox.control.url + "/sandbox/scripts", data=body, method="POST",
                                          headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(req) as resp:
-                assert resp.status == 201
+            assert await asyncio.to_thread(_status, req) == 201
             client = Client(tw.account_sid, tw.auth_token)
             client.api.base_url = tw.base_url
             twiml = (f'<Response><Connect><Stream url="{url}"><Parameter name="call_id" value="call-77"/>'
                      '</Stream></Connect></Response>')
             call = await asyncio.to_thread(client.calls.create, to="+15550001111", from_="+15550002222", twiml=twiml)
+            assert call.sid is not None
             await asyncio.to_thread(tw.answer, call.sid)
             deadline = time.monotonic() + 30
             result = None
@@ -72,17 +82,18 @@ async def test_fake_twilio_answers_with_scripted_simulated_caller(sandbox, monke
     assert result["end_reason"] == "caller_hangup"
     assert "x-twilio-signature" in media.headers
     assert sandbox.registry.get("call-77").utterances == ["Hello, is this the bakery?", "Bye."]
-    with urllib.request.urlopen(sandbox.control.url + "/sandbox/results?call_id=call-77") as resp:
-        assert json.loads(resp.read())["turns"][0]["voice_to_voice_ms"] > 0
+    results = await asyncio.to_thread(_json, sandbox.control.url + "/sandbox/results?call_id=call-77")
+    assert results["turns"][0]["voice_to_voice_ms"] > 0
 
 
-def test_devstack_component_starts_sandbox_and_answers(monkeypatch, tmp_path):
-    from devstack.run import Stack
-    from sandbox.run import SANDBOX_KEYS, sandbox_component
+def test_devstack_component_starts_sandbox_and_answers(monkeypatch, tmp_path, restore_environ):
+    from devstack.platform import sandbox_component
+    from devstack.stack import Stack
+    from sandbox.run import SANDBOX_KEYS
 
     for name in [*SANDBOX_KEYS, "DEEPGRAM_URL", "OPENAI_BASE_URL", "ELEVENLABS_URL", "XAI_URL",
                  "SANDBOX_CONTROL_URL", "SANDBOX_REGISTRY_URLS"]:
-        monkeypatch.delenv(name, raising=False)  # restored after the test
+        monkeypatch.delenv(name, raising=False)  # what the component sets is undone by restore_environ
     stack = Stack(state_dir=tmp_path)
     with FakeTwilio() as tw:
         stack.values["fake_twilio"] = tw
@@ -96,6 +107,7 @@ def test_devstack_component_starts_sandbox_and_answers(monkeypatch, tmp_path):
             assert stack.dev_env["SANDBOX_CONTROL_URL"] == sb.control.url
             assert tw.on_answer is not None
         finally:
+            assert component.stop is not None
             component.stop(stack)
     assert "sandbox" not in stack.values
 
@@ -113,6 +125,7 @@ async def test_rest_hangup_ends_the_simulated_callers_stream(sandbox):
             call = await asyncio.to_thread(
                 client.calls.create, to="+15550003333", from_="+15550002222",
                 twiml=f'<Response><Connect><Stream url="{url}"/></Connect></Response>')
+            assert call.sid is not None
             await asyncio.to_thread(tw.answer, call.sid)
             await asyncio.sleep(1.0)
             await asyncio.to_thread(client.calls(call.sid).update, status="completed")

@@ -1,0 +1,1 @@
+"""Developer tooling run from the Makefile (bootstrap, import checks); never shipped."""
