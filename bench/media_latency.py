@@ -11,7 +11,7 @@ then 10 ms a token, ElevenLabs first byte 100 ms.
 Layout (2 cores): the bot under test is ONE process pinned alone to core 0: that is what is measured.
 Everything that makes the load shares the other core: moto (its own process, only touched when a call
 is prepared, starts and ends), the fakes (Deepgram in one process, OpenAI + ElevenLabs in another), the
-simulated callers (``media/testcaller.py``, one process per 50 calls, one shared 20 ms clock per process)
+simulated callers (``sandbox/measuring_caller.py``, one process per 50 calls, one shared 20 ms clock per process)
 and this process. Caller audio is synthesized and framed once per line, not per call; call rows and STT
 scripts are written before a level starts. Callers do not offer WebSocket permessage-deflate (like
 Twilio; ``--caller-deflate`` to compare: the bot then deflates every outbound frame).
@@ -211,7 +211,7 @@ async def run_callers(job: dict) -> dict:
     """One caller process: its share of a level's calls, each bounded in time; results as plain data."""
     import aiohttp
 
-    from media.testcaller import Pacer, TestCaller
+    from sandbox.measuring_caller import Pacer, TestCaller
 
     lines = job["lines"]
     res: dict = {"ok": 0, "failed": 0, "reasons": Counter(), "greeting": [], "v2v": [], "missed": 0,
@@ -331,7 +331,7 @@ def caller_main(job_path: str) -> None:
     import websockets  # noqa: F401
 
     import chalicelib.security  # noqa: F401
-    from media.testcaller import line_for
+    from sandbox.measuring_caller import line_for
 
     for line in job["lines"]:
         line_for(line)  # espeak-ng + framing + base64 once per line, before any call starts

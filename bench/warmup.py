@@ -133,7 +133,7 @@ async def prepare(stack: Stack, call_id: str) -> None:
 
 
 async def one_call(stack: Stack, prepared: bool, caller_first: bool) -> dict:
-    from media.testcaller import TestCaller
+    from sandbox.measuring_caller import TestCaller
     from sandbox.registry import REGISTRY
 
     call_id, token = new_call(stack, None if caller_first else "Hi, this is Acme. How can I help?")

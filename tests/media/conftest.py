@@ -169,7 +169,7 @@ class Stack:
                         and r, timeout)
 
     def caller(self, call_id: str, token: str, org_id: str = ORG):
-        from media.testcaller import TestCaller
+        from sandbox.measuring_caller import TestCaller
         from sandbox.registry import REGISTRY
 
         sid = CallRepository().get(org_id, call_id).twilio_call_sid if self.row(call_id, org_id) else None

@@ -241,7 +241,7 @@ def test_bad_token_and_provider_failure(stack):
     stack.openai.add_rule(call_id="ref fail", contains="crash", status=500)
 
     async def bad_token():
-        from media.testcaller import TestCaller
+        from sandbox.measuring_caller import TestCaller
 
         c = TestCaller(stack.media.ws_url, call_id=good_id, org_id="11111111-1111-4111-8111-111111111111",
                        token="9999999999.deadbeef")

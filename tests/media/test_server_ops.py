@@ -68,7 +68,7 @@ def test_twilio_signature_on_upgrade(media_server, monkeypatch):
     from twilio.request_validator import RequestValidator
 
     from chalicelib.settings import reset_settings
-    from media.testcaller import TestCaller
+    from sandbox.measuring_caller import TestCaller
     from tests.media.conftest import ASSISTANT_MIN, ORG, new_call
 
     public = "wss://media.example.com/twilio/stream"

@@ -181,7 +181,7 @@ class TestCaller:
     async def _send_raw(self, text: str) -> None:
         try:
             await self._ws.send(text)
-        except Exception:
+        except Exception:  # noqa: BLE001 - any send failure means the media server closed the socket
             self._set_closed()
 
     async def _send_json(self, msg: dict[str, Any]) -> None:
@@ -242,7 +242,7 @@ class TestCaller:
                     self._marks_changed.set()
                     for name in pending:
                         await self._echo(name)
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - the reader ends with the socket, however it closed
             pass
         finally:
             self.log.closed_at = time.monotonic()
@@ -353,5 +353,5 @@ class TestCaller:
         if self._ws is not None:
             try:
                 await asyncio.wait_for(self._ws.close(), timeout)
-            except Exception:
+            except Exception:  # noqa: BLE001, S110 - closing a socket that is already gone
                 pass
