@@ -179,6 +179,8 @@ class TestCaller:
         self._marks_changed.set()
 
     async def _send_raw(self, text: str) -> None:
+        if self._ws is None:
+            raise RuntimeError("send before connect()")
         try:
             await self._ws.send(text)
         except Exception:  # noqa: BLE001 - any send failure means the media server closed the socket
@@ -214,6 +216,8 @@ class TestCaller:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
 
     async def _recv_loop(self) -> None:
+        if self._ws is None:
+            raise RuntimeError("receive before connect()")
         try:
             async for raw in self._ws:
                 msg = json.loads(raw)
