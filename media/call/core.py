@@ -11,10 +11,15 @@ import asyncio
 import os
 import time
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, cast
 
 from pipecat.frames.frames import Frame, TTSSpeakFrame
-from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_context import (
+    LLMContext,
+    LLMContextMessage,
+    LLMSpecificMessage,
+    LLMStandardMessage,
+)
 from pipecat.services.llm_service import FunctionCallParams
 from starlette.websockets import WebSocket
 
@@ -183,10 +188,15 @@ class CallCore:
 
     def speculative_context(self, text: str) -> LLMContext:
         """A copy of the context with the interim as the user's turn (the real one is untouched)."""
-        messages = [dict(m) for m in self.context.get_messages()] + [{"role": "user", "content": text}]
+        # Shallow copies, so the speculative turn never lands in the real context; a service's own
+        # message (not a dict) is passed on as it is.
+        messages: list[LLMContextMessage] = [
+            m if isinstance(m, LLMSpecificMessage) else cast("LLMStandardMessage", dict(m))
+            for m in self.context.get_messages()]
+        messages.append({"role": "user", "content": text})
         self.turns.speculation_started()
         tools = self.context.tools
-        return LLMContext(messages, tools=tools) if tools else LLMContext(messages)  # pyright: ignore
+        return LLMContext(messages, tools=tools) if tools else LLMContext(messages)
 
     def on_barge_in(self) -> None:
         self.turns.barge_in()
