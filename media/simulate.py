@@ -47,7 +47,7 @@ def load_config(environ: dict[str, str] | None = None) -> dict[str, str]:
 def _request(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
              timeout: float = 15) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
+    req = urllib.request.Request(url, data=data, method=method,  # noqa: S310 - local dev URLs
                                  headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - local dev URLs

@@ -81,17 +81,17 @@ class CallCore:
     # --- what the parts see (CallPort) ---------------------------------------------------------
     @property
     def plan(self) -> CallPlan:
-        assert self.plan_or_none is not None, "the call has no plan yet"
+        assert self.plan_or_none is not None, "the call has no plan yet"  # noqa: S101 - an invariant, not input checking
         return self.plan_or_none
 
     @property
     def context(self) -> LLMContext:
-        assert self.built is not None, "the call has no pipeline yet"
+        assert self.built is not None, "the call has no pipeline yet"  # noqa: S101 - an invariant, not input checking
         return self.built.context
 
     @property
     def brain(self) -> CallBrain:
-        assert self.built is not None, "the call has no pipeline yet"
+        assert self.built is not None, "the call has no pipeline yet"  # noqa: S101 - an invariant, not input checking
         return self.built.brain
 
     @property
@@ -142,18 +142,18 @@ class CallCore:
             frame.interruptible = False
         await built.worker.queue_frame(frame)
 
-    async def wait_playout(self, timeout: float = 15.0) -> None:
+    async def wait_playout(self, timeout: float = 15.0) -> None:  # noqa: ASYNC109 - one deadline shared by several waits (CallPort API)
         """Wait until the agent has finished speaking what is queued, then until Twilio played it."""
         deadline = time.monotonic() + timeout
         await asyncio.sleep(0.05)
         # Wait for the TTS (or the realtime model) to start (or give up quickly if nothing is coming).
         start_wait = REALTIME_SAY_START_WAIT_SECONDS if self.built and self.built.realtime else SAY_START_WAIT_SECONDS
         until = min(time.monotonic() + start_wait, deadline)
-        while not self.bot_speaking and time.monotonic() < until and not self.twilio_stopped:
+        while not self.bot_speaking and time.monotonic() < until and not self.twilio_stopped:  # noqa: ASYNC110 - polls state set by Pipecat frames; no event to await
             await asyncio.sleep(POLL_SECONDS)
-        while self.bot_speaking and time.monotonic() < deadline and not self.twilio_stopped:
+        while self.bot_speaking and time.monotonic() < deadline and not self.twilio_stopped:  # noqa: ASYNC110 - polls state set by Pipecat frames; no event to await
             await asyncio.sleep(POLL_SECONDS)
-        while self.greeting_playing() and time.monotonic() < deadline:
+        while self.greeting_playing() and time.monotonic() < deadline:  # noqa: ASYNC110 - polls state set by Pipecat frames; no event to await
             await asyncio.sleep(POLL_SECONDS)
         if not self.twilio_stopped:
             await self.audio.playout.drained(deadline - time.monotonic())

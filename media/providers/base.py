@@ -76,7 +76,7 @@ class HeldConnection(Protocol):
         """The open connection (None before it opened, after it failed or closed)."""
         ...
 
-    async def wait_open(self, timeout: float = ...) -> bool:
+    async def wait_open(self, timeout: float = ...) -> bool:  # noqa: ASYNC109 - part of the RingTimeWarmable protocol
         """Wait until the connection is open (True) or failed (False; a timeout closes it)."""
         ...
 

@@ -141,6 +141,6 @@ async def synthesize_ulaw(tts: Mapping[str, Any], text: str, key: str) -> bytes 
             log.warning("greeting synthesis failed: HTTP %s", resp.status_code)
             return None
         return resp.content
-    except Exception as exc:  # the pipeline's TTS speaks the greeting instead
+    except Exception as exc:  # noqa: BLE001 - the pipeline's TTS speaks the greeting instead
         log.warning("greeting synthesis failed: %s", type(exc).__name__)
         return None

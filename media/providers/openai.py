@@ -56,7 +56,7 @@ class PooledClientMixin(BaseOpenAILLMService):
 
         try:
             await asyncio.gather(*(one() for _ in range(count)))
-        except Exception as exc:  # down or slow: the call connects on its first request, as without prepare
+        except Exception as exc:  # noqa: BLE001 - down or slow: the call connects on its first request, as without prepare
             log.info("ring-time LLM warm-up failed: %s", type(exc).__name__)
             return False
         return True

@@ -190,7 +190,7 @@ class MulawGrokRealtimeLLMService(GrokRealtimeLLMService):
     async def _setup_conversation(self) -> None:
         if not self._llm_needs_conversation_setup:
             return
-        assert self._context is not None  # every caller sets the context first
+        assert self._context is not None  # noqa: S101 - every caller sets the context first
         params = await self.get_llm_adapter().get_llm_invocation_params(self._context)
         for item in params["messages"]:
             evt = events.ConversationItemCreateEvent(item=item)
@@ -254,7 +254,7 @@ class MulawGrokRealtimeLLMService(GrokRealtimeLLMService):
         the rest of the call, so server VAD can neither cancel the line nor cut it while Twilio plays it.
         """
         deadline = time.monotonic() + 8.0
-        while (not self._api_session_ready or self._response_active) and time.monotonic() < deadline:
+        while (not self._api_session_ready or self._response_active) and time.monotonic() < deadline:  # noqa: ASYNC110 - polls Pipecat's session/response flags; no event to await
             await asyncio.sleep(0.02)
         if self._context is None:
             self._context = context

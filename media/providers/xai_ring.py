@@ -68,7 +68,7 @@ class RingRealtimeSocket:
                     continue
                 if len(self.kept) < self.MAX_KEPT:
                     self.kept.append(message)
-        except Exception:  # closed by the server: the adopting service sees a closed socket
+        except Exception:  # noqa: BLE001, S110 - closed by the server: the adopting service sees a closed socket
             pass
 
     async def handover(self) -> ClientConnection:
