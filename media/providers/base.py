@@ -154,5 +154,5 @@ def without_deflate(module: ModuleType, name: str) -> None:
         kwargs.setdefault("compression", None)
         return connect(*args, **kwargs)
 
-    no_deflate.no_deflate = True  # type: ignore[attr-defined]
+    no_deflate.no_deflate = True  # pyright: ignore[reportFunctionMemberAccess] - a marker: the name is wrapped once
     setattr(module, name, no_deflate)

@@ -32,7 +32,7 @@ class RingGreeting:
 
 def _event_type(message: object) -> str | None:
     try:
-        event = json.loads(message)  # type: ignore[arg-type]  # anything else is not an event
+        event = json.loads(message)  # pyright: ignore[reportArgumentType] - anything else raises: not an event
     except (TypeError, ValueError):
         return None
     return event.get("type") if isinstance(event, dict) else None  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
