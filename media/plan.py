@@ -98,8 +98,8 @@ def _tool_specs(raw_tools: list[dict[str, Any]], silence_handling: bool) -> list
                 "or the caller says goodbye.",
                 parameters={"type": "object", "properties": {}}, message=raw.get("message")))
         elif kind in ("transferCall", "transfer_call"):
-            dests = raw.get("destinations") or []
-            targets = [d.get("number") or d.get("sip_uri") for d in dests]
+            dests: list[dict[str, Any]] = raw.get("destinations") or []
+            targets: list[str | None] = [d.get("number") or d.get("sip_uri") for d in dests]
             lines = "; ".join(f"{t}: {d.get('description') or ''}" for t, d in zip(targets, dests, strict=False))
             specs.append(ToolSpec(
                 kind="transferCall", name=raw.get("name") or "transferCall",
@@ -121,7 +121,7 @@ def build_plan(org_id: str, call_id: str, direction: str, data: dict[str, Any]) 
     """Resolve the call row's data into a plan. Raises UnsupportedConfig for unusable configs."""
     config = dict(data.get("config") or {})
     variables = dict(data.get("variables") or {})
-    llm = dict(config.get("llm_config") or DEFAULT_LLM)
+    llm: dict[str, Any] = dict(config.get("llm_config") or DEFAULT_LLM)
     stt = config.get("stt_config")
     tts = config.get("tts_config")
     provider = llm.get("provider")

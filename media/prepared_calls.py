@@ -69,7 +69,7 @@ class PreparedCalls:
         if prepared is None and running is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(running), STREAM_WAIT_SECONDS)
-            except Exception:  # noqa: BLE001 - too slow or failed: the call connects cold
+            except Exception:  # noqa: BLE001, S110 - too slow or failed: the call connects cold
                 pass
             prepared = self._take(call_id, org_id)
         return prepared

@@ -23,9 +23,10 @@ import secrets
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 
 class SimulateError(RuntimeError):
@@ -46,7 +47,7 @@ def load_config(environ: dict[str, str] | None = None) -> dict[str, str]:
 def _request(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
              timeout: float = 15) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
+    req = urllib.request.Request(url, data=data, method=method,  # noqa: S310 - local dev URLs
                                  headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - local dev URLs
@@ -60,6 +61,11 @@ def _request(method: str, url: str, body: Any = None, headers: dict[str, str] | 
             return exc.code, raw.decode(errors="replace")
     except urllib.error.URLError as exc:
         raise SimulateError(f"cannot reach {url}: {exc.reason} (is `make dev` running?)") from exc
+
+
+def _json_object(value: object) -> dict[str, Any] | None:
+    """A decoded JSON body as an object, or None when it is not one (a list, a string, nothing)."""
+    return cast("dict[str, Any]", value) if isinstance(value, dict) else None
 
 
 def agent_texts(messages: list[dict[str, Any]] | None) -> tuple[str, list[str]]:
@@ -95,16 +101,17 @@ def simulate(assistant_id: str, lines: list[str], *, to: str | None = None, numb
     if number_id:
         payload["number_id"] = number_id
     status, body = _request("POST", f"{base}/calls/outbound", payload, auth)
-    if status != 200 or not isinstance(body, dict) or not body.get("call_id"):
+    created = _json_object(body)
+    if status != 200 or created is None or not created.get("call_id"):
         raise SimulateError(f"outbound call failed: {status} {body}")
-    call_id = body["call_id"]
+    call_id: str = created["call_id"]
 
     deadline = time.monotonic() + (timeout_s or 40 + 20 * len(lines))
     result = None
     while time.monotonic() < deadline:
-        status, found = _request("GET", f"{control}/sandbox/results?call_id={urllib.request.quote(call_id)}")
+        status, found = _request("GET", f"{control}/sandbox/results?call_id={urllib.parse.quote(call_id)}")
         if status != 200:
-            status, found = _request("GET", f"{control}/sandbox/results?to={urllib.request.quote(to)}")
+            status, found = _request("GET", f"{control}/sandbox/results?to={urllib.parse.quote(to)}")
         if status == 200:
             result = found
             break
@@ -114,22 +121,23 @@ def simulate(assistant_id: str, lines: list[str], *, to: str | None = None, numb
 
     call: dict[str, Any] = {}
     while time.monotonic() < deadline:  # the call row is finalised just after the hang-up
-        status, call = _request("GET", f"{base}/calls/{call_id}", headers=auth)
+        status, found = _request("GET", f"{base}/calls/{call_id}", headers=auth)
+        call = _json_object(found) or {}
         if status == 200 and call.get("status") in ("ended", "failed", "ended-with-error", "transferred"):
             break
         time.sleep(0.25)
-    greeting, replies = agent_texts(call.get("messages") if isinstance(call, dict) else None)
-    turns = []
+    greeting, replies = agent_texts(call.get("messages"))
+    turns: list[dict[str, Any]] = []
     for i, turn in enumerate(result.get("turns") or []):
         v2v = turn.get("voice_to_voice_ms")
         turns.append({"caller": turn.get("caller"), "agent": replies[i] if i < len(replies) else None,
                       "voice_to_voice_ms": round(v2v) if isinstance(v2v, (int, float)) else None})
-    end_reason = (call.get("end_reason") if isinstance(call, dict) else None) or result.get("end_reason")
+    end_reason = call.get("end_reason") or result.get("end_reason")
     return {"call_id": call_id, "turns": turns, "end_reason": end_reason, "greeting": greeting or None}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m media.simulate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m media.simulate", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--assistant-id", required=True)
     parser.add_argument("--say", action="append", default=[], help="a caller line (repeat for more turns)")
     parser.add_argument("--to", help="number to dial (default: a random +1 202-555-01xx number)")

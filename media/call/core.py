@@ -11,10 +11,15 @@ import asyncio
 import os
 import time
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, cast
 
 from pipecat.frames.frames import Frame, TTSSpeakFrame
-from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_context import (
+    LLMContext,
+    LLMContextMessage,
+    LLMSpecificMessage,
+    LLMStandardMessage,
+)
 from pipecat.services.llm_service import FunctionCallParams
 from starlette.websockets import WebSocket
 
@@ -76,17 +81,17 @@ class CallCore:
     # --- what the parts see (CallPort) ---------------------------------------------------------
     @property
     def plan(self) -> CallPlan:
-        assert self.plan_or_none is not None, "the call has no plan yet"
+        assert self.plan_or_none is not None, "the call has no plan yet"  # noqa: S101 - an invariant, not input checking
         return self.plan_or_none
 
     @property
     def context(self) -> LLMContext:
-        assert self.built is not None, "the call has no pipeline yet"
+        assert self.built is not None, "the call has no pipeline yet"  # noqa: S101 - an invariant, not input checking
         return self.built.context
 
     @property
     def brain(self) -> CallBrain:
-        assert self.built is not None, "the call has no pipeline yet"
+        assert self.built is not None, "the call has no pipeline yet"  # noqa: S101 - an invariant, not input checking
         return self.built.brain
 
     @property
@@ -137,18 +142,18 @@ class CallCore:
             frame.interruptible = False
         await built.worker.queue_frame(frame)
 
-    async def wait_playout(self, timeout: float = 15.0) -> None:
+    async def wait_playout(self, timeout: float = 15.0) -> None:  # noqa: ASYNC109 - one deadline shared by several waits (CallPort API)
         """Wait until the agent has finished speaking what is queued, then until Twilio played it."""
         deadline = time.monotonic() + timeout
         await asyncio.sleep(0.05)
         # Wait for the TTS (or the realtime model) to start (or give up quickly if nothing is coming).
         start_wait = REALTIME_SAY_START_WAIT_SECONDS if self.built and self.built.realtime else SAY_START_WAIT_SECONDS
         until = min(time.monotonic() + start_wait, deadline)
-        while not self.bot_speaking and time.monotonic() < until and not self.twilio_stopped:
+        while not self.bot_speaking and time.monotonic() < until and not self.twilio_stopped:  # noqa: ASYNC110 - polls state set by Pipecat frames; no event to await
             await asyncio.sleep(POLL_SECONDS)
-        while self.bot_speaking and time.monotonic() < deadline and not self.twilio_stopped:
+        while self.bot_speaking and time.monotonic() < deadline and not self.twilio_stopped:  # noqa: ASYNC110 - polls state set by Pipecat frames; no event to await
             await asyncio.sleep(POLL_SECONDS)
-        while self.greeting_playing() and time.monotonic() < deadline:
+        while self.greeting_playing() and time.monotonic() < deadline:  # noqa: ASYNC110 - polls state set by Pipecat frames; no event to await
             await asyncio.sleep(POLL_SECONDS)
         if not self.twilio_stopped:
             await self.audio.playout.drained(deadline - time.monotonic())
@@ -183,10 +188,15 @@ class CallCore:
 
     def speculative_context(self, text: str) -> LLMContext:
         """A copy of the context with the interim as the user's turn (the real one is untouched)."""
-        messages = [dict(m) for m in self.context.get_messages()] + [{"role": "user", "content": text}]
+        # Shallow copies, so the speculative turn never lands in the real context; a service's own
+        # message (not a dict) is passed on as it is.
+        messages: list[LLMContextMessage] = [
+            m if isinstance(m, LLMSpecificMessage) else cast("LLMStandardMessage", dict(m))
+            for m in self.context.get_messages()]
+        messages.append({"role": "user", "content": text})
         self.turns.speculation_started()
         tools = self.context.tools
-        return LLMContext(messages, tools=tools) if tools else LLMContext(messages)  # pyright: ignore
+        return LLMContext(messages, tools=tools) if tools else LLMContext(messages)
 
     def on_barge_in(self) -> None:
         self.turns.barge_in()

@@ -69,7 +69,7 @@ class Greeting:
             msgs = context.get_messages()
             if self.index < len(msgs):
                 if self.heard:
-                    msgs[self.index]["content"] = self.heard  # type: ignore[index]
+                    msgs[self.index]["content"] = self.heard  # pyright: ignore[reportIndexIssue] - the greeting the call added is a standard message
                 else:
                     msgs.pop(self.index)
                 context.set_messages(msgs)

@@ -27,7 +27,7 @@ class Playout:
         """Send one message; a lost send is harmless (the caller hung up: the stop/close path ends the call)."""
         try:
             await self.ws.send_text(text)
-        except Exception:  # noqa: BLE001 - any send failure means the socket is gone
+        except Exception:  # noqa: BLE001, S110 - any send failure means the socket is gone
             pass
 
     async def send_mark(self, name: str | None = None) -> asyncio.Future[bool]:
@@ -55,7 +55,7 @@ class Playout:
         """Could Twilio still be playing something we sent? (Its buffer drains in real time.)"""
         return time.monotonic() < self.playout_until + PLAYOUT_SLACK_SECONDS
 
-    async def drained(self, timeout: float) -> None:
+    async def drained(self, timeout: float) -> None:  # noqa: ASYNC109 - the remaining part of the caller's deadline
         """Wait (bounded) until Twilio has played everything sent so far."""
         fut = await self.send_mark("drain")
         try:

@@ -66,7 +66,7 @@ class CallPort(Protocol):
         """Speak a fixed line."""
         ...
 
-    async def wait_playout(self, timeout: float = 15.0) -> None:
+    async def wait_playout(self, timeout: float = 15.0) -> None:  # noqa: ASYNC109 - one deadline shared by several waits
         """Wait until what was queued has been played to the caller."""
         ...
 

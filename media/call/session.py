@@ -188,7 +188,7 @@ class CallSession(CallCore):
     async def _close(self) -> None:
         try:
             await self.ws.close()
-        except Exception:  # noqa: BLE001 - the socket may already be closed by Twilio
+        except Exception:  # noqa: BLE001, S110 - the socket may already be closed by Twilio
             pass
 
     async def _finish(self) -> None:

@@ -37,7 +37,7 @@ class ToolRunner:
         call = self.call
         # A tool call from a speculative reply runs only once the final transcript confirmed it
         # (a withdrawn speculation cancels this handler through the interruption).
-        while call.brain.spec_text is not None:
+        while call.brain.spec_text is not None:  # noqa: ASYNC110 - polls the brain's speculation state; no event to await
             await asyncio.sleep(SPECULATION_POLL_SECONDS)
         spec = call.plan.tool(params.function_name)
         args = dict(params.arguments or {})

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from pipecat.processors.aggregators.llm_context import LLMContext
 
 
-def _text(content: Any) -> Any:
+class _ToolCallFunction(TypedDict, total=False):
+    name: str
+    arguments: str
+
+
+class _ToolCall(TypedDict, total=False):
+    """An assistant message's tool call, as the OpenAI-style context stores it."""
+
+    id: str
+    function: _ToolCallFunction
+
+
+def _text(content: object) -> object:
     if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))  # pyright: ignore
+        parts = cast("list[object]", content)
+        return " ".join(cast("dict[str, str]", p).get("text", "") for p in parts if isinstance(p, dict))
     return content
 
 
@@ -24,9 +37,10 @@ def transcript(context: LLMContext | None) -> list[dict[str, Any]]:
         role, content = m.get("role"), _text(m.get("content"))
         if role == "system":
             continue
-        if role == "assistant" and m.get("tool_calls"):
-            for tc in m["tool_calls"]:  # pyright: ignore
-                fn = tc.get("function") or {}
+        tool_calls = m.get("tool_calls")
+        if role == "assistant" and tool_calls:
+            for tc in cast("list[_ToolCall]", tool_calls):
+                fn: _ToolCallFunction = tc.get("function") or {}
                 out.append({"role": "tool_call", "name": fn.get("name"), "arguments": fn.get("arguments"),
                             "tool_call_id": tc.get("id")})
             if content:

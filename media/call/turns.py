@@ -94,7 +94,7 @@ class TurnLog:
         if self.current is None or self.current.turn_end is not None:
             self._new_turn(speech_end=time.monotonic())
         turn = self.current
-        assert turn is not None
+        assert turn is not None  # noqa: S101 - invariant: _new_turn just set it
         turn.turn_end = time.monotonic()
         if turn.stt_final is None:
             turn.stt_final = turn.turn_end

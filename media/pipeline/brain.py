@@ -149,7 +149,7 @@ class CallBrain(FrameProcessor):
             # Stable interim = no newer transcript for a moment: start the reply now, hold its output.
             if self._spec_task and not self._spec_task.done():
                 self._spec_task.cancel()
-            self._spec_task = self.create_task(self._speculate_later(text), name="speculate")
+            self._spec_task = self.create_task(self._speculate_later(text), name="speculate")  # pyright: ignore[reportUnknownMemberType] - Task[Unknown]
 
     async def _speculate_later(self, text: str) -> None:
         # Stable: this is still the newest interim (a newer one cancels this task) and the caller's
@@ -209,7 +209,7 @@ class CallBrain(FrameProcessor):
     def _arm_endpoint(self) -> None:
         if self._endpoint_task and not self._endpoint_task.done():
             self._endpoint_task.cancel()
-        self._endpoint_task = self.create_task(self._endpoint_after(), name="endpoint-fallback")
+        self._endpoint_task = self.create_task(self._endpoint_after(), name="endpoint-fallback")  # pyright: ignore[reportUnknownMemberType] - Task[Unknown]
 
     async def _endpoint_after(self) -> None:
         await asyncio.sleep(self._endpoint_fallback)
@@ -238,7 +238,7 @@ class CallBrain(FrameProcessor):
         self.last_activity = time.monotonic()
         if self._dtmf_task and not self._dtmf_task.done():
             self._dtmf_task.cancel()
-        self._dtmf_task = self.create_task(self._flush_dtmf(), name="dtmf-flush")
+        self._dtmf_task = self.create_task(self._flush_dtmf(), name="dtmf-flush")  # pyright: ignore[reportUnknownMemberType] - Task[Unknown]
 
     async def _flush_dtmf(self) -> None:
         await asyncio.sleep(self._dtmf_flush)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -82,10 +83,9 @@ class Built:
 
 def preload() -> None:
     """Import Pipecat and the common services once at process start (not per call, not at import)."""
-    import pipecat.services.deepgram.stt  # noqa: F401
-    import pipecat.services.elevenlabs.tts  # noqa: F401
-    import pipecat.services.openai.llm  # noqa: F401
-    import pipecat.workers.runner  # noqa: F401
+    for module in ("pipecat.services.deepgram.stt", "pipecat.services.elevenlabs.tts",
+                   "pipecat.services.openai.llm", "pipecat.workers.runner"):
+        importlib.import_module(module)
 
 
 def speculate_quiet_seconds() -> float:
@@ -121,7 +121,7 @@ def build_pipeline(host: PipelineHost, stream: StreamHost, ws: WebSocket, plan: 
 
         processors = [transport.input(), brain, user_agg, llm, transport.output(), assistant]
     else:
-        assert gate is not None and services.stt is not None and services.tts is not None
+        assert gate is not None and services.stt is not None and services.tts is not None  # noqa: S101 - invariant: a non-realtime plan resolves STT and TTS
         processors = [transport.input(), services.stt, brain, llm, Probe("llm", host.on_probe), gate,
                       services.tts, Probe("tts", host.on_probe), transport.output(),
                       LLMAssistantAggregator(context)]

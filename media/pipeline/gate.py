@@ -20,8 +20,8 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 class Probe(FrameProcessor):
     """Passes every frame on; reports the first frame of a kind to the session (latency marks)."""
 
-    def __init__(self, name: str, on_frame: Callable[[str, Frame], None]):
-        super().__init__(name=f"probe-{name}")
+    def __init__(self, name: str, on_frame: Callable[[str, Frame], None]) -> None:
+        super().__init__(name=f"probe-{name}")  # pyright: ignore[reportUnknownMemberType] - Pipecat's **kwargs
         self._probe = name
         self._on_frame = on_frame
 
@@ -40,7 +40,7 @@ class SpeculationGate(FrameProcessor):
     """
 
     def __init__(self) -> None:
-        super().__init__(name="speculation-gate")
+        super().__init__(name="speculation-gate")  # pyright: ignore[reportUnknownMemberType] - Pipecat's **kwargs
         self.holding = False
         self._held: list[Frame] = []
 

@@ -76,7 +76,7 @@ class HeldConnection(Protocol):
         """The open connection (None before it opened, after it failed or closed)."""
         ...
 
-    async def wait_open(self, timeout: float = ...) -> bool:
+    async def wait_open(self, timeout: float = ...) -> bool:  # noqa: ASYNC109 - part of the RingTimeWarmable protocol
         """Wait until the connection is open (True) or failed (False; a timeout closes it)."""
         ...
 
@@ -154,5 +154,5 @@ def without_deflate(module: ModuleType, name: str) -> None:
         kwargs.setdefault("compression", None)
         return connect(*args, **kwargs)
 
-    no_deflate.no_deflate = True  # type: ignore[attr-defined]
+    no_deflate.no_deflate = True  # pyright: ignore[reportFunctionMemberAccess] - a marker: the name is wrapped once
     setattr(module, name, no_deflate)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import deepgram.listen.v1.client as listen_v1
 from pipecat.services.deepgram import stt as pipecat_deepgram
@@ -77,24 +77,24 @@ class DeepgramSTTService(pipecat_deepgram.DeepgramSTTService):
     """Pipecat's Deepgram live STT that can open its socket while the phone rings (RingTimeWarmable)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**kwargs)  # pyright: ignore[reportUnknownMemberType] - Pipecat's **kwargs
         # Pipecat's client (built from api_key and base_url) behind a stand-in on the one path Pipecat
         # connects through (see _RingTimeClient).
-        self._ring_client = _RingTimeClient(self._client)  # pyright: ignore[reportArgumentType]  # (read before the swap)
+        self._ring_client = _RingTimeClient(self._client)  # pyright: ignore[reportArgumentType] - read before the swap
         self._client = self._ring_client
 
     def hold_ring_connection(self) -> HeldSocket[AsyncV1SocketClient]:
         """Open the socket now; the service's first connect at pipeline start adopts it."""
         if not self._init_sample_rate:
             raise ValueError("STT built without a sample rate")
-        kwargs = self._build_connect_kwargs()
+        kwargs = cast("dict[str, Any]", self._build_connect_kwargs())  # pyright: ignore[reportUnknownMemberType] - Pipecat returns a bare dict
         # The service learns its rate at setup (the rate it was built with, else the pipeline's); build_stt
         # always passes one, so this is what its own connect will ask for.
         kwargs["sample_rate"] = str(self._init_sample_rate)
         client = self._ring_client
         held = HeldSocket(
             "deepgram", lambda: client.sdk_connect(**kwargs),
-            lambda conn: conn._websocket,  # pyright: ignore[reportPrivateUsage]  # the SDK has no public accessor
+            lambda conn: conn._websocket,  # pyright: ignore[reportPrivateUsage, reportUnknownMemberType, reportUnknownLambdaType] - no public accessor in the SDK
             lambda conn: conn.send_keep_alive(), lambda conn: conn.send_close_stream())
         client.hold(held, kwargs)
         return held

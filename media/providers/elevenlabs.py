@@ -61,7 +61,7 @@ class UlawElevenLabsTTSService(ElevenLabsTTSService):
         # No permessage-deflate: base64 audio barely compresses, and inflating every message is
         # per-frame CPU in the process that carries all the calls (ring-time sockets come here too).
         kwargs.setdefault("compression", None)
-        return await super()._websocket_connect(uri, **kwargs)
+        return await super()._websocket_connect(uri, **kwargs)  # pyright: ignore[reportUnknownMemberType] - Pipecat's **kwargs
 
     def hold_ring_connection(self) -> HeldSocket[ClientConnection]:
         """Open the multi-stream socket now (same URL and key as the service's own connect)."""
@@ -82,13 +82,13 @@ class UlawElevenLabsTTSService(ElevenLabsTTSService):
         return held
 
     async def _connect_websocket(self) -> None:
-        websocket = self._adopt_ring_socket() if self._websocket is None else None
+        websocket = self._adopt_ring_socket() if self._websocket is None else None  # pyright: ignore[reportUnknownMemberType] - Pipecat's untyped socket attribute
         if websocket is None:
             await super()._connect_websocket()
             return
         self._websocket = websocket  # opened by hold_ring_connection with this service's URL and key
         await self._on_websocket_connected()
-        await self._call_event_handler("on_connected")
+        await self._call_event_handler("on_connected")  # pyright: ignore[reportUnknownMemberType] - Pipecat's untyped *args
 
     def _adopt_ring_socket(self) -> ClientConnection | None:
         """The socket opened at ring time, if it is still open (handed over once)."""
@@ -141,6 +141,6 @@ async def synthesize_ulaw(tts: Mapping[str, Any], text: str, key: str) -> bytes 
             log.warning("greeting synthesis failed: HTTP %s", resp.status_code)
             return None
         return resp.content
-    except Exception as exc:  # the pipeline's TTS speaks the greeting instead
+    except Exception as exc:  # noqa: BLE001 - the pipeline's TTS speaks the greeting instead
         log.warning("greeting synthesis failed: %s", type(exc).__name__)
         return None

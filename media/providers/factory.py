@@ -116,7 +116,7 @@ def build_services(plan: CallPlan, keys: dict[Slot, ProviderKey] | None = None, 
     llm = service("llm", plan.llm["provider"], build_llm, LLMService)
     if plan.realtime:
         return Services(stt=None, llm=llm, tts=None, byok=byok)
-    assert plan.stt is not None and plan.tts is not None  # a cascade plan has both
+    assert plan.stt is not None and plan.tts is not None  # noqa: S101 - a cascade plan has both
     stt = service("stt", plan.stt["provider"], build_stt, STTService)
     tts = service("tts", plan.tts["provider"], build_tts, TTSService)
     if warm is not None:

@@ -31,6 +31,6 @@ def resolve_keys(plan: CallPlan) -> dict[Slot, ProviderKey]:
     """Every key the plan needs, by pipeline slot (blocking: run it in a thread)."""
     slots: dict[Slot, str] = {"llm": plan.llm["provider"]}
     if not plan.realtime:
-        assert plan.stt is not None and plan.tts is not None  # a cascade plan has both
+        assert plan.stt is not None and plan.tts is not None  # noqa: S101 - a cascade plan has both
         slots["stt"], slots["tts"] = plan.stt["provider"], plan.tts["provider"]
     return {kind: provider_key(plan.org_id, key_provider(provider)) for kind, provider in slots.items()}

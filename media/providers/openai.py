@@ -39,7 +39,7 @@ class PooledClientMixin(BaseOpenAILLMService):
                       default_headers: Mapping[str, str] | None = None, **kwargs: Any) -> openai.AsyncOpenAI:
         http = shared_http_client()
         if http is None:  # built outside a loop (config mapping): Pipecat's own per-service client
-            return super().create_client(api_key=api_key, base_url=base_url, organization=organization,
+            return super().create_client(api_key=api_key, base_url=base_url, organization=organization,  # pyright: ignore[reportUnknownMemberType] - Pipecat's untyped parameters
                                          project=project, default_headers=default_headers, **kwargs)
         return openai.AsyncOpenAI(api_key=api_key, base_url=base_url, organization=organization, project=project,
                                   http_client=http, default_headers=default_headers)
@@ -56,7 +56,7 @@ class PooledClientMixin(BaseOpenAILLMService):
 
         try:
             await asyncio.gather(*(one() for _ in range(count)))
-        except Exception as exc:  # down or slow: the call connects on its first request, as without prepare
+        except Exception as exc:  # noqa: BLE001 - down or slow: the call connects on its first request, as without prepare
             log.info("ring-time LLM warm-up failed: %s", type(exc).__name__)
             return False
         return True

@@ -62,7 +62,7 @@ class HeldSocket(Generic[ConnT]):
         self._released = asyncio.Event()
         self.task = asyncio.get_running_loop().create_task(self._hold(), name=f"warm-{name}")
 
-    async def wait_open(self, timeout: float = CONNECT_TIMEOUT_SECONDS) -> bool:
+    async def wait_open(self, timeout: float = CONNECT_TIMEOUT_SECONDS) -> bool:  # noqa: ASYNC109 - part of the RingTimeWarmable protocol
         """Wait until the socket is open (True) or failed (False); a timeout closes it."""
         try:
             await asyncio.wait_for(self._opened.wait(), timeout)
@@ -92,7 +92,7 @@ class HeldSocket(Generic[ConnT]):
                         released.cancel()
                 else:
                     await self._goodbye(conn)
-        except Exception as exc:  # refused, rejected or dropped: the call connects by itself
+        except Exception as exc:  # noqa: BLE001 - refused, rejected or dropped: the call connects by itself
             log.info("ring-time %s socket: %s", self.name, type(exc).__name__)
         finally:
             self.conn = None

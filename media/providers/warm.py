@@ -56,7 +56,7 @@ async def warm_up(plan: CallPlan) -> Warm | None:
     """Build the call's services and open their connections (never raises; None when nothing applies)."""
     try:
         keys = await asyncio.to_thread(resolve_keys, plan)
-    except Exception as exc:  # the control plane is unreachable: the call resolves keys itself
+    except Exception as exc:  # noqa: BLE001 - the control plane is unreachable: the call resolves keys itself
         log.info("ring-time warm-up: keys unavailable (%s)", type(exc).__name__)
         return None
     if plan.realtime:
@@ -68,7 +68,7 @@ async def warm_up(plan: CallPlan) -> Warm | None:
         if isinstance(llm, PoolWarmable):
             warm.services["llm"], warm.keys["llm"] = llm, keys["llm"][0]
             waits.append(llm.warm_connections(llm_connections()))
-        assert plan.stt is not None and plan.tts is not None  # a cascade plan has both
+        assert plan.stt is not None and plan.tts is not None  # noqa: S101 - a cascade plan has both
         if factory.opens_at_ring_time("stt", plan.stt.get("provider")):
             _hold(warm, "stt", factory.build_stt(plan, keys["stt"][0]), keys["stt"][0])
         if factory.opens_at_ring_time("tts", plan.tts.get("provider")):
@@ -124,7 +124,7 @@ async def realtime_greeting(warm: Warm | None, plan: CallPlan) -> bytes | None:
         return None
     try:
         return await asyncio.wait_for(llm.greet_at_ring_time(new_context(plan)), GREETING_TIMEOUT_SECONDS)
-    except Exception as exc:  # any failure: the call connects its own service and greets at answer
+    except Exception as exc:  # noqa: BLE001 - any failure: the call connects its own service and greets at answer
         log.info("ring-time realtime greeting failed: %s", type(exc).__name__)
         warm.services.pop("llm", None)
         await held.aclose()

@@ -68,7 +68,7 @@ class MulawGrokRealtimeLLMService(GrokRealtimeLLMService):
 
     def __init__(self, *, first_message: str | None = None, **kwargs: Any) -> None:
         """``first_message``: the call's greeting, so a context that ends with it counts as greeted."""
-        super().__init__(**kwargs)
+        super().__init__(**kwargs)  # pyright: ignore[reportUnknownMemberType] - Pipecat's **kwargs
         self._first_message = first_message
 
     def connect_uri(self) -> str:
@@ -135,7 +135,7 @@ class MulawGrokRealtimeLLMService(GrokRealtimeLLMService):
         # Opened at ring time with this service's URL and key; conversation.created, read while the
         # phone rang, is replayed first, so the session.update goes out as on a fresh connect.
         self._websocket = websocket
-        self._receive_task = self.create_task(self._receive_task_handler())
+        self._receive_task = self.create_task(self._receive_task_handler())  # pyright: ignore[reportUnknownMemberType] - Pipecat's create_task returns Task[Unknown]
 
     async def greet_at_ring_time(self, context: LLMContext) -> bytes:
         """Set the held session up as the service would and have the model say the first message now.
@@ -190,17 +190,17 @@ class MulawGrokRealtimeLLMService(GrokRealtimeLLMService):
     async def _setup_conversation(self) -> None:
         if not self._llm_needs_conversation_setup:
             return
-        assert self._context is not None  # every caller sets the context first
+        assert self._context is not None  # noqa: S101 - every caller sets the context first
         params = await self.get_llm_adapter().get_llm_invocation_params(self._context)
         for item in params["messages"]:
             evt = events.ConversationItemCreateEvent(item=item)
-            self._messages_added_manually[evt.item.id] = True
+            self._messages_added_manually[evt.item.id] = True  # pyright: ignore[reportUnknownMemberType] - Pipecat's untyped dict
             await self.send_client_event(evt)
         await self._send_session_update()
         self._llm_needs_conversation_setup = False
 
     async def _handle_evt_session_updated(self, evt: events.SessionUpdatedEvent) -> None:
-        await super()._handle_evt_session_updated(evt)
+        await super()._handle_evt_session_updated(evt)  # pyright: ignore[reportUnknownMemberType] - Pipecat's untyped evt parameter
         if self._setup_when_ready:
             self._setup_when_ready = False
             await self._setup_conversation()
@@ -226,16 +226,16 @@ class MulawGrokRealtimeLLMService(GrokRealtimeLLMService):
         if not cut:
             return
         evt.delta = base64.b64encode(pcm[:cut]).decode()
-        await super()._handle_evt_audio_delta(evt)
+        await super()._handle_evt_audio_delta(evt)  # pyright: ignore[reportUnknownMemberType] - Pipecat's untyped evt parameter
 
     async def _handle_evt_audio_done(self, evt: events.ResponseAudioDone) -> None:
         if self._held:
             tail = self._held + bytes(self._ALIGN - len(self._held))
             self._held = b""
-            await super()._handle_evt_audio_delta(SimpleNamespace(
+            await super()._handle_evt_audio_delta(SimpleNamespace(  # pyright: ignore[reportUnknownMemberType] - Pipecat's untyped evt parameter
                 item_id=evt.item_id, content_index=getattr(evt, "content_index", 0),
                 delta=base64.b64encode(tail).decode()))
-        await super()._handle_evt_audio_done(evt)
+        await super()._handle_evt_audio_done(evt)  # pyright: ignore[reportUnknownMemberType] - Pipecat's untyped evt parameter
 
     async def _handle_interruption(self) -> None:
         self._held = b""
@@ -254,7 +254,7 @@ class MulawGrokRealtimeLLMService(GrokRealtimeLLMService):
         the rest of the call, so server VAD can neither cancel the line nor cut it while Twilio plays it.
         """
         deadline = time.monotonic() + 8.0
-        while (not self._api_session_ready or self._response_active) and time.monotonic() < deadline:
+        while (not self._api_session_ready or self._response_active) and time.monotonic() < deadline:  # noqa: ASYNC110 - polls Pipecat's session/response flags; no event to await
             await asyncio.sleep(0.02)
         if self._context is None:
             self._context = context
@@ -281,21 +281,21 @@ class MulawGrokRealtimeLLMService(GrokRealtimeLLMService):
 
     async def _handle_evt_response_created(self, evt: events.ResponseCreated) -> None:
         if not self._say_requested:
-            await super()._handle_evt_response_created(evt)
+            await super()._handle_evt_response_created(evt)  # pyright: ignore[reportUnknownMemberType] - Pipecat's untyped evt parameter
             return
         # Pipecat assumes a response takes in every tool result delivered before it. A say response
         # is told to speak one line and nothing else, so a result that landed between its
         # response.create and now is still unanswered: keep it owed for when the line is done.
         self._say_requested = False
         awaiting = self._results_awaiting_response
-        await super()._handle_evt_response_created(evt)
+        await super()._handle_evt_response_created(evt)  # pyright: ignore[reportUnknownMemberType] - Pipecat's untyped evt parameter
         self._results_awaiting_response = awaiting
 
     async def _handle_evt_response_done(self, evt: events.ResponseDone) -> None:
         self._say_append = True
         self._say_requested = False  # a say cancelled before it was created
         self._held = b""  # a cancelled response has no audio.done
-        await super()._handle_evt_response_done(evt)
+        await super()._handle_evt_response_done(evt)  # pyright: ignore[reportUnknownMemberType] - Pipecat's untyped evt parameter
 
 
 async def adopt_realtime(llm: MulawGrokRealtimeLLMService) -> ClientConnection | None:

@@ -32,7 +32,7 @@ class RingGreeting:
 
 def _event_type(message: object) -> str | None:
     try:
-        event = json.loads(message)  # type: ignore[arg-type]  # anything else is not an event
+        event = json.loads(message)  # pyright: ignore[reportArgumentType] - anything else raises: not an event
     except (TypeError, ValueError):
         return None
     return event.get("type") if isinstance(event, dict) else None  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
@@ -68,7 +68,7 @@ class RingRealtimeSocket:
                     continue
                 if len(self.kept) < self.MAX_KEPT:
                     self.kept.append(message)
-        except Exception:  # closed by the server: the adopting service sees a closed socket
+        except Exception:  # noqa: BLE001, S110 - closed by the server: the adopting service sees a closed socket
             pass
 
     async def handover(self) -> ClientConnection:
