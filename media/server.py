@@ -8,12 +8,14 @@ hand over to the call (``media.call``) or the prepared-call registry (``media.pr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import time
+from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
@@ -29,6 +31,9 @@ from media.call.session import CallSession
 from media.prepared_calls import PreparedCalls
 from media.stats import Stats
 from media.transports.twilio import read_start
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("voice.media.server")
 
@@ -188,14 +193,28 @@ def create_app(server: MediaServer | None = None) -> Starlette:
     return app
 
 
-async def serve(host: str, port: int) -> None:
+def _uvicorn_server(config: uvicorn.Config) -> uvicorn.Server:
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        """uvicorn without its own signal capture (since 0.29 its ``serve()`` installs SIGTERM/SIGINT
+        handlers that stop it at once, cutting live calls): ours drain first."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Generator[None, None, None]:
+            yield
+
+    return DrainingServer(config)
+
+
+async def serve(host: str, port: int, media: MediaServer | None = None) -> None:
     """Run uvicorn; SIGTERM drains: refuse new streams, wait for live calls, then exit."""
     import uvicorn
 
     from media.pipeline.build import preload
 
     preload()
-    media = MediaServer()
+    media = media or MediaServer()
     media.port = port
     config = uvicorn.Config(create_app(media), host=host, port=port, log_level="warning", ws="websockets",
                             # "websockets-sansio" (uvicorn's future default) measured busier at 50 calls (core 90% vs
@@ -204,10 +223,7 @@ async def serve(host: str, port: int) -> None:
                             # us compress every frame (~10% of the bot's CPU at 40 calls)
                             ws_per_message_deflate=False,
                             lifespan="off")
-    server = uvicorn.Server(config)
-    # "We own SIGTERM / SIGINT": uvicorn >= 0.29 no longer reads this attribute (its serve() installs its own
-    # handlers in capture_signals); kept unchanged here, reported under issue 17.
-    server.install_signal_handlers = lambda: None  # pyright: ignore[reportAttributeAccessIssue] - see above
+    server = _uvicorn_server(config)  # we own SIGTERM / SIGINT
     loop = asyncio.get_running_loop()
     # Row reads/writes, key lookups and webhooks run in threads; the default pool (cpu + 4) is far too
     # small for hundreds of calls starting and ending together.

@@ -64,6 +64,40 @@ def test_sigterm_exits_when_no_call_is_live():
             proc.kill()
 
 
+def test_sigterm_with_a_live_call_drains_until_the_call_ends():
+    """SIGTERM first drains: health says 503, the server keeps serving the live call, and exits once it ended.
+
+    (uvicorn's own signal capture would stop the server at once and cut the call.)
+    """
+    from media.server import MediaServer, serve
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    media = MediaServer()
+    media.sessions["live-call"] = object()  # type: ignore[assignment]  # stands in for a CallSession
+    seen: dict[str, object] = {}
+
+    async def scenario() -> None:
+        server = asyncio.create_task(serve("127.0.0.1", port, media))
+        for _ in range(200):
+            try:
+                if (await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/healthz"))[0] == 200:
+                    break
+            except OSError:
+                await asyncio.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.sleep(1.5)
+        seen["running"] = not server.done()
+        seen["health"] = await asyncio.to_thread(_get, f"http://127.0.0.1:{port}/healthz")
+        media.sessions.clear()  # the call ends
+        await asyncio.wait_for(server, 10)
+
+    asyncio.run(scenario())
+    assert seen["running"] is True
+    assert seen["health"] == (503, {"status": "draining", "active_calls": 1})
+
+
 def test_twilio_signature_on_upgrade(media_server, monkeypatch):
     from twilio.request_validator import RequestValidator
 
