@@ -100,6 +100,10 @@ def _check_transcript(row) -> None:
     assert ("user", "Where is my order?") in msgs and ("assistant", REPLY) in msgs
 
 
+def _without_empty_tools(session_update: dict) -> dict:
+    return {k: v for k, v in session_update.items() if not (k == "tools" and not v)}
+
+
 def test_prepared_realtime_call_adopts_ring_time_socket(aws, media_env, monkeypatch):
     """No first message (the callee speaks first): the socket opened at prepare is the call's only one."""
     cfg = CALLEE_FIRST
@@ -140,7 +144,9 @@ def test_prepared_realtime_call_adopts_ring_time_socket(aws, media_env, monkeypa
         # as a service that connected at pipeline start does.
         assert cold_update["type"] == session.received[0]["type"] == "session.update"
         upd = session.received[0]["session"]
-        assert upd == cold_update["session"]
+        # Pipecat's session.update sends `tools: []` when the call's context reached the service first and
+        # no `tools` when conversation.created did (a race in either path): both mean "no tools".
+        assert _without_empty_tools(upd) == _without_empty_tools(cold_update["session"])
         assert upd["voice"] == "ara" and upd["audio"]["output"]["format"]["type"] == "audio/pcmu"
         assert session.transcripts == ["Where is my order?"]
         assert [r["text"] for r in session.responses][-1] == REPLY
@@ -152,7 +158,8 @@ def test_prepared_realtime_call_adopts_ring_time_socket(aws, media_env, monkeypa
 def test_unanswered_prepared_realtime_call_stays_open_then_closes_at_ttl(aws, media_env, monkeypatch):
     import media.prepared_calls
 
-    monkeypatch.setattr(media.prepared_calls, "PREPARED_TTL_SECONDS", 2.0)
+    # 4 s: the check at 1.5 s keeps a wide margin on a loaded machine.
+    monkeypatch.setattr(media.prepared_calls, "PREPARED_TTL_SECONDS", 4.0)
     # Pings every 0.2 s while ringing: the ring-time reader drains them, the socket stays healthy.
     with rt_stack(monkeypatch, connect_ms=0, ping_interval_s=0.2) as (st, fakes):
         xai = fakes["xai"]
@@ -165,7 +172,7 @@ def test_unanswered_prepared_realtime_call_stays_open_then_closes_at_ttl(aws, me
             return len(xai._sockets)
 
         assert asyncio.run(scenario()) == 1  # open mid-way through the TTL
-        wait_for(lambda: not xai._sockets, 5)
+        wait_for(lambda: not xai._sockets, 8)
         assert call_id not in st.media.media.prepared
         (session,) = xai.sessions
         assert session.types_sent().count("ping") >= 5
