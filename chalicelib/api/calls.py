@@ -9,7 +9,6 @@ from chalice.app import Blueprint
 from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
 from chalicelib.models.calls import ControlRequest, OutboundCallRequest
-from chalicelib.paging import encode_cursor, parse_page
 from chalicelib.services import call_control
 from chalicelib.services import calls as svc
 
@@ -57,10 +56,10 @@ LIST_QUERY = [
            response_schema={"calls": {"type": "array", "items": REF}, "pagination": {"type": "object"},
                             "next_cursor": _NULLABLE_STR})
 def list_calls(ctx: RequestContext) -> dict[str, Any]:
-    page = parse_page(ctx.query)
+    page = ctx.page()
     out = svc.list_calls(ctx.org_id, ctx.query, page.limit, page.offset, page.cursor)
     return {"calls": out["calls"], "pagination": {"total": out["total"], "limit": page.limit, "offset": page.offset},
-            "next_cursor": encode_cursor(out["next_key"])}
+            "next_cursor": page.next_cursor(out["next_key"])}
 
 
 @api.route("/calls/outbound", "POST", summary="Start an outbound call", request_model=OutboundCallRequest,

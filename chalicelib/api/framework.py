@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from chalicelib import errors
 from chalicelib.errors import validation_error
 from chalicelib.models.auth import Principal
+from chalicelib.paging import Page, list_binding, parse_page
 from chalicelib.settings import get_settings
 
 logger = logging.getLogger("voice.api")
@@ -51,8 +52,9 @@ ENDPOINTS: dict[str, dict[str, Endpoint]] = {}
 class RequestContext:
     """What a handler needs from the request, already authenticated."""
 
-    def __init__(self, request: Any, principal: Principal | None):
+    def __init__(self, request: Any, principal: Principal | None, path: str = ""):
         self.request = request
+        self.path = path
         self.principal = principal
         self.path_params: dict[str, str] = request.uri_params or {}
         self.query: dict[str, str] = dict(request.query_params or {})
@@ -65,6 +67,14 @@ class RequestContext:
         if self.principal is None:  # a route registered with auth=False has no org
             raise RuntimeError("org_id read on an unauthenticated route")
         return self.principal.org_id
+
+    def page(self) -> Page:
+        """``limit``/``offset``/``cursor`` of a list request; cursors are bound to this org, this list
+        (path and path ids) and its filter parameters (chalicelib/paging.py)."""
+        path = self.path
+        for name, value in sorted(self.path_params.items()):
+            path = path.replace("{" + name + "}", value)
+        return parse_page(self.query, list_binding(self.org_id, path, self.query))
 
     def raw_body(self) -> bytes:
         return self.request.raw_body or b""
@@ -217,7 +227,7 @@ def _handle(request: Any, path: str) -> Response:
             _bind_log_context(request, principal.org_id)
             rate_headers = auth_service.check_rate_limit(principal.key_hash,
                                                          get_settings().rate_limit_per_minute)
-        ctx = RequestContext(request, principal)
+        ctx = RequestContext(request, principal, path)
         result = endpoint.handler(ctx)
         if isinstance(result, Response):
             result.headers = {**rate_headers, **endpoint.headers, **(result.headers or {})}
