@@ -180,12 +180,23 @@ class ApiRouter:
         return register
 
 
+# Chalice answers content types outside this list itself, in its own (non-contract) error shape: let
+# every type through ("*/*") and decide here, so API routes answer the flat 415 and the Twilio
+# callbacks (form-encoded, not API routes) keep working.
 _CONTENT_TYPES = [
     "application/json",
     "application/x-www-form-urlencoded",
     "text/plain",
     "application/octet-stream",
+    "*/*",
 ]
+
+
+def is_json_content_type(header: str | None) -> bool:
+    """``application/json`` or ``application/<anything>+json``, parameters (charset) allowed."""
+    media = (header or "").split(";", 1)[0].strip().lower()
+    kind, _, subtype = media.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
 def _make_dispatcher(bp: Blueprint, path: str) -> Callable[..., Response]:
@@ -227,6 +238,11 @@ def _handle(request: Any, path: str) -> Response:
             _bind_log_context(request, principal.org_id)
             rate_headers = auth_service.check_rate_limit(principal.key_hash,
                                                          get_settings().rate_limit_per_minute)
+        content_type = request.headers.get("content-type")
+        if path.startswith(API_PREFIX) and raw.strip() and not is_json_content_type(content_type):
+            raise errors.UnsupportedMediaType(
+                "Request bodies must be JSON: send Content-Type: application/json.",
+                headers={"Accept": "application/json"})
         ctx = RequestContext(request, principal, path)
         result = endpoint.handler(ctx)
         if isinstance(result, Response):
