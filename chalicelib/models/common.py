@@ -59,9 +59,11 @@ def _email(value: str) -> str:
 
 
 def _url(value: str) -> str:
+    from chalicelib.netguard import check_url
+
     if not _URL_RE.match(value):
         raise ValueError("must be an http(s) URL")
-    return value
+    return check_url(value)  # UnsafeUrl is a ValueError: a 400 naming the field
 
 
 def _uuid(value: str) -> str:
@@ -71,6 +73,7 @@ def _uuid(value: str) -> str:
 
 
 Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)]
+# Every URL the platform will call (webhook_url, tool url / server.url): public http(s) targets only.
 Url = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_url)]
 UUIDStr = Annotated[str, AfterValidator(_uuid)]
 
