@@ -43,8 +43,9 @@ def test_multi_line_fields_refuse_controls_and_bidi(api, body, param, value):
 
 def test_multi_line_fields_keep_tabs_and_newlines_and_other_unicode(api):
     prompt = "Line one\n\tLine two\r\nZ\u00fcrich \u05e9\u05dc\u05d5\u05dd \U0001f600"
+    llm = {"provider": "openai", "messages": [{"role": "system", "content": prompt}]}
     r = api.post("/assistants", {"name": "Z\u00fcrich caf\u00e9 \u05e9\u05dc\u05d5\u05dd", "first_message": prompt,
-                                 "llm_config": {"provider": "openai", "messages": [{"role": "system", "content": prompt}]}})
+                                 "llm_config": llm})
     assert r.status_code == 201, r.body
     assert r.data["assistant"]["first_message"] == prompt
 
