@@ -133,11 +133,13 @@ def _guarded_adapter_class() -> type[Any]:
         def _new_conn(self) -> socket.socket:
             return _check_peer(super()._new_conn())
 
+    # urllib3 types ConnectionCls as its connection protocols, which a subclass of the real classes
+    # satisfies at runtime but not structurally (Final class constants): the reason for the ignores.
     class GuardedHTTPConnectionPool(HTTPConnectionPool):
-        ConnectionCls = GuardedHTTPConnection
+        ConnectionCls = GuardedHTTPConnection  # pyright: ignore[reportAssignmentType]
 
     class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
-        ConnectionCls = GuardedHTTPSConnection
+        ConnectionCls = GuardedHTTPSConnection  # pyright: ignore[reportAssignmentType]
 
     class GuardedAdapter(HTTPAdapter):
         """Checks the connected address of every new connection (no proxies: the peer is the target)."""

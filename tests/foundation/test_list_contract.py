@@ -7,9 +7,10 @@ import pytest
 from chalicelib.storage.calls import Call, CallRepository
 from tests.calls.test_calls_api import _seed
 
-# Every list endpoint that takes limit/offset/cursor ({cid}: a campaign of the org).
+# Every list endpoint, all of which take limit/offset/cursor ({cid}: a campaign of the org).
 LISTS = ["/calls", "/campaigns", "/campaigns/{cid}/leads", "/usage", "/assistants", "/agents", "/tool-templates",
-         "/analysis-templates", "/numbers", "/sip-trunks", "/voices"]
+         "/analysis-templates", "/numbers", "/sip-trunks", "/voices", "/domains/sync",
+         "/calls/00000000-0000-4000-8000-000000000000/webhooks"]
 
 
 @pytest.fixture
