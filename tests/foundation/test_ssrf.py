@@ -136,3 +136,13 @@ def test_delivery_to_a_local_name_works_when_private_urls_are_allowed(aws, recei
     finally:
         monkeypatch.delenv("ALLOW_PRIVATE_URLS")
         reset_settings()
+
+
+def test_the_guard_checks_https_connections_before_the_handshake(aws, receiver, rebinding_dns):
+    import requests
+
+    port = receiver.base_url.rsplit(":", 1)[1]
+    with pytest.raises(requests.ConnectionError) as err:
+        netguard.public_session().post(f"https://hooks.rebind.example.com:{port}/webhook", data=b"{}", timeout=2)
+    assert "non-public address" in str(err.value)
+    assert receiver.received == []
