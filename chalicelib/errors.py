@@ -41,6 +41,12 @@ class InvalidRequest(ApiError):
     status, code = 400, "invalid_request"
 
 
+class InvalidParameter(ApiError):
+    """A well-formed value the platform cannot use (e.g. a provider key in no provider's format)."""
+
+    status, code = 400, "invalid_parameter"
+
+
 class MissingField(ApiError):
     status, code = 400, "missing_field"
 
@@ -71,6 +77,10 @@ class InsufficientCredits(ApiError):
 
 class PayloadTooLarge(ApiError):
     status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    status, code = 415, "unsupported_media_type"
 
 
 class RateLimited(ApiError):
@@ -120,6 +130,7 @@ def validation_error(exc: ValidationError, prefix: str = "") -> ApiError:
     details: list[str] = []
     first_param: str | None = None
     all_missing = True
+    all_parameter = True  # every problem is a custom "invalid_parameter" (a value no provider accepts)
     # Unknown fields first: a typo ("nme") explains the "missing name" that follows from it.
     errs = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
     for err in errs:
@@ -135,9 +146,11 @@ def validation_error(exc: ValidationError, prefix: str = "") -> ApiError:
             msg = f"'{param}': {_msg(err)}" if param else _msg(err)
         if kind != "missing":
             all_missing = False
+        if kind != "invalid_parameter":
+            all_parameter = False
         details.append(msg)
         if first_param is None:
             first_param = param or None
     message = details[0] if len(details) == 1 else f"{len(details)} validation errors: " + "; ".join(details)
-    cls = MissingField if all_missing else InvalidRequest
+    cls = MissingField if all_missing else InvalidParameter if all_parameter else InvalidRequest
     return cls(message, param=first_param, details=details)

@@ -55,6 +55,9 @@ class Settings(BaseModel):
     # wss:// URL of the media service's Twilio stream endpoint.
     media_ws_url: str = "ws://127.0.0.1:8765/twilio/stream"
     billing_enforcement: bool = False
+    # Let webhooks, tools and assistant-request URLs reach loopback/private addresses (local development
+    # only: the dev stack's receiver). Off, such URLs are refused at input and again at connect time.
+    allow_private_urls: bool = False
     currency: str = "EUR"
     price_per_minute: float = 0.10
     default_minutes_balance: float = 0.0
@@ -120,6 +123,7 @@ def get_settings() -> Settings:
         public_base_url=env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         media_ws_url=env.get("MEDIA_WS_URL", "ws://127.0.0.1:8765/twilio/stream"),
         billing_enforcement=_env_bool("BILLING_ENFORCEMENT", False),
+        allow_private_urls=_env_bool("ALLOW_PRIVATE_URLS", False),
         currency=env.get("CURRENCY", "EUR"),
         price_per_minute=float(env.get("PRICE_PER_MINUTE", "0.10")),
         default_minutes_balance=float(env.get("DEFAULT_MINUTES_BALANCE", "0")),

@@ -263,6 +263,8 @@ def _local_environment(state_dir: Path) -> None:
     os.environ.pop("AWS_PROFILE", None)
     os.environ.setdefault("STAGE", "dev")
     os.environ.setdefault("TABLE_PREFIX", "voice-dev-")
+    # The stack's own webhook receiver and tool servers listen on 127.0.0.1 (chalicelib/netguard.py).
+    os.environ.setdefault("ALLOW_PRIVATE_URLS", "true")
     state_dir.mkdir(parents=True, exist_ok=True)
 
 

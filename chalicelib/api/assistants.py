@@ -8,7 +8,6 @@ from chalice.app import Blueprint
 
 from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
 from chalicelib.models.assistant import AssistantCreate, AssistantUpdate
-from chalicelib.paging import encode_cursor, parse_page
 from chalicelib.services import assistants as svc
 
 bp = Blueprint(__name__)
@@ -22,9 +21,9 @@ NEXT = {"next_cursor": {"type": ["string", "null"]}}
 
 
 def _page(ctx: RequestContext, key: str) -> dict[str, Any]:
-    page = parse_page(ctx.query)
+    page = ctx.page()
     items, nxt = svc.page_assistants(ctx.org_id, page.limit, page.offset, page.cursor)
-    return {key: items, "next_cursor": encode_cursor(nxt)}
+    return {key: items, "next_cursor": page.next_cursor(nxt)}
 
 
 @api.route("/assistants", "GET", summary="List all assistants", query=PAGE_QUERY,

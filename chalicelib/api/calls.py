@@ -9,7 +9,7 @@ from chalice.app import Blueprint
 from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
 from chalicelib.models.calls import ControlRequest, OutboundCallRequest
-from chalicelib.paging import encode_cursor, parse_page
+from chalicelib.paging import slice_list
 from chalicelib.services import call_control
 from chalicelib.services import calls as svc
 
@@ -57,10 +57,10 @@ LIST_QUERY = [
            response_schema={"calls": {"type": "array", "items": REF}, "pagination": {"type": "object"},
                             "next_cursor": _NULLABLE_STR})
 def list_calls(ctx: RequestContext) -> dict[str, Any]:
-    page = parse_page(ctx.query)
+    page = ctx.page()
     out = svc.list_calls(ctx.org_id, ctx.query, page.limit, page.offset, page.cursor)
     return {"calls": out["calls"], "pagination": {"total": out["total"], "limit": page.limit, "offset": page.offset},
-            "next_cursor": encode_cursor(out["next_key"])}
+            "next_cursor": page.next_cursor(out["next_key"])}
 
 
 @api.route("/calls/outbound", "POST", summary="Start an outbound call", request_model=OutboundCallRequest,
@@ -80,10 +80,13 @@ def get_call(ctx: RequestContext) -> dict[str, Any]:
 
 
 @api.route("/calls/{call_id}/webhooks", "GET", summary="Webhook deliveries of a call (status-update, "
-           "end-of-call-report) with every attempt",
-           response_schema={"webhooks": {"type": "array", "items": {"type": "object"}}})
+           "end-of-call-report) with every attempt", query=PAGE_QUERY,
+           response_schema={"webhooks": {"type": "array", "items": {"type": "object"}},
+                            "next_cursor": _NULLABLE_STR})
 def call_webhooks(ctx: RequestContext) -> dict[str, Any]:
-    return {"webhooks": svc.list_call_webhooks(ctx.org_id, ctx.path_params["call_id"])}
+    page = ctx.page()
+    webhooks, next_cursor = slice_list(svc.list_call_webhooks(ctx.org_id, ctx.path_params["call_id"]), page)
+    return {"webhooks": webhooks, "next_cursor": next_cursor}
 
 
 @api.route("/calls/{call_id}/control", "POST", summary="Send a live control command", request_model=ControlRequest,

@@ -9,7 +9,6 @@ from chalice.app import Blueprint
 from chalicelib.api.framework import ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
 from chalicelib.models.campaigns import CampaignCreate, CampaignUpdate, LeadCreate
-from chalicelib.paging import encode_cursor, parse_page
 from chalicelib.services import campaigns as svc
 
 bp = Blueprint(__name__)
@@ -53,10 +52,12 @@ def _register_schemas() -> None:
 _register_schemas()
 
 
-@router.route("/campaigns", "GET", summary="List campaigns",
-              response_schema={"campaigns": {"type": "array", "items": CAMPAIGN}})
+@router.route("/campaigns", "GET", summary="List campaigns (oldest first)", query=PAGE_QUERY,
+              response_schema={"campaigns": {"type": "array", "items": CAMPAIGN},
+                               "next_cursor": {"type": "string", "nullable": True}})
 def list_campaigns(ctx: RequestContext) -> dict[str, Any]:
-    return {"campaigns": svc.list_campaigns(ctx.org_id)}
+    campaigns, next_cursor = svc.list_campaigns(ctx.org_id, ctx.page())
+    return {"campaigns": campaigns, "next_cursor": next_cursor}
 
 
 @router.route("/campaigns", "POST", status=201, summary="Create a campaign (optionally with leads)",
@@ -89,10 +90,10 @@ def delete_campaign(ctx: RequestContext) -> dict[str, Any]:
               response_schema={"leads": {"type": "array", "items": LEAD}, "pagination": {"type": "object"},
                                "next_cursor": {"type": "string", "nullable": True}})
 def list_leads(ctx: RequestContext) -> dict[str, Any]:
-    page = parse_page(ctx.query)
+    page = ctx.page()
     leads, pagination, next_key = svc.list_leads(ctx.org_id, ctx.path_params["campaign_id"], limit=page.limit,
                                                  offset=page.offset, cursor=page.cursor)
-    return {"leads": leads, "pagination": pagination, "next_cursor": encode_cursor(next_key)}
+    return {"leads": leads, "pagination": pagination, "next_cursor": page.next_cursor(next_key)}
 
 
 @router.route("/campaigns/{campaign_id}/leads", "POST", status=201, summary="Add a lead (picked up while running)",

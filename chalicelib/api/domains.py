@@ -6,9 +6,10 @@ from typing import Any
 
 from chalice.app import Blueprint
 
-from chalicelib.api.framework import ApiRouter, RequestContext
+from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
 from chalicelib.models.resources import DomainCreate, DomainSync
+from chalicelib.paging import slice_list
 from chalicelib.services import domains as svc
 
 bp = Blueprint(__name__)
@@ -43,9 +44,13 @@ def delete_domain(ctx: RequestContext) -> dict[str, Any]:
 
 
 @api.route("/domains/sync", "GET", summary="List the domains of your Resend account",
-           response_schema={"domains": {"type": "array", "items": {"type": "object"}}, "selected_domain_id": _SN})
+           query=PAGE_QUERY, response_schema={"domains": {"type": "array", "items": {"type": "object"}},
+                                              "selected_domain_id": _SN, "next_cursor": _SN})
 def list_resend_domains(ctx: RequestContext) -> dict[str, Any]:
-    return svc.list_resend_domains(ctx.org_id)
+    page = ctx.page()
+    out = svc.list_resend_domains(ctx.org_id)
+    out["domains"], out["next_cursor"] = slice_list(out["domains"], page)
+    return out
 
 
 @api.route("/domains/sync", "POST", summary="Select and sync one domain of your Resend account",

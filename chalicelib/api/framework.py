@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from chalicelib import errors
 from chalicelib.errors import validation_error
 from chalicelib.models.auth import Principal
+from chalicelib.paging import Page, list_binding, parse_page
 from chalicelib.settings import get_settings
 
 logger = logging.getLogger("voice.api")
@@ -51,8 +52,9 @@ ENDPOINTS: dict[str, dict[str, Endpoint]] = {}
 class RequestContext:
     """What a handler needs from the request, already authenticated."""
 
-    def __init__(self, request: Any, principal: Principal | None):
+    def __init__(self, request: Any, principal: Principal | None, path: str = ""):
         self.request = request
+        self.path = path
         self.principal = principal
         self.path_params: dict[str, str] = request.uri_params or {}
         self.query: dict[str, str] = dict(request.query_params or {})
@@ -65,6 +67,14 @@ class RequestContext:
         if self.principal is None:  # a route registered with auth=False has no org
             raise RuntimeError("org_id read on an unauthenticated route")
         return self.principal.org_id
+
+    def page(self) -> Page:
+        """``limit``/``offset``/``cursor`` of a list request; cursors are bound to this org, this list
+        (path and path ids) and its filter parameters (chalicelib/paging.py)."""
+        path = self.path
+        for name, value in sorted(self.path_params.items()):
+            path = path.replace("{" + name + "}", value)
+        return parse_page(self.query, list_binding(self.org_id, path, self.query))
 
     def raw_body(self) -> bytes:
         return self.request.raw_body or b""
@@ -170,12 +180,23 @@ class ApiRouter:
         return register
 
 
+# Chalice answers content types outside this list itself, in its own (non-contract) error shape: let
+# every type through ("*/*") and decide here, so API routes answer the flat 415 and the Twilio
+# callbacks (form-encoded, not API routes) keep working.
 _CONTENT_TYPES = [
     "application/json",
     "application/x-www-form-urlencoded",
     "text/plain",
     "application/octet-stream",
+    "*/*",
 ]
+
+
+def is_json_content_type(header: str | None) -> bool:
+    """``application/json`` or ``application/<anything>+json``, parameters (charset) allowed."""
+    media = (header or "").split(";", 1)[0].strip().lower()
+    kind, _, subtype = media.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
 def _make_dispatcher(bp: Blueprint, path: str) -> Callable[..., Response]:
@@ -217,7 +238,12 @@ def _handle(request: Any, path: str) -> Response:
             _bind_log_context(request, principal.org_id)
             rate_headers = auth_service.check_rate_limit(principal.key_hash,
                                                          get_settings().rate_limit_per_minute)
-        ctx = RequestContext(request, principal)
+        content_type = request.headers.get("content-type")
+        if path.startswith(API_PREFIX) and raw.strip() and not is_json_content_type(content_type):
+            raise errors.UnsupportedMediaType(
+                "Request bodies must be JSON: send Content-Type: application/json.",
+                headers={"Accept": "application/json"})
+        ctx = RequestContext(request, principal, path)
         result = endpoint.handler(ctx)
         if isinstance(result, Response):
             result.headers = {**rate_headers, **endpoint.headers, **(result.headers or {})}

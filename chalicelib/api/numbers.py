@@ -9,7 +9,6 @@ from chalice.app import Blueprint
 from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
 from chalicelib.models.resources import NumberCreate, NumberUpdate
-from chalicelib.paging import encode_cursor, parse_page
 from chalicelib.services import numbers as svc
 
 bp = Blueprint(__name__)
@@ -33,9 +32,9 @@ register_component("PhoneNumber", {"type": "object", "properties": {
 @api.route("/numbers", "GET", summary="List phone numbers", query=PAGE_QUERY,
            response_schema={"numbers": {"type": "array", "items": REF}, "next_cursor": _SN})
 def list_numbers(ctx: RequestContext) -> dict[str, Any]:
-    page = parse_page(ctx.query)
+    page = ctx.page()
     items, nxt = svc.list_numbers(ctx.org_id, page.limit, page.offset, page.cursor)
-    return {"numbers": items, "next_cursor": encode_cursor(nxt)}
+    return {"numbers": items, "next_cursor": page.next_cursor(nxt)}
 
 
 @api.route("/numbers", "POST", status=201, summary="Register a phone number",

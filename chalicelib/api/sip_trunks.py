@@ -9,7 +9,6 @@ from chalice.app import Blueprint
 from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
 from chalicelib.models.resources import SipTrunkCreate
-from chalicelib.paging import encode_cursor, parse_page
 from chalicelib.services import sip_trunks as svc
 
 bp = Blueprint(__name__)
@@ -29,9 +28,9 @@ register_component("SipTrunk", {"type": "object", "properties": {
 @api.route("/sip-trunks", "GET", summary="List SIP trunks", query=PAGE_QUERY,
            response_schema={"trunks": {"type": "array", "items": REF}, "next_cursor": {"type": ["string", "null"]}})
 def list_trunks(ctx: RequestContext) -> dict[str, Any]:
-    page = parse_page(ctx.query)
+    page = ctx.page()
     items, nxt = svc.list_trunks(ctx.org_id, page.limit, page.offset, page.cursor)
-    return {"trunks": items, "next_cursor": encode_cursor(nxt)}
+    return {"trunks": items, "next_cursor": page.next_cursor(nxt)}
 
 
 @api.route("/sip-trunks", "POST", status=201, summary="Create a SIP trunk",

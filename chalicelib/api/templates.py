@@ -13,7 +13,6 @@ from chalicelib.models.templates import (
     ToolTemplateCreate,
     ToolTemplateUpdate,
 )
-from chalicelib.paging import encode_cursor, parse_page
 from chalicelib.services import templates as svc
 
 bp = Blueprint(__name__)
@@ -30,9 +29,9 @@ NEXT = {"next_cursor": {"type": ["string", "null"]}}
 @tools.route("/tool-templates", "GET", summary="List all tool templates", query=PAGE_QUERY,
              response_schema={"tool_templates": {"type": "array", "items": TOOL}, **NEXT})
 def list_tool_templates(ctx: RequestContext) -> dict[str, Any]:
-    page = parse_page(ctx.query)
+    page = ctx.page()
     items, nxt = svc.page_tool_templates(ctx.org_id, page.limit, page.offset, page.cursor)
-    return {"tool_templates": items, "next_cursor": encode_cursor(nxt)}
+    return {"tool_templates": items, "next_cursor": page.next_cursor(nxt)}
 
 
 @tools.route("/tool-templates", "POST", status=201, summary="Create a new tool template",
@@ -63,9 +62,9 @@ def delete_tool_template(ctx: RequestContext) -> dict[str, Any]:
 @analysis.route("/analysis-templates", "GET", summary="List analysis templates", query=PAGE_QUERY,
                 response_schema={"analysis_templates": {"type": "array", "items": ANALYSIS}, **NEXT})
 def list_analysis_templates(ctx: RequestContext) -> dict[str, Any]:
-    page = parse_page(ctx.query)
+    page = ctx.page()
     items, nxt = svc.page_analysis_templates(ctx.org_id, page.limit, page.offset, page.cursor)
-    return {"analysis_templates": items, "next_cursor": encode_cursor(nxt)}
+    return {"analysis_templates": items, "next_cursor": page.next_cursor(nxt)}
 
 
 @analysis.route("/analysis-templates", "POST", status=201, summary="Create analysis template",

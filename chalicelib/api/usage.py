@@ -8,7 +8,6 @@ from chalice.app import Blueprint
 
 from chalicelib.api.framework import ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
-from chalicelib.paging import parse_page
 from chalicelib.services import usage as svc
 
 bp = Blueprint(__name__)
@@ -35,4 +34,4 @@ QUERY = [
     "pagination": {"type": "object"}, "next_cursor": _SN, "summary": {"type": "object"},
     "currency": {"type": "string"}})
 def list_usage(ctx: RequestContext) -> dict[str, Any]:
-    return svc.list_usage(ctx.org_id, parse_page(ctx.query), ctx.query)
+    return svc.list_usage(ctx.org_id, ctx.page(), ctx.query)

@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice.app import Blueprint
 
-from chalicelib.api.framework import ApiRouter, RequestContext
+from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
 from chalicelib.services import voices as svc
 
@@ -22,8 +22,9 @@ register_component("Voice", {"type": "object", "properties": {
 }})
 
 
-@api.route("/voices", "GET", summary="List voices",
+@api.route("/voices", "GET", summary="List voices", query=PAGE_QUERY,
            response_schema={"voices": {"type": "array", "items": {"$ref": "#/components/schemas/Voice"}},
+                            "next_cursor": {"type": "string", "nullable": True},
                             "warnings": {"type": "array", "items": {"type": "string"}}})
 def list_voices(ctx: RequestContext) -> dict[str, Any]:
-    return svc.list_voices(ctx.org_id)
+    return svc.list_voices(ctx.org_id, ctx.page())

@@ -12,6 +12,7 @@ from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator
 
 from chalicelib.models.common import (
     ApiModel,
+    DescriptionStr,
     Email,
     FreeForm,
     LongStr,
@@ -54,7 +55,7 @@ class Message(ApiModel):
 class FunctionTool(ApiModel):
     type: Literal["function"] = "function"
     name: ShortStr
-    description: Annotated[str, Field(max_length=10_000)] = ""
+    description: DescriptionStr = ""
     parameters: FreeForm | None = None
     url: Url | None = None
     async_: bool = Field(default=False, alias="async")
@@ -72,7 +73,7 @@ class FunctionTool(ApiModel):
 class EndCallTool(ApiModel):
     type: Literal["endCall"] = "endCall"
     name: ShortStr | None = None
-    description: Annotated[str, Field(max_length=10_000)] | None = None
+    description: DescriptionStr | None = None
     message: LongStr | None = None
 
 
@@ -80,7 +81,7 @@ class TransferDestination(ApiModel):
     type: Literal["number", "sip"] = "number"
     number: ShortStr | None = None
     sip_uri: ShortStr | None = None
-    description: Annotated[str, Field(max_length=10_000)] | None = None
+    description: DescriptionStr | None = None
     message: LongStr | None = None
 
     @model_validator(mode="after")
@@ -99,7 +100,7 @@ class TransferDestination(ApiModel):
 class TransferCallTool(ApiModel):
     type: Literal["transferCall"] = "transferCall"
     name: ShortStr | None = None
-    description: Annotated[str, Field(max_length=10_000)] | None = None
+    description: DescriptionStr | None = None
     destinations: list[TransferDestination] = Field(min_length=1, max_length=50)
 
 

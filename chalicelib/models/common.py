@@ -11,9 +11,41 @@ from pydantic.alias_generators import to_camel
 SHORT = 200  # names and short fields
 LONG = 100_000  # prompts and message contents
 
-ShortStr = Annotated[str, StringConstraints(max_length=SHORT)]
-LongStr = Annotated[str, StringConstraints(max_length=LONG)]
-NonEmptyShortStr = Annotated[str, StringConstraints(min_length=1, max_length=SHORT, strip_whitespace=True)]
+DESCRIPTION = 10_000  # tool and template descriptions
+
+# Characters no legitimate name, prompt or message carries: C0 and C1 controls (NUL included) and DEL,
+# which break logs, headers and terminals, and the bidirectional embeddings, overrides and isolates
+# (U+202A..U+202E, U+2066..U+2069), which make text display differently from what it is ("Trojan
+# source"). Multi-line text (prompts, messages, descriptions) may use tab, newline and carriage return.
+_BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_FORBIDDEN_SINGLE = re.compile("[\x00-\x1f\x7f-\x9f" + _BIDI + "]")
+_FORBIDDEN_MULTI = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f" + _BIDI + "]")
+
+
+def _refuse(pattern: re.Pattern[str], value: str, allowed: str) -> str:
+    bad = pattern.search(value)
+    if bad is not None:
+        kind = "bidirectional control" if bad.group() in _BIDI else "control"
+        raise ValueError(f"must not contain {kind} characters (found U+{ord(bad.group()):04X}){allowed}")
+    return value
+
+
+def single_line_text(value: str) -> str:
+    """Refuse control and bidi-override characters in a name or other one-line field."""
+    return _refuse(_FORBIDDEN_SINGLE, value, "")
+
+
+def multi_line_text(value: str) -> str:
+    """Refuse control (except tab, newline, carriage return) and bidi-override characters."""
+    return _refuse(_FORBIDDEN_MULTI, value, "; only tab and newline are allowed")
+
+
+# Every free-text field of every input model uses one of these, so the checks above apply everywhere.
+ShortStr = Annotated[str, StringConstraints(max_length=SHORT), AfterValidator(single_line_text)]
+LongStr = Annotated[str, StringConstraints(max_length=LONG), AfterValidator(multi_line_text)]
+NonEmptyShortStr = Annotated[str, StringConstraints(min_length=1, max_length=SHORT, strip_whitespace=True),
+                             AfterValidator(single_line_text)]
+DescriptionStr = Annotated[str, StringConstraints(max_length=DESCRIPTION), AfterValidator(multi_line_text)]
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
@@ -27,9 +59,11 @@ def _email(value: str) -> str:
 
 
 def _url(value: str) -> str:
+    from chalicelib.netguard import check_url
+
     if not _URL_RE.match(value):
         raise ValueError("must be an http(s) URL")
-    return value
+    return check_url(value)  # UnsafeUrl is a ValueError: a 400 naming the field
 
 
 def _uuid(value: str) -> str:
@@ -39,6 +73,7 @@ def _uuid(value: str) -> str:
 
 
 Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)]
+# Every URL the platform will call (webhook_url, tool url / server.url): public http(s) targets only.
 Url = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_url)]
 UUIDStr = Annotated[str, AfterValidator(_uuid)]
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from chalicelib.models.common import ApiModel, NonEmptyShortStr, ShortStr, UUIDStr
 from chalicelib.models.phone import normalize_e164
@@ -120,9 +129,34 @@ class SipTrunkCreate(ApiModel):
 
 
 # ---------------------------------------------------------------- BYOK
+# Documented key prefixes only (OpenAI "sk-" incl. sk-proj-/sk-svcacct-, xAI "xai-", Resend "re_"). Deepgram,
+# ElevenLabs, Gladia and Mistral document no fixed prefix, so none is required of them.
+BYOK_KEY_PREFIXES: dict[str, str] = {"openai": "sk-", "xai": "xai-", "resend": "re_"}
+BYOK_KEY_MIN, BYOK_KEY_MAX = 8, 512
+
+
 class ByokSet(ApiModel):
     provider: ByokProvider
-    api_key: Secret
+    api_key: str
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _provider_key_format(cls, value: Any, info: ValidationInfo) -> Any:
+        """Refuse at the door what no provider issues and what HTTP headers cannot carry (a key with
+        a space or an accented letter would otherwise make every later call of the org fail)."""
+        if not isinstance(value, str):
+            return value  # pydantic's own "must be a string"
+        if not BYOK_KEY_MIN <= len(value) <= BYOK_KEY_MAX:
+            raise PydanticCustomError("invalid_parameter", "must be {lo} to {hi} characters long",
+                                      {"lo": BYOK_KEY_MIN, "hi": BYOK_KEY_MAX})
+        if not all("!" <= c <= "~" for c in value):
+            raise PydanticCustomError("invalid_parameter",
+                                      "must be printable ASCII without spaces or control characters")
+        prefix = BYOK_KEY_PREFIXES.get(str(info.data.get("provider")))
+        if prefix and not value.startswith(prefix):
+            raise PydanticCustomError("invalid_parameter", "a {provider} key starts with '{prefix}'",
+                                      {"provider": str(info.data.get("provider")), "prefix": prefix})
+        return value
 
 
 class ByokDelete(ApiModel):

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, TypeAdapter, field_validator
 
 from chalicelib.models.assistant import EndCallTool, FunctionTool, TransferCallTool
-from chalicelib.models.common import ApiModel, FreeForm, LongStr, NonEmptyShortStr
+from chalicelib.models.common import ApiModel, DescriptionStr, FreeForm, LongStr, NonEmptyShortStr
 
 _TOOL_TYPES = {"function": "function", "endCall": "endCall", "end_call": "endCall",
                "transferCall": "transferCall", "transfer_call": "transferCall"}
@@ -35,14 +35,14 @@ def validate_tool_config(tool_type: str, config: dict[str, Any]) -> dict[str, An
 
 class ToolTemplateCreate(ApiModel):
     name: NonEmptyShortStr
-    description: Annotated[str, Field(max_length=10_000)] | None = None
+    description: DescriptionStr | None = None
     tool_type: ToolType
     tool_config: FreeForm  # validated against tool_type by the service (errors name tool_config.<field>)
 
 
 class ToolTemplateUpdate(ApiModel):
     name: NonEmptyShortStr | None = None
-    description: Annotated[str, Field(max_length=10_000)] | None = None
+    description: DescriptionStr | None = None
     tool_type: ToolType | None = None
     tool_config: FreeForm | None = None
 
@@ -56,7 +56,7 @@ class ToolTemplateUpdate(ApiModel):
 
 class AnalysisTemplateCreate(ApiModel):
     name: NonEmptyShortStr
-    description: Annotated[str, Field(max_length=10_000)] | None = None
+    description: DescriptionStr | None = None
     system_prompt: LongStr | None = None
     user_prompt: LongStr | None = None
     schema_: FreeForm = Field(alias="schema")
@@ -69,7 +69,7 @@ class AnalysisTemplateCreate(ApiModel):
 
 class AnalysisTemplateUpdate(ApiModel):
     name: NonEmptyShortStr | None = None
-    description: Annotated[str, Field(max_length=10_000)] | None = None
+    description: DescriptionStr | None = None
     system_prompt: LongStr | None = None
     user_prompt: LongStr | None = None
     schema_: FreeForm | None = Field(default=None, alias="schema")

@@ -148,7 +148,7 @@ def clear_cache() -> None:
 # ---------------------------------------------------------------- provider catalog (GET /byok/config)
 def _provider(pid: str, name: str, category: str, docs: str, models: list[tuple[str, str]]) -> dict[str, Any]:
     return {
-        "id": pid, "name": name, "category": category, "docs_url": docs, "docsUrl": docs,
+        "id": pid, "name": name, "category": category, "docs_url": docs,
         "byok": pid in BYOK_PROVIDERS,
         "models": [{"id": mid, "name": mname, "default": i == 0} for i, (mid, mname) in enumerate(models)],
     }

@@ -30,12 +30,33 @@ def send_control(org_id: str, call_id: str, body: Any) -> dict[str, Any]:
         # connects and the owning media task records itself: wait for the owner, bounded.
         time.sleep(0.1)
         call = get_call(org_id, call_id)
-    if call.status != "in-progress" or not call.data.get("control_url"):
+    if call.status != "in-progress":
         raise errors.CallNotActive(f"Call {call_id} is not in progress (status {call.status}).")
+    if not call.data.get("control_url"):
+        raise errors.Conflict(f"Call {call_id} is in progress but its media stream is not connected; "
+                              "the command was not delivered. Retry shortly.")
     limit = get_settings().control_rate_limit_per_minute
     wait = RateLimitRepository().take_sliding(f"control:{org_id}:{call_id}", limit, 60)
     if wait:
         raise errors.RateLimited(f"At most {limit} control commands per minute per call.",
                                  headers={"Retry-After": str(max(1, math.ceil(wait)))})
-    media_client.send_command(call, command)
+    try:
+        media_client.send_command(call, command)
+    except errors.CallNotActive:
+        raise _refusal(org_id, call_id) from None
     return {"success": True, "message": "Command sent successfully"}
+
+
+def _refusal(org_id: str, call_id: str) -> errors.ApiError:
+    """The answer to a media refusal ("ending", or no longer held), consistent with the call row.
+
+    The row is the one source of truth for the call's status: ``call_not_active`` only when the row
+    says the call is no longer in progress (the media task reported the end before refusing, or just
+    after). While the row still says ``in-progress`` (the end is being wrapped up: transcript, usage,
+    webhooks), the answer is 409 ``conflict``, so GET /calls/{id} and the control endpoint never
+    disagree about whether the call is in progress.
+    """
+    call = get_call(org_id, call_id)
+    if call.status != "in-progress":
+        return errors.CallNotActive(f"Call {call_id} is not in progress (status {call.status}).")
+    return errors.Conflict(f"Call {call_id} is ending; the command was not delivered.")

@@ -39,6 +39,7 @@ from chalicelib.models.campaigns import (
     WorkerInput,
 )
 from chalicelib.models.common import is_uuid
+from chalicelib.paging import Page, slice_list
 from chalicelib.settings import get_settings
 from chalicelib.storage.calls import LIVE_STATUSES, Call, CallRepository
 from chalicelib.storage.campaigns import (
@@ -196,8 +197,10 @@ def create_campaign(org_id: str, body: CampaignCreate) -> dict[str, Any]:
     return public(_get(org_id, c.id))
 
 
-def list_campaigns(org_id: str) -> list[dict[str, Any]]:
-    return [public(c) for c in repo().list(org_id)]
+def list_campaigns(org_id: str, page: Page) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the org's campaigns, oldest first, and the next cursor."""
+    items, next_cursor = slice_list(repo().list(org_id), page, key=lambda c: [c.created_at, c.id])
+    return [public(c) for c in items], next_cursor
 
 
 def get_campaign(org_id: str, campaign_id: str) -> dict[str, Any]:

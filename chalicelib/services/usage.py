@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib import errors
-from chalicelib.paging import Page, encode_cursor
+from chalicelib.paging import Page
 from chalicelib.settings import get_settings
 from chalicelib.storage.usage import HIGH, UsageRepository
 from chalicelib.timeutil import iso, parse_datetime
@@ -85,7 +85,7 @@ def list_usage(org_id: str, page: Page, query: dict[str, str]) -> dict[str, Any]
     return {
         "logs": chunk,
         "pagination": {"total": len(logs), "limit": page.limit, "offset": begin},
-        "next_cursor": encode_cursor({"sk": rows[begin + page.limit - 1][0]}) if more else None,
+        "next_cursor": page.next_cursor({"sk": rows[begin + page.limit - 1][0]}) if more else None,
         "summary": {
             "total_calls": len(logs),
             "total_duration_seconds": total_seconds,

@@ -12,6 +12,7 @@ from typing import Any
 
 from chalicelib import errors
 from chalicelib.integrations import elevenlabs_voices
+from chalicelib.paging import MAX_LIMIT, Page, slice_list
 from chalicelib.security import sha256_hex
 from chalicelib.services.byok import provider_key
 
@@ -40,8 +41,9 @@ def xai_voices() -> list[dict[str, Any]]:
              "description": {"en": v["style"]}, "preview_url": None, "style": v["style"]} for v in XAI_VOICES]
 
 
-def list_voices(org_id: str) -> dict[str, Any]:
-    """``{"voices": [...]}``, plus ``warnings`` when the ElevenLabs voices could not be listed."""
+def list_voices(org_id: str, page: Page | None = None) -> dict[str, Any]:
+    """``{"voices": [...], "next_cursor"}`` (one page), plus ``warnings`` when the ElevenLabs voices
+    could not be listed."""
     warnings: list[str] = []
     eleven: list[dict[str, Any]] = []
     key, _ = provider_key(org_id, "elevenlabs")
@@ -63,7 +65,8 @@ def list_voices(org_id: str) -> dict[str, Any]:
             else:
                 with _lock:
                     _cache[org_id] = (now + CACHE_SECONDS, fingerprint, eleven)
-    out: dict[str, Any] = {"voices": [dict(v) for v in eleven] + xai_voices()}
+    voices, next_cursor = slice_list([dict(v) for v in eleven] + xai_voices(), page or Page(MAX_LIMIT, 0, None))
+    out: dict[str, Any] = {"voices": voices, "next_cursor": next_cursor}
     if warnings:
         out["warnings"] = warnings
     return out

@@ -18,7 +18,7 @@ import time
 from functools import lru_cache
 from typing import Any
 
-from chalicelib.httpclient import session
+from chalicelib.netguard import public_session
 from chalicelib.security import sign_webhook
 from chalicelib.services.call_secrets import secret_for_call
 from chalicelib.settings import get_settings
@@ -119,7 +119,7 @@ def post(url: str, event: str, body: bytes, secret: str | None, timeout: float) 
     started = time.monotonic()
     out: dict[str, Any] = {"status_code": None, "error": None, "body": b""}
     try:
-        resp = session().post(url, data=body, headers=signed_headers(event, body, secret), timeout=timeout,
+        resp = public_session().post(url, data=body, headers=signed_headers(event, body, secret), timeout=timeout,
                                allow_redirects=False)
         out["status_code"] = resp.status_code
         out["body"] = resp.content[:65536]

@@ -23,6 +23,18 @@ MEDIA_SECRET = "media-control-test-secret"
 WEBHOOK_SECRET = "whsec-test-secret"
 
 
+@pytest.fixture(autouse=True)
+def _local_receivers_allowed(monkeypatch):
+    """The receivers and fakes here listen on 127.0.0.1: allow private webhook/tool targets, as the dev
+    stack does (tests/foundation/test_ssrf.py checks the default, which refuses them)."""
+    from chalicelib.settings import reset_settings
+
+    monkeypatch.setenv("ALLOW_PRIVATE_URLS", "true")
+    reset_settings()
+    yield
+    reset_settings()
+
+
 class FakeControlServer(FakeHTTPServer):
     """The media service's control endpoint as docs/calls.md describes it: checks the HMAC, parses the
     body as the contract's ``CommandEnvelope`` / ``PrepareCall`` and records what it accepted."""

@@ -117,20 +117,23 @@ def test_answered_call_waits_for_its_media_owner(api, org, setup, twilio, contro
     assert control_server.commands == [{"version": 1, "call_id": call_id, "org_id": org[0].id,
                                         "command": {"type": "end-call", "message": None}}]
 
-    # No owner ever: call_not_active once the wait is over, and nothing was delivered
+    # No owner ever: once the wait is over, 409 (GET still says in-progress, so not call_not_active),
+    # and nothing was delivered
     r = api.post("/calls/outbound", {"destination": "+31612345679", "assistant_id": setup["assistant"]["id"]})
     orphan = r.data["call_id"]
     CallRepository().set_status(org[0].id, orphan, "in-progress")
     r = api.post(f"/calls/{orphan}/control", {"type": "end-call"})
-    assert r.status_code == 400 and r.data["error"] == "call_not_active"
+    assert r.status_code == 409 and r.data["error"] == "conflict"
+    assert api.get(f"/calls/{orphan}").data["status"] == "in-progress"
     assert len(control_server.commands) == 1
 
 
 def test_owner_failures_map_to_errors(api, org, setup, twilio, control_server):
     call_id = _live_call(api, org, setup, control_server)
-    control_server.status = 404  # the media process no longer holds the call
+    control_server.status = 404  # the media process no longer holds the call, the row still says in-progress
     r = api.post(f"/calls/{call_id}/control", {"type": "end-call"})
-    assert r.status_code == 400 and r.data["error"] == "call_not_active"
+    assert r.status_code == 409 and r.data["error"] == "conflict"
+    assert api.get(f"/calls/{call_id}").data["status"] == "in-progress"
     control_server.status = 500
     r = api.post(f"/calls/{call_id}/control", {"type": "end-call"})
     assert r.status_code == 502 and r.data["error"] == "upstream_error"
@@ -143,10 +146,39 @@ def test_owner_rejections_are_mapped(api, org, setup, twilio, control_server):
     control_server.answers = [FakeResponse(400, {"error": "call_not_active", "message": "The call is ending."}),
                               FakeResponse(400, {"error": "invalid_request", "message": "say is unsupported here"})]
     r = api.post(f"/calls/{call_id}/control", {"type": "end-call"})
-    assert r.status_code == 400 and r.data["error"] == "call_not_active"
+    assert r.status_code == 409 and r.data["error"] == "conflict"  # ending, but the row still says in-progress
     r = api.post(f"/calls/{call_id}/control", {"type": "say", "content": "hi", "end_after": False})
     assert r.status_code == 400 and r.data["error"] == "invalid_request"
     assert "unsupported" in r.data["message"]
+
+
+def test_control_and_get_agree_while_the_media_ends_the_call(api, org, setup, twilio, control_server):
+    """The media task refuses a command because the call is ending: the answer matches the row at every
+    moment: 409 while GET says in-progress, call_not_active once the end has been recorded."""
+    from chalicelib.services.call_events import call_ended
+    from sandbox.httpserver import FakeResponse
+
+    call_id = _live_call(api, org, setup, control_server)
+    ending = FakeResponse(400, {"error": "call_not_active", "message": "The call is ending."})
+
+    control_server.answers = [ending]
+    r = api.post(f"/calls/{call_id}/control", {"type": "end-call"})
+    status = api.get(f"/calls/{call_id}").data["status"]
+    assert status == "in-progress" and r.status_code == 409 and r.data["error"] == "conflict"
+
+    # The media task reports the end while answering the refusal (the row moves first)
+    def refuse_after_end(_req):
+        call_ended(org[0].id, call_id, end_reason="customer_hangup", messages=[], latency=None, duration_seconds=3)
+        return ending
+
+    control_server.route("POST", r"/calls/(?P<call_id>[^/]+)/control", refuse_after_end)
+    control_server._routes.insert(0, control_server._routes.pop())  # ahead of the default handler
+    r = api.post(f"/calls/{call_id}/control", {"type": "end-call"})
+    status = api.get(f"/calls/{call_id}").data["status"]
+    assert status == "ended" and r.status_code == 400 and r.data["error"] == "call_not_active"
+    # ... and from then on every command is call_not_active without reaching the media task
+    r = api.post(f"/calls/{call_id}/control", {"type": "say", "content": "hi", "end_after": False})
+    assert r.status_code == 400 and r.data["error"] == "call_not_active"
 
 
 def test_amd_before_the_stream_goes_to_the_media_pool(api, org, twilio, control_server):

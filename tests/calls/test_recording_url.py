@@ -171,3 +171,25 @@ def test_gdpr_cleanup_deletes_a_recording(org, s3):
     row = CallRepository().get(org_id, call_id)
     assert row.data["recording_key"] is None and row.data["gdpr_cleaned_at"]
     gdpr_cleanup(AnalysisInput(org_id=org_id, call_id=call_id))  # a retried step is harmless
+
+
+def test_recording_url_is_minted_fresh_on_every_read_and_never_stored(api, org, s3):
+    import time
+
+    import boto3
+
+    from chalicelib.settings import table_name
+
+    org_id = org[0].id
+    call_id, _ = make_call(org_id, recorded=True)
+    first = parse_qs(urlparse(api.get(f"/calls/{call_id}").data["recording_url"]).query)
+    time.sleep(1.1)  # SigV4 dates have one-second resolution
+    second = parse_qs(urlparse(api.get(f"/calls/{call_id}").data["recording_url"]).query)
+    assert first["X-Amz-Date"] != second["X-Amz-Date"]
+    assert first["X-Amz-Signature"] != second["X-Amz-Signature"]
+    assert int(second["X-Amz-Expires"][0]) <= 3600  # short-lived
+    # nothing presigned anywhere in the stored row (any attribute), after GET and list reads
+    api.get("/calls")
+    items = boto3.client("dynamodb").scan(TableName=table_name("calls"))["Items"]  # test-only inspection
+    raw = str([i for i in items if i["id"]["S"] == call_id])
+    assert "X-Amz-" not in raw and "recording_url" not in raw

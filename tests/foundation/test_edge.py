@@ -220,3 +220,30 @@ def test_lambda_invocations_emit_request_counts_as_emf(client, api, monkeypatch,
     names = [m["Name"] for r in records for d in r["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
     assert names.count("Api2xx") == 1 and names.count("Api4xx") == 1
     assert all(r["_aws"]["CloudWatchMetrics"][0]["Namespace"] for r in records)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "text/json",
+                                          "application/xml", "multipart/form-data; boundary=x", None])
+def test_a_json_body_under_another_content_type_is_415(api, content_type):
+    headers = {"Content-Type": content_type} if content_type else {}
+    r = api.client.http.request("POST", "/api/v1/assistants", body=json.dumps({"name": "x"}),
+                                headers={"Authorization": f"Bearer {api.key}", **headers})
+    assert r.status_code == 415, (content_type, r.body)
+    assert json.loads(r.body)["error"] == "unsupported_media_type"
+    assert api.get("/assistants").data["assistants"] == []
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8",
+                                          "Application/JSON", "application/merge-patch+json"])
+def test_json_content_types_are_accepted(api, content_type):
+    r = api.post("/assistants", {"name": "x"}, headers={"Content-Type": content_type})
+    assert r.status_code == 201, (content_type, r.body)
+
+
+def test_body_less_requests_need_no_content_type(api):
+    r = api.client.http.request("GET", "/api/v1/assistants", headers={"Authorization": f"Bearer {api.key}"})
+    assert r.status_code == 200
+    a = api.post("/assistants", {"name": "x"}).data["assistant"]
+    r = api.client.http.request("DELETE", f"/api/v1/assistants/{a['id']}", body=b"",
+                                headers={"Authorization": f"Bearer {api.key}", "Content-Type": "text/plain"})
+    assert r.status_code == 200, r.body

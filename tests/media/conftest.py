@@ -94,6 +94,7 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):
 def media_env(monkeypatch):
     monkeypatch.setenv("CALL_TOKEN_SECRET", "test-call-secret")
     monkeypatch.setenv("MEDIA_CONTROL_SECRET", "test-control-secret")
+    monkeypatch.setenv("ALLOW_PRIVATE_URLS", "true")  # tool/webhook fakes listen on 127.0.0.1
     reset_settings()
     yield
     reset_settings()

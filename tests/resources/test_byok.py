@@ -7,6 +7,7 @@ import json
 import logging
 
 import boto3
+import pytest
 
 from chalicelib.storage.tables import ByokKeyModel
 from tests.resources.conftest import SECRET_OPENAI
@@ -88,14 +89,14 @@ def test_a_key_rotated_elsewhere_takes_effect_after_the_ttl(api, org, monkeypatc
 
     now = [1000.0]
     monkeypatch.setattr(byok, "_clock", lambda: now[0])
-    api.post("/byok", {"provider": "openai", "api_key": "sk-old"})
-    assert byok.provider_key(org[0].id, "openai") == ("sk-old", True)
+    api.post("/byok", {"provider": "openai", "api_key": "sk-old-key"})
+    assert byok.provider_key(org[0].id, "openai") == ("sk-old-key", True)
     old = byok.repo().get(org[0].id, "openai")
     context = {"org_id": org[0].id, "purpose": "byok:openai"}
     byok.repo().put(ByokKey(org[0].id, "openai", "rotated-id", encrypt_secret("sk-new", context),
                             old.created_at, old.created_at))  # the rotation, behind this process's back
     now[0] += byok.CACHE_SECONDS - 1
-    assert byok.provider_key(org[0].id, "openai") == ("sk-old", True)
+    assert byok.provider_key(org[0].id, "openai") == ("sk-old-key", True)
     now[0] += 2
     assert byok.provider_key(org[0].id, "openai") == ("sk-new", True)
 
@@ -165,6 +166,35 @@ def test_validation_errors(api):
     assert api.delete("/byok", {"provider": "nope"}).status_code == 400
 
 
+@pytest.mark.parametrize("provider,key", [
+    ("openai", "sk-proj-abc déf-0123456789"),      # non-ASCII: every later call failed with an 'ascii' error
+    ("openai", "sk-proj-abc def-0123456789"),      # whitespace
+    ("deepgram", "0123456789abcdef\n0123"),        # control character
+    ("deepgram", "\u202e0123456789abcdef"),         # bidi override
+    ("mistral", "short"),                           # too short
+    ("gladia", "g" * 513),                          # too long
+    ("openai", "0123456789abcdef0123"),             # OpenAI keys start with sk-
+    ("xai", "sk-0123456789abcdef"),                 # xAI keys start with xai-
+    ("resend", "sk-0123456789abcdef"),              # Resend keys start with re_
+])
+def test_unusable_provider_keys_are_refused_at_the_door(api, org, provider, key):
+    r = api.post("/byok", {"provider": provider, "api_key": key})
+    assert r.status_code == 400, r.body
+    assert r.data["error"] == "invalid_parameter" and r.data["param"] == "api_key"
+    assert key not in r.body.decode()
+    assert api.get("/byok").data["byok_keys"][f"{provider}_secret_id"] is None
+
+
+@pytest.mark.parametrize("provider,key", [
+    ("openai", "sk-proj-" + "A1b2_-" * 20), ("xai", "xai-" + "a" * 80), ("resend", "re_123456789_abc"),
+    ("deepgram", "0123456789abcdef0123456789abcdef01234567"), ("elevenlabs", "sk_" + "f" * 48),
+    ("elevenlabs", "0123456789abcdef0123456789abcdef"), ("gladia", "6d3f1e2a-1b2c-4d5e-8f90-0123456789ab"),
+    ("mistral", "AbCdEfGhIjKlMnOpQrStUvWxYz012345"),
+])
+def test_real_key_formats_are_accepted(api, provider, key):
+    assert api.post("/byok", {"provider": provider, "api_key": key}).status_code == 200
+
+
 def test_rejected_key_is_not_echoed_in_errors(api, caplog, capsys):
     r = api.post("/byok", {"provider": "openai", "api_key": SECRET_OPENAI, "typo": True})
     assert r.status_code == 400
@@ -190,7 +220,8 @@ def test_config_catalog(api):
     assert cats == {"deepgram": "stt", "elevenlabs": "tts", "gladia": "stt", "mistral": "llm", "openai": "llm",
                     "xai": "realtime", "inworld": "tts", "resend": "email"}
     for p in providers.values():
-        assert p["docs_url"].startswith("https://") and p["docsUrl"] == p["docs_url"] and p["name"]
+        assert p["docs_url"].startswith("https://") and p["name"]
+        assert all(k == k.lower() for k in p), p  # snake_case only (no docsUrl)
         if p["models"]:
             assert sum(m["default"] for m in p["models"]) == 1
     assert providers["deepgram"]["models"][0] == {"id": "nova-3-general", "name": "Nova 3 General", "default": True}

@@ -77,7 +77,7 @@ def test_sync_lists_and_selects_an_existing_resend_domain(api, with_key):
     assert r.status_code == 200
     assert r.data == {"domains": [{"id": existing["id"], "name": "notify.acme.example", "status": "verified",
                                    "region": "eu-west-1", "created_at": existing["created_at"]}],
-                      "selected_domain_id": None}
+                      "selected_domain_id": None, "next_cursor": None}
     s = api.post("/domains/sync", {"resendDomainId": existing["id"]})
     assert s.status_code == 200, s.body
     assert s.data["success"] is True and s.data["domain"]["status"] == "verified"
@@ -144,7 +144,7 @@ def test_tenant_isolation(api, other_api, with_key):
     assert api.get("/domains").status_code == 200
     # The other org's own Resend key sees its own account only.
     other_api.post("/byok", {"provider": "resend", "api_key": "re_other_account"})
-    assert other_api.get("/domains/sync").data == {"domains": [], "selected_domain_id": None}
+    assert other_api.get("/domains/sync").data == {"domains": [], "selected_domain_id": None, "next_cursor": None}
 
 
 def test_send_call_notification_from_the_verified_domain(api, org, with_key):

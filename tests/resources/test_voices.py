@@ -91,9 +91,20 @@ def test_platform_key_pages_through_many_voices(api, eleven, monkeypatch):
 
     eleven.voices = [make_voice(f"v{i:04d}", f"Voice {i}") for i in range(230)]
     monkeypatch.setenv("ELEVENLABS_API_KEY", "xi-platform-key")
-    voices = api.get("/voices").data["voices"]
+    voices = api.get("/voices?limit=1000").data["voices"]
     assert len([v for v in voices if v["provider"] == "elevenlabs"]) == 230
     assert len(eleven.voice_requests()) == 3
+    # GET /voices pages like every list: 100 by default, then next_cursor (from the cached list)
+    seen, cursor = [], None
+    while True:
+        page = api.get("/voices" + (f"?cursor={cursor}" if cursor else "")).data
+        assert len(page["voices"]) <= 100
+        seen += [v["id"] for v in page["voices"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == [v["id"] for v in voices] and len(eleven.voice_requests()) == 3
+    assert [v["id"] for v in api.get("/voices?limit=2&offset=229").data["voices"]] == ["v0229", "ara"]
 
 
 def test_no_elevenlabs_key_lists_xai_voices_with_warning(api, eleven):

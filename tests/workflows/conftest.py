@@ -22,6 +22,18 @@ ACCOUNT_SID = "AC" + "2" * 32
 AUTH_TOKEN = "twilio-wf-token"
 MEDIA_SECRET = "media-control-wf-secret"
 WEBHOOK_SECRET = "whsec-wf-secret"
+
+
+@pytest.fixture(autouse=True)
+def _local_receivers_allowed(monkeypatch):
+    """The receivers and fakes here listen on 127.0.0.1: allow private webhook/tool targets, as the dev
+    stack does (tests/foundation/test_ssrf.py checks the default, which refuses them)."""
+    from chalicelib.settings import reset_settings
+
+    monkeypatch.setenv("ALLOW_PRIVATE_URLS", "true")
+    reset_settings()
+    yield
+    reset_settings()
 PLATFORM_OPENAI_KEY = "sk-platform-analysis"
 
 
