@@ -48,11 +48,13 @@ RESPONSE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/byok"): _BYOK_CHANGED,
     ("DELETE", "/byok"): _BYOK_CHANGED,
     ("GET", "/byok/config"): {"providers": _list("Provider")},
+    ("GET", "/health"): {"status": {"const": "ok"}},
     ("GET", "/voices"): {"voices": _list("Voice"),
                          "warnings": {"type": "array", "items": {"type": "string"},
                                       "description": "Present when the ElevenLabs voices could not be listed"}},
 }
 _OPTIONAL_KEYS = {"warnings", "children"}
+_NON_JSON = {"/docs": "text/html", "/docs/assets/redoc.standalone.js": "application/javascript"}
 
 # Query parameters whose values form a closed set or have bounds.
 _QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -70,11 +72,14 @@ _ERRORS = {
     "402": "Insufficient credits (billing enforcement)",
     "403": "Action on an organization the key does not own",
     "404": "Unknown id (also another organization's id)",
+    "405": "Method not allowed on the path the URL resolves to (also when an empty id makes it name the "
+           "collection); the Allow header lists the methods",
     "409": "Conflict with the current state (duplicate, wrong status, reused Idempotency-Key)",
     "413": "Request body larger than 256 KB",
     "415": "Content-Type is not application/json (unsupported_media_type)",
     "429": "Rate limit exceeded (Retry-After)",
     "500": "Unexpected error on our side (internal_error; never a stack trace)",
+    "503": "Storage is not reachable (error: unavailable)",
     "502": "An upstream provider (Twilio, Resend, ElevenLabs, the media service) failed (upstream_error)",
 }
 # Which operations can answer which of the conditional codes (from the services' raises).
@@ -96,12 +101,13 @@ def _error_response(desc: str) -> dict[str, Any]:
 
 def _error_codes(method: str, public: str, ep: Any, has_body: bool) -> list[str]:
     key = (method, public)
-    codes = ["500"]
+    codes = ["405", "500"]
     if ep.auth:
         codes += ["400", "401", "429"]
     elif ep.query or has_body:
         codes.append("400")
-    if "{" in public or (has_body and ep.auth):
+    if "{" in public or (has_body and ep.auth) or public.startswith("/domains"):
+        # /domains is a per-org singleton: 404 until one is added.
         codes.append("404")  # ids in the path, or ids in the body (agent_id, number_id, ...)
     if has_body:
         codes += ["413", "415"]
@@ -113,6 +119,8 @@ def _error_codes(method: str, public: str, ep: Any, has_body: bool) -> list[str]
         codes.append("403")
     if key in _UPSTREAM or ep.tag in _UPSTREAM_TAGS:
         codes.append("502")
+    if key == ("GET", "/health"):
+        codes.append("503")
     return sorted(set(codes))
 
 
@@ -167,6 +175,8 @@ def _model_components() -> tuple[dict[str, Any], dict[str, Any]]:
         for name in shared:
             text = text.replace(f'"#/components/schemas/{name}"', f'"#/components/schemas/{name}Out"')
         resp_defs = {(f"{k}Out" if k in shared else k): v for k, v in json.loads(text).items()}
+        for name in shared:
+            resp_defs[f"{name}Out"]["title"] = f"{name}Out"  # generators name models after the title
     tool = resp_defs.get("FunctionToolOut")
     if tool:
         tool["properties"].pop("secret", None)
@@ -186,6 +196,37 @@ def _body_schema(method: str, public: str, ep: Any) -> dict[str, Any]:
     return {"type": "object", "properties": props,
             "required": [k for k in props if k not in _OPTIONAL_KEYS],
             "additionalProperties": False}
+
+
+_WEBHOOK_EVENTS = {
+    "status-update": "The call became in-progress, or ended. Retried for up to 15 minutes; delivered in "
+                     "sequence order per call.",
+    "end-of-call-report": "Transcript, summary, analysis and recording after the call. Retried like status-update.",
+    "assistant-request": "An inbound call rings: answer within 5 s with {}, {assistant}, {assistant_id, "
+                         "assistant_override}, {max_duration_seconds} or {error}. Never retried.",
+    "tool-calls": "The model calls a function tool: answer within 10 s with {results: [{tool_call_id, result}]}, "
+                  "{result} or {error}. Never retried.",
+}
+
+
+def _webhooks() -> dict[str, Any]:
+    """OpenAPI 3.1 ``webhooks``: the requests we send to an assistant's webhook_url (docs/webhooks.md)."""
+    headers = [
+        {"name": "X-Webhook-Event", "in": "header", "required": True,
+         "schema": {"type": "string", "enum": list(_WEBHOOK_EVENTS)}},
+        {"name": "X-Webhook-Timestamp", "in": "header", "required": True,
+         "schema": {"type": "string", "pattern": "^[0-9]+$"}, "description": "Unix seconds of this attempt"},
+        {"name": "X-Webhook-Signature", "in": "header", "required": False,
+         "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
+         "description": "HMAC-SHA256 of '<X-Webhook-Timestamp>.<raw body>' keyed with webhook_secret; "
+                        "absent when no secret is set"},
+    ]
+    return {event: {"post": {
+        "summary": event, "description": text, "operationId": f"webhook_{event.replace('-', '_')}",
+        "tags": ["Webhooks"], "parameters": headers,
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("WebhookEnvelope")}}},
+        "responses": {"200": {"description": "Received (any 2xx)"}},
+    }} for event, text in _WEBHOOK_EVENTS.items()}
 
 
 @lru_cache(maxsize=1)
@@ -219,11 +260,15 @@ def build_spec() -> dict[str, Any]:
             if params:
                 op["parameters"] = params
             has_body = ep.request_model is not None
-            if has_body:
+            if ep.request_model is not None:
                 op["requestBody"] = {"required": True, "content": {"application/json": {
                     "schema": _ref(ep.request_model.__name__)}}}
-            op["responses"][str(ep.status)] = {"description": "Success", "content": {"application/json": {
-                "schema": wire_names(_body_schema(method, public, ep))}}}
+            media = _NON_JSON.get(public)
+            if media:
+                content = {media: {"schema": {"type": "string"}}}
+            else:
+                content = {"application/json": {"schema": wire_names(_body_schema(method, public, ep))}}
+            op["responses"][str(ep.status)] = {"description": "Success", "content": content}
             for code in _error_codes(method, public, ep, has_body):
                 op["responses"][code] = _error_response(_ERRORS[code])
             op["security"] = [{"bearerAuth": []}] if ep.auth else []
@@ -242,6 +287,7 @@ def build_spec() -> dict[str, Any]:
         },
         "servers": [{"url": "/api/v1"}],
         "paths": paths,
+        "webhooks": _webhooks(),
         "components": {
             "schemas": components,
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
@@ -250,27 +296,19 @@ def build_spec() -> dict[str, Any]:
 
 
 def docs_html() -> str:
-    spec = build_spec()
-    rows = []
-    for path, item in spec["paths"].items():
-        for method, op in item.items():
-            dep = " <em>(deprecated)</em>" if op.get("deprecated") else ""
-            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
-            ref = body.get("$ref", "").rsplit("/", 1)[-1]
-            fields = ""
-            if ref:
-                props = spec["components"]["schemas"].get(ref, {}).get("properties", {})
-                fields = ", ".join(html.escape(k) for k in props)
-            rows.append(
-                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
-                f"<td>{html.escape(op.get('summary', ''))}{dep}</td><td>{fields}</td></tr>"
-            )
+    """The reference page: Redoc (vendored, served from /docs/assets/) rendering openapi.json."""
+    title = html.escape(build_spec()["info"]["title"])
     return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>API reference</title>"
-        "<style>body{font-family:sans-serif;margin:2em}td{padding:4px 8px;border-bottom:1px solid #ddd}"
-        "</style></head><body><h1>" + html.escape(spec["info"]["title"]) + "</h1>"
-        "<p>Machine-readable document: <a href='openapi.json'>openapi.json</a>. Authenticate with "
-        "<code>Authorization: Bearer &lt;API_KEY&gt;</code>.</p>"
-        "<table><tr><th>Method</th><th>Path</th><th>Summary</th><th>Body fields</th></tr>"
-        + "".join(rows) + "</table></body></html>"
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{title}</title>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<style>body{margin:0;font-family:sans-serif}header{padding:8px 16px;border-bottom:1px solid #ddd;"
+        "font-size:14px}header a{margin-right:16px}</style></head><body>"
+        "<header><a href='openapi.json'>openapi.json</a>"
+        "Guides in the repository: <code>docs/api.md</code>, <code>docs/webhooks.md</code> "
+        "(events, signing, retries, ordering), <code>docs/campaigns.md</code> (calling window, retries, "
+        "counters). Authenticate with <code>Authorization: Bearer &lt;API_KEY&gt;</code>.</header>"
+        "<redoc spec-url='openapi.json' hide-hostname='true' path-in-middle-panel='true'></redoc>"
+        "<script src='docs/assets/redoc.standalone.js'></script>"
+        "</body></html>"
     )

@@ -62,14 +62,16 @@ class Assistant(Resource):
     business_name: str | None = None
     notification_email: str | None = None
     first_message: str | None = None
-    is_active: bool
-    max_duration_seconds: int
-    autonomous_silence_handling: bool
-    silence_timeout_seconds: int
-    voicemail_detection: bool
+    # The settings below have defaults (true, 600, false, 7, false, false, true) but an explicit null
+    # sent on create or update is stored and returned as null (and then acts as false / the runtime default).
+    is_active: bool | None
+    max_duration_seconds: int | None
+    autonomous_silence_handling: bool | None
+    silence_timeout_seconds: int | None
+    voicemail_detection: bool | None
     voicemail_message: str | None = None
-    gdpr_mode: bool
-    recording_enabled: bool
+    gdpr_mode: bool | None
+    recording_enabled: bool | None
     webhook_url: str | None = None
     webhook_secret_set: bool
     webhook_events: list[WebhookEvent] | None = Field(
@@ -356,3 +358,53 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     Campaign, CampaignLead, PhoneNumber, SipTrunk, Voice, UsageLog, UsageSummary, Organization,
     OrganizationCreated, ByokKeys, Provider, Domain,
 )
+
+
+# ---------------------------------------------------------------- webhooks we send (docs/webhooks.md)
+class WebhookCall(ResponseModel):
+    id: Uuid
+    type: Literal["inbound_phone_call", "outbound_phone_call", "web_call"]
+    status: Literal["ringing", "in-progress", "ended", "ended-with-error"]
+    campaign_id: Uuid | None = None
+    lead_id: Uuid | None = None
+
+
+class WebhookPhoneNumber(ResponseModel):
+    id: Uuid | None = None
+    number: str | None = None
+    name: str | None = None
+
+
+class WebhookCustomer(ResponseModel):
+    number: str | None = None
+
+
+class WebhookMessage(ResponseModel):
+    """The body's ``message``; fields after ``assistant`` appear for the events named beside them."""
+
+    type: Literal["assistant-request", "tool-calls", "status-update", "end-of-call-report"]
+    timestamp: DateTime = Field(description="When the event happened (a retry resends the same bytes)")
+    sequence: int | None = Field(default=None, description="status-update, end-of-call-report: the event's "
+                                                           "number within its call, from 1")
+    call: WebhookCall
+    phone_number: WebhookPhoneNumber | None = None
+    customer: WebhookCustomer
+    assistant: FreeForm = Field(description="The resolved assistant config with metadata, secrets removed")
+    end_reason: str | None = Field(default=None, description="status-update (final), end-of-call-report")
+    error: str | None = Field(default=None, description="status-update of a failed call")
+    duration_seconds: int | None = Field(default=None, description="end-of-call-report")
+    summary: str | None = Field(default=None, description="end-of-call-report")
+    messages: list[FreeForm] | None = Field(default=None, description="end-of-call-report: the transcript")
+    started_at: DateTime | None = Field(default=None, description="end-of-call-report")
+    ended_at: DateTime | None = Field(default=None, description="end-of-call-report")
+    analysis: FreeForm | None = Field(default=None, description="end-of-call-report, when an analysis ran")
+    recording_url: str | None = Field(default=None, description="end-of-call-report, when recorded")
+    tool_call_list: list[FreeForm] | None = Field(default=None, description="tool-calls")
+    tool_calls: list[FreeForm] | None = Field(default=None, description="tool-calls (same list)")
+
+
+class WebhookEnvelope(ResponseModel):
+    message: WebhookMessage
+
+
+RESPONSE_MODELS = (*RESPONSE_MODELS, WebhookEnvelope)

@@ -55,3 +55,22 @@ def test_sequence_numbers_are_per_call(api, org, setup, twilio, receiver):
         _dial(api, setup["assistant"]["id"])
         twilio.progress(list(twilio.calls)[-1], "answered")
     assert [d.sequence for d in _deliveries(org)] == [1, 1]
+
+
+def test_sent_bodies_match_the_documented_envelope(client, api, org, setup, twilio, receiver):
+    """What a receiver gets is what the OpenAPI document's ``webhooks`` section describes."""
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    doc = json.loads(client.http.get("/api/v1/openapi.json").body)
+    assert set(doc["webhooks"]) == {"status-update", "end-of-call-report", "assistant-request", "tool-calls"}
+    schema = {"$ref": "#/components/schemas/WebhookEnvelope", "components": doc["components"]}
+    _dial(api, setup["assistant"]["id"])
+    twilio.progress(list(twilio.calls)[-1], "completed")
+    got = receiver.events("status-update")
+    assert len(got) == 2
+    for event in got:
+        errs = list(Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+                    .iter_errors(event.json))
+        assert not errs, [e.message for e in errs]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from http import HTTPStatus
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -62,3 +63,25 @@ def checked(api, contract):
 
     api.request = request
     return api
+
+
+def wsgi_app(client):
+    """A WSGI callable that hands every request to the Chalice app through its local gateway."""
+
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "/")
+        if environ.get("QUERY_STRING"):
+            path += "?" + environ["QUERY_STRING"]
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = environ["CONTENT_TYPE"]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        resp = client.http.request(environ["REQUEST_METHOD"], path, headers=headers, body=body)
+        reason = HTTPStatus(resp.status_code).phrase if resp.status_code in HTTPStatus._value2member_map_ else ""
+        out = [(k, ", ".join(v) if isinstance(v, list) else str(v)) for k, v in resp.headers.items()]
+        start_response(f"{resp.status_code} {reason}", out)
+        body_out = resp.body
+        return [body_out if isinstance(body_out, bytes) else str(body_out or "").encode()]
+
+    return app

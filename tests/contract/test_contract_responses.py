@@ -60,7 +60,7 @@ def _exercise(api, org, twilio, resend) -> None:
     api.get("/voices"), api.get("/usage"), api.get("/usage?start_date=2026-01-01")
     api.get("/organizations"), api.get("/organizations?include_children=true"), api.get("/account")
     api.post("/organizations", {"name": "Child"})
-    api.get("/health"), api.get("/openapi.json")
+    api.get("/health"), api.get("/openapi.json"), api.get("/docs/assets/redoc.standalone.js")
 
     api.post("/domains", {"domain_name": "mail.acme.example"})
     api.get("/domains"), api.post("/domains/verify"), api.post("/domains/refresh"), api.get("/domains/sync")
