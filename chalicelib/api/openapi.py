@@ -282,7 +282,9 @@ def build_spec() -> dict[str, Any]:
             "title": "Voice agent platform API (Flireo-compatible)",
             "version": "1.0.0",
             "description": "REST API for AI phone agents. Errors use the flat shape "
-                           "{error, message, param?, details?}. Lists accept limit/offset/cursor. "
+                           "{error, message, param?, details?}. Lists accept limit/offset/cursor. Field names are "
+                           "snake_case; on input the documented camelCase spellings (firstMessage, voiceId, "
+                           "structuredDataPlan ...) are accepted too. "
                            "Outgoing webhooks: see docs/webhooks.md; campaigns: docs/campaigns.md.",
         },
         "servers": [{"url": "/api/v1"}],
