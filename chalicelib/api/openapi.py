@@ -138,6 +138,14 @@ def wire_names(schema: Any, models: dict[str, type[BaseModel]] | None = None) ->
         out["properties"] = renamed
         if isinstance(out.get("required"), list):
             out["required"] = [r[:-1] if r.endswith("_") else r for r in out["required"]]
+    options = out.get("anyOf")
+    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+        # anyOf [{type: X, ...}, {type: null}] -> type: [X, "null"] (same meaning, the compact 3.1 form)
+        other = options[0] if options[1] == {"type": "null"} else options[1]
+        if isinstance(other, dict) and isinstance(other.get("type"), str) and not (
+                {"$ref", "enum", "const", "anyOf", "oneOf", "allOf"} & set(other)):
+            out.pop("anyOf")
+            out = {**other, **out, "type": [other["type"], "null"]}
     if out.pop("nullable", False):
         kind = out.get("type")
         if isinstance(kind, str):
