@@ -134,6 +134,9 @@ def wire_names(schema: Any, models: dict[str, type[BaseModel]] | None = None) ->
     out = {k: wire_names(v) for k, v in schema.items()}
     props = out.get("properties")
     if isinstance(props, dict) and not out.get("x-free-form"):
+        # Property titles are pydantic's "Webhook Secret Set" noise; model titles stay (generators use them).
+        props = {k: ({kk: vv for kk, vv in v.items() if kk != "title"} if isinstance(v, dict) else v)
+                 for k, v in props.items()}
         renamed = {(k[:-1] if k.endswith("_") and not k.startswith("_") else k): v for k, v in props.items()}
         out["properties"] = renamed
         if isinstance(out.get("required"), list):
@@ -307,7 +310,12 @@ def build_spec() -> dict[str, Any]:
 
 def docs_html() -> str:
     """The reference page: Redoc (vendored, served from /docs/assets/) rendering openapi.json."""
-    title = html.escape(build_spec()["info"]["title"])
+    spec = build_spec()
+    title = html.escape(spec["info"]["title"])
+    # Without JavaScript: at least the list of operations.
+    rows = "".join(
+        f"<li><code>{method.upper()} /api/v1{html.escape(path)}</code> {html.escape(op.get('summary', ''))}</li>"
+        for path, item in spec["paths"].items() for method, op in item.items())
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{title}</title>"
@@ -319,6 +327,7 @@ def docs_html() -> str:
         "(events, signing, retries, ordering), <code>docs/campaigns.md</code> (calling window, retries, "
         "counters). Authenticate with <code>Authorization: Bearer &lt;API_KEY&gt;</code>.</header>"
         "<redoc spec-url='openapi.json' hide-hostname='true' path-in-middle-panel='true'></redoc>"
+        f"<noscript><ul>{rows}</ul></noscript>"
         "<script src='docs/assets/redoc.standalone.js'></script>"
         "</body></html>"
     )
