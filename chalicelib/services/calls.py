@@ -367,7 +367,8 @@ def list_call_webhooks(org_id: str, call_id: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for d in WebhookDeliveryRepository().for_call(org_id, call_id):
         out.append({"id": d.id, "event": d.event, "status": d.status, "url": d.data.get("url"),
-                    "attempts": d.data.get("attempts") or [], "last_error": d.data.get("last_error"),
+                    "sequence": d.sequence, "attempts": d.data.get("attempts") or [],
+                    "last_error": d.data.get("last_error"),
                     "created_at": d.created_at, "updated_at": d.updated_at})
     return out
 

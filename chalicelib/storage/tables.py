@@ -292,8 +292,10 @@ class WebhookDeliveryModel(Model):
     id = UnicodeAttribute(range_key=True)
     call_id = UnicodeAttribute(null=True)
     event = UnicodeAttribute()
-    status = UnicodeAttribute()  # pending | delivered | failed
+    status = UnicodeAttribute()  # held | pending | delivered | failed (counter rows: "counter")
     data = JSONMapAttribute()  # url, payload, attempts[]
+    # Per-call event number; on the call's counter row (id "seq#<call_id>") the last number handed out.
+    sequence = NumberAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
 

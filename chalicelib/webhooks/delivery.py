@@ -6,6 +6,10 @@
   (``WEBHOOK_QUEUE_URL``) and run by ``chalicelib.webhooks.handlers`` (survives a Lambda crash;
   no in-process sleeps). Backoff about 1 s, 4 s, 16 s, 1 min, 5 min, then every 5 min, for up to
   15 minutes after the first attempt. A delivery that never succeeds stays ``failed``.
+- Per call, events are delivered in order: every event takes the call's next ``sequence`` number
+  and the time it happened (``timestamp``); while an earlier event of the call is still being
+  retried, later ones wait (``held``) and are sent, in sequence order, once it settles (delivered
+  or finally failed). A receiver therefore never sees ``ended`` before ``in-progress``.
 - ``call_tool_webhook`` (media service, tool-calls) and ``request_assistant`` (inbound
   assistant-request) are single signed POSTs, never retried: the caller is waiting.
 """
@@ -57,18 +61,25 @@ def assistant_view(call: Call) -> dict[str, Any]:
 
 
 def build_envelope(event: str, call: Call, extra: dict[str, Any] | None = None,
-                   status: str | None = None) -> dict[str, Any]:
-    """``{"message": {type, timestamp, call, phone_number, customer, assistant, ...extra}}``."""
+                   status: str | None = None, *, sequence: int | None = None,
+                   occurred_at: str | None = None) -> dict[str, Any]:
+    """``{"message": {type, timestamp, sequence, call, phone_number, customer, assistant, ...extra}}``.
+
+    ``timestamp`` is when the event happened (not when it is sent: a retry resends the same bytes);
+    ``sequence`` numbers the events of one call from 1, so receivers can order and de-duplicate.
+    """
     d = call.data
     message: dict[str, Any] = {
         "type": event,
-        "timestamp": now_iso(),
+        "timestamp": occurred_at or now_iso(),
         "call": {"id": call.id, "type": CALL_TYPES.get(call.direction, "outbound_phone_call"),
                  "status": status or webhook_status(call)},
         "phone_number": {"id": d.get("number_id"), "number": d.get("assistant_phone"), "name": d.get("number_name")},
         "customer": {"number": d.get("caller_phone")},
         "assistant": assistant_view(call),
     }
+    if sequence is not None:
+        message["sequence"] = sequence
     if d.get("campaign_id"):
         message["call"]["campaign_id"] = d["campaign_id"]
         message["call"]["lead_id"] = d.get("lead_id")
@@ -209,22 +220,72 @@ def emit(org_id: str, event: str, call: Call, extra: dict[str, Any] | None = Non
     """Send ``event`` for ``call`` when its assistant subscribes to it.
 
     status-update and end-of-call-report return the recorded Delivery (delivered, pending a
-    retry, or failed); other events are sent once and return None.
+    retry, held behind an earlier event of the call, or failed); other events are sent once and
+    return None.
     """
     if not subscribed(call, event):
         return None
+    occurred_at = now_iso()
     url = call.data["config"]["webhook_url"]
-    body = encode(build_envelope(event, call, extra))
+    sequence = _deliveries().next_sequence(org_id, call.id)
+    body = encode(build_envelope(event, call, extra, sequence=sequence, occurred_at=occurred_at))
     secret = _secret(call)
     if event not in RETRIED_EVENTS:
         post(url, event, body, secret, DEFAULT_TIMEOUT)
         return None
-    now = now_iso()
-    delivery = Delivery(org_id, new_id(), call.id, event, "pending", now, now,
-                        {"url": url, "body": body.decode(), "attempts": [], "first_attempt_at": time.time(),
-                         "gdpr_mode": bool((call.data.get("config") or {}).get("gdpr_mode"))})
+    delivery = Delivery(org_id, new_id(), call.id, event, "held", occurred_at, occurred_at,
+                        {"url": url, "body": body.decode(), "attempts": [],
+                         "gdpr_mode": bool((call.data.get("config") or {}).get("gdpr_mode"))},
+                        sequence=sequence)
+    # Written as held first, then checked: a concurrent earlier delivery that settles in between
+    # sees this row when it looks for the next one to release (one of the two always sends it).
     _deliveries().create(delivery)
-    return _attempt(delivery, secret)
+    if _blocked(delivery):
+        log.info("webhook %s #%d for call %s held behind an earlier event", event, sequence, call.id)
+        return delivery
+    claimed = _claim(delivery)
+    if claimed is None:
+        return _deliveries().get(org_id, delivery.id) or delivery  # released by the earlier one meanwhile
+    return _attempt(claimed, secret)
+
+
+def _blocked(delivery: Delivery) -> bool:
+    """True while an earlier event of the same call is not settled (held or being retried)."""
+    if delivery.call_id is None or delivery.sequence is None:
+        return False
+    for other in _deliveries().for_call(delivery.org_id, delivery.call_id):
+        if other.id != delivery.id and other.status in ("held", "pending") \
+                and other.sequence is not None and other.sequence < delivery.sequence:
+            return True
+    return False
+
+
+def _claim(delivery: Delivery) -> Delivery | None:
+    """Move a held delivery to pending (first attempt now); None when someone else claimed it."""
+    if delivery.status != "held":
+        return None
+    expected = delivery.updated_at
+    delivery.status = "pending"
+    delivery.data["first_attempt_at"] = time.time()
+    if not _deliveries().save(delivery, expect_updated_at=expected):
+        return None
+    return delivery
+
+
+def _release_next(settled: Delivery) -> None:
+    """After an event of a call settles, send the call's next held event (which releases the next)."""
+    if settled.call_id is None:
+        return
+    for other in _deliveries().for_call(settled.org_id, settled.call_id):
+        if other.status == "pending":
+            return  # an earlier (or concurrently released) event is still in flight
+        if other.status == "held":
+            claimed = _claim(other)
+            if claimed is None:
+                return
+            call = CallRepository().get(claimed.org_id, claimed.call_id) if claimed.call_id else None
+            _attempt(claimed, _secret(call) if call is not None else None)
+            return
 
 
 def _secret(call: Call) -> str | None:
@@ -253,6 +314,7 @@ def _attempt(delivery: Delivery, secret: str | None) -> Delivery:
     if sent["error"] is None:
         delivery.status = "delivered"
         data.pop("next_attempt_at", None)
+        data.pop("last_error", None)  # the receiver has it now; earlier failures stay in attempts
     elif status_code is not None and status_code < 500 and status_code not in RETRYABLE_STATUS:
         delivery.status = "failed"  # the receiver rejected it: retrying will not help
         data["last_error"] = sent["error"]
@@ -272,6 +334,8 @@ def _attempt(delivery: Delivery, secret: str | None) -> Delivery:
     _deliveries().save(delivery)
     log.info("webhook %s for call %s: %s (attempt %d)", delivery.event, delivery.call_id, delivery.status,
              len(data["attempts"]))
+    if delivery.status != "pending":
+        _release_next(delivery)
     return delivery
 
 

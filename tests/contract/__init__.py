@@ -1,0 +1,1 @@
+"""Contract tests: the OpenAPI document against the running app (responses, generated client, fuzzing)."""
