@@ -40,7 +40,7 @@ _BYOK_CHANGED = {"success": {"const": True}, "byok_keys": _ref("ByokKeys")}
 RESPONSE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/calls"): {"calls": _list("Call"), **_PAGED},
     ("POST", "/calls/outbound"): {"$ref": "OutboundCallResult"},
-    ("GET", "/calls/{call_id}/webhooks"): {"webhooks": _list("WebhookDelivery")},
+    ("GET", "/calls/{call_id}/webhooks"): {"webhooks": _list("WebhookDelivery"), "next_cursor": _NULL_STR},
     ("GET", "/campaigns/{campaign_id}/leads"): {"leads": _list("CampaignLead"), **_PAGED},
     ("GET", "/usage"): {"logs": _list("UsageLog"), **_PAGED, "summary": _ref("UsageSummary"),
                         "currency": {"type": "string"}},
@@ -49,7 +49,7 @@ RESPONSE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("DELETE", "/byok"): _BYOK_CHANGED,
     ("GET", "/byok/config"): {"providers": _list("Provider")},
     ("GET", "/health"): {"status": {"const": "ok"}},
-    ("GET", "/voices"): {"voices": _list("Voice"),
+    ("GET", "/voices"): {"voices": _list("Voice"), "next_cursor": _NULL_STR,
                          "warnings": {"type": "array", "items": {"type": "string"},
                                       "description": "Present when the ElevenLabs voices could not be listed"}},
 }
@@ -87,7 +87,9 @@ _CONFLICT = {("POST", "/numbers"), ("PATCH", "/numbers/{number_id}"), ("POST", "
              ("DELETE", "/sip-trunks/{trunk_id}"), ("POST", "/domains"), ("POST", "/domains/sync"),
              ("POST", "/calls/outbound"), ("PATCH", "/campaigns/{campaign_id}"),
              ("DELETE", "/campaigns/{campaign_id}"), ("POST", "/campaigns/{campaign_id}/leads"),
-             ("DELETE", "/campaigns/{campaign_id}/leads/{lead_id}")}
+             ("DELETE", "/campaigns/{campaign_id}/leads/{lead_id}"),
+             # the call is in progress on its row but its media task refuses the command (ending, gone)
+             ("POST", "/calls/{call_id}/control")}
 _CREDITS = {("POST", "/calls/outbound"), ("PATCH", "/campaigns/{campaign_id}")}
 _FORBIDDEN = {("POST", "/organizations")}
 _UPSTREAM_TAGS = {"Domains", "Voices"}

@@ -335,7 +335,6 @@ class Provider(ResponseModel):
     name: str
     category: str
     docs_url: str
-    docsUrl: str = Field(description="Deprecated spelling of docs_url")  # noqa: N815 - wire name
     byok: bool
     models: list[ProviderModel]
 
