@@ -424,27 +424,28 @@ def run_dispatch(state: TickResult) -> DispatchResult:
                                       data_updates={"started_at": c.data.get("started_at") or iso(now)})
             if claimed or ready:
                 dialed += _dial_all(pool, state, ready + claimed, deferred)
-                continue
-            if monotonic() >= stop_at:
+            if monotonic() >= stop_at:  # below the task timeout; the next invocation picks up deferred dials
                 return DispatchResult(dialed=dialed, reason="time")
-            sleep(pause)
+            if not (claimed or ready):
+                sleep(pause)
 
 
 def _dial_all(pool: Any, state: TickResult, attempts: list[tuple[str, int]],
               deferred: dict[tuple[str, int], tuple[float, int]]) -> int:
-    """Dial lead attempts in parallel. A transient error (Twilio throttled or down) defers the
-    attempt with exponential backoff; it stays ``calling`` without a call id, so if this
-    invocation ends first the next one dials it (same idempotency key). Other failures resolve it."""
+    """Dial lead attempts in parallel. An error (Twilio throttled or down, DynamoDB failing after
+    Twilio accepted the call) defers the attempt with exponential backoff: it stays ``calling``
+    without a call id, so if this invocation ends first the next one dials it (same idempotency
+    key). A permanent refusal (``DialResult.error``) resolves the attempt as failed."""
     from time import monotonic
 
     def one(item: tuple[str, int]) -> int:
         lead_id, attempt = item
         try:
             result = dial_lead(state.org_id, state.campaign_id, lead_id, attempt)
-        except errors.UpstreamError as exc:
+        except Exception as exc:  # noqa: BLE001 - one lead's failure (Twilio throttled, DynamoDB after Twilio accepted) must not fail the batch; dialing again with the same idempotency key is safe for any failure
             tries = deferred.get(item, (0.0, 0))[1] + 1
             deferred[item] = (monotonic() + min(0.25 * 2 ** tries, 10.0), tries)
-            log.warning("dial of lead %s attempt %s deferred: %s", lead_id, attempt, exc.message)
+            log.warning("dial of lead %s attempt %s deferred: %s", lead_id, attempt, exc)
             return 0
         deferred.pop(item, None)
         if result.error:
