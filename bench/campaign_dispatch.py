@@ -45,7 +45,7 @@ def main() -> int:
     import ddbcalls
 
     ddbcalls.offline_aws_env(CAMPAIGN_MAX_WAIT_SECONDS="1", CAMPAIGN_WORKER_POLL_SECONDS="1",
-                             CAMPAIGN_DISPATCH_POLL_MS="50", CAMPAIGN_DISPATCH_SECONDS="3")
+                             CAMPAIGN_DISPATCH_POLL_MS="50", CAMPAIGN_DISPATCH_SECONDS="20")
     import logging
 
     logging.disable(logging.CRITICAL)  # moto logs every stopped execution; keep the figures readable
