@@ -93,6 +93,12 @@ class Settings(BaseModel):
     campaign_rotate_after_ticks: int = Field(default=200, ge=2)
     campaign_worker_poll_seconds: int = Field(default=5, ge=1)
     campaign_worker_max_polls: int = Field(default=20, ge=0)
+    # The dispatcher task keeps slots full for this long per invocation (below the task Lambda's
+    # timeout), polling the campaign row every ``campaign_dispatch_poll_ms`` and dialing with up to
+    # ``campaign_dial_threads`` Twilio creates at once.
+    campaign_dispatch_seconds: int = Field(default=60, ge=1, le=840)
+    campaign_dispatch_poll_ms: int = Field(default=200, ge=10)
+    campaign_dial_threads: int = Field(default=16, ge=1, le=100)
     # Call recordings: S3 bucket (unset = recording off), presigned GET lifetime on API reads and in
     # the end-of-call-report (longer: receivers may fetch it from a queue later). SigV4 allows 7 days, but
     # a URL signed with a role's temporary credentials also dies with that session (hours on Lambda).
@@ -154,6 +160,9 @@ def get_settings() -> Settings:
         campaign_rotate_after_ticks=int(env.get("CAMPAIGN_ROTATE_AFTER_TICKS", "200")),
         campaign_worker_poll_seconds=int(env.get("CAMPAIGN_WORKER_POLL_SECONDS", "5")),
         campaign_worker_max_polls=int(env.get("CAMPAIGN_WORKER_MAX_POLLS", "20")),
+        campaign_dispatch_seconds=int(env.get("CAMPAIGN_DISPATCH_SECONDS", "60")),
+        campaign_dispatch_poll_ms=int(env.get("CAMPAIGN_DISPATCH_POLL_MS", "200")),
+        campaign_dial_threads=int(env.get("CAMPAIGN_DIAL_THREADS", "16")),
         recordings_bucket=env.get("RECORDINGS_BUCKET") or None,
         recording_url_expiry_seconds=int(env.get("RECORDING_URL_EXPIRY_SECONDS", "3600")),
         recording_webhook_url_expiry_seconds=int(env.get("RECORDING_WEBHOOK_URL_EXPIRY_SECONDS", "21600")),

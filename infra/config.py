@@ -47,6 +47,10 @@ class StageConfig(BaseModel):
     lambda_memory_mb: int = Field(default=512, ge=128, le=10240)
     api_timeout_seconds: int = Field(default=30, ge=3, le=900)
     task_timeout_seconds: int = Field(default=120, ge=3, le=900)
+    # Campaign dispatcher (docs/scale.md): one task keeps a run's slots full for this long, dialing
+    # with this many Twilio creates at once; it must end well before the task timeout.
+    campaign_dispatch_seconds: int = Field(default=60, ge=5, le=840)
+    campaign_dial_threads: int = Field(default=16, ge=1, le=100)
     # Absolute base URL Twilio calls back (no trailing slash). Breaks the API <-> handler cycle: the
     # handler cannot read its own API's URL from the template. Set it after the first deploy (ApiUrl
     # output) or use api_domain.
@@ -109,6 +113,9 @@ class StageConfig(BaseModel):
             raise ValueError("hosted_zone_id and hosted_zone_name go together")
         if bool(self.api_domain) != bool(self.api_certificate_arn):
             raise ValueError("api_domain and api_certificate_arn go together")
+        if self.campaign_dispatch_seconds + 30 > self.task_timeout_seconds:
+            raise ValueError("campaign_dispatch_seconds must leave 30 s of task_timeout_seconds "
+                             "(a pass of dials may still be running when the time is up)")
         if self.media_port == self.media_control_port:
             raise ValueError("media_control_port must differ from media_port (it must not be public)")
         if self.stage == "prod" and not self.certificate_arn:

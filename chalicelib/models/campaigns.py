@@ -85,7 +85,8 @@ class CampaignFields(ApiModel):
     schedule_end_time: str | None = None
     timezone: ShortStr | None = None
     number_id: UUIDStr | None = None
-    max_concurrent_calls: int | None = Field(default=None, ge=1, le=40)
+    # No Map limit any more (one dispatcher task per run); Twilio CPS and media capacity bind first.
+    max_concurrent_calls: int | None = Field(default=None, ge=1, le=1000)
     max_attempts: int | None = Field(default=None, ge=1, le=20)
     retry_delay_minutes: int | None = Field(default=None, ge=0, le=10_080)
     calling_days: list[int] | None = None
@@ -137,40 +138,10 @@ class RunState(TaskModel):
 class TickResult(RunState):
     action: Literal["run", "wait", "rotate", "stop"]
     wait_seconds: int = 0
-    workers: list[int] = Field(default_factory=list)
     rotate_after: int = 0
     call_timeout: int = 60
     poll_seconds: int = 5
     max_polls: int = 20
-
-
-class WorkerInput(TaskModel):
-    org_id: str
-    campaign_id: str
-    generation: int
-    dials_at_start: int = 0
-    rotate_after: int = 0
-    call_timeout: int = 60
-    poll_seconds: int = 5
-    max_polls: int = 20
-    worker: int = 0
-    polls: int = 0  # idle waits so far in this Map cycle (bounded: keeps the history bounded)
-
-
-class ClaimedLead(TaskModel):
-    id: str
-    attempt: int
-
-
-class ClaimResult(TaskModel):
-    action: Literal["dial", "wait", "idle"]
-    lead: ClaimedLead | None = None
-    wait_seconds: int = 0
-    polls: int = 0
-
-
-class DialInput(WorkerInput):
-    claim: ClaimResult
 
 
 class DialResult(TaskModel):
@@ -178,15 +149,9 @@ class DialResult(TaskModel):
     error: str | None = None
 
 
-class AwaitInput(DialInput):
-    token: str
-    dial: DialResult
-
-
-class RecordInput(DialInput):
-    dial: DialResult | None = None
-    dial_error: dict[str, Any] | None = None
-    await_error: dict[str, Any] | None = None
+class DispatchResult(TaskModel):
+    dialed: int = 0
+    reason: str = ""
 
 
 class RecordResult(TaskModel):

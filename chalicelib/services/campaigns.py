@@ -22,21 +22,16 @@ from chalicelib.models.campaigns import (
     ACTIVE_CAMPAIGN,
     CAMPAIGN_DEFAULTS,
     TERMINAL_CAMPAIGN,
-    AwaitInput,
     CampaignCreate,
     CampaignFailure,
     CampaignUpdate,
-    ClaimedLead,
-    ClaimResult,
-    DialInput,
     DialResult,
+    DispatchResult,
     LeadCreate,
-    RecordInput,
     RecordResult,
     RunState,
     TaskAck,
     TickResult,
-    WorkerInput,
 )
 from chalicelib.models.common import is_uuid
 from chalicelib.paging import Page, slice_list
@@ -247,11 +242,8 @@ def delete_campaign(org_id: str, campaign_id: str) -> None:
     if c.status not in TERMINAL_CAMPAIGN:
         # Cancel first so the run stops dialing before the rows disappear.
         repo().set_status(org_id, campaign_id, "cancelled", from_statuses=(c.status,))
-    # Release workers parked on calls of this campaign: their leads are about to disappear, so
-    # on_call_finished would find nothing and they would wait for the timeout.
-    for lead in leads().calling(org_id, campaign_id):
-        if lead.task_token:
-            _send_success(lead.task_token, {"call_id": lead.call_id, "status": "campaign_deleted"})
+    # The dispatcher sees the cancellation on its next pass and the run ends; calls in progress
+    # finish on their own (their outcome has no lead left to record on).
     leads().delete_all(org_id, campaign_id)
     repo().delete(org_id, campaign_id)
 
@@ -330,7 +322,7 @@ def window(data: dict[str, Any], now: datetime) -> tuple[bool, int]:
 
 # ====================================================================== campaign run tasks
 def run_tick(state: RunState) -> TickResult:
-    """Decide the run's next step: dial (with how many workers), wait, continue in a fresh
+    """Decide the run's next step: dispatch (due leads), wait, continue in a fresh
     execution (bounded history), or stop (paused, cancelled, superseded, completed)."""
     s = get_settings()
     ticks = state.ticks + 1
@@ -357,57 +349,16 @@ def run_tick(state: RunState) -> TickResult:
     is_open, until_open = window(c.data, now)
     if not is_open:
         return TickResult(**base, action="wait", wait_seconds=min(until_open, cap))
-    free = c.max_concurrent_calls - c.in_flight
-    if free > 0 and leads().due(c.org_id, c.id, iso(now), 1):
-        if c.status == "scheduled":
-            repo().set_status(c.org_id, c.id, "running", from_statuses=("scheduled",), generation=c.generation,
-                              data_updates={"started_at": c.data.get("started_at") or iso(now)})
-        return TickResult(**base, action="run", workers=list(range(free)))
+    # Due leads, or calls in flight (slots to refill, retries falling due, deferred dials): the
+    # dispatcher waits for them in one task instead of Wait/Tick loops in the history.
+    if c.in_flight > 0 or leads().due(c.org_id, c.id, iso(now), 1):
+        return TickResult(**base, action="run")
     wait = cap
     next_due = leads().next_due_at(c.org_id, c.id)
     if next_due:
         due_in = (datetime.fromisoformat(next_due.replace("Z", "+00:00")) - now).total_seconds()
-        wait = min(cap, max(int(due_in + 0.999), 1))
+        wait = min(wait, max(int(due_in + 0.999), 1))
     return TickResult(**base, action="wait", wait_seconds=wait)
-
-
-def run_claim(inp: WorkerInput) -> ClaimResult:
-    """A worker's next lead: claim one due pending lead with a conditional write; else wait a little
-    while other calls are in flight or a retry is about to fall due (they may free a slot or make a
-    lead due), else go idle and let the run's tick decide."""
-    idle = ClaimResult(action="idle", polls=inp.polls)
-    c = repo().get(inp.org_id, inp.campaign_id)
-    if c is None or c.generation != inp.generation or c.status not in ACTIVE_CAMPAIGN:
-        return idle
-    if inp.rotate_after and c.dials - inp.dials_at_start >= inp.rotate_after:
-        return idle  # this execution has dialed enough; the next one continues
-    now = _now()
-    if not window(c.data, now)[0]:
-        return idle
-    if c.in_flight < c.max_concurrent_calls:
-        deadline = iso(now + timedelta(seconds=inp.call_timeout + deadline_margin(inp.call_timeout)))
-        for lead in leads().due(c.org_id, c.id, iso(now), 10):
-            result = leads().claim(lead, generation=inp.generation, now=iso(now), deadline=deadline)
-            if result == "claimed":
-                return ClaimResult(action="dial", lead=ClaimedLead(id=lead.id, attempt=lead.attempts + 1),
-                                   polls=inp.polls)
-            if result == "no_slot":
-                break
-    # Leads whose worker died mid-step hold a slot until resolved; resolve them here too.
-    for lead in leads().overdue_calls(c.org_id, c.id, iso(now)):
-        _resolve(lead, call_id=lead.call_id, reason="the campaign run lost track of this call")
-    if inp.polls >= inp.max_polls:
-        return idle
-    wait = inp.poll_seconds
-    if c.in_flight <= 0:
-        next_due = leads().next_due_at(c.org_id, c.id)
-        if not next_due:
-            return idle
-        due_in = (datetime.fromisoformat(next_due.replace("Z", "+00:00")) - now).total_seconds()
-        if due_in > inp.poll_seconds:
-            return idle
-        wait = max(int(due_in + 0.999), 1)
-    return ClaimResult(action="wait", wait_seconds=wait, polls=inp.polls + 1)
 
 
 def render_template(template: str, variables: dict[str, Any]) -> str:
@@ -415,32 +366,115 @@ def render_template(template: str, variables: dict[str, Any]) -> str:
     return render(template, variables, missing="empty")
 
 
-def _claimed_lead(claim: ClaimResult) -> ClaimedLead:
-    """The lead a dial-path task works on (the state machine routes only ``dial`` claims to these tasks)."""
-    if claim.lead is None:
-        raise ValueError("this task needs a claimed lead; the claim was " + repr(claim.action))
-    return claim.lead
-
-
 def idempotency_key(campaign_id: str, lead_id: str, attempt: int) -> str:
     return f"campaign:{campaign_id}:lead:{lead_id}:attempt:{attempt}"
 
 
-def run_dial(inp: DialInput) -> DialResult:
-    """Dial the claimed lead once per attempt.
+def run_dispatch(state: TickResult) -> DispatchResult:
+    """Keep ``max_concurrent_calls`` calls in flight for up to ``CAMPAIGN_DISPATCH_SECONDS``.
+
+    Each pass claims due leads into the free slots (one conditional transaction per lead) and
+    dials them in parallel; slots are freed by ``on_call_finished`` as calls end, and the next
+    pass (every ``CAMPAIGN_DISPATCH_POLL_MS``) refills them. Returns to the tick when the run
+    must stop, the window closes, the execution has dialed enough (bounded history), nothing is
+    due and nothing is in flight, or the time is up.
+
+    Exactly once: a lead attempt is dialed only after its claim succeeded, with the idempotency
+    key of that attempt. A lead left ``calling`` without a call id (this task died, or Twilio was
+    throttled) is dialed again at the start of the next invocation with the same key, which returns
+    the first call if Twilio had accepted it.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+    from time import monotonic, sleep
+
+    s = get_settings()
+    stop_at = monotonic() + s.campaign_dispatch_seconds
+    pause = s.campaign_dispatch_poll_ms / 1000
+    dialed = 0
+    # Attempts whose dial hit a transient error (Twilio throttled): (lead, attempt) -> (retry at, tries)
+    deferred: dict[tuple[str, int], tuple[float, int]] = {}
+    with ThreadPoolExecutor(max_workers=s.campaign_dial_threads) as pool:
+        # Claimed but never dialed (an earlier invocation died, or its time ran out during a backoff).
+        stranded = [(lead.id, lead.attempts) for lead in leads().calling(state.org_id, state.campaign_id)
+                    if not lead.call_id]
+        dialed += _dial_all(pool, state, stranded, deferred)
+        while True:
+            c = repo().get(state.org_id, state.campaign_id)
+            if c is None or c.generation != state.generation or c.status not in ACTIVE_CAMPAIGN:
+                return DispatchResult(dialed=dialed, reason="stopped")
+            if state.rotate_after and c.dials - state.dials_at_start >= state.rotate_after:
+                return DispatchResult(dialed=dialed, reason="rotate")
+            now = _now()
+            if not window(c.data, now)[0]:
+                return DispatchResult(dialed=dialed, reason="window closed")
+            free = c.max_concurrent_calls - c.in_flight
+            due = leads().due(c.org_id, c.id, iso(now), max(free, 1))
+            if not due and c.in_flight <= 0:
+                return DispatchResult(dialed=dialed, reason="idle")
+            ready = [key for key, (at, _) in deferred.items() if at <= monotonic()]
+            claimed: list[tuple[str, int]] = []
+            if free > 0 and due:
+                deadline = iso(now + timedelta(seconds=state.call_timeout + deadline_margin(state.call_timeout)))
+                for lead in due:
+                    result = leads().claim(lead, generation=state.generation, now=iso(now), deadline=deadline)
+                    if result == "claimed":
+                        claimed.append((lead.id, lead.attempts + 1))
+                    elif result == "no_slot":
+                        break
+                if c.status == "scheduled" and claimed:
+                    repo().set_status(c.org_id, c.id, "running", from_statuses=("scheduled",),
+                                      generation=c.generation,
+                                      data_updates={"started_at": c.data.get("started_at") or iso(now)})
+            if claimed or ready:
+                dialed += _dial_all(pool, state, ready + claimed, deferred)
+            if monotonic() >= stop_at:  # below the task timeout; the next invocation picks up deferred dials
+                return DispatchResult(dialed=dialed, reason="time")
+            if not (claimed or ready):
+                sleep(pause)
+
+
+def _dial_all(pool: Any, state: TickResult, attempts: list[tuple[str, int]],
+              deferred: dict[tuple[str, int], tuple[float, int]]) -> int:
+    """Dial lead attempts in parallel. An error (Twilio throttled or down, DynamoDB failing after
+    Twilio accepted the call) defers the attempt with exponential backoff: it stays ``calling``
+    without a call id, so if this invocation ends first the next one dials it (same idempotency
+    key). A permanent refusal (``DialResult.error``) resolves the attempt as failed."""
+    from time import monotonic
+
+    def one(item: tuple[str, int]) -> int:
+        lead_id, attempt = item
+        try:
+            result = dial_lead(state.org_id, state.campaign_id, lead_id, attempt)
+        except Exception as exc:  # noqa: BLE001 - one lead's failure (Twilio throttled, DynamoDB after Twilio accepted) must not fail the batch; dialing again with the same idempotency key is safe for any failure
+            tries = deferred.get(item, (0.0, 0))[1] + 1
+            deferred[item] = (monotonic() + min(0.25 * 2 ** tries, 10.0), tries)
+            log.warning("dial of lead %s attempt %s deferred: %s", lead_id, attempt, exc)
+            return 0
+        deferred.pop(item, None)
+        if result.error:
+            lead = leads().get(state.org_id, state.campaign_id, lead_id)
+            if lead is not None and lead.status == "calling" and lead.attempts == attempt:
+                _resolve(lead, call_id=None, reason=result.error)
+            return 0
+        return 1 if result.call_id else 0
+
+    return sum(pool.map(one, attempts))
+
+
+def dial_lead(org_id: str, campaign_id: str, lead_id: str, attempt: int) -> DialResult:
+    """Dial a claimed lead attempt once.
 
     The attempt's call id is stored on the lead, and the outbound service dedupes on an
-    idempotency key per lead attempt: a retried task (even one that died after Twilio accepted
+    idempotency key per lead attempt: a retried dial (even one that died after Twilio accepted
     the call but before anything was stored) gets the first call back instead of dialing again.
+    Raises UpstreamError (transient); other failures come back as ``DialResult.error``.
     """
-    claimed = _claimed_lead(inp.claim)
-    lead_id, attempt = claimed.id, claimed.attempt
-    lead = leads().get(inp.org_id, inp.campaign_id, lead_id)
+    lead = leads().get(org_id, campaign_id, lead_id)
     if lead is None or lead.status != "calling" or lead.attempts != attempt:
-        return DialResult(error="lead is no longer being called")
+        return DialResult(call_id=None)
     if lead.call_id:
         return DialResult(call_id=lead.call_id)
-    c = repo().get(inp.org_id, inp.campaign_id)
+    c = repo().get(org_id, campaign_id)
     if c is None:
         return DialResult(error="campaign is gone")
     data = {**CAMPAIGN_DEFAULTS, **c.data}
@@ -456,10 +490,12 @@ def run_dial(inp: DialInput) -> DialResult:
     from chalicelib.services.calls import place_outbound_call
 
     try:
-        result = place_outbound_call(inp.org_id, body, idempotency_key(c.id, lead.id, attempt),
+        result = place_outbound_call(org_id, body, idempotency_key(c.id, lead.id, attempt),
                                      campaign_id=c.id, lead_id=lead.id, variables=variables)
     except errors.UpstreamError:
-        raise  # transient: the state machine retries with the same idempotency key
+        raise  # transient: dialed again later with the same idempotency key
+    except errors.Conflict:
+        return DialResult()  # another dispatcher is placing this attempt with the same key; it stores the call
     except errors.InsufficientCredits as exc:
         # Out of minutes: pause the campaign and hand the lead back without spending its attempt.
         repo().set_status(c.org_id, c.id, "paused", from_statuses=ACTIVE_CAMPAIGN,
@@ -471,50 +507,24 @@ def run_dial(inp: DialInput) -> DialResult:
     call_id = result.get("call_id")
     if not call_id:
         return DialResult(error=str(result.get("error") or "the call was not placed"))
-    leads().set_call(inp.org_id, inp.campaign_id, lead.id, attempt, call_id)
+    leads().set_call(org_id, campaign_id, lead.id, attempt, call_id)
     return DialResult(call_id=call_id)
 
 
-def run_await(inp: AwaitInput) -> TaskAck:
-    """Park the worker's task token on the lead; `on_call_finished` sends it back.
-
-    If the call ended before the token was stored, nobody else will send it: check the call
-    after storing and release it here (the two writes and reads cover every interleaving).
-    """
-    lead, call_id = _claimed_lead(inp.claim), inp.dial.call_id
-    if not call_id:
-        raise ValueError("await needs the dialled call's id (the state machine awaits only placed calls)")
-    if not leads().set_token(inp.org_id, inp.campaign_id, lead.id, lead.attempt, call_id, inp.token):
-        _send_success(inp.token, {"call_id": call_id, "status": "unknown"})
-        return TaskAck(detail="attempt already resolved")
-    call = CallRepository().get(inp.org_id, call_id)
-    if call is None or call.status not in LIVE_STATUSES:
-        _send_success(inp.token, {"call_id": call_id, "status": call.status if call else "unknown"})
-        return TaskAck(detail="call already ended")
-    return TaskAck(detail="parked")
-
-
 def on_call_finished(call: Call) -> None:
-    """Release the campaign worker waiting for this call (if it was a campaign call)."""
+    """Record a finished campaign call's outcome on its lead and free its dial slot.
+
+    Conditional on the lead still ``calling`` (a repeated callback records nothing twice). The
+    call may end before the dispatcher stored its id on the lead; a lead without a call id takes
+    this call (its attempt's dial is the only one in flight for the lead).
+    """
     campaign_id, lead_id = call.data.get("campaign_id"), call.data.get("lead_id")
     if not campaign_id or not lead_id:
         return
     lead = leads().get(call.org_id, campaign_id, lead_id)
-    if lead is None or lead.call_id != call.id or not lead.task_token:
-        return  # the worker has not parked yet; run_await sees the ended call itself
-    _send_success(lead.task_token, {"call_id": call.id, "status": call.status})
-
-
-def _send_success(token: str, output: dict[str, Any]) -> None:
-    import json
-
-    from chalicelib.workflows.start import sfn_client
-
-    client = sfn_client()
-    try:
-        client.send_task_success(taskToken=token, output=json.dumps(output))
-    except (client.exceptions.TaskDoesNotExist, client.exceptions.TaskTimedOut, client.exceptions.InvalidToken):
-        pass  # already released (both sides may send) or timed out: the run has moved on
+    if lead is None or lead.status != "calling" or lead.call_id not in (None, call.id):
+        return
+    _resolve(lead, call_id=call.id, reason=None)
 
 
 def outcome_of(call: Call | None) -> str | None:
@@ -533,23 +543,6 @@ def outcome_of(call: Call | None) -> str | None:
                                              "assistant_request_rejected"):
         return "failed"
     return "completed"
-
-
-def run_record(inp: RecordInput) -> RecordResult:
-    """Record the attempt's outcome, free the slot, and schedule a retry or finish the lead."""
-    claimed = _claimed_lead(inp.claim)
-    lead = leads().get(inp.org_id, inp.campaign_id, claimed.id)
-    if lead is None or lead.status != "calling" or lead.attempts != claimed.attempt:
-        return RecordResult()  # recorded already (a retried task) or the lead was removed
-    reason = None
-    if inp.dial_error:
-        reason = f"dial task failed: {inp.dial_error.get('Error')}"
-    elif inp.dial and inp.dial.error:
-        reason = inp.dial.error
-    elif inp.await_error:
-        reason = "no call outcome before the timeout"
-    call_id = (inp.dial.call_id if inp.dial else None) or lead.call_id
-    return _resolve(lead, call_id=call_id, reason=reason)
 
 
 def _resolve(lead: Lead, *, call_id: str | None, reason: str | None) -> RecordResult:

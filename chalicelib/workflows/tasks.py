@@ -12,15 +12,7 @@ from typing import Any
 
 from chalice.app import Blueprint
 
-from chalicelib.models.campaigns import (
-    AwaitInput,
-    CampaignFailure,
-    DialInput,
-    RecordInput,
-    RunState,
-    TickResult,
-    WorkerInput,
-)
+from chalicelib.models.campaigns import CampaignFailure, RunState, TickResult
 from chalicelib.workflows.events import AnalysisInput, StepFailure, StoreInput
 
 bp = Blueprint(__name__)
@@ -90,24 +82,9 @@ def campaign_tick(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return _campaigns().run_tick(RunState.model_validate(event)).model_dump(mode="json")
 
 
-@bp.lambda_function(name="campaign_claim")
-def campaign_claim(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return _campaigns().run_claim(WorkerInput.model_validate(event)).model_dump(mode="json")
-
-
-@bp.lambda_function(name="campaign_dial")
-def campaign_dial(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return _campaigns().run_dial(DialInput.model_validate(event)).model_dump(mode="json")
-
-
-@bp.lambda_function(name="campaign_await_call")
-def campaign_await_call(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return _campaigns().run_await(AwaitInput.model_validate(event)).model_dump(mode="json")
-
-
-@bp.lambda_function(name="campaign_record")
-def campaign_record(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return _campaigns().run_record(RecordInput.model_validate(event)).model_dump(mode="json")
+@bp.lambda_function(name="campaign_dispatch")
+def campaign_dispatch(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _campaigns().run_dispatch(TickResult.model_validate(event)).model_dump(mode="json")
 
 
 @bp.lambda_function(name="campaign_continue")

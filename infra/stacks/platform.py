@@ -131,6 +131,8 @@ class PlatformStack(cdk.Stack):
             "WEBHOOK_QUEUE_NAME": config.webhook_queue_name,
             "CALL_ANALYSIS_STATE_MACHINE_ARN": state_machine_arns["call_analysis"],
             "CAMPAIGN_STATE_MACHINE_ARN": state_machine_arns["campaign_run"],
+            "CAMPAIGN_DISPATCH_SECONDS": str(config.campaign_dispatch_seconds),
+            "CAMPAIGN_DIAL_THREADS": str(config.campaign_dial_threads),
             "MEDIA_CONTROL_URL": config.media_control_url,
             "KMS_KEY_ID": self.key.key_arn,
             "RECORDINGS_BUCKET": self.recordings.bucket_name,

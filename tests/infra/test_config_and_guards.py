@@ -33,6 +33,7 @@ def test_stage_defaults_and_names():
     ("dev", {"media_control_port": 8765}, "must differ"),
     ("dev", {"media_min_tasks": 5, "media_max_tasks": 2}, "must not exceed"),
     ("dev", {"log_retention_days": 31}, "log_retention_days"),
+    ("dev", {"campaign_dispatch_seconds": 100, "task_timeout_seconds": 120}, "campaign_dispatch_seconds"),
 ])
 def test_invalid_config_is_refused_with_a_reason(stage, overrides, message):
     with pytest.raises(ValidationError, match=message):

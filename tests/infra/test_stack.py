@@ -130,6 +130,8 @@ def test_chalice_functions_get_the_stack_environment_and_run_in_the_vpc(synth):
                              ("CALL_TOKEN_SECRET_ARN", "CallTokenSecret")):
             assert _ref_id(env[name]).startswith(prefix), name
         assert env["STAGE"] == "prod"
+        assert env["CAMPAIGN_DISPATCH_SECONDS"] == str(synth.config.campaign_dispatch_seconds)
+        assert env["CAMPAIGN_DIAL_THREADS"] == str(synth.config.campaign_dial_threads)
         assert _ref_id(props["Role"]) == role_id
         assert [_ref_id(s) for s in props["VpcConfig"]["SecurityGroupIds"]] == [sg_id]
         assert len(props["VpcConfig"]["SubnetIds"]) == 2

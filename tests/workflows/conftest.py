@@ -9,7 +9,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
@@ -96,6 +96,8 @@ def sfn(aws, monkeypatch):
     monkeypatch.setenv("CAMPAIGN_MAX_WAIT_SECONDS", "1")
     monkeypatch.setenv("CAMPAIGN_CALL_TIMEOUT_SECONDS", "20")
     monkeypatch.setenv("CAMPAIGN_WORKER_POLL_SECONDS", "1")
+    monkeypatch.setenv("CAMPAIGN_DISPATCH_SECONDS", "2")
+    monkeypatch.setenv("CAMPAIGN_DISPATCH_POLL_MS", "50")
     monkeypatch.setenv("RATE_LIMIT_PER_MINUTE", "100000")  # the tests poll the API
     reset_settings()
     devsfn.install_router()
@@ -167,8 +169,16 @@ class CampaignTwilio(FakeTwilio):
         self.dial_log: list[tuple[str, str]] = []  # (to, call sid) in dial order
         self.held: list[str] = []
         self.delay = 0.05
+        self.throttle: dict[str, int] = {}  # number -> creates answered 429 before one is accepted
+        self.throttled: list[str] = []
 
     def _create_call(self, req: FakeRequest) -> FakeResponse:
+        to = dict(parse_qsl(req.body.decode())).get("To", "")
+        with self.lock:
+            if self.throttle.get(to, 0) > 0:
+                self.throttle[to] -= 1
+                self.throttled.append(to)
+                return self._twilio_error(429, 20429, "Too Many Requests")
         resp = super()._create_call(req)
         if resp.status == 201 and isinstance(resp.body, dict):
             to, call_sid = resp.body["to"], resp.body["sid"]

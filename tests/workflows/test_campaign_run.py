@@ -102,6 +102,7 @@ def test_twenty_leads_at_concurrency_three_with_mixed_outcomes(api, org, setup, 
     assert len(twilio.dial_log) == sum(a for _, a in expected.values()) == 29
     # the lead's variables filled the system message template, and the call carries the campaign ids
     call = CallRepository().get(org[0].id, leads[numbers[3]]["call_id"])
+    assert call is not None
     assert call.data["context"] == f"Remind Lead 3 ({numbers[3]}) about slot 3."
     assert call.data["campaign_id"] == c["id"] and call.data["lead_id"] == leads[numbers[3]]["id"]
     assert call.data["caller_phone"] == numbers[3] and call.data["assistant_phone"] == "+14155550199"
@@ -229,23 +230,23 @@ def test_retry_waits_retry_delay_minutes(api, setup, twilio, clock):
     assert done["completed_leads"] == 1 and twilio.dials_to(number) == 2
 
 
-def test_task_failure_after_dialing_does_not_dial_again(api, setup, twilio):
+def test_dispatch_task_retried_after_dialing_does_not_dial_again(api, setup, twilio):
     from devstack import sfn as devsfn
 
-    failed: list[str] = []
+    failed: list[int] = []
 
     def die_once(name: str, event: dict, result: dict) -> None:
-        if name == "campaign_dial" and result.get("call_id") and not failed:
-            failed.append(result["call_id"])
-            raise ConnectionError("Lambda died after Twilio accepted the call")
+        if name == "campaign_dispatch" and result.get("dialed") and not failed:
+            failed.append(result["dialed"])
+            raise ConnectionError("Lambda died after Twilio accepted the calls")
 
     devsfn.after_hooks.append(die_once)
-    number = phones(1)[0]
-    c = start_campaign(api, setup, [number])
+    numbers = phones(4)
+    c = start_campaign(api, setup, numbers, max_concurrent_calls=2)
     done = wait_status(api, c["id"], "completed")
-    assert failed and twilio.dials_to(number) == 1
-    lead = leads_by_phone(api, c["id"])[number]
-    assert lead["call_id"] == failed[0] and lead["attempts"] == 1 and done["completed_leads"] == 1
+    assert failed
+    assert {n: twilio.dials_to(n) for n in numbers} == dict.fromkeys(numbers, 1)
+    assert (done["completed_leads"], done["failed_leads"]) == (4, 0)
 
 
 def test_failure_before_the_call_id_was_stored_is_deduped_by_the_idempotency_key(api, setup, twilio, monkeypatch):
@@ -261,14 +262,17 @@ def test_failure_before_the_call_id_was_stored_is_deduped_by_the_idempotency_key
         return original(self, org_id, campaign_id, lead_id, attempt, call_id)
 
     monkeypatch.setattr(LeadRepository, "set_call", flaky_set_call)
+    twilio.default_outcome = "hold"  # the call is still live when the retried task dials again
     number = phones(1)[0]
     c = start_campaign(api, setup, [number])
+    wait_until(lambda: len(calls) == 2, what="the retried dial")
+    assert calls[0] == calls[1]  # the retry got the first call back
+    twilio.release(twilio.held[0])
     wait_status(api, c["id"], "completed")
     assert twilio.dials_to(number) == 1
-    assert len(calls) == 2 and calls[0] == calls[1]  # the retry got the first call back
 
 
-def test_lost_call_outcome_is_resolved_by_the_timeout(api, setup, twilio, monkeypatch):
+def test_lost_call_outcome_is_resolved_by_the_timeout(api, setup, twilio, clock, monkeypatch):
     from chalicelib.settings import reset_settings
 
     monkeypatch.setenv("CAMPAIGN_CALL_TIMEOUT_SECONDS", "2")
@@ -276,6 +280,8 @@ def test_lost_call_outcome_is_resolved_by_the_timeout(api, setup, twilio, monkey
     twilio.default_outcome = "hold"  # the call never ends
     number = phones(1)[0]
     c = start_campaign(api, setup, [number], max_attempts=1)
+    wait_until(lambda: len(twilio.held) == 1, what="the call in progress")
+    clock.advance(seconds=5)  # past the lead's deadline (timeout 2 s + 2 s margin)
     done = wait_status(api, c["id"], "completed", timeout=30)
     lead = leads_by_phone(api, c["id"])[number]
     assert lead["status"] == "failed" and lead["last_outcome"] == "failed"
@@ -299,33 +305,89 @@ def test_history_stays_bounded_by_continuing_in_new_executions(api, setup, twili
 
 
 
-def test_claim_task_dying_after_its_write_loses_nothing(api, setup, twilio, clock, monkeypatch):
-    from chalicelib.settings import reset_settings
-    from devstack import sfn as devsfn
+def test_dispatch_dying_after_its_claim_dials_the_lead_once_on_the_retry(api, setup, twilio, monkeypatch):
+    from chalicelib.services import campaigns as svc
 
-    monkeypatch.setenv("CAMPAIGN_CALL_TIMEOUT_SECONDS", "2")  # deadline = claim + 2 s + 2 s margin
-    reset_settings()
+    original = svc.dial_lead
     orphaned: list[str] = []
 
-    def die_once(name: str, event: dict, result: dict) -> None:
-        if name == "campaign_claim" and result.get("action") == "dial" and not orphaned:
-            orphaned.append(result["lead"]["id"])
+    def die_before_dialing(org_id, campaign_id, lead_id, attempt):
+        if not orphaned:
+            orphaned.append(lead_id)
             raise ConnectionError("Lambda died after claiming the lead")
+        return original(org_id, campaign_id, lead_id, attempt)
 
-    devsfn.after_hooks.append(die_once)
+    monkeypatch.setattr(svc, "dial_lead", die_before_dialing)
     numbers = phones(2)
     c = start_campaign(api, setup, numbers, max_concurrent_calls=2)
-    wait_until(lambda: campaign(api, c["id"])["completed_leads"] == 1, what="the other lead")
-    time.sleep(1)
-    assert campaign(api, c["id"])["active_calls"] == 1  # the orphaned claim still holds its slot
-    clock.advance(seconds=5)  # past the orphan's deadline
     done = wait_status(api, c["id"], "completed", timeout=40)
     assert (done["completed_leads"], done["failed_leads"], done["active_calls"]) == (2, 0, 0)
     leads = {x["id"]: x for x in leads_by_phone(api, c["id"]).values()}
-    orphan = leads[orphaned[0]]
-    # the orphaned claim was resolved as a failed attempt (never dialed), then dialed once and completed
-    assert orphan["attempts"] == 2 and twilio.dials_to(orphan["phone_number"]) == 1
-    assert sorted(t for t, _ in twilio.dial_log) == sorted(numbers)
+    # the stranded claim was dialed by the retried task with the same attempt: no attempt spent
+    assert leads[orphaned[0]]["attempts"] == 1
+    assert {n: twilio.dials_to(n) for n in numbers} == dict.fromkeys(numbers, 1)
+
+
+def test_conditional_write_conflicts_on_claims_lose_no_lead_and_dial_none_twice(api, setup, twilio, monkeypatch):
+    from chalicelib.storage.campaigns import LeadRepository
+
+    original = LeadRepository.claim
+    conflicted: set[str] = set()
+
+    def conflict_first(self, lead, **kw):
+        # Another writer changed the lead between the read and the conditional write (the
+        # transaction is cancelled with ConditionalCheckFailed): the claim reports it as taken.
+        if lead.id not in conflicted:
+            conflicted.add(lead.id)
+            return "taken"
+        return original(self, lead, **kw)
+
+    monkeypatch.setattr(LeadRepository, "claim", conflict_first)
+    numbers = phones(6)
+    c = start_campaign(api, setup, numbers, max_concurrent_calls=3)
+    done = wait_status(api, c["id"], "completed", timeout=40)
+    assert len(conflicted) == 6 and (done["completed_leads"], done["failed_leads"]) == (6, 0)
+    assert {n: twilio.dials_to(n) for n in numbers} == dict.fromkeys(numbers, 1)
+
+
+def test_throttled_twilio_creates_are_dialed_again_once_accepted(api, setup, twilio):
+    numbers = phones(4)
+    twilio.throttle = {numbers[0]: 2, numbers[2]: 1}
+    c = start_campaign(api, setup, numbers, max_concurrent_calls=4, max_attempts=1)
+    done = wait_status(api, c["id"], "completed", timeout=40)
+    assert sorted(twilio.throttled) == sorted([numbers[0], numbers[0], numbers[2]])
+    assert (done["completed_leads"], done["failed_leads"]) == (4, 0)
+    assert {n: twilio.dials_to(n) for n in numbers} == dict.fromkeys(numbers, 1)
+    assert all(x["attempts"] == 1 for x in leads_by_phone(api, c["id"]).values())
+
+
+def test_restarted_execution_running_beside_the_old_one_dials_each_lead_once(api, org, setup, twilio):
+    from chalicelib.workflows.start import start_campaign_run
+
+    twilio.default_outcome = "hold"
+    numbers = phones(6)
+    c = start_campaign(api, setup, numbers, max_concurrent_calls=3)
+    wait_until(lambda: len(twilio.held) == 3, what="three calls in progress")
+    from chalicelib.storage.campaigns import CampaignRepository
+
+    row = CampaignRepository().get(org[0].id, c["id"])
+    assert row is not None
+    start_campaign_run(org[0].id, c["id"], row.generation, segment=7, dials_at_start=row.dials)  # a restart
+    sampler = InFlightSampler(org[0].id, c["id"])
+    time.sleep(1)
+    assert len(twilio.dial_log) == 3  # both executions see the same slots: nobody dials a fourth
+    released: set[str] = set()
+    deadline = time.monotonic() + 30
+    while len(released) < 6 and time.monotonic() < deadline:
+        for sid in list(twilio.held):
+            if sid not in released:
+                released.add(sid)
+                twilio.release(sid)
+        time.sleep(0.1)
+    done = wait_status(api, c["id"], "completed", timeout=40)
+    assert sampler.close() <= 3
+    assert (done["completed_leads"], done["failed_leads"]) == (6, 0)
+    assert {n: twilio.dials_to(n) for n in numbers} == dict.fromkeys(numbers, 1)
 
 
 def test_deleting_a_campaign_with_a_call_in_progress_ends_its_run(api, setup, twilio):
