@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_serializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_serializer, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic.alias_generators import to_camel
 
 SHORT = 200  # names and short fields
@@ -92,6 +93,18 @@ class ApiModel(BaseModel):
         # per request, not the ~100 the app defines (measured by bench/cold_import.py).
         defer_build=True,
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _wire_names_only(cls, data: Any) -> Any:
+        # ``schema_`` / ``async_`` are Python names, not wire names: a client sending them would see the
+        # field silently ignored by a generated client's round trip, so they are refused like a typo.
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                if name.endswith("_") and field.alias == name[:-1] and name in data:
+                    raise PydanticCustomError("python_name", "Unknown field '{name}' (the field is '{alias}')",
+                                              {"name": name, "alias": field.alias})
+        return data
 
     @model_serializer(mode="wrap")
     def _keyword_names(self, handler: Any) -> Any:

@@ -182,6 +182,19 @@ def test_validation_errors(api, body, param, code):
     assert api.get("/assistants").data["assistants"] == []  # nothing stored
 
 
+@pytest.mark.parametrize("body, python_name", [
+    ({"llm_config": {"provider": "openai", "model": "gpt-4o-mini",
+                     "tools": [{"type": "function", "name": "f", "async_": True}]}}, "async_"),
+    ({"analysis_plan": {"structured_data_plan": {"enabled": True, "schema_": {"type": "object"}}}}, "schema_"),
+])
+def test_python_names_of_keyword_fields_are_refused(api, body, python_name):
+    """``async`` and ``schema`` are the wire names: the Python spellings are unknown fields, never silently kept."""
+    r = api.post("/assistants", {"name": "A", **body})
+    assert r.status_code == 400, r.body
+    assert r.data["error"] == "invalid_request" and python_name in r.data["message"]
+    assert api.get("/assistants").data["assistants"] == []  # nothing stored
+
+
 def test_multiple_errors_listed(api):
     r = api.post("/assistants", {"name": "", "max_duration_seconds": 1, "typo": 1})
     assert r.status_code == 400
