@@ -102,6 +102,7 @@ def test_twenty_leads_at_concurrency_three_with_mixed_outcomes(api, org, setup, 
     assert len(twilio.dial_log) == sum(a for _, a in expected.values()) == 29
     # the lead's variables filled the system message template, and the call carries the campaign ids
     call = CallRepository().get(org[0].id, leads[numbers[3]]["call_id"])
+    assert call is not None
     assert call.data["context"] == f"Remind Lead 3 ({numbers[3]}) about slot 3."
     assert call.data["campaign_id"] == c["id"] and call.data["lead_id"] == leads[numbers[3]]["id"]
     assert call.data["caller_phone"] == numbers[3] and call.data["assistant_phone"] == "+14155550199"
