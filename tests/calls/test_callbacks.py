@@ -129,6 +129,7 @@ def test_media_service_owns_the_end_of_a_streamed_call(api, org, setup, twilio, 
     twilio.fire_status(sid, "initiated")
     twilio.fire_status(sid, "ringing")
     started = call_started(org[0].id, call_id, "http://10.0.0.5:8081")
+    assert started is not None
     assert started.status == "in-progress" and started.data["control_url"] == "http://10.0.0.5:8081"
     twilio.answer(sid)  # Twilio's answered callback after the media start: no second status-update
     assert len(receiver.events("status-update")) == 1

@@ -17,6 +17,7 @@ def test_webhook_queue_component_retries_through_the_chalice_handler(api, org, t
     monkeypatch.setenv("WEBHOOK_QUEUE_NAME", "dev-webhooks")
     stack = Stack(state_dir=tmp_path)
     component = webhook_queue_component()
+    assert component.stop is not None
     component.start(stack)
     try:
         assistant = make_assistant(api, webhook_url=receiver.url(), webhook_secret=WEBHOOK_SECRET,
@@ -48,6 +49,7 @@ def test_fake_twilio_component_configures_the_app(aws, monkeypatch, tmp_path):
     monkeypatch.setenv("API_PORT", "8123")
     stack = Stack(state_dir=tmp_path)
     component = fake_twilio_component()
+    assert component.stop is not None
     component.start(stack)
     try:
         fake = stack.values["fake_twilio"]
@@ -58,7 +60,9 @@ def test_fake_twilio_component_configures_the_app(aws, monkeypatch, tmp_path):
         assert s.twilio_api_url == fake.base_url and s.twilio_account_sid == fake.account_sid
         assert s.public_base_url == "http://127.0.0.1:8123" and fake.auto_progress == "answered"
         fake.auto_progress = None
-        sid = telephony().dial(__import__("chalicelib.telephony.twilio_client", fromlist=["x"]).DialRequest(
+        client = telephony()
+        assert client is not None
+        sid = client.dial(__import__("chalicelib.telephony.twilio_client", fromlist=["x"]).DialRequest(
             to="+31612345678", from_="+14155550100", twiml="<Response/>",
             status_callback="http://127.0.0.1:8123/twilio/status"))
         assert sid in fake.calls

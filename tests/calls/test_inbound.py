@@ -67,7 +67,9 @@ def _subscribed(api, receiver, **fields) -> dict:
 def _row(org, call_id):
     from chalicelib.storage.calls import CallRepository
 
-    return CallRepository().get(org[0].id, call_id)
+    row = CallRepository().get(org[0].id, call_id)
+    assert row is not None
+    return row
 
 
 def test_assistant_request_inline_override_applies(api, org, twilio, receiver):

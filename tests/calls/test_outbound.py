@@ -52,6 +52,7 @@ def test_row_keeps_resolved_config_without_secrets(api, org, setup):
     r = api.post("/calls/outbound", {"destination": "+31612345678", "assistant_id": setup["assistant"]["id"]})
     assert r.status_code == 200, r.body
     row = CallRepository().get(org[0].id, r.data["call_id"])
+    assert row is not None
     assert row.data["config"]["llm_config"]["provider"] == "openai"
     assert "webhook_secret" not in row.data["config"]
     assert "whsec" not in str(row.data)
@@ -70,6 +71,7 @@ def test_transient_mode_stores_secret_encrypted_and_never_returns_it(api, org, s
     r = api.post("/calls/outbound", {"destination": "+31612345678", "assistant": transient})
     assert r.status_code == 200, r.body
     row = CallRepository().get(org[0].id, r.data["call_id"])
+    assert row is not None
     assert "transient-secret-123" not in str(row.data)
     assert row.data["assistant_id"] is None and row.data["config"]["llm_config"]["voice"] == "ara"
     assert secret_for_call(row, "webhook_secret") == "transient-secret-123"
@@ -85,7 +87,9 @@ def test_hybrid_override_replaces_whole_blocks_and_agent_aliases(api, org, setup
                              "firstMessage": "Override hello"}}
     r = api.post("/calls/outbound", body)
     assert r.status_code == 200, r.body
-    config = CallRepository().get(org[0].id, r.data["call_id"]).data["config"]
+    row = CallRepository().get(org[0].id, r.data["call_id"])
+    assert row is not None
+    config = row.data["config"]
     assert config["llm_config"] == {"provider": "mistral", "model": "mistral-small"}  # whole block replaced
     assert config["stt_config"]["provider"] == "deepgram"  # untouched block kept
     assert config["first_message"] == "Override hello"
@@ -236,6 +240,7 @@ def test_campaign_dialer_path_fills_variables_and_links_lead(org, setup, twilio)
                                 variables={"name": "Jan"})
     assert again == out and len(_created(twilio)) == 1
     row = CallRepository().get(org[0].id, out["call_id"])
+    assert row is not None
     assert row.data["campaign_id"] == "camp-1" and row.data["lead_id"] == "lead-1"
     assert row.data["config"]["first_message"] == "Hello Jan!"
     assert row.data["config"]["llm_config"]["messages"][0]["content"] == "You help Jan with dental appointments."

@@ -51,6 +51,7 @@ def test_get_and_list_presign_the_recording_and_never_show_the_key(api, other_ap
     org_id = org[0].id
     call_id, key = make_call(org_id, recorded=True)
     assert key == f"recordings/{org_id}/{call_id}.wav"
+    assert key is not None
     stored = s3.head_object(Bucket=BUCKET, Key=key)
     assert stored["ServerSideEncryption"] == "AES256" and stored["ContentType"] == "audio/wav"
 
@@ -66,7 +67,8 @@ def test_get_and_list_presign_the_recording_and_never_show_the_key(api, other_ap
     assert got.status_code == 200 and got.content == WAV
 
     # computed on read: never written to the row
-    assert "recording_url" not in CallRepository().get(org_id, call_id).data
+    row = CallRepository().get(org_id, call_id)
+    assert row is not None and "recording_url" not in row.data
 
     listed = api.get("/calls").data["calls"]
     assert urlparse(next(c for c in listed if c["id"] == call_id)["recording_url"]).path == parsed.path
@@ -146,8 +148,9 @@ def _end_of_call_report(org, receiver):
     hook = {"webhook_url": receiver.url(), "webhook_events": ["end-of-call-report"]}
     call_id, key = make_call(org_id, recorded=True, **hook)
     plain_id, _ = make_call(org_id, recorded=False, **hook)
-    assert emit(org_id, "end-of-call-report", get_call(org_id, call_id)).status == "delivered"
-    assert emit(org_id, "end-of-call-report", get_call(org_id, plain_id)).status == "delivered"
+    for sent_id in (call_id, plain_id):
+        sent = emit(org_id, "end-of-call-report", get_call(org_id, sent_id))
+        assert sent is not None and sent.status == "delivered"
     by_call = {r.message["call"]["id"]: r.message for r in receiver.events("end-of-call-report")}
     url = by_call[call_id]["recording_url"]
     assert urlparse(url).path.endswith(f"/{key}")
@@ -169,6 +172,7 @@ def test_gdpr_cleanup_deletes_a_recording(org, s3):
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
     assert keys == [keep_key]
     row = CallRepository().get(org_id, call_id)
+    assert row is not None
     assert row.data["recording_key"] is None and row.data["gdpr_cleaned_at"]
     gdpr_cleanup(AnalysisInput(org_id=org_id, call_id=call_id))  # a retried step is harmless
 

@@ -119,7 +119,7 @@ def test_end_of_call_report_envelope(api, org, setup, twilio, receiver):
                messages=[{"role": "assistant", "content": "Bye"}])
     call = get_call(org[0].id, call_id)
     delivery = emit(org[0].id, "end-of-call-report", call, {"summary": "Booked a cleaning.", "analysis": {"ok": 1}})
-    assert delivery.status == "delivered"
+    assert delivery is not None and delivery.status == "delivered"
     [report] = receiver.events("end-of-call-report")
     m = report.message
     assert m["call"]["status"] == "ended" and m["duration_seconds"] == 12 and m["summary"] == "Booked a cleaning."

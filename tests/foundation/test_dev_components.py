@@ -79,6 +79,7 @@ def test_process_component_starts_and_terminates(tmp_path):
     comp.start(stack)
     proc = stack.values["sleeper_process"]
     assert proc.poll() is None
+    assert comp.stop is not None
     comp.stop(stack)
     assert proc.poll() is not None  # terminated and reaped, not left behind
 

@@ -26,6 +26,11 @@ def _ref_id(value: Any) -> str | None:
     return None
 
 
+def _ref_starts(value: Any, prefix: str) -> bool:
+    ref = _ref_id(value)
+    return ref is not None and ref.startswith(prefix)
+
+
 def _table_ids(synth) -> dict[str, str]:
     """Physical table name -> logical id in the template."""
     return {res["Properties"]["TableName"]: lid for lid, res in synth.resources("AWS::DynamoDB::Table").items()}
@@ -117,18 +122,18 @@ def test_chalice_functions_get_the_stack_environment_and_run_in_the_vpc(synth):
         env = props["Environment"]["Variables"]
         for logical in TABLE_NAMES:
             assert _ref_id(env[f"TABLE_{logical.upper()}"]) == table_ids[f"voice-prod-{logical}"], (lid, logical)
-        assert _ref_id(env["WEBHOOK_QUEUE_URL"]).startswith("WebhookQueue")
+        assert _ref_starts(env["WEBHOOK_QUEUE_URL"], "WebhookQueue")
         assert env["WEBHOOK_QUEUE_NAME"] == "voice-prod-webhook-retries"
         assert "stateMachine:voice-prod-call-analysis" in json.dumps(env["CALL_ANALYSIS_STATE_MACHINE_ARN"])
         assert "stateMachine:voice-prod-campaign-run" in json.dumps(env["CAMPAIGN_STATE_MACHINE_ARN"])
         assert env["MEDIA_WS_URL"] == f"wss://{MEDIA_DOMAIN}/twilio/stream"
         assert env["MEDIA_CONTROL_URL"] == "http://media.prod.voice.internal:8766"
-        assert _ref_id(env["KMS_KEY_ID"]).startswith("SecretsKey")
+        assert _ref_starts(env["KMS_KEY_ID"], "SecretsKey")
         assert env["PUBLIC_BASE_URL"] == PUBLIC_BASE_URL
         for name, prefix in (("PLATFORM_KEYS_SECRET_ARN", "PlatformKeys"), ("TWILIO_SECRET_ARN", "TwilioCredentials"),
                              ("MEDIA_CONTROL_SECRET_ARN", "MediaControlSecret"),
                              ("CALL_TOKEN_SECRET_ARN", "CallTokenSecret")):
-            assert _ref_id(env[name]).startswith(prefix), name
+            assert _ref_starts(env[name], prefix), name
         assert env["STAGE"] == "prod"
         assert env["CAMPAIGN_DISPATCH_SECONDS"] == str(synth.config.campaign_dispatch_seconds)
         assert env["CAMPAIGN_DIAL_THREADS"] == str(synth.config.campaign_dial_threads)
@@ -206,10 +211,10 @@ def test_lambda_role_reaches_exactly_the_stack_resources(synth):
     tables = set(_table_ids(synth).values())
     assert {_ref_id(r) for r in ddb["Resource"] if _ref_id(r)} == tables
     assert sum(1 for r in ddb["Resource"] if "/index/*" in json.dumps(r)) == len(tables)
-    assert [_ref_id(r) for r in _as_list(by_service["sqs"][0]["Resource"])][0].startswith("WebhookQueue")
+    assert _ref_starts(_as_list(by_service["sqs"][0]["Resource"])[0], "WebhookQueue")
     states = json.dumps(by_service["states"])
     assert "stateMachine:voice-prod-call-analysis" in states and "stateMachine:voice-prod-campaign-run" in states
-    assert _ref_id(_as_list(by_service["kms"][0]["Resource"])[0]).startswith("SecretsKey")
+    assert _ref_starts(_as_list(by_service["kms"][0]["Resource"])[0], "SecretsKey")
     secrets = {_ref_id(r) for s in by_service["secretsmanager"] for r in _as_list(s["Resource"])}
     assert secrets == set(synth.resources("AWS::SecretsManager::Secret"))
 
@@ -310,9 +315,9 @@ def test_control_port_only_reachable_from_the_lambdas(synth):
     ingress = [r["Properties"] for r in synth.resources("AWS::EC2::SecurityGroupIngress").values()]
     control = [r for r in ingress if r["FromPort"] == 8766]
     assert len(control) == 1
-    assert _ref_id(control[0]["SourceSecurityGroupId"]).startswith("LambdaSecurityGroup")
+    assert _ref_starts(control[0]["SourceSecurityGroupId"], "LambdaSecurityGroup")
     media = [r for r in ingress if r["FromPort"] == 8765]
-    assert media and all(_ref_id(r["SourceSecurityGroupId"]).startswith("MediaLoadBalancer") for r in media)
+    assert media and all(_ref_starts(r["SourceSecurityGroupId"], "MediaLoadBalancer") for r in media)
     for sg in synth.resources("AWS::EC2::SecurityGroup").values():
         for rule in sg["Properties"].get("SecurityGroupIngress", []):
             assert rule.get("FromPort") not in (8765, 8766), rule  # no CIDR-open media or control port

@@ -34,7 +34,7 @@ class ServerThread:
         config = uvicorn.Config(create_app(self.media), host="127.0.0.1", port=0, log_level="warning",
                                 lifespan="off", ws="websockets", ws_per_message_deflate=False)
         self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None
+        # uvicorn (>= 0.29) listens to signals only on the main thread: this server runs in a worker thread
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self) -> ServerThread:
@@ -147,7 +147,7 @@ class Stack:
 
     def call(self, config: dict[str, Any], org_id: str = ORG, **data: Any) -> tuple[str, str]:
         call_id, token = new_call(org_id, config=config, **data)
-        sid = CallRepository().get(org_id, call_id).twilio_call_sid
+        sid = self._sid(call_id, org_id)
         with self.twilio.lock:
             self.twilio.calls[sid] = {"sid": sid, "status": "in-progress", "account_sid": self.twilio.account_sid}
         return call_id, token
@@ -160,10 +160,15 @@ class Stack:
         return texts
 
     def twilio_updates(self, call_id: str, org_id: str = ORG) -> list[dict[str, str]]:
-        return self.twilio.call_updates(CallRepository().get(org_id, call_id).twilio_call_sid)
+        return self.twilio.call_updates(self._sid(call_id, org_id))
 
     def row(self, call_id: str, org_id: str = ORG):
         return CallRepository().get(org_id, call_id)
+
+    def _sid(self, call_id: str, org_id: str) -> str | None:
+        row = self.row(call_id, org_id)
+        assert row is not None
+        return row.twilio_call_sid
 
     def wait_ended(self, call_id: str, timeout: float = 20.0, org_id: str = ORG):
         return wait_for(lambda: (r := self.row(call_id, org_id)) is not None and r.status in ("ended", "failed")
@@ -173,7 +178,8 @@ class Stack:
         from sandbox.measuring_caller import TestCaller
         from sandbox.registry import REGISTRY
 
-        sid = CallRepository().get(org_id, call_id).twilio_call_sid if self.row(call_id, org_id) else None
+        row = self.row(call_id, org_id)
+        sid = row.twilio_call_sid if row else None
         caller = TestCaller(self.media.ws_url, call_id=call_id, org_id=org_id, token=token, registry=REGISTRY)
         if sid:
             caller.call_sid = sid

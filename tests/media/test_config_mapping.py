@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 import pytest
+from pipecat.services.deepgram.stt import DeepgramSTTService
+from pipecat.services.elevenlabs.tts import ElevenLabsTTSService
+from pipecat.services.gladia.stt import GladiaSTTService
+from pipecat.services.inworld.tts import InworldTTSService
+from pipecat.services.mistral.stt import MistralSTTService
+from pipecat.services.openai.base_llm import BaseOpenAILLMService
+from pipecat.services.xai.realtime.llm import GrokRealtimeLLMService
 
 from chalicelib.settings import reset_settings
 from chalicelib.telephony.twiml import transfer_twiml
-from media.plan import UnsupportedConfig, build_plan, fill_variables
+from media.plan import CallPlan, UnsupportedConfig, build_plan, fill_variables
 from media.providers import keys as provider_keys
 from media.providers.factory import build_services
 from media.utterances import is_backchannel, looks_like_voicemail
@@ -30,8 +39,17 @@ def provider_env(monkeypatch):
     reset_settings()
 
 
-def plan_for(config: dict, **data) -> object:
+def plan_for(config: dict, **data) -> CallPlan:
     return build_plan("org-1", "call-1", data.pop("direction", "outbound"), {"config": config, **data})
+
+
+T = TypeVar("T")
+
+
+def _as(cls: type[T], service: object) -> T:
+    """The service as the Pipecat class whose private attributes the test inspects."""
+    assert isinstance(service, cls), type(service)
+    return service
 
 
 CASCADE = {
@@ -57,7 +75,9 @@ def test_plan_prompt_first_message_variables_context_metadata():
     assert plan.system_prompt == "You help Jan with orders.\n\nCustomer tier: gold."
     assert plan.metadata == {"crm_id": "42"}
     assert [t.kind for t in plan.tools] == ["function", "endCall", "transferCall"]
-    assert plan.tool("transferCall").parameters["properties"]["destination"]["enum"] == ["+31612345678"]
+    transfer = plan.tool("transferCall")
+    assert transfer is not None
+    assert transfer.parameters["properties"]["destination"]["enum"] == ["+31612345678"]
     assert plan_for(CASCADE, variables={"name": "Ann"}).first_message == "Hi Ann, this is Acme."
     assert fill_variables("{{a}} {{ b }} {{c}}", {"a": 1, "b": "x"}) == "1 x {{c}}"
 
@@ -74,16 +94,16 @@ def test_deepgram_openai_elevenlabs_mapping():
     svc = build_services(plan)
     dg = svc.stt.__class__.__name__
     assert dg == "DeepgramSTTService"
-    kwargs = svc.stt._build_connect_kwargs()
+    kwargs = _as(DeepgramSTTService, svc.stt)._build_connect_kwargs()
     assert kwargs["model"] == "nova-3" and kwargs["language"] == "multi"
     assert kwargs["keyterm"] == ["Acme", "Flireo"]
     assert kwargs["tag"] == "call-1"
     assert kwargs["interim_results"] == "true" and kwargs["vad_events"] == "true"
     # OpenAI: base URL from settings, model and temperature
-    assert str(svc.llm._client.base_url).startswith("http://127.0.0.1:9002/v1")
+    assert str(_as(BaseOpenAILLMService, svc.llm)._client.base_url).startswith("http://127.0.0.1:9002/v1")
     assert svc.llm._settings.model == "gpt-4o-mini" and svc.llm._settings.temperature == 0.3
     # ElevenLabs: mu-law 8 kHz straight through, voice settings, URL from settings
-    tts = svc.tts
+    tts = _as(ElevenLabsTTSService, svc.tts)
     url = tts._build_websocket_url()
     assert url.startswith("ws://127.0.0.1:9003/v1/text-to-speech/voice-1/multi-stream-input")
     assert "output_format=ulaw_8000" in url and "model_id=eleven_flash_v2_5" in url
@@ -100,21 +120,23 @@ def test_gladia_xai_inworld_mapping(recwarn):
            "tts_config": {"provider": "inworld", "voice_id": "Ashley", "language": "en", "speed": 1.2}}
     svc = build_services(plan_for(cfg))
     assert svc.stt.__class__.__name__ == "GladiaSTTService"
-    assert svc.stt._url == "http://127.0.0.1:9006/v2/live"
-    assert svc.stt._api_key == "gl-key"
-    st = svc.stt._settings
+    gladia = _as(GladiaSTTService, svc.stt)
+    assert gladia._url == "http://127.0.0.1:9006/v2/live"
+    assert gladia._api_key == "gl-key"
+    st: Any = gladia._settings  # nested optional settings (NotGiven | None | ...) the assertions walk
     assert st.model == "solaria-1" and st.endpointing == 0.05 and st.custom_metadata["call_id"]
     assert st.language_config.languages == ["en", "nl"] and st.language_config.code_switching is True
     assert st.realtime_processing.custom_vocabulary_config.vocabulary == ["Acme"]
     assert st.realtime_processing.translation_config.target_languages == ["fr"]
-    assert svc.stt._region == "us-west"
+    assert gladia._region == "us-west"
     assert not [w for w in recwarn if "Gladia" in str(w.message)]  # the settings API, not the deprecated one
     assert svc.llm.__class__.__name__ == "GrokLLMService"
-    assert str(svc.llm._client.base_url).startswith("http://127.0.0.1:9004/v1")
+    assert str(_as(BaseOpenAILLMService, svc.llm)._client.base_url).startswith("http://127.0.0.1:9004/v1")
     assert svc.llm._settings.model == "grok-3-mini" and svc.llm._settings.temperature == 0.5
     assert svc.tts.__class__.__name__ == "InworldTTSService"
-    assert svc.tts._url == "ws://127.0.0.1:9007/tts/v1/voice:streamBidirectional"
-    assert svc.tts._settings.voice == "Ashley"
+    inworld = _as(InworldTTSService, svc.tts)
+    assert inworld._url == "ws://127.0.0.1:9007/tts/v1/voice:streamBidirectional"
+    assert inworld._settings.voice == "Ashley"
 
 
 def test_elevenlabs_and_mistral_stt_mistral_llm_mapping():
@@ -125,11 +147,11 @@ def test_elevenlabs_and_mistral_stt_mistral_llm_mapping():
     svc = build_services(plan_for(cfg))
     assert svc.stt.__class__.__name__ == "ElevenLabsRealtimeSTTService"
     assert svc.llm.__class__.__name__ == "MistralLLMService"
-    assert str(svc.llm._client.base_url).startswith("http://127.0.0.1:9005/v1")
+    assert str(_as(BaseOpenAILLMService, svc.llm)._client.base_url).startswith("http://127.0.0.1:9005/v1")
     cfg["stt_config"] = {"provider": "mistral", "model": "voxtral-mini-latest", "language": "fr"}
     svc = build_services(plan_for(cfg))
     assert svc.stt.__class__.__name__ == "MistralSTTService"
-    assert svc.stt._settings.model == "voxtral-mini-latest"
+    assert _as(MistralSTTService, svc.stt)._settings.model == "voxtral-mini-latest"
 
 
 def test_xai_realtime_mapping():
@@ -144,7 +166,7 @@ def test_xai_realtime_mapping():
     rt = svc.llm
     assert rt.__class__.__name__ == "MulawGrokRealtimeLLMService"
     assert rt.__class__.__mro__[1].__name__ == "GrokRealtimeLLMService"
-    props = rt._settings.session_properties
+    props: Any = _as(GrokRealtimeLLMService, rt)._settings.session_properties  # nested optional settings
     assert props.voice == "rex"
     assert props.audio.input.format.type == "audio/pcmu" and props.audio.output.format.type == "audio/pcmu"
     assert [t.name for t in props.tools] == ["endCall", "lookup"]

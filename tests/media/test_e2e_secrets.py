@@ -78,6 +78,7 @@ def test_transient_assistant_tool_webhooks_signed_with_call_secrets(stack):
     for req, secret, wrong in ((lookup, TOOL_SECRET, HOOK_SECRET), (shared, HOOK_SECRET, TOOL_SECRET)):
         ts, sig = _header(req, "X-Webhook-Timestamp"), _header(req, "X-Webhook-Signature")
         assert sig, "tool-calls webhook is signed"
+        assert ts is not None
         assert verify_signature(secret, ts, req.body, sig)
         assert not verify_signature(wrong, ts, req.body, sig)
         assert req.json()["message"]["type"] == "tool-calls"

@@ -224,14 +224,18 @@ def test_failed_warm_up_falls_back_to_connecting_at_call_start(aws, media_env, m
 
 @pytest.mark.parametrize("provider", ["openai", "xai", "mistral"])
 def test_llm_services_share_one_pooled_client_per_loop(provider, media_env):
+    from pipecat.services.openai.base_llm import BaseOpenAILLMService
+
     from media.plan import build_plan
     from media.providers.factory import build_llm
 
     cfg = {**ASSISTANT, "llm_config": {"provider": provider, "model": "m"}}
     plan = build_plan(ORG, "call-1", "outbound", {"config": cfg, "caller_phone": "+31612345678"})
 
-    async def build_two():
-        return build_llm(plan, "k1"), build_llm(plan, "k2")
+    async def build_two() -> tuple[BaseOpenAILLMService, BaseOpenAILLMService]:
+        a, b = build_llm(plan, "k1"), build_llm(plan, "k2")
+        assert isinstance(a, BaseOpenAILLMService) and isinstance(b, BaseOpenAILLMService)
+        return a, b
 
     a, b = asyncio.run(build_two())
     assert a._client._client is b._client._client  # one HTTP pool, per-request keys

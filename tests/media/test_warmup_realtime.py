@@ -227,7 +227,7 @@ def test_realtime_greeting_generated_on_held_socket_and_handed_over(aws, media_e
     greeted; the audio is the model's mu-law; the adopting service starts ready and set up."""
     from media.plan import build_plan
     from media.providers.warm import realtime_greeting, warm_up
-    from media.providers.xai_realtime import adopt_realtime
+    from media.providers.xai_realtime import MulawGrokRealtimeLLMService, adopt_realtime
     from sandbox import audio
 
     def plan_for(cfg, direction="outbound"):
@@ -239,9 +239,12 @@ def test_realtime_greeting_generated_on_held_socket_and_handed_over(aws, media_e
         async def scenario():
             plan = plan_for(ASSISTANT)
             warm = await warm_up(plan)
+            assert warm is not None
             spoken = await realtime_greeting(warm, plan)
             llm = warm.take("llm", warm.keys["llm"])
+            assert isinstance(llm, MulawGrokRealtimeLLMService)
             ws = await adopt_realtime(llm)
+            assert ws is not None
             state = (llm._api_session_ready, llm._llm_needs_conversation_setup, llm._context is not None)
             await ws.close()
             await warm.aclose()
@@ -250,6 +253,7 @@ def test_realtime_greeting_generated_on_held_socket_and_handed_over(aws, media_e
             for cfg, direction in ((CALLEE_FIRST, "outbound"), ({**ASSISTANT, "voicemail_detection": True}, "outbound"),
                                    (ASSISTANT, "inbound")):
                 other = await warm_up(plan_for(cfg, direction))
+                assert other is not None
                 quiet.append(await realtime_greeting(other, plan_for(cfg, direction)))
                 await other.aclose()
             return spoken, state, quiet

@@ -92,6 +92,7 @@ def test_a_key_rotated_elsewhere_takes_effect_after_the_ttl(api, org, monkeypatc
     api.post("/byok", {"provider": "openai", "api_key": "sk-old-key"})
     assert byok.provider_key(org[0].id, "openai") == ("sk-old-key", True)
     old = byok.repo().get(org[0].id, "openai")
+    assert old is not None
     context = {"org_id": org[0].id, "purpose": "byok:openai"}
     byok.repo().put(ByokKey(org[0].id, "openai", "rotated-id", encrypt_secret("sk-new", context),
                             old.created_at, old.created_at))  # the rotation, behind this process's back

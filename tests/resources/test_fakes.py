@@ -38,7 +38,9 @@ def test_fake_elevenlabs_v1_voices_and_auth():
     with FakeElevenLabs(api_keys={"xi-k"}) as fake:
         voices = ElevenLabs(api_key="xi-k", base_url=fake.base_url).voices.get_all().voices
         assert [v.voice_id for v in voices] == [v["voice_id"] for v in fake.voices]
-        assert voices[0].labels["gender"] == "female" and voices[0].verified_languages[0].language == "en"
+        labels, languages = voices[0].labels, voices[0].verified_languages
+        assert labels is not None and languages is not None
+        assert labels["gender"] == "female" and languages[0].language == "en"
         with pytest.raises(ApiError) as err:
             ElevenLabs(api_key="wrong", base_url=fake.base_url).voices.get_all()
         assert err.value.status_code == 401

@@ -171,17 +171,20 @@ def test_lookup_inbound_and_runtime_helpers(api, assistant, org):
 
     n = api.post("/numbers", {"phone_number": NL, "agent_id": assistant["id"]}).data["number"]
     found = numbers.lookup_inbound(NL)
+    assert found is not None
     assert found["id"] == n["id"] and found["org_id"] == org[0].id
     assert found["agent_id"] == assistant["id"] and found["is_active"] is True
     assert found["agent_name"] == "Receptionist" and found["transfer_trunk_id"] is None
     assert numbers.lookup_inbound("+31209999999") is None
     assert numbers.lookup_inbound("garbage") is None
     assert numbers.get_number(org[0].id, n["id"])["phone_number"] == NL
-    assert numbers.any_active_number(org[0].id)["id"] == n["id"]
+    active = numbers.any_active_number(org[0].id)
+    assert active is not None and active["id"] == n["id"]
     api.patch(f"/numbers/{n['id']}", {"is_active": False, "agent_id": None, "name": "Closed"})
     assert numbers.any_active_number(org[0].id) is None
     # The routing copy on the claim follows every write of the number.
     found = numbers.lookup_inbound(NL)
+    assert found is not None
     assert (found["is_active"], found["agent_id"], found["name"]) == (False, None, "Closed")
     assert found["updated_at"] == api.get(f"/numbers/{n['id']}").data["number"]["updated_at"]
 
@@ -200,7 +203,8 @@ def test_lookup_inbound_is_one_getitem(api, assistant, monkeypatch):
         return dispatch(self, operation_name, operation_kwargs, *a, **kw)
 
     monkeypatch.setattr(Connection, "dispatch", counting)
-    assert numbers.lookup_inbound(NL)["agent_id"] == assistant["id"]
+    found = numbers.lookup_inbound(NL)
+    assert found is not None and found["agent_id"] == assistant["id"]
     assert ops == ["GetItem"]
 
 

@@ -76,6 +76,7 @@ def test_a_key_rotated_elsewhere_refreshes_the_list_once_the_key_cache_expires(a
     api.post("/byok", {"provider": "elevenlabs", "api_key": SECRET_ELEVEN})
     api.get("/voices")
     old = byok.repo().get(org[0].id, "elevenlabs")
+    assert old is not None
     context = {"org_id": org[0].id, "purpose": "byok:elevenlabs"}
     byok.repo().put(ByokKey(org[0].id, "elevenlabs", "rotated-id", encrypt_secret("xi-rotated-key", context),
                             old.created_at, old.created_at))  # another process rotated the key

@@ -51,7 +51,17 @@ def analyse(org_id: str, call_id: str) -> tuple[dict, Call]:
     arn = start_call_analysis(org_id, call_id)
     assert arn and arn.endswith(f":call-{call_id}")
     done = wait_execution(arn)
-    return done, CallRepository().get(org_id, call_id)
+    row = CallRepository().get(org_id, call_id)
+    assert row is not None
+    return done, row
+
+
+def balance(org_id: str) -> float:
+    from chalicelib.storage.orgs import OrgRepository
+
+    org = OrgRepository().get(org_id)
+    assert org is not None
+    return org.minutes_balance
 
 
 def structured_requests(fake) -> list[dict]:
@@ -59,7 +69,6 @@ def structured_requests(fake) -> list[dict]:
 
 
 def test_full_analysis_summary_structured_data_report_usage_and_balance(sfn, openai_fake, receiver, org):
-    from chalicelib.storage.orgs import OrgRepository
     from chalicelib.storage.usage import UsageRepository
 
     org_id = org[0].id
@@ -71,7 +80,7 @@ def test_full_analysis_summary_structured_data_report_usage_and_balance(sfn, ope
         "messages": [{"role": "system", "content": "Extract per schema {{schema}}"},
                      {"role": "user", "content": "Call ({{endedReason}} / {{ended_reason}}):\n{{transcript}}"}]}}
     call = make_call(org_id, receiver=receiver, plan=plan, duration=125)
-    before = OrgRepository().get(org_id).minutes_balance
+    before = balance(org_id)
 
     done, row = analyse(org_id, call.id)
 
@@ -101,23 +110,22 @@ def test_full_analysis_summary_structured_data_report_usage_and_balance(sfn, ope
     assert usage["call_id"] == call.id and usage["duration_seconds"] == 125 and usage["minutes_used"] == 3
     assert usage["cost"] == pytest.approx(0.30) and usage["byok_llm"] is False
     assert usage["agent_name"] == "Receptionist" and usage["business_name"] == "Acme Dental"
-    assert OrgRepository().get(org_id).minutes_balance == pytest.approx(before - 3)
+    assert balance(org_id) == pytest.approx(before - 3)
     assert row.data["usage_id"] == usage["id"]
 
 
 def test_second_start_for_the_same_call_is_rejected_and_bills_once(sfn, openai_fake, org):
-    from chalicelib.storage.orgs import OrgRepository
     from chalicelib.storage.usage import UsageRepository
     from chalicelib.workflows.start import start_call_analysis
 
     org_id = org[0].id
     call = make_call(org_id, duration=61)
-    before = OrgRepository().get(org_id).minutes_balance
+    before = balance(org_id)
     done, _ = analyse(org_id, call.id)
     assert done["status"] == "SUCCEEDED"
     assert start_call_analysis(org_id, call.id) is None  # same execution name: ExecutionAlreadyExists
     assert len(list(UsageRepository().iterate(org_id))) == 1
-    assert OrgRepository().get(org_id).minutes_balance == pytest.approx(before - 2)
+    assert balance(org_id) == pytest.approx(before - 2)
 
 
 def test_below_min_messages_threshold_skips_the_llm_but_reports_and_bills(sfn, openai_fake, receiver, org):
@@ -258,7 +266,7 @@ def test_webhook_failure_is_retried_by_the_delivery_module_and_recorded(sfn, ope
     from chalicelib.webhooks.delivery import retry_delivery
 
     retried = retry_delivery(org_id, delivery.id)  # what the SQS consumer runs
-    assert retried.status == "delivered"
+    assert retried is not None and retried.status == "delivered"
     reports = receiver.wait_for("end-of-call-report", count=2)
     assert [r.status for r in reports] == [500, 200]
 
@@ -323,5 +331,6 @@ def test_unknown_call_fails_the_execution(sfn, org):
     from chalicelib.workflows.start import start_call_analysis
 
     arn = start_call_analysis(org[0].id, new_id())
+    assert arn is not None
     done = wait_execution(arn)
     assert done["status"] == "FAILED" and done.get("error") == "CallAnalysisFailed"
