@@ -18,32 +18,45 @@ def _exercise(api, org, twilio, resend) -> None:
         "analysis_plan": {"structured_data_plan": {"enabled": True, "schema": {"type": "object"}}}})
     assistant = r.data["assistant"]
     api.patch(f"/assistants/{assistant['id']}", {"llm_config": {**PIPELINE["llm_config"], "tools": [TOOL]}})
-    api.get("/assistants"), api.get(f"/assistants/{assistant['id']}"), api.get("/assistants/" + "0" * 36)
+    api.get("/assistants")
+    api.get(f"/assistants/{assistant['id']}")
+    api.get("/assistants/" + "0" * 36)
     agent = api.post("/agents", {"name": "Old style"}).data["agent"]
-    api.get("/agents"), api.get(f"/agents/{agent['id']}"), api.patch(f"/agents/{agent['id']}", {"name": "N"})
+    api.get("/agents")
+    api.get(f"/agents/{agent['id']}")
+    api.patch(f"/agents/{agent['id']}", {"name": "N"})
     api.delete(f"/agents/{agent['id']}")
     api.post("/assistants", {"frist_message": "typo"})
 
     tt = api.post("/tool-templates", {"name": "Book", "tool_type": "function", "tool_config": TOOL}).data
     tid = tt["tool_template"]["id"]
-    api.get("/tool-templates"), api.get(f"/tool-templates/{tid}"), api.patch(f"/tool-templates/{tid}", {"name": "B"})
+    api.get("/tool-templates")
+    api.get(f"/tool-templates/{tid}")
+    api.patch(f"/tool-templates/{tid}", {"name": "B"})
     api.delete(f"/tool-templates/{tid}")
     at = api.post("/analysis-templates", {"name": "Lead", "schema": {"type": "object"}}).data["analysis_template"]
-    api.get("/analysis-templates"), api.get(f"/analysis-templates/{at['id']}")
-    api.patch(f"/analysis-templates/{at['id']}", {"name": "Lead 2"}), api.delete(f"/analysis-templates/{at['id']}")
+    api.get("/analysis-templates")
+    api.get(f"/analysis-templates/{at['id']}")
+    api.patch(f"/analysis-templates/{at['id']}", {"name": "Lead 2"})
+    api.delete(f"/analysis-templates/{at['id']}")
 
     trunk = api.post("/sip-trunks", {"name": "PBX", "host": "pbx.example.test", "password": "pw"}).data["trunk"]
-    api.get("/sip-trunks"), api.get(f"/sip-trunks/{trunk['id']}")
+    api.get("/sip-trunks")
+    api.get(f"/sip-trunks/{trunk['id']}")
     number = api.post("/numbers", {"phone_number": "+14155550100", "agent_id": assistant["id"],
                                    "transfer_trunk_id": trunk["id"]}).data["number"]
     api.post("/numbers", {"phone_number": "+14155550100"})  # 409
-    api.get("/numbers"), api.get(f"/numbers/{number['id']}"), api.patch(f"/numbers/{number['id']}", {"name": "Main"})
+    api.get("/numbers")
+    api.get(f"/numbers/{number['id']}")
+    api.patch(f"/numbers/{number['id']}", {"name": "Main"})
 
     r = api.post("/calls/outbound", {"destination": "+31612345678", "assistant_id": assistant["id"],
                                      "metadata": {"crm": 1}})
     call_id = r.data["call_id"]
     twilio.progress(list(twilio.calls)[-1], "completed")
-    api.get("/calls"), api.get("/calls?status=ended&limit=5"), api.get(f"/calls/{call_id}")
+    api.get("/calls")
+    api.get("/calls?status=ended&limit=5")
+    api.get(f"/calls/{call_id}")
     api.get(f"/calls/{call_id}/webhooks")
     api.post(f"/calls/{call_id}/control", {"type": "say", "message": "hi"})  # 400 call_not_active
 
@@ -51,22 +64,38 @@ def _exercise(api, org, twilio, resend) -> None:
     cid = camp["id"]
     lead = api.post(f"/campaigns/{cid}/leads", {"phone_number": "+31612345679", "name": "Ann",
                                                 "variables": {"x": "1"}}).data["lead"]
-    api.get("/campaigns"), api.get(f"/campaigns/{cid}"), api.get(f"/campaigns/{cid}/leads")
+    api.get("/campaigns")
+    api.get(f"/campaigns/{cid}")
+    api.get(f"/campaigns/{cid}/leads")
     api.patch(f"/campaigns/{cid}", {"name": "Recall 2"})
-    api.delete(f"/campaigns/{cid}/leads/{lead['id']}"), api.delete(f"/campaigns/{cid}")
+    api.delete(f"/campaigns/{cid}/leads/{lead['id']}")
+    api.delete(f"/campaigns/{cid}")
 
-    api.get("/byok"), api.get("/byok/config"), api.post("/byok", {"provider": "resend", "api_key": SECRET_RESEND})
+    api.get("/byok")
+    api.get("/byok/config")
+    api.post("/byok", {"provider": "resend", "api_key": SECRET_RESEND})
     api.delete("/byok", {"provider": "openai"})
-    api.get("/voices"), api.get("/usage"), api.get("/usage?start_date=2026-01-01")
-    api.get("/organizations"), api.get("/organizations?include_children=true"), api.get("/account")
+    api.get("/voices")
+    api.get("/usage")
+    api.get("/usage?start_date=2026-01-01")
+    api.get("/organizations")
+    api.get("/organizations?include_children=true")
+    api.get("/account")
     api.post("/organizations", {"name": "Child"})
-    api.get("/health"), api.get("/openapi.json"), api.get("/docs/assets/redoc.standalone.js")
+    api.get("/health")
+    api.get("/openapi.json")
+    api.get("/docs/assets/redoc.standalone.js")
 
     api.post("/domains", {"domain_name": "mail.acme.example"})
-    api.get("/domains"), api.post("/domains/verify"), api.post("/domains/refresh"), api.get("/domains/sync")
-    api.post("/domains/sync", {"domain_id": "nope"}), api.delete("/domains")
+    api.get("/domains")
+    api.post("/domains/verify")
+    api.post("/domains/refresh")
+    api.get("/domains/sync")
+    api.post("/domains/sync", {"domain_id": "nope"})
+    api.delete("/domains")
 
-    api.delete(f"/numbers/{number['id']}"), api.delete(f"/sip-trunks/{trunk['id']}")
+    api.delete(f"/numbers/{number['id']}")
+    api.delete(f"/sip-trunks/{trunk['id']}")
     api.delete(f"/assistants/{assistant['id']}")
 
 
