@@ -241,6 +241,15 @@ class AssistantFields(ApiModel):
     tts_config: TTSConfig | None = None
     metadata: FreeForm | None = None
 
+    @model_validator(mode="after")
+    def _null_means_default(self) -> AssistantFields:
+        # These settings have a default and no "unset" state: an explicit null asks for the default (stored
+        # as null, the runtime read `recording_enabled: null` as false where the default is true).
+        for name in NULL_MEANS_DEFAULT:
+            if name in self.model_fields_set and getattr(self, name) is None:
+                setattr(self, name, ASSISTANT_DEFAULTS[name])
+        return self
+
 
 class AssistantCreate(AssistantFields):
     name: NonEmptyShortStr = Field(...)  # required here (optional in the fields it extends)
@@ -279,5 +288,9 @@ ASSISTANT_DEFAULTS: dict[str, Any] = {
     "tts_config": None,
     "metadata": None,
 }
+
+# Settings whose explicit null means their default (AssistantFields._null_means_default).
+NULL_MEANS_DEFAULT = ("is_active", "max_duration_seconds", "autonomous_silence_handling", "silence_timeout_seconds",
+                      "voicemail_detection", "gdpr_mode", "recording_enabled")
 
 SECRET_FIELDS = ("webhook_secret",)

@@ -195,6 +195,20 @@ def test_python_names_of_keyword_fields_are_refused(api, body, python_name):
     assert api.get("/assistants").data["assistants"] == []  # nothing stored
 
 
+def test_null_for_a_defaulted_setting_means_its_default(api):
+    """``recording_enabled: null`` was stored as null and read as "off" by the media service (default: on)."""
+    body = {"name": "A", "recording_enabled": None, "max_duration_seconds": None, "silence_timeout_seconds": None,
+            "gdpr_mode": None, "voicemail_detection": None, "autonomous_silence_handling": None, "is_active": None}
+    a = api.post("/assistants", body).data["assistant"]
+    got = api.get(f"/assistants/{a['id']}").data["assistant"]
+    assert (got["recording_enabled"], got["max_duration_seconds"], got["silence_timeout_seconds"]) == (True, 600, 7)
+    assert (got["gdpr_mode"], got["voicemail_detection"], got["autonomous_silence_handling"]) == (False, False, False)
+    assert got["is_active"] is True
+    api.patch(f"/assistants/{a['id']}", {"recording_enabled": False})
+    r = api.patch(f"/assistants/{a['id']}", {"recording_enabled": None})
+    assert r.status_code == 200 and r.data["assistant"]["recording_enabled"] is True
+
+
 def test_multiple_errors_listed(api):
     r = api.post("/assistants", {"name": "", "max_duration_seconds": 1, "typo": 1})
     assert r.status_code == 400
