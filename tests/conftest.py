@@ -205,3 +205,15 @@ def api(client, org):
 @pytest.fixture
 def other_api(client, other_org):
     return Api(client, other_org[1])
+
+
+@pytest.fixture
+def allow_private_urls(monkeypatch):
+    """Allow private webhook/tool targets, as the dev stack does, for receivers and fakes on 127.0.0.1
+    (tests/foundation/test_ssrf.py checks the default, which refuses them)."""
+    from chalicelib.settings import reset_settings
+
+    monkeypatch.setenv("ALLOW_PRIVATE_URLS", "true")
+    reset_settings()
+    yield
+    reset_settings()

@@ -9,7 +9,7 @@ from pipecat.services.mistral.stt import MistralSTTService
 
 from chalicelib.settings import get_settings
 from media.providers.base import SAMPLE_RATE, language
-from media.providers.openai import PooledClientMixin
+from media.providers.openai import PooledClientMixin, chat_settings
 
 if TYPE_CHECKING:
     from media.plan import CallPlan
@@ -30,10 +30,7 @@ def build_stt(plan: CallPlan, key: str) -> MistralSTTService:
 
 def build_llm(plan: CallPlan, key: str) -> MistralLLMService:
     """Mistral chat completions at ``{MISTRAL_URL}/v1``."""
-    cfg = plan.llm
     s = get_settings()
-    settings = MistralLLMService.Settings(model=cfg.get("model") or "mistral-small-latest")
-    if cfg.get("temperature") is not None:
-        settings.temperature = cfg["temperature"]
+    settings = chat_settings(MistralLLMService.Settings, plan, "mistral-small-latest")
     base = (s.mistral_url.rstrip("/") + "/v1") if s.mistral_url else "https://api.mistral.ai/v1"
     return MistralLLMService(api_key=key, base_url=base, settings=settings)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import openai
 from pipecat.services.openai import llm as pipecat_openai
-from pipecat.services.openai.base_llm import BaseOpenAILLMService
+from pipecat.services.openai.base_llm import BaseOpenAILLMService, OpenAILLMSettings
 from pipecat.services.xai import llm as pipecat_xai
 
 from chalicelib.settings import get_settings
@@ -70,21 +70,27 @@ class GrokLLMService(PooledClientMixin, pipecat_xai.GrokLLMService):
     """Pipecat's xAI Grok (chat completions) LLM service on the shared pool."""
 
 
-def build_llm(plan: CallPlan, key: str) -> OpenAILLMService:
-    """OpenAI chat completions; ``OPENAI_BASE_URL`` (settings) points it at a fake."""
+SettingsT = TypeVar("SettingsT", bound=OpenAILLMSettings)
+
+
+def chat_settings(settings_cls: type[SettingsT], plan: CallPlan, default_model: str) -> SettingsT:
+    """A chat-completions service's settings from ``llm_config``: the model (or the default) and temperature."""
     cfg = plan.llm
-    settings = OpenAILLMService.Settings(model=cfg.get("model") or "gpt-4o-mini")
+    settings = settings_cls(model=cfg.get("model") or default_model)
     if cfg.get("temperature") is not None:
         settings.temperature = cfg["temperature"]
+    return settings
+
+
+def build_llm(plan: CallPlan, key: str) -> OpenAILLMService:
+    """OpenAI chat completions; ``OPENAI_BASE_URL`` (settings) points it at a fake."""
+    settings = chat_settings(OpenAILLMService.Settings, plan, "gpt-4o-mini")
     return OpenAILLMService(api_key=key, base_url=get_settings().openai_base_url or None, settings=settings)
 
 
 def build_xai_llm(plan: CallPlan, key: str) -> GrokLLMService:
     """xAI Grok chat completions (OpenAI-compatible) at ``{XAI_URL}/v1``."""
-    cfg = plan.llm
     s = get_settings()
-    settings = GrokLLMService.Settings(model=cfg.get("model") or "grok-4.20-non-reasoning")
-    if cfg.get("temperature") is not None:
-        settings.temperature = cfg["temperature"]
+    settings = chat_settings(GrokLLMService.Settings, plan, "grok-4.20-non-reasoning")
     base = (s.xai_url.rstrip("/") + "/v1") if s.xai_url else "https://api.x.ai/v1"
     return GrokLLMService(api_key=key, base_url=http_url(base), settings=settings)

@@ -24,15 +24,8 @@ WEBHOOK_SECRET = "whsec-test-secret"
 
 
 @pytest.fixture(autouse=True)
-def _local_receivers_allowed(monkeypatch):
-    """The receivers and fakes here listen on 127.0.0.1: allow private webhook/tool targets, as the dev
-    stack does (tests/foundation/test_ssrf.py checks the default, which refuses them)."""
-    from chalicelib.settings import reset_settings
-
-    monkeypatch.setenv("ALLOW_PRIVATE_URLS", "true")
-    reset_settings()
-    yield
-    reset_settings()
+def _local_receivers_allowed(allow_private_urls):
+    """The receivers and fakes here listen on 127.0.0.1 (tests/conftest.py ``allow_private_urls``)."""
 
 
 class FakeControlServer(FakeHTTPServer):
