@@ -1,10 +1,10 @@
-"""Cold start of the control plane: `import app` in fresh interpreters, its worst imports, package size per function.
+"""Cold start of the control plane: `import app` in fresh interpreters, its worst imports, package sizes.
 
     .venv/bin/python bench/cold_import.py [--runs 20] [--wall] [--pip]
 
 Import time is the CPU time (user + system) of each fresh interpreter by default: on a shared machine wall
-time mostly measures the neighbours; ``--wall`` prints wall time too. Prints figures; asserts nothing. ``--pip`` also installs requirements.txt into a temp dir with
-``pip install --target`` (needs PyPI) and measures it; without it, sizes come from the installed
+time mostly measures the neighbours; ``--wall`` prints wall time too. Prints figures; asserts nothing. ``--pip`` also installs requirements.txt into a
+temp dir with ``pip install --target`` (needs PyPI) and measures it; without it, sizes come from the installed
 distributions' RECORD files (the same packages chalice would ship).
 """
 
@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import resource
 from collections import defaultdict
 from importlib import metadata
 from pathlib import Path
@@ -59,8 +59,9 @@ def cold_import(runs: int, wall: bool) -> None:
     first = _time(FIRST_REQUEST, runs, wall)
     print(f"## Cold `import app` ({runs} fresh processes, {kind} time)")
     print(f"interpreter alone          median {statistics.median(base):7.1f} ms")
-    print(f"python -c 'import app'     median {statistics.median(app):7.1f} ms  (min {min(app):.1f}, max {max(app):.1f})")
-    print(f"import app only            median {statistics.median(app) - statistics.median(base):7.1f} ms  (goal < 200 ms)")
+    mid = statistics.median
+    print(f"python -c 'import app'     median {mid(app):7.1f} ms  (min {min(app):.1f}, max {max(app):.1f})")
+    print(f"import app only            median {mid(app) - mid(base):7.1f} ms  (goal < 200 ms)")
     print(f"+ first request's imports  median {statistics.median(first) - statistics.median(base):7.1f} ms  "
           "(services, storage, botocore, settings: paid by the first request that needs them)")
 
