@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/cold_import.py [--runs 20] [--wall] [--pip]
 
-Import time is the CPU time (user + system) of each fresh interpreter by default: on a shared machine wall
-time mostly measures the neighbours; ``--wall`` prints wall time too. Prints figures; asserts nothing. ``--pip`` also installs requirements.txt into a
-temp dir with ``pip install --target`` (needs PyPI) and measures it; without it, sizes come from the installed
-distributions' RECORD files (the same packages chalice would ship).
+Import time is the CPU time (user + system) of each fresh interpreter by default: on a shared machine
+wall time mostly measures the neighbours; ``--wall`` prints wall time instead. Prints figures; asserts
+nothing. ``--pip`` also installs requirements.txt into a temp dir with ``pip install --target`` (needs
+PyPI) and measures it; without it, sizes come from the installed distributions' RECORD files (the same
+packages chalice would ship).
 """
 
 from __future__ import annotations
