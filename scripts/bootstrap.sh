@@ -16,7 +16,7 @@ fi
 
 PY=${PYTHON:-python3}
 stamp=.venv/.installed
-reqs="requirements.txt requirements-dev.txt media/requirements.txt constraints.txt"
+reqs="requirements.txt requirements-dev.txt media/requirements.txt constraints.txt $(ls layers/*.txt)"
 [ -f infra/requirements.txt ] && reqs="$reqs infra/requirements.txt"
 hash=$(cat $reqs | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$hash" ]; then

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
 from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
+from chalicelib.lazy import lazy_module
 from chalicelib.models.assistant import AssistantCreate, AssistantUpdate
-from chalicelib.services import assistants as svc
+
+if TYPE_CHECKING:
+    from chalicelib.services import assistants as svc
+else:  # imported on first use: keeps the cold start of every function short
+    svc = lazy_module("chalicelib.services.assistants")
 
 bp = Blueprint(__name__)
 api = ApiRouter(bp, "Assistants")

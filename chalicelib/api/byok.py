@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
 from chalicelib.api.framework import ApiRouter, RequestContext
+from chalicelib.lazy import lazy_module
 from chalicelib.models.resources import BYOK_PROVIDERS, ByokDelete, ByokSet
-from chalicelib.services import byok as svc
+
+if TYPE_CHECKING:
+    from chalicelib.services import byok as svc
+else:  # imported on first use: keeps the cold start of every function short
+    svc = lazy_module("chalicelib.services.byok")
 
 bp = Blueprint(__name__)
 api = ApiRouter(bp, "BYOK")

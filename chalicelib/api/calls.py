@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
 from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
+from chalicelib.lazy import lazy_module
 from chalicelib.models.calls import ControlRequest, OutboundCallRequest
 from chalicelib.paging import slice_list
-from chalicelib.services import call_control
-from chalicelib.services import calls as svc
+
+if TYPE_CHECKING:
+    from chalicelib.services import call_control
+    from chalicelib.services import calls as svc
+else:  # imported on first use: keeps the cold start of every function short
+    call_control = lazy_module("chalicelib.services.call_control")
+    svc = lazy_module("chalicelib.services.calls")
 
 bp = Blueprint(__name__)
 api = ApiRouter(bp, "Calls")

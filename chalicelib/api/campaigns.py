@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
 from chalicelib.api.framework import ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
+from chalicelib.lazy import lazy_module
 from chalicelib.models.campaigns import CampaignCreate, CampaignUpdate, LeadCreate
-from chalicelib.services import campaigns as svc
+
+if TYPE_CHECKING:
+    from chalicelib.services import campaigns as svc
+else:  # imported on first use: keeps the cold start of every function short
+    svc = lazy_module("chalicelib.services.campaigns")
 
 bp = Blueprint(__name__)
 router = ApiRouter(bp, "Campaigns")

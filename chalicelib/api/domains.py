@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
 from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
+from chalicelib.lazy import lazy_module
 from chalicelib.models.resources import DomainCreate, DomainSync
 from chalicelib.paging import slice_list
-from chalicelib.services import domains as svc
+
+if TYPE_CHECKING:
+    from chalicelib.services import domains as svc
+else:  # imported on first use: keeps the cold start of every function short
+    svc = lazy_module("chalicelib.services.domains")
 
 bp = Blueprint(__name__)
 api = ApiRouter(bp, "Domains")

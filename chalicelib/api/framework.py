@@ -11,16 +11,21 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib import errors
 from chalicelib.errors import validation_error
+from chalicelib.lazy import lazy_module
 from chalicelib.models.auth import Principal
 from chalicelib.paging import Page, list_binding, parse_page
-from chalicelib.settings import get_settings
+
+if TYPE_CHECKING:
+    from chalicelib import settings
+else:  # pydantic settings model built on first request, not at import
+    settings = lazy_module("chalicelib.settings")
 
 logger = logging.getLogger("voice.api")
 
@@ -237,7 +242,7 @@ def _handle(request: Any, path: str) -> Response:
             principal = auth_service.authenticate(request.headers.get("authorization"))
             _bind_log_context(request, principal.org_id)
             rate_headers = auth_service.check_rate_limit(principal.key_hash,
-                                                         get_settings().rate_limit_per_minute)
+                                                         settings.get_settings().rate_limit_per_minute)
         content_type = request.headers.get("content-type")
         if path.startswith(API_PREFIX) and raw.strip() and not is_json_content_type(content_type):
             raise errors.UnsupportedMediaType(

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
 from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
+from chalicelib.lazy import lazy_module
 from chalicelib.models.resources import NumberCreate, NumberUpdate
-from chalicelib.services import numbers as svc
+
+if TYPE_CHECKING:
+    from chalicelib.services import numbers as svc
+else:  # imported on first use: keeps the cold start of every function short
+    svc = lazy_module("chalicelib.services.numbers")
 
 bp = Blueprint(__name__)
 api = ApiRouter(bp, "Numbers")

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
 from chalicelib.api.framework import ApiRouter, RequestContext
+from chalicelib.lazy import lazy_module
 from chalicelib.models.orgs import OrganizationCreate
 from chalicelib.paging import parse_bool
-from chalicelib.services import health
-from chalicelib.services import orgs as svc
+
+if TYPE_CHECKING:
+    from chalicelib.services import health
+    from chalicelib.services import orgs as svc
+else:  # imported on first use: keeps the cold start of every function short
+    health = lazy_module("chalicelib.services.health")
+    svc = lazy_module("chalicelib.services.orgs")
 
 bp = Blueprint(__name__)
 api = ApiRouter(bp, "Organization")

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
 from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
+from chalicelib.lazy import lazy_module
 from chalicelib.models.templates import (
     AnalysisTemplateCreate,
     AnalysisTemplateUpdate,
     ToolTemplateCreate,
     ToolTemplateUpdate,
 )
-from chalicelib.services import templates as svc
+
+if TYPE_CHECKING:
+    from chalicelib.services import templates as svc
+else:  # imported on first use: keeps the cold start of every function short
+    svc = lazy_module("chalicelib.services.templates")
 
 bp = Blueprint(__name__)
 tools = ApiRouter(bp, "Tool Templates")

@@ -6,12 +6,19 @@ Every request must carry a valid ``X-Twilio-Signature`` for the public URL it wa
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice.app import Blueprint, Response
 
 from chalicelib import errors
 from chalicelib.api.framework import ApiRouter, RequestContext
-from chalicelib.settings import get_settings
+from chalicelib.lazy import lazy_module
 from chalicelib.telephony import signature, twiml
+
+if TYPE_CHECKING:
+    from chalicelib import settings
+else:  # pydantic settings model built on first request, not at import
+    settings = lazy_module("chalicelib.settings")
 
 bp = Blueprint(__name__)
 api = ApiRouter(bp, "Twilio callbacks")
@@ -23,7 +30,7 @@ def _xml(body: str) -> Response:
 
 def _verified_form(ctx: RequestContext, path: str) -> dict[str, str]:
     """The form fields of a request whose Twilio signature checks out; 403 otherwise."""
-    s = get_settings()
+    s = settings.get_settings()
     form = signature.form_params(ctx.raw_body())
     urls = signature.candidate_urls(s.public_base_url, path, ctx.query)
     if not signature.is_valid(s.twilio_auth_token or "", urls, form, ctx.headers.get("x-twilio-signature"),

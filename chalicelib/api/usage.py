@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
 from chalicelib.api.framework import ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
-from chalicelib.services import usage as svc
+from chalicelib.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from chalicelib.services import usage as svc
+else:  # imported on first use: keeps the cold start of every function short
+    svc = lazy_module("chalicelib.services.usage")
 
 bp = Blueprint(__name__)
 api = ApiRouter(bp, "Usage")

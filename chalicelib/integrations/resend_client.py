@@ -1,4 +1,4 @@
-"""Resend REST API (domains and emails) over httpx.
+"""Resend REST API (domains and emails) over the process's pooled HTTP session.
 
 Why not the ``resend`` package: it keeps the API key and base URL in module globals
 (``resend.api_key``, ``resend.api_url``), and each org brings its own key; a per-request client is
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import errors
+from chalicelib.httpclient import session
 from chalicelib.settings import get_settings
 
 DEFAULT_URL = "https://api.resend.com"
@@ -22,13 +23,13 @@ class ResendClient:
         self.base_url = (base_url or get_settings().resend_url or DEFAULT_URL).rstrip("/")
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        import httpx
+        import requests
 
         headers = {"Authorization": f"Bearer {self._key}", "Accept": "application/json",
                    "User-Agent": "voice-platform"}
         try:
-            resp = httpx.request(method, self.base_url + path, json=body, headers=headers, timeout=TIMEOUT)
-        except httpx.HTTPError as exc:
+            resp = session().request(method, self.base_url + path, json=body, headers=headers, timeout=TIMEOUT)
+        except requests.RequestException as exc:
             raise errors.UpstreamError(f"Could not reach Resend ({type(exc).__name__}).") from exc
         try:
             data = resp.json() if resp.content else {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, RootModel, Tag, field_validator, model_validator
+from pydantic import ConfigDict, Discriminator, Field, RootModel, Tag, field_validator, model_validator
 
 from chalicelib.models.assistant import AssistantFields
 from chalicelib.models.common import ApiModel, FreeForm, LongStr, ShortStr, UUIDStr
@@ -104,6 +104,8 @@ ControlCommand = Annotated[
 
 class ControlRequest(RootModel[ControlCommand]):
     """Body of ``POST /calls/{id}/control``: one command, tagged by ``type`` (OpenAPI schema)."""
+
+    model_config = ConfigDict(defer_build=True)  # built on first use (cold start)
 
 
 # One parsed control command (the typed form of ``ControlRequest``).

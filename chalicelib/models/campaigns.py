@@ -123,7 +123,7 @@ class CampaignUpdate(CampaignFields):
 class TaskModel(BaseModel):
     """Task events carry the whole state of the execution; each task reads what it needs."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)  # built on first use (cold start)
 
 
 class RunState(TaskModel):

@@ -124,7 +124,7 @@ class ApiModel(BaseModel):
 class OutModel(BaseModel):
     """Response model (documentation and shaping only; extra keys are kept)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)  # built on first use (cold start)
 
 
 FreeForm = dict[str, Any]

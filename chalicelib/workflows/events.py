@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 class Event(BaseModel):
     """Task events carry the execution's whole state; each task reads the part it needs."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)  # built on first use (cold start)
 
 
 class AnalysisInput(Event):

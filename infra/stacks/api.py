@@ -24,6 +24,7 @@ from aws_cdk import aws_logs as logs
 from chalice.cdk import Chalice
 from constructs import Construct
 
+from infra import layers
 from infra.config import REPO_ROOT, StageConfig
 
 API_HANDLER = "APIHandler"
@@ -124,10 +125,29 @@ class ChaliceApi:
             group = logs.CfnLogGroup(scope, f"{function_id}Logs", retention_in_days=config.log_retention_days,
                                      log_group_name=f"/aws/lambda/{self.chalice.get_resource(function_id).ref}")
             group.apply_removal_policy(cdk.RemovalPolicy.RETAIN if config.retain_data else cdk.RemovalPolicy.DESTROY)
+        self._attach_layers(scope, config)
         rest_api = self.chalice.get_resource(REST_API)
         rest_api.add_property_override("Name", config.prefix + "api")
         rest_api.add_property_override("DefinitionBody.x-amazon-apigateway-gateway-responses", gateway_responses())
         self.rest_api_id = rest_api.ref
+
+    def _attach_layers(self, scope: Construct, config: StageConfig) -> None:
+        """Each function gets the provider-SDK layers it calls (infra/layers.py), and no others."""
+        unknown = sorted(set(self.function_ids) - set(layers.FUNCTION_LAYERS))
+        if unknown:
+            raise ValueError(f"functions without a layer classification in infra/layers.py: {unknown}")
+        self.layers: dict[str, lambda_.LayerVersion] = {}
+        for name in layers.layer_names():
+            self.layers[name] = lambda_.LayerVersion(
+                scope, f"{name.capitalize()}Layer", layer_version_name=f"{config.prefix}{name}",
+                code=lambda_.Code.from_asset(str(layers.layer_path(name))),
+                compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
+                description=f"layers/{name}.txt for the functions that call it")
+        for function_id in self.function_ids:
+            needed = layers.FUNCTION_LAYERS[function_id]
+            if needed:
+                self.chalice.get_resource(function_id).add_property_override(
+                    "Layers", [self.layers[name].layer_version_arn for name in needed])
 
     def function(self, logical_id: str) -> lambda_.IFunction | None:
         if logical_id not in self.function_ids:
