@@ -51,10 +51,12 @@ SANDBOX_KEYS = {
 
 def _line_from_json(raw: Any) -> str | Line:
     if isinstance(raw, str):
-        return raw
+        return Line.parse(raw)  # ValueError (a 400) for an unknown <mark>
     if isinstance(raw, dict):
         allowed = {"text", "barge_in_after_ms", "pause_ms", "dtmf", "wait_for_agent"}
-        return Line(**{k: v for k, v in raw.items() if k in allowed})
+        line = Line(**{k: v for k, v in raw.items() if k in allowed})
+        _ = line.spoken  # reject unknown marks in the text now
+        return line
     raise ValueError("a line is a string or an object with text/barge_in_after_ms/pause_ms/dtmf")
 
 
