@@ -114,9 +114,11 @@ class DeepgramSession:
     audio_bytes: int = 0
     transcripts: list[str] = field(default_factory=list)  # final transcripts, in order
     closed_code: int | None = None
-    # wall-clock instants (time.monotonic) for latency checks: speech end seen, final sent
+    # wall-clock instants (time.monotonic) for latency checks, one per utterance: its last voiced frame,
+    # its final sent; a final is due final_wait_ms (endpointing + processing) after the speech end
     speech_end_at: list[float] = field(default_factory=list)
     final_sent_at: list[float] = field(default_factory=list)
+    final_wait_ms: float = 0.0
 
     def param(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -191,6 +193,7 @@ class _LiveConnection:
         self.endpointing_off = endpointing == "false"
         self.endpointing_ms = float(endpointing) if endpointing and endpointing.isdigit() else DEFAULT_ENDPOINTING_MS
         self.final_delay_ms = fake.final_delay_ms
+        session.final_wait_ms = (0.0 if self.endpointing_off else self.endpointing_ms) + self.final_delay_ms
         self.detector = audio.SpeechDetector(hangover_ms=fake.hangover_ms)
         self.current: _Utterance | None = None
         self.pending_final: asyncio.Task | None = None
@@ -305,6 +308,8 @@ class _LiveConnection:
         if utt and not utt.finalized and not utt.flushed and (self.endpointing_off or pause_ms < self.endpointing_ms):
             # The pause was shorter than the client's endpointing: the same utterance goes on.
             _cancel(self.pending_final)
+            if len(self.s.speech_end_at) > len(self.s.final_sent_at):
+                self.s.speech_end_at.pop()  # that was not the utterance's end after all
             utt.segments.append(self._next_segment())
         else:
             # A final already due (its processing delay still running) goes out on its own schedule.
@@ -340,7 +345,7 @@ class _LiveConnection:
         # real time), not from the hangover that detected the end: subtract the silence already heard.
         heard_ms = self._silence_ms()
         self.s.speech_end_at.append(time.monotonic() - heard_ms / 1000)
-        final_ms = (0.0 if self.endpointing_off else self.endpointing_ms) + self.final_delay_ms
+        final_ms = self.s.final_wait_ms
         self.pending_final = asyncio.ensure_future(self._final_after(utt, max(0.0, final_ms - heard_ms) / 1000))
         if self.interim and self.fake.recognition_lag_ms < final_ms:
             # Like real Deepgram, an interim with the whole utterance precedes the final.
