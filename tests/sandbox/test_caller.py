@@ -185,3 +185,18 @@ async def test_backchannel_at_an_offset_into_the_agent_reply_then_silence(media,
     assert result.greeting.agent_first_media_at is not None and turn.speech_start is not None
     offset = turn.speech_start - result.greeting.agent_first_media_at
     assert 0.95 <= offset <= 1.3, offset
+
+
+def test_measuring_caller_pauses_inside_a_line(registry):
+    from sandbox.measuring_caller import TestCaller, line_for
+
+    caller = TestCaller("ws://127.0.0.1:9/unused", call_id="c-m", org_id="o", token="t", registry=registry)
+    seconds = caller.say("zero six, one two <pause 700ms> three four")
+    assert registry.get("c-m").utterances == ["zero six, one two", "three four"]
+    expected = audio.speak("zero six, one two") + audio.silence(700) + audio.speak("three four")
+    assert seconds == len(expected) / 8000
+    line = line_for("zero six, one two <pause 700ms> three four")
+    sent = b"".join(base64.b64decode(p) for p in line.payloads)
+    assert sent.startswith(expected[: len(expected) // 160 * 160])
+    # the speech end is after the second part, not at the pause
+    assert line.last_voiced * 20 > audio.duration_ms(audio.speak("zero six, one two")) + 700
