@@ -174,7 +174,8 @@ async def test_whole_utterance_interim_trails_speech_end_by_recognition_lag(regi
              and m["channel"]["alternatives"][0]["transcript"] == "Tuesday please"]
     assert len(whole) == 1
     after_speech = whole[0] - dg.sessions[0].speech_end_at[0]
-    assert lag_ms / 1000 - 0.03 <= after_speech <= lag_ms / 1000 + 0.12, after_speech
+    # never before the lag; the fake notices the end of speech only after its 100 ms hangover
+    assert lag_ms / 1000 - 0.03 <= after_speech <= max(lag_ms, 100) / 1000 + 0.15, after_speech
 
 
 async def test_finalize_close_stream_metadata_and_fallback_pairing(fake, registry):
