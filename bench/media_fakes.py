@@ -4,9 +4,10 @@
 
 Prints one JSON line with the fakes' URLs, then serves line commands on stdin, one JSON line answer each:
 ``stats`` (and reset) -> how late the fakes ran since the last ``stats``: each fake loop's lag (a 10 ms
-probe timer), the Deepgram final against its 150 ms, the LLM first token against its 300 ms, in ms
-(p50/p99/max). EOF or ``quit`` stops the fakes. Reference fake profile of the issue: Deepgram final
-150 ms after speech end, OpenAI first token 300 ms then 10 ms a token, ElevenLabs first byte 100 ms.
+probe timer), the Deepgram final against its due time (the client's endpointing + 150 ms), the LLM
+first token against its 300 ms, in ms (p50/p99/max). EOF or ``quit`` stops the fakes. Reference fake
+profile of the issue: Deepgram final 150 ms after the client's endpointing silence, OpenAI first token
+300 ms then 10 ms a token, ElevenLabs first byte 100 ms.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def stats(fakes: dict, lags: dict[str, list[float]]) -> dict:
             sessions, dg.sessions = list(dg.sessions), [s for s in dg.sessions if s.closed_code is None]
         late = []
         for s in sessions:
-            late += [(f - e) * 1000 - STT_FINAL_MS for e, f in zip(s.speech_end_at, s.final_sent_at, strict=False)]
+            late += [(f - e) * 1000 - s.final_wait_ms for e, f in zip(s.speech_end_at, s.final_sent_at, strict=False)]
             s.speech_end_at.clear()
             s.final_sent_at.clear()
             s.sent.clear()  # every message is kept for assertions: drop them so long runs stay small

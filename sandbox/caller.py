@@ -13,10 +13,14 @@ audio and echoes every pending mark.
 A script is a list of lines (``str`` or ``Line``). By default the agent speaks first; each line is
 spoken once the agent's turn has ended (agent audio stopped for ``agent_quiet_ms`` and every mark
 echoed); a line with ``barge_in_after_ms`` is spoken that long after the agent starts talking,
-over it. Before speaking, the line's text is registered for the STT fakes under the call id from
-``customParameters`` (``call_id``/``callId``). Per turn it records the caller text, agent audio
-(bytes, first/last frame times), ``voice_to_voice_ms`` (end of caller speech -> first agent media
-frame), clears and marks.
+over it (a backchannel such as "mhm", or a real interruption). A line's text may pause inside it like
+people do (``"zero six, one two <pause 800ms> three four"``); ``Line.parse`` also reads a leading
+``<after 1000ms>`` (speak that long into the agent's audio) and a line that is only ``<silence 5s>``
+(stay silent that long after the agent's turn). Before speaking, the line's text is registered for
+the STT fakes under the call id from ``customParameters`` (``call_id``/``callId``), one registration
+per stretch of speech between pauses. Per turn it records the caller text, agent audio (bytes,
+first/last frame times), ``voice_to_voice_ms`` (end of caller speech -> first agent media frame),
+clears and marks.
 
 ``answer_call(stream_url, parameters, script)`` runs a caller on a background thread (for the fake
 Twilio's ``on_answer`` hook: ``FakeTwilio.on_answer = twiml_answerer(script)``).
@@ -45,6 +49,43 @@ from sandbox import audio, ids
 from sandbox.registry import REGISTRY, UtteranceSink
 
 DEFAULT_SCRIPT = ["Hi, I am calling to ask about your opening hours.", "Great, thank you. Goodbye!"]
+_DURATION = r"(\d+(?:\.\d+)?)\s*(ms|s)"
+_PAUSE = re.compile(r"<\s*pause\s+" + _DURATION + r"\s*>", re.IGNORECASE)
+_AFTER = re.compile(r"^\s*<\s*after\s+" + _DURATION + r"\s*>", re.IGNORECASE)
+_SILENCE = re.compile(r"^\s*<\s*silence\s+" + _DURATION + r"\s*>\s*$", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _ms(number: str, unit: str) -> float:
+    return float(number) * (1000 if unit.lower() == "s" else 1)
+
+
+def speech_parts(text: str) -> list[tuple[str, float]]:
+    """``text`` split at its ``<pause N ms|s>`` marks: (words, silence after them in ms) per stretch.
+
+    ValueError for any other ``<...>`` mark, so a typo is not spoken aloud."""
+    parts: list[tuple[str, float]] = []
+    pos = 0
+    for m in _PAUSE.finditer(text):
+        parts.append((text[pos:m.start()].strip(), _ms(m.group(1), m.group(2))))
+        pos = m.end()
+    parts.append((text[pos:].strip(), 0.0))
+    for words, _ in parts:
+        if bad := _TAG.search(words):
+            raise ValueError(f"unknown mark {bad.group(0)!r} in a caller line (known: <pause 800ms>)")
+    # Pauses around an empty stretch add up; an empty first stretch is leading silence.
+    merged: list[tuple[str, float]] = []
+    lead = 0.0
+    for words, pause in parts:
+        if words:
+            merged.append((words, pause))
+        elif merged:
+            merged[-1] = (merged[-1][0], merged[-1][1] + pause)
+        else:
+            lead += pause
+    if lead:
+        merged.insert(0, ("", lead))
+    return merged
 
 
 @dataclass
@@ -54,6 +95,24 @@ class Line:
     pause_ms: float = 200  # silence after the agent's turn ends, before speaking
     dtmf: str | None = None  # digits to press (instead of, or before, the text)
     wait_for_agent: bool = True  # False: speak right after the previous line
+
+    @classmethod
+    def parse(cls, raw: str) -> Line:
+        """A line from the script markup: ``<after 1s> mhm`` speaks 1 s into the agent's audio,
+        ``<silence 5s>`` stays silent 5 s after the agent's turn; ``<pause …>`` stays in the text."""
+        if m := _SILENCE.match(raw):
+            return cls(text="", pause_ms=_ms(m.group(1), m.group(2)))
+        if m := _AFTER.match(raw):
+            line = cls(text=raw[m.end():].strip(), barge_in_after_ms=_ms(m.group(1), m.group(2)))
+        else:
+            line = cls(text=raw.strip())
+        speech_parts(line.text)  # reject unknown marks now, not mid-call
+        return line
+
+    @property
+    def spoken(self) -> str:
+        """The words, without marks."""
+        return " ".join(words for words, _ in speech_parts(self.text) if words)
 
 
 @dataclass
@@ -112,7 +171,7 @@ class SimulatedCaller:
                  hangup_after_last: bool = True, final_wait_s: float = 0.0, voice: str = audio.DEFAULT_VOICE):
         self.stream_url = stream_url
         self.parameters = dict(parameters or {})
-        self.script = [Line(s) if isinstance(s, str) else s for s in (script if script is not None
+        self.script = [Line.parse(s) if isinstance(s, str) else s for s in (script if script is not None
                                                                       else DEFAULT_SCRIPT)]
         self.auth_token = auth_token
         self.signature_url = signature_url
@@ -316,11 +375,14 @@ class SimulatedCaller:
 
     # -- actions --------------------------------------------------------------------------------------
     async def say(self, text: str, barge_in: bool = False) -> Turn:
-        """Register ``text`` for the STT fakes, speak it (real time), return the new turn once spoken."""
-        turn = Turn(caller=text, barge_in=barge_in)
-        if self.registry is not None and text:
-            await asyncio.to_thread(self.registry.register, self.call_id, [text], True)
-        speech = audio.speak(text, self.voice) if text else b""
+        """Register ``text`` for the STT fakes, speak it (real time, with its ``<pause …>`` silences),
+        return the new turn once spoken."""
+        spoken = [words for words, _ in speech_parts(text) if words]
+        turn = Turn(caller=" ".join(spoken), barge_in=barge_in)
+        if self.registry is not None and spoken:
+            # One registration per stretch of speech: the STT fakes take one per speech onset.
+            await asyncio.to_thread(self.registry.register, self.call_id, spoken, True)
+        speech = await asyncio.to_thread(self._synthesize, text)
         done = asyncio.get_running_loop().create_future()
 
         def started(at: float) -> None:
@@ -338,6 +400,10 @@ class SimulatedCaller:
         self._out.append(("mark", ended))
         await done
         return turn
+
+    def _synthesize(self, text: str) -> bytes:
+        return b"".join((audio.speak(words, self.voice) if words else b"") + audio.silence(int(pause))
+                        for words, pause in speech_parts(text))
 
     async def press(self, digits: str) -> None:
         for digit in digits:
@@ -385,6 +451,8 @@ class SimulatedCaller:
                 if self.closed.is_set():
                     break
                 if line.barge_in_after_ms is not None:
+                    # Synthesize now (espeak is cached per text) so the offset into the agent's audio holds.
+                    await asyncio.to_thread(self._synthesize, line.text)
                     first = await self.wait_agent_audio(since)
                     if first is not None:
                         await asyncio.sleep(max(0.0, first + line.barge_in_after_ms / 1000 - time.monotonic()))

@@ -1,16 +1,25 @@
 """Fake Deepgram live transcription (``wss://api.deepgram.com/v1/listen``), protocols.md section 2.
 
 Speech is detected by energy on the real audio (mu-law 8 kHz, or linear16); the words come from
-the registry (what the simulated caller said it would say on this call, found via ``tag``). Timing:
-interim ``Results`` every ``interim_interval_ms`` of speech, an interim with the whole utterance once
-the end of speech is detected (``hangover_ms`` of silence), then one ``is_final`` + ``speech_final``
-result ``final_delay_ms`` after the end of speech in the audio, i.e. the last voiced frame (or the
-``endpointing`` value when larger and ``honor_endpointing`` is on),
-``UtteranceEnd`` ``utterance_end_ms`` after the last word, interims that show a different wording than
-the final for utterances listed in ``revisions`` (as real Deepgram revises words),
-``SpeechStarted`` with ``vad_events``.
-Control: ``KeepAlive``, ``Finalize`` (-> ``from_finalize: true``), ``CloseStream`` (-> ``Metadata``,
-close). No audio and no KeepAlive for ``idle_timeout_s`` (10 s) -> close 1011 ``NET-0001``.
+the registry (what the simulated caller said it would say on this call, found via ``tag``; one
+registered text per stretch of speech). Timing follows the parameters the client sends, as the real
+service does:
+
+- interim ``Results`` (with ``interim_results``) every ``interim_interval_ms`` while voiced, carrying the
+  words heard so far: audio is recognised ``recognition_lag_ms`` late (real services lag a few hundred
+  ms; 0 flatters a client that speculates on interims), and the whole stretch shows once its last word
+  is that old;
+- ``is_final`` + ``speech_final`` only after ``endpointing`` ms of silence (10 ms when the client sends
+  none), plus ``final_delay_ms`` of processing. Speech that resumes within ``endpointing`` continues the
+  same utterance (no final in between). ``endpointing=false``: finals carry ``speech_final: false``;
+- ``Finalize`` -> the buffered words with ``from_finalize: true`` ``final_delay_ms`` later;
+- ``UtteranceEnd`` ``utterance_end_ms`` after the last finalized word (needs ``interim_results``);
+- ``SpeechStarted`` with ``vad_events``;
+- interims that show a different wording than the final for utterances listed in ``revisions`` (as
+  real Deepgram revises words).
+
+Control: ``KeepAlive``, ``Finalize``, ``CloseStream`` (-> ``Metadata``, close). No audio and no
+KeepAlive for ``idle_timeout_s`` (10 s) -> close 1011 ``NET-0001``.
 
 Point Pipecat's ``DeepgramSTTService(base_url=fake.ws_url, ...)`` or the SDK's
 ``DeepgramClientEnvironment(production=fake.ws_url, ...)`` at it.
@@ -37,23 +46,59 @@ MS_PER_WORD = 330  # espeak-ng's default rate is ~175 words per minute
 NET_0001 = "NET-0001: Deepgram did not receive audio data or a text message within the timeout window"
 
 
+DEFAULT_ENDPOINTING_MS = 10.0  # Deepgram's default when the client sends no ``endpointing``
+
+
+@dataclass
+class _Segment:
+    """One stretch of speech (start to last voiced frame, audio ms) and the words registered for it."""
+
+    text: str
+    interim_text: str | None  # what interims show before the final revises it (None: the text)
+    start_ms: float
+    end_ms: float | None = None  # None while voiced
+
+
 @dataclass
 class _Utterance:
-    text: str
-    start_ms: float
-    end_ms: float = 0.0
+    """Segments separated by pauses shorter than ``endpointing``: one final covers them all."""
+
+    segments: list[_Segment]
     finalized: bool = False
+    flushed: bool = False  # a Finalize closed it: later speech is a new utterance
     interim_sent_at_ms: float = 0.0
     interim_words: int = 0  # words in the last interim sent
-    interim_text: str | None = None  # what interims show before the final revises it (None: the text)
+
+    @property
+    def text(self) -> str:
+        return " ".join(seg.text for seg in self.segments if seg.text)
 
     @property
     def words(self) -> list[str]:
         return self.text.split()
 
     @property
-    def interim_word_list(self) -> list[str]:
-        return (self.interim_text or self.text).split()
+    def start_ms(self) -> float:
+        return self.segments[0].start_ms
+
+    @property
+    def end_ms(self) -> float:
+        return self.segments[-1].end_ms or 0.0
+
+    def heard_words(self, recognised_until_ms: float) -> list[str]:
+        """Interim words for audio recognised up to ``recognised_until_ms``: whole segments once their
+        last voiced frame is recognised, else about one word per ``MS_PER_WORD`` of the segment heard
+        (never its last word: that needs the silence after it)."""
+        out: list[str] = []
+        for seg in self.segments:
+            words = (seg.interim_text or seg.text).split()
+            if seg.end_ms is not None and recognised_until_ms >= seg.end_ms:
+                out += words
+                continue
+            heard_ms = max(0.0, recognised_until_ms - seg.start_ms)
+            out += words[:min(int(heard_ms // MS_PER_WORD), max(0, len(words) - 1))]
+            break
+        return out
 
 
 @dataclass
@@ -69,9 +114,11 @@ class DeepgramSession:
     audio_bytes: int = 0
     transcripts: list[str] = field(default_factory=list)  # final transcripts, in order
     closed_code: int | None = None
-    # wall-clock instants (time.monotonic) for latency checks: speech end seen, final sent
+    # wall-clock instants (time.monotonic) for latency checks, one per utterance: its last voiced frame,
+    # its final sent; a final is due final_wait_ms (endpointing + processing) after the speech end
     speech_end_at: list[float] = field(default_factory=list)
     final_sent_at: list[float] = field(default_factory=list)
+    final_wait_ms: float = 0.0
 
     def param(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -82,17 +129,17 @@ class FakeDeepgram(AsyncFakeServer):
     name = "deepgram"
 
     def __init__(self, *, final_delay_ms: float = 150, interim_interval_ms: float = 300,
-                 idle_timeout_s: float = 10.0, hangover_ms: int = 100, api_key: str | None = None,
-                 default_text: str = "hello", honor_endpointing: bool = False,
+                 recognition_lag_ms: float = 300, idle_timeout_s: float = 10.0, hangover_ms: int = 100,
+                 api_key: str | None = None, default_text: str = "hello",
                  revisions: dict[str, str] | None = None, **kw: Any):
         super().__init__(**kw)
-        self.final_delay_ms = final_delay_ms
+        self.final_delay_ms = final_delay_ms  # processing after the end condition (silence, Finalize)
+        self.recognition_lag_ms = recognition_lag_ms
         self.interim_interval_ms = interim_interval_ms
         self.idle_timeout_s = idle_timeout_s
         self.hangover_ms = hangover_ms
         self.api_key = api_key  # None: any non-empty token is accepted
         self.default_text = default_text  # transcript when nothing is registered for the call
-        self.honor_endpointing = honor_endpointing
         # utterance text -> the interim transcript shown before the final revises it (real Deepgram
         # changes words between interim and final results)
         self.revisions: dict[str, str] = dict(revisions or {})
@@ -144,12 +191,13 @@ class _LiveConnection:
         self.utterance_end_ms = float(ue) if ue and ue.isdigit() else None
         endpointing = session.param("endpointing")
         self.endpointing_off = endpointing == "false"
+        self.endpointing_ms = float(endpointing) if endpointing and endpointing.isdigit() else DEFAULT_ENDPOINTING_MS
         self.final_delay_ms = fake.final_delay_ms
-        if fake.honor_endpointing and endpointing and endpointing.isdigit():
-            self.final_delay_ms = max(self.final_delay_ms, float(endpointing))
+        session.final_wait_ms = (0.0 if self.endpointing_off else self.endpointing_ms) + self.final_delay_ms
         self.detector = audio.SpeechDetector(hangover_ms=fake.hangover_ms)
         self.current: _Utterance | None = None
         self.pending_final: asyncio.Task | None = None
+        self.catch_up: asyncio.Task | None = None  # the interim due once the lag has passed the last word
         self.utterance_end_task: asyncio.Task | None = None
         self.last_activity = time.monotonic()
         self.buf = b""
@@ -193,9 +241,8 @@ class _LiveConnection:
                              "model_info": {"name": f"general-{model}", "version": "2025-01-01.0", "arch": model},
                              "model_uuid": "00000000-0000-4000-8000-000000000003"}}
 
-    async def send_final(self, from_finalize: bool) -> None:
-        utt = self.current
-        if utt is None or utt.finalized:
+    async def send_final(self, utt: _Utterance, from_finalize: bool) -> None:
+        if utt.finalized:
             return
         utt.finalized = True
         end_ms = utt.end_ms or self.detector.audio_ms
@@ -210,11 +257,17 @@ class _LiveConnection:
         # Gap measured from the last word's end in audio time, mapped to wall time.
         lag_ms = self.detector.audio_ms - utt.end_ms
         await asyncio.sleep(max(0.0, (self.utterance_end_ms or 0) - lag_ms) / 1000)
+        if self.current is not utt:  # the caller spoke again: no gap after these words
+            return
         await self.send({"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": round(utt.end_ms / 1000, 3)})
 
-    async def _final_after(self, delay_s: float) -> None:
+    async def _final_after(self, utt: _Utterance, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
-        await self.send_final(from_finalize=False)
+        await self.send_final(utt, from_finalize=False)
+
+    def _silence_ms(self) -> float:
+        """Silence heard since the current utterance's last voiced frame (audio ms)."""
+        return self.detector.audio_ms - (self.current.end_ms if self.current else 0.0)
 
     # -- audio ----------------------------------------------------------------------------------------
     async def on_audio(self, data: bytes) -> None:
@@ -240,54 +293,64 @@ class _LiveConnection:
             if self.detector.audio_ms - self.current.interim_sent_at_ms >= self.fake.interim_interval_ms:
                 await self.send_interim()
 
-    async def on_speech_start(self) -> None:
-        # A pending final for the previous utterance goes out first (its delay is not over yet).
-        if self.pending_final and not self.pending_final.done():
-            self.pending_final.cancel()
-            await self.send_final(from_finalize=False)
-        if self.utterance_end_task and not self.utterance_end_task.done():
-            self.utterance_end_task.cancel()
+    def _next_segment(self) -> _Segment:
         if not self.claimed:
             self.call_id = self.fake.registry.claim("stt", self.call_id)
             self.s.call_id = self.call_id
             self.claimed = True
         text = self.fake.registry.next_utterance("stt", self.call_id) or self.fake.default_text
-        self.current = _Utterance(text=text, start_ms=self.detector.speech_start_ms,
-                                  interim_sent_at_ms=self.detector.audio_ms,
-                                  interim_text=self.fake.revisions.get(text))
+        return _Segment(text, self.fake.revisions.get(text), self.detector.speech_start_ms)
+
+    async def on_speech_start(self) -> None:
+        _cancel(self.catch_up)
+        utt = self.current
+        pause_ms = self.detector.speech_start_ms - utt.end_ms if utt else 0.0
+        if utt and not utt.finalized and not utt.flushed and (self.endpointing_off or pause_ms < self.endpointing_ms):
+            # The pause was shorter than the client's endpointing: the same utterance goes on.
+            _cancel(self.pending_final)
+            if len(self.s.speech_end_at) > len(self.s.final_sent_at):
+                self.s.speech_end_at.pop()  # that was not the utterance's end after all
+            utt.segments.append(self._next_segment())
+        else:
+            # A final already due (its processing delay still running) goes out on its own schedule.
+            _cancel(self.utterance_end_task)
+            self.current = _Utterance([self._next_segment()], interim_sent_at_ms=self.detector.audio_ms)
         if self.vad_events:
             await self.send({"type": "SpeechStarted", "channel": [0], "timestamp": round(
                 self.detector.speech_start_ms / 1000, 3)})
 
     async def send_interim(self) -> None:
         utt = self.current
-        if utt is None:  # called only while an utterance is open
+        if utt is None or utt.finalized:
             return
         utt.interim_sent_at_ms = self.detector.audio_ms
-        words = utt.interim_word_list
-        n = min(max(1, int(self.detector.voiced_ms // MS_PER_WORD) + 1), max(1, len(words) - 1))
-        utt.interim_words = n
-        await self.send(self._result(utt, words[:n], False, False, False, self.detector.audio_ms))
+        words = utt.heard_words(self.detector.audio_ms - self.fake.recognition_lag_ms)
+        # Nothing recognised yet, or nothing new after the speech ended: no message (a repeat would
+        # restart a client's "stable interim" timer for nothing).
+        if not words or (not self.detector.in_speech and len(words) == utt.interim_words):
+            return
+        utt.interim_words = len(words)
+        await self.send(self._result(utt, words, False, False, False, self.detector.audio_ms))
+
+    async def _interim_after(self, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        await self.send_interim()
 
     async def on_speech_end(self) -> None:
         utt = self.current
-        if utt is None or utt.finalized:
+        if utt is None or utt.finalized or utt.flushed:
             return
-        utt.end_ms = self.detector.last_voice_end_ms
-        # The final is due final_delay_ms after the last voiced frame (audio time, which is wall time when
-        # audio arrives in real time), not after the hangover that detected the end: subtract the silence
-        # already heard.
-        lag_ms = self.detector.audio_ms - utt.end_ms
-        now = time.monotonic()
-        self.s.speech_end_at.append(now - lag_ms / 1000)
-        self.pending_final = asyncio.ensure_future(self._final_after(max(0.0, self.final_delay_ms - lag_ms) / 1000))
-        words = utt.interim_word_list
-        if self.interim and utt.interim_words < len(words):
-            # Like real Deepgram, an interim with the whole utterance precedes the final (repeats are
-            # skipped so a client's "stable interim" timer is not restarted for nothing).
-            utt.interim_sent_at_ms = self.detector.audio_ms
-            utt.interim_words = len(words)
-            await self.send(self._result(utt, words, False, False, False, utt.end_ms))
+        utt.segments[-1].end_ms = self.detector.last_voice_end_ms
+        # Timers run from the last voiced frame (audio time, which is wall time when audio arrives in
+        # real time), not from the hangover that detected the end: subtract the silence already heard.
+        heard_ms = self._silence_ms()
+        self.s.speech_end_at.append(time.monotonic() - heard_ms / 1000)
+        final_ms = self.s.final_wait_ms
+        self.pending_final = asyncio.ensure_future(self._final_after(utt, max(0.0, final_ms - heard_ms) / 1000))
+        if self.interim and self.fake.recognition_lag_ms < final_ms:
+            # Like real Deepgram, an interim with the whole utterance precedes the final.
+            self.catch_up = asyncio.ensure_future(
+                self._interim_after(max(0.0, self.fake.recognition_lag_ms - heard_ms) / 1000))
 
     # -- control --------------------------------------------------------------------------------------
     async def on_control(self, raw: str) -> bool:
@@ -315,22 +378,31 @@ class _LiveConnection:
         return False
 
     async def finalize(self) -> None:
-        if self.pending_final and not self.pending_final.done():
-            self.pending_final.cancel()
+        """Flush what is buffered; the answer comes after the processing delay (the socket keeps reading)."""
+        _cancel(self.pending_final)
+        _cancel(self.catch_up)
         utt = self.current
-        if utt is not None and not utt.finalized:
-            if not utt.end_ms:
-                utt.end_ms = self.detector.audio_ms
-            await self.send_final(from_finalize=True)
-            return
-        # Nothing buffered: Deepgram still answers with an empty from_finalize result.
-        empty = _Utterance(text="", start_ms=self.detector.audio_ms, end_ms=self.detector.audio_ms)
-        await self.send(self._result(empty, [], True, False, True, self.detector.audio_ms))
+        if utt is None or utt.finalized:
+            # Nothing buffered: Deepgram still answers with an empty from_finalize result.
+            utt = _Utterance([_Segment("", None, self.detector.audio_ms, self.detector.audio_ms)])
+        elif utt.segments[-1].end_ms is None:
+            utt.segments[-1].end_ms = self.detector.audio_ms
+        utt.flushed = True
+        self.pending_final = asyncio.ensure_future(self._finalize_after(utt, self.final_delay_ms / 1000))
+
+    async def _finalize_after(self, utt: _Utterance, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        if utt.text:
+            await self.send_final(utt, from_finalize=True)
+        elif not utt.finalized:
+            utt.finalized = True
+            await self.send(self._result(utt, [], True, False, True, utt.end_ms))
 
     async def close_stream(self) -> None:
-        if self.pending_final and not self.pending_final.done():
-            self.pending_final.cancel()
-        await self.send_final(from_finalize=False)
+        _cancel(self.pending_final)
+        _cancel(self.catch_up)
+        if self.current is not None:
+            await self.send_final(self.current, from_finalize=False)
         await self.send({"type": "Metadata", "transaction_key": "deprecated", "request_id": self.s.request_id,
                          "sha256": self.sha.hexdigest(),
                          "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
@@ -359,6 +431,10 @@ class _LiveConnection:
                     break
         finally:
             watchdog.cancel()
-            for task in (self.pending_final, self.utterance_end_task):
-                if task and not task.done():
-                    task.cancel()
+            for task in (self.pending_final, self.catch_up, self.utterance_end_task):
+                _cancel(task)
+
+
+def _cancel(task: asyncio.Task | None) -> None:
+    if task is not None and not task.done():
+        task.cancel()

@@ -70,10 +70,13 @@ def prepare_line(audio: bytes) -> Line:
 
 @lru_cache(maxsize=256)
 def line_for(text: str) -> Line:
-    """Synthesized (espeak-ng, disk-cached) and framed once per distinct text, shared by every caller."""
+    """Synthesized (espeak-ng, disk-cached) and framed once per distinct text, shared by every caller.
+    ``<pause 800ms>`` marks in ``text`` are silences (``sandbox.caller.speech_parts``)."""
     from sandbox import audio as sbaudio
+    from sandbox.caller import speech_parts
 
-    return prepare_line(sbaudio.speak(text))
+    return prepare_line(b"".join((sbaudio.speak(words) if words else b"") + sbaudio.silence(int(pause))
+                                 for words, pause in speech_parts(text)))
 
 
 def _b64_len(payload: str) -> int:
@@ -276,9 +279,13 @@ class TestCaller:
 
     # --- actions ---------------------------------------------------------------------------------
     def say(self, text: str, *, audio: bytes | None = None) -> float:
-        """Queue an utterance (registers its text for the STT fake). Returns its audio duration (s)."""
+        """Queue an utterance (registers its text for the STT fake, one text per stretch of speech
+        between ``<pause …>`` marks). Returns its audio duration (s)."""
         if self.registry is not None:
-            self.registry.register(self.call_id, [text], append=True)
+            from sandbox.caller import speech_parts
+
+            spoken = [words for words, _ in speech_parts(text) if words] if audio is None else [text]
+            self.registry.register(self.call_id, spoken, append=True)
         line = prepare_line(audio) if audio is not None else line_for(text)
         self._out.extend(line.payloads[: line.last_voiced + 1])
         self._out.append(None)  # speech end = right after the last voiced frame went out

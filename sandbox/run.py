@@ -12,8 +12,9 @@
 The control server keeps the scripts simulated callers will speak (``POST /sandbox/scripts``
 ``{"to": "+1555...", "lines": [...]}``, used by ``media.simulate``), their results
 (``GET /sandbox/results?to=...`` or ``?call_id=...``), and the utterance registry endpoints.
-Delays follow the reference profile (STT final 150 ms, LLM first token 300 ms + 10 ms/token, TTS
-first byte 100 ms) unless overridden.
+Delays follow a timing profile (``sandbox.profiles``; ``SANDBOX_PROFILE``, default ``reference``: STT
+words 300 ms behind the audio and the final 150 ms after the client's endpointing, LLM first token
+300 ms + 10 ms/token, TTS first byte 100 ms).
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox import profiles
 from sandbox.aioserver import AsyncFakeServer
 from sandbox.caller import DEFAULT_SCRIPT, CallResult, Line, answer_call, parse_stream_twiml
 from sandbox.deepgram import FakeDeepgram
 from sandbox.elevenlabs_tts import FakeElevenLabsStream
 from sandbox.openai_llm import FakeOpenAI
+from sandbox.profiles import REFERENCE, TimingProfile
 from sandbox.registry import REGISTRY, MultiRegistry, Registry, RemoteRegistry, UtteranceSink
 from sandbox.twilio import API
 from sandbox.xai_realtime import FakeXAIRealtime
@@ -48,10 +51,12 @@ SANDBOX_KEYS = {
 
 def _line_from_json(raw: Any) -> str | Line:
     if isinstance(raw, str):
-        return raw
+        return Line.parse(raw)  # ValueError (a 400) for an unknown <mark>
     if isinstance(raw, dict):
         allowed = {"text", "barge_in_after_ms", "pause_ms", "dtmf", "wait_for_agent"}
-        return Line(**{k: v for k, v in raw.items() if k in allowed})
+        line = Line(**{k: v for k, v in raw.items() if k in allowed})
+        _ = line.spoken  # reject unknown marks in the text now
+        return line
     raise ValueError("a line is a string or an object with text/barge_in_after_ms/pause_ms/dtmf")
 
 
@@ -148,28 +153,24 @@ class Sandbox:
 
 
 def start_sandbox(host: str = "127.0.0.1", port_base: int = 0, *, registry: Registry | None = None,
-                  stt_final_delay_ms: float = 150, llm_first_token_delay_ms: float = 300,
-                  llm_token_delay_ms: float = 10, tts_first_byte_delay_ms: float = 100,
-                  realtime_first_audio_delay_ms: float = 400, stt_honor_endpointing: bool = False) -> Sandbox:
-    """Start the fakes (ephemeral ports unless ``port_base``); all share ``registry`` (default: global).
-
-    ``stt_honor_endpointing`` is off by default: the reference latency profile defines the STT final as
-    ``stt_final_delay_ms`` after the end of speech, and the media service asks for ``endpointing=300``
-    (which, honoured, would make every final 300 ms late). Turn it on to model Deepgram's own endpointing.
-    """
+                  profile: TimingProfile = REFERENCE) -> Sandbox:
+    """Start the fakes (ephemeral ports unless ``port_base``) with ``profile``'s delays; all share
+    ``registry`` (default: global)."""
     reg = registry or REGISTRY
+    p = profile
 
     def port(i: int) -> int:
         return port_base + i if port_base else 0
 
     started: list[AsyncFakeServer] = []
     try:
-        dg = FakeDeepgram(host=host, port=port(0), registry=reg, final_delay_ms=stt_final_delay_ms,
-                          honor_endpointing=stt_honor_endpointing)
-        oa = FakeOpenAI(host=host, port=port(1), registry=reg, first_token_delay_ms=llm_first_token_delay_ms,
-                        token_delay_ms=llm_token_delay_ms)
-        el = FakeElevenLabsStream(host=host, port=port(2), registry=reg, first_byte_delay_ms=tts_first_byte_delay_ms)
-        xai = FakeXAIRealtime(host=host, port=port(3), registry=reg, first_audio_delay_ms=realtime_first_audio_delay_ms)
+        dg = FakeDeepgram(host=host, port=port(0), registry=reg, final_delay_ms=p.stt_final_delay_ms,
+                          recognition_lag_ms=p.stt_recognition_lag_ms, interim_interval_ms=p.stt_interim_interval_ms)
+        oa = FakeOpenAI(host=host, port=port(1), registry=reg, first_token_delay_ms=p.llm_first_token_delay_ms,
+                        token_delay_ms=p.llm_token_delay_ms)
+        el = FakeElevenLabsStream(host=host, port=port(2), registry=reg, first_byte_delay_ms=p.tts_first_byte_delay_ms)
+        xai = FakeXAIRealtime(host=host, port=port(3), registry=reg,
+                              first_audio_delay_ms=p.realtime_first_audio_delay_ms)
         ctl = SandboxControl(host=host, port=port(4), registry=reg)
         for server in (dg, oa, el, xai, ctl):
             server.start()
@@ -259,7 +260,7 @@ def _end_streams_on_call_update(fake_twilio: Any, live: dict[str, Any], live_loc
 
 def main() -> None:
     base = int(os.environ.get("SANDBOX_PORT_BASE", "0"))
-    sb = start_sandbox(port_base=base)
+    sb = start_sandbox(port_base=base, profile=profiles.profile(os.environ.get("SANDBOX_PROFILE", "reference")))
     for key, value in sb.env().items():
         print(f"{key}={value}", flush=True)
     stop = threading.Event()

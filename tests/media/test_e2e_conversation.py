@@ -142,9 +142,9 @@ def test_tools_sync_slow_async_dtmf_and_end_call(stack):
 
 
 def test_speculative_reply_on_stable_interim(stack, monkeypatch):
-    # The STT fake sends an interim with the whole utterance ~100 ms after speech ends and the final
-    # at 150 ms: the brain starts the reply on the newest interim once the caller has been quiet for a
-    # moment (60 ms here, 120 ms by default, leaving room before the fake's early final).
+    # The STT fake sends an interim with the whole utterance 300 ms after speech ends (its recognition
+    # lag) and the final after the requested endpointing (300 ms) + 150 ms: the brain starts the reply
+    # on the newest interim once it has been stable for a moment (60 ms here, 120 ms by default).
     monkeypatch.setenv("MEDIA_SPECULATE_QUIET_MS", "60")
     stack.openai.add_rule(call_id="ref spec", contains="tuesday", text="Tuesday works for us.")
     stack.openai.add_rule(call_id="ref spec", contains="weekend", text="Weekends are closed.")

@@ -11,7 +11,14 @@ import pytest
 from websockets.asyncio.server import serve
 
 from sandbox import audio
-from sandbox.caller import Line, SimulatedCaller, answer_call, parse_stream_twiml, twilio_signature
+from sandbox.caller import (
+    Line,
+    SimulatedCaller,
+    answer_call,
+    parse_stream_twiml,
+    speech_parts,
+    twilio_signature,
+)
 from tests.sandbox.helpers import AGENT, TinyMediaServer
 
 
@@ -138,3 +145,58 @@ async def test_dtmf_lines_send_twilio_dtmf_events(registry):
                                          {"track": "inbound_track", "digit": "2"}]
     assert all(m["streamSid"] == result.stream_sid and m["sequenceNumber"].isdigit() for m in dtmf)
     assert received[-1]["event"] == "stop"
+
+
+def test_line_markup_parses_pauses_offsets_and_silence():
+    assert speech_parts("zero six, one two <pause 800ms> three four <PAUSE 1.5s> five") == [
+        ("zero six, one two", 800.0), ("three four", 1500.0), ("five", 0.0)]
+    assert speech_parts("<pause 300ms> hi") == [("", 300.0), ("hi", 0.0)]
+    backchannel = Line.parse("<after 1s> mhm")
+    assert backchannel.text == "mhm" and backchannel.barge_in_after_ms == 1000
+    silent = Line.parse("<silence 5s>")
+    assert silent.text == "" and silent.pause_ms == 5000 and silent.barge_in_after_ms is None
+    assert Line.parse("one <pause 200ms> two").spoken == "one two"
+    with pytest.raises(ValueError, match="<paus 800ms>"):
+        Line.parse("one <paus 800ms> two")
+
+
+async def test_pause_inside_a_line_is_silence_on_the_wire_and_two_registrations(media, registry):
+    caller = SimulatedCaller(media.url, {"call_id": "c-pause"}, ["zero six, one two <pause 800ms> three four"],
+                             registry=registry, agent_quiet_ms=500)
+    result = await caller.run()
+    sent = b"".join(base64.b64decode(m["media"]["payload"]) for m in media.received if m["event"] == "media")
+    assert audio.speak("zero six, one two") + audio.silence(800) + audio.speak("three four") in sent
+    # the STT fakes take one registered text per stretch of speech
+    assert registry.get("c-pause").utterances == ["zero six, one two", "three four"]
+    (turn,) = result.turns
+    assert turn.caller == "zero six, one two three four"
+    spoken_ms = audio.duration_ms(audio.speak("zero six, one two") + audio.speak("three four")) + 800
+    assert turn.speech_start is not None and turn.speech_end is not None
+    assert abs((turn.speech_end - turn.speech_start) * 1000 - spoken_ms) < 250
+
+
+async def test_backchannel_at_an_offset_into_the_agent_reply_then_silence(media, registry):
+    media.greeting = "Thanks for calling the sandbox restaurant, we are open every day from nine until late."
+    caller = SimulatedCaller(media.url, {"call_id": "c-bc"}, ["<after 1000ms> mhm", "<silence 1s>"],
+                             registry=registry, agent_quiet_ms=500)
+    result = await caller.run()
+    (turn,) = result.turns  # the silent line speaks nothing
+    assert turn.barge_in and turn.caller == "mhm"
+    assert result.greeting.agent_first_media_at is not None and turn.speech_start is not None
+    offset = turn.speech_start - result.greeting.agent_first_media_at
+    assert 0.95 <= offset <= 1.3, offset
+
+
+def test_measuring_caller_pauses_inside_a_line(registry):
+    from sandbox.measuring_caller import TestCaller, line_for
+
+    caller = TestCaller("ws://127.0.0.1:9/unused", call_id="c-m", org_id="o", token="t", registry=registry)
+    seconds = caller.say("zero six, one two <pause 700ms> three four")
+    assert registry.get("c-m").utterances == ["zero six, one two", "three four"]
+    expected = audio.speak("zero six, one two") + audio.silence(700) + audio.speak("three four")
+    assert seconds == len(expected) / 8000
+    line = line_for("zero six, one two <pause 700ms> three four")
+    sent = b"".join(base64.b64decode(p) for p in line.payloads)
+    assert sent.startswith(expected[: len(expected) // 160 * 160])
+    # the speech end is after the second part, not at the pause
+    assert line.last_voiced * 20 > audio.duration_ms(audio.speak("zero six, one two")) + 700

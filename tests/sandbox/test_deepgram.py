@@ -77,27 +77,105 @@ async def test_sdk_interim_final_utterance_end_with_registered_text(fake, regist
     assert session.query["keyterm"] == ["booking", "Acme"]
     assert session.query["encoding"] == ["mulaw"] and session.query["sample_rate"] == ["8000"]
     assert session.call_id == "call-1"
-    # final arrives final_delay_ms (150) after the last voiced frame, not after the detector's hangover
-    # (nor the client's endpointing=300: not honoured by default)
+    # the final arrives after the client's endpointing (300 ms of silence) plus the processing delay
+    # (150), counted from the last voiced frame, not from the detector's hangover
     lag = session.final_sent_at[0] - session.speech_end_at[0]
-    assert 0.13 <= lag <= 0.25, lag
+    assert 0.43 <= lag <= 0.56, lag
+    # interims trail the audio by the recognition lag (300 ms): the first one covers audio up to at
+    # least 300 ms before the instant it describes
+    first = interims[0]
+    assert first.start + first.duration - first.channel.alternatives[0].words[0].start >= 0.3
+
+
+def listen_url(fake: FakeDeepgram, query: str) -> str:
+    return fake.ws_url + "/v1/listen?encoding=mulaw&sample_rate=8000&" + query
+
+
+async def results_until_final(ws, count: int = 1, timeout: float = 3.0) -> list[tuple[float, dict]]:
+    """(arrival monotonic time, message) up to the ``count``-th is_final result."""
+    out: list[tuple[float, dict]] = []
+    async with asyncio.timeout(timeout):
+        while sum(1 for _, m in out if m.get("is_final")) < count:
+            msg = json.loads(await ws.recv())
+            out.append((time.monotonic(), msg))
+    return out
 
 
 @pytest.mark.integration  # serves a socket in the test body
-async def test_endpointing_honoured_when_enabled(registry):
+@pytest.mark.parametrize(("query", "silence_ms", "low", "high"), [
+    ("endpointing=400", 800, 0.53, 0.66),  # the client's endpointing + 150 ms processing
+    ("model=nova-3", 500, 0.14, 0.27),  # no endpointing sent: Deepgram's default, 10 ms
+])
+async def test_final_after_requested_endpointing(registry, query, silence_ms, low, high):
     registry.register("call-ep", ["Tuesday please"])
-    with FakeDeepgram(registry=registry, honor_endpointing=True) as dg:
-        async with websockets.connect(dg.ws_url + "/v1/listen?encoding=mulaw&sample_rate=8000&endpointing=400"
-                                      "&interim_results=true&tag=call-ep",
+    with FakeDeepgram(registry=registry) as dg:
+        async with websockets.connect(listen_url(dg, query + "&interim_results=true&tag=call-ep"),
                                       additional_headers={"Authorization": "Token x"}) as ws:
-            await stream(ws.send, audio.silence(100) + audio.speak("Tuesday please") + audio.silence(700))
-            msgs = []
-            while not (msgs and msgs[-1].get("is_final")):
-                msgs.append(json.loads(await asyncio.wait_for(ws.recv(), 2)))
-    assert msgs[-2]["is_final"] is False and msgs[-2]["channel"]["alternatives"][0]["transcript"] == "Tuesday please"
+            sender = asyncio.create_task(stream(ws.send, audio.silence(100) + audio.speak("Tuesday please")
+                                                + audio.silence(silence_ms)))
+            msgs = [m for _, m in await results_until_final(ws)]
+            await sender
+    final = msgs[-1]
+    assert final["is_final"] is True and final["speech_final"] is True and final["from_finalize"] is False
+    assert final["channel"]["alternatives"][0]["transcript"] == "Tuesday please"
     session = dg.sessions[0]
     lag = session.final_sent_at[0] - session.speech_end_at[0]
-    assert 0.38 <= lag <= 0.5, lag
+    assert low <= lag <= high, lag
+
+
+@pytest.mark.integration  # serves a socket in the test body
+async def test_pause_shorter_than_endpointing_continues_the_utterance(registry):
+    """"zero six, one two <250 ms> three four": one speech_final with every word, none at the pause;
+    a pause longer than endpointing ends the utterance there (what a caller's pause risks)."""
+    registry.register("call-p", ["zero six, one two", "three four", "five six", "seven eight"])
+    part = audio.speak("zero six, one two")
+    with FakeDeepgram(registry=registry) as dg:
+        async with websockets.connect(listen_url(dg, "endpointing=400&interim_results=true&tag=call-p"),
+                                      additional_headers={"Authorization": "Token x"}) as ws:
+            short = audio.silence(100) + part + audio.silence(250) + audio.speak("three four") + audio.silence(700)
+            long = audio.speak("five six") + audio.silence(700) + audio.speak("seven eight") + audio.silence(700)
+            sender = asyncio.create_task(stream(ws.send, short + long))
+            msgs = [m for _, m in await results_until_final(ws, count=3, timeout=12)]
+            await sender
+    finals = [m for m in msgs if m["is_final"]]
+    assert [f["channel"]["alternatives"][0]["transcript"] for f in finals] == [
+        "zero six, one two three four", "five six", "seven eight"]
+    assert all(f["speech_final"] for f in finals)
+    words = finals[0]["channel"]["alternatives"][0]["words"]
+    assert [w["word"] for w in words] == ["zero", "six", "one", "two", "three", "four"]
+
+
+@pytest.mark.integration  # serves a socket in the test body
+async def test_endpointing_false_never_speech_final(registry):
+    registry.register("call-nf", ["no endpoint here"])
+    with FakeDeepgram(registry=registry) as dg:
+        async with websockets.connect(listen_url(dg, "endpointing=false&tag=call-nf"),
+                                      additional_headers={"Authorization": "Token x"}) as ws:
+            sender = asyncio.create_task(stream(ws.send, audio.silence(100) + audio.speak("no endpoint here")
+                                                + audio.silence(400)))
+            msgs = [m for _, m in await results_until_final(ws)]
+            await sender
+    assert msgs[-1]["is_final"] is True and msgs[-1]["speech_final"] is False
+    assert msgs[-1]["channel"]["alternatives"][0]["transcript"] == "no endpoint here"
+
+
+@pytest.mark.integration  # serves a socket in the test body
+@pytest.mark.parametrize("lag_ms", [0, 300])
+async def test_whole_utterance_interim_trails_speech_end_by_recognition_lag(registry, lag_ms):
+    registry.register("call-lag", ["Tuesday please"])
+    with FakeDeepgram(registry=registry, recognition_lag_ms=lag_ms) as dg:
+        async with websockets.connect(listen_url(dg, "endpointing=500&interim_results=true&tag=call-lag"),
+                                      additional_headers={"Authorization": "Token x"}) as ws:
+            sender = asyncio.create_task(stream(ws.send, audio.silence(100) + audio.speak("Tuesday please")
+                                                + audio.silence(900)))
+            timed = await results_until_final(ws)
+            await sender
+    whole = [t for t, m in timed if not m["is_final"]
+             and m["channel"]["alternatives"][0]["transcript"] == "Tuesday please"]
+    assert len(whole) == 1
+    after_speech = whole[0] - dg.sessions[0].speech_end_at[0]
+    # never before the lag; the fake notices the end of speech only after its 100 ms hangover
+    assert lag_ms / 1000 - 0.03 <= after_speech <= max(lag_ms, 100) / 1000 + 0.15, after_speech
 
 
 async def test_finalize_close_stream_metadata_and_fallback_pairing(fake, registry):
@@ -106,8 +184,10 @@ async def test_finalize_close_stream_metadata_and_fallback_pairing(fake, registr
                                   additional_headers={"Authorization": "Token x"}) as ws:
         line = audio.speak("first line here")
         await stream(ws.send, audio.silence(100) + line[: len(line) // 2], realtime=False)
+        sent_at = time.monotonic()
         await ws.send(json.dumps({"type": "Finalize"}))
         final = json.loads(await asyncio.wait_for(ws.recv(), 2))
+        assert time.monotonic() - sent_at >= 0.14  # the processing delay (final_delay_ms, 150)
         assert final["type"] == "Results" and final["is_final"] is True and final["from_finalize"] is True
         assert final["channel"]["alternatives"][0]["transcript"] == "first line here"
         assert final["channel_index"] == [0, 1] and "model_info" in final["metadata"]

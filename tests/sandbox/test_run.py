@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -136,3 +137,28 @@ async def test_rest_hangup_ends_the_simulated_callers_stream(sandbox):
                 await asyncio.sleep(0.05)
     assert result is not None and result["end_reason"] == "call_updated"
     assert result["duration_s"] < 3 and media.received[-1]["event"] == "stop"
+
+
+def test_script_with_an_unknown_mark_is_refused_with_400(sandbox):
+    body = json.dumps({"to": "+15550003333", "lines": ["one <paus 800ms> two"]}).encode()
+    req = urllib.request.Request(sandbox.control.url + "/sandbox/scripts", data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req)
+    assert err.value.code == 400
+    assert json.loads(err.value.read())["error"] == "invalid_request"
+    assert sandbox.book.take("+15550003333") is None
+
+
+def test_profiles_set_every_fakes_delays(registry):
+    from sandbox.profiles import INSTANT, profile
+
+    sb = start_sandbox(registry=registry, profile=INSTANT)
+    try:
+        assert sb.deepgram.final_delay_ms == 0 and sb.deepgram.recognition_lag_ms == 0
+        assert sb.openai.first_token_delay_ms == 0 and sb.elevenlabs.first_byte_delay_ms == 0
+    finally:
+        sb.stop()
+    assert profile("reference").stt_recognition_lag_ms == 300
+    with pytest.raises(ValueError, match="known: reference, instant"):
+        profile("fast")
