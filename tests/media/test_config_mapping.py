@@ -225,3 +225,15 @@ def test_transfer_twiml_number_and_trunk():
     assert ('<Sip password="p&amp;w" username="u">sip:+31612345678@pbx.example.com:5061;transport=tls</Sip>'
             in xml)
     assert "<Sip>sip:agent@pbx.example.com</Sip>" in transfer_twiml("sip:agent@pbx.example.com")
+
+
+def test_transcript_endings_set_the_last_wait():
+    from media.pipeline.endpoint import ending, words_wait
+    from media.plan import TurnSettings
+
+    settings = TurnSettings(on_punctuation_seconds=0.1, on_number_seconds=1.2, on_no_punctuation_seconds=1.5)
+    assert ending("What are your opening hours?") == "punctuation"
+    assert ending("My number is zero six, one two") == "number" and ending("it is 0612") == "number"
+    assert ending("three four, five six seven eight.") == "punctuation"  # a full stop ends the number
+    assert ending("I would like to book a table for") == "open" and ending("") == "open"
+    assert [words_wait(t, settings) for t in ("Yes.", "zero six,", "well")] == [0.1, 1.2, 1.5]
