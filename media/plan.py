@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.models.assistant import StartSpeakingPlan, StopSpeakingPlan, TranscriptionEndpointingPlan
 from chalicelib.templating import render
 
 PIPELINE_LLMS = ("openai", "xai", "mistral")
@@ -30,6 +31,44 @@ def fill_variables(text: str | None, variables: dict[str, Any] | None) -> str | 
     if not text or not variables:
         return text
     return render(text, variables)
+
+
+@dataclass(frozen=True)
+class TurnSettings:
+    """How a caller's turn ends and what interrupts the agent (the assistant's speaking plans, defaults filled)."""
+
+    wait_seconds: float = 0.0
+    smart_endpointing: bool = True
+    max_wait_seconds: float = 3.0
+    on_punctuation_seconds: float = 0.1
+    on_no_punctuation_seconds: float = 1.5
+    on_number_seconds: float = 1.2
+    stt_endpointing_ms: int = 300  # Deepgram `endpointing` (stt_config.endpointing is in seconds)
+    num_words: int = 0
+    voice_seconds: float = 0.2
+    backoff_seconds: float = 1.0
+    acknowledgement_phrases: tuple[str, ...] = ()
+
+
+def turn_settings(config: dict[str, Any], stt: dict[str, Any] | None) -> TurnSettings:
+    """The speaking plans of a stored config (only the fields a client set are stored) with defaults."""
+    from pydantic import ValidationError
+
+    try:
+        start = StartSpeakingPlan.model_validate(config.get("start_speaking_plan") or {})
+        stop = StopSpeakingPlan.model_validate(config.get("stop_speaking_plan") or {})
+    except ValidationError as exc:  # the API validated it; a row written some other way must not crash the call
+        raise UnsupportedConfig(
+            f"invalid start_speaking_plan / stop_speaking_plan: {exc.error_count()} error(s)") from exc
+    words = start.transcription_endpointing_plan or TranscriptionEndpointingPlan()
+    endpointing = (stt or {}).get("endpointing")
+    return TurnSettings(
+        wait_seconds=start.wait_seconds, smart_endpointing=start.smart_endpointing_enabled,
+        max_wait_seconds=start.max_wait_seconds, on_punctuation_seconds=words.on_punctuation_seconds,
+        on_no_punctuation_seconds=words.on_no_punctuation_seconds, on_number_seconds=words.on_number_seconds,
+        stt_endpointing_ms=300 if endpointing is None else round(float(endpointing) * 1000),
+        num_words=stop.num_words, voice_seconds=stop.voice_seconds, backoff_seconds=stop.backoff_seconds,
+        acknowledgement_phrases=tuple(stop.acknowledgement_phrases or ()))
 
 
 @dataclass
@@ -72,6 +111,7 @@ class CallPlan:
     caller_phone: str | None
     assistant_phone: str | None
     recording_enabled: bool = True  # the assistant's switch (gdpr_mode wins: media/recording.py)
+    turn: TurnSettings = field(default_factory=TurnSettings)
 
     @property
     def realtime(self) -> bool:
@@ -170,6 +210,7 @@ def build_plan(org_id: str, call_id: str, direction: str, data: dict[str, Any]) 
         number_id=data.get("number_id"),
         caller_phone=data.get("caller_phone"), assistant_phone=data.get("assistant_phone"),
         recording_enabled=config.get("recording_enabled") is not False,
+        turn=turn_settings(config, stt),
     )
 
 

@@ -47,6 +47,32 @@ class STTConfig(ApiModel):
     translation_target_languages: list[ShortStr] | None = None
 
 
+class TranscriptionEndpointingPlan(ApiModel):
+    """How long to wait after the caller's last word, by how the transcript ends (Vapi's names)."""
+
+    on_punctuation_seconds: float = Field(default=0.1, ge=0, le=3)
+    on_no_punctuation_seconds: float = Field(default=1.5, ge=0, le=5)
+    on_number_seconds: float = Field(default=1.2, ge=0, le=5)
+
+
+class StartSpeakingPlan(ApiModel):
+    """When the agent starts its reply (Vapi's startSpeakingPlan; docs/media.md "How a turn ends")."""
+
+    wait_seconds: float = Field(default=0.0, ge=0, le=5)
+    smart_endpointing_enabled: bool = True
+    max_wait_seconds: float = Field(default=3.0, ge=0.2, le=10)
+    transcription_endpointing_plan: TranscriptionEndpointingPlan | None = None
+
+
+class StopSpeakingPlan(ApiModel):
+    """When caller speech stops the agent (Vapi's stopSpeakingPlan; docs/media.md "Interruptions")."""
+
+    num_words: int = Field(default=0, ge=0, le=10)
+    voice_seconds: float = Field(default=0.2, ge=0.05, le=2)
+    backoff_seconds: float = Field(default=1.0, ge=0.2, le=10)
+    acknowledgement_phrases: list[ShortStr] | None = Field(default=None, max_length=100)
+
+
 class Message(ApiModel):
     role: Literal["system", "user", "assistant"]
     content: LongStr
@@ -239,6 +265,8 @@ class AssistantFields(ApiModel):
     stt_config: STTConfig | None = None
     llm_config: LLMConfig | None = None
     tts_config: TTSConfig | None = None
+    start_speaking_plan: StartSpeakingPlan | None = None
+    stop_speaking_plan: StopSpeakingPlan | None = None
     metadata: FreeForm | None = None
 
     @model_validator(mode="after")
@@ -286,6 +314,8 @@ ASSISTANT_DEFAULTS: dict[str, Any] = {
     "stt_config": None,
     "llm_config": None,
     "tts_config": None,
+    "start_speaking_plan": None,  # null: the runtime defaults (StartSpeakingPlan())
+    "stop_speaking_plan": None,
     "metadata": None,
 }
 

@@ -13,7 +13,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.models.assistant import AnalysisPlan, LLMConfig, STTConfig, TTSConfig, WebhookEvent
+from chalicelib.models.assistant import (
+    AnalysisPlan,
+    LLMConfig,
+    StartSpeakingPlan,
+    StopSpeakingPlan,
+    STTConfig,
+    TTSConfig,
+    WebhookEvent,
+)
 from chalicelib.models.campaigns import CampaignStatus, LeadStatus
 
 DateTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
@@ -80,6 +88,8 @@ class Assistant(Resource):
     stt_config: STTConfig | None = None
     llm_config: LLMConfig | None = None
     tts_config: TTSConfig | None = None
+    start_speaking_plan: StartSpeakingPlan | None = None
+    stop_speaking_plan: StopSpeakingPlan | None = None
     metadata: FreeForm | None = None
 
 

@@ -209,6 +209,9 @@ class CallCore:
     def note_final(self) -> None:
         self.turns.note_final()
 
+    def note_llm_request(self, *, speculative: bool = False) -> None:
+        self.turns.note_llm_request(speculative=speculative)
+
     async def on_user_turn(self, text: str, dtmf: str | None = None, speculated: bool = False) -> None:
         if self._ending:
             return

@@ -11,7 +11,8 @@ from pipecat.frames.frames import Frame, LLMTextFrame, TTSAudioRawFrame
 
 VOICE_RMS = 300  # linear16 RMS of a voiced 20 ms frame (digital silence is ~0)
 RECENT_VOICE_SECONDS = 5.0  # older voice cannot be the end of the speech a final belongs to
-FIGURES = ("endpointing_ms", "stt_ms", "llm_first_token_ms", "tts_first_audio_ms", "voice_to_voice_ms")
+FIGURES = ("endpointing_ms", "stt_ms", "llm_first_token_ms", "tts_first_audio_ms", "voice_to_voice_ms",
+           "llm_requests")
 
 
 def _ms(a: float | None, b: float | None) -> int | None:
@@ -31,6 +32,7 @@ class Turn:
     first_audio_out: float | None = None
     interrupted: bool = False
     speculative: bool = False
+    llm_requests: int = 0  # requests started for this turn, speculative guesses included
 
     def figures(self) -> dict[str, Any]:
         """The turn's latency figures in milliseconds."""
@@ -39,7 +41,8 @@ class Turn:
                 "llm_first_token_ms": _ms(self.turn_end, self.llm_first_token),
                 "tts_first_audio_ms": _ms(self.llm_first_token, self.tts_first_audio),
                 "voice_to_voice_ms": _ms(self.speech_end, self.first_audio_out),
-                "interrupted": self.interrupted, "speculative": self.speculative}
+                "interrupted": self.interrupted, "speculative": self.speculative,
+                "llm_requests": self.llm_requests}
 
 
 class TurnLog:
@@ -53,6 +56,7 @@ class TurnLog:
         self.first_audio_at: float | None = None
         self.greeting_latency_ms: int | None = None
         self._spec_first_token: float | None = None
+        self._requests_before_turn = 0  # LLM requests started while the caller's turn was still open
 
     def _new_turn(self, speech_end: float | None = None, stt_final: float | None = None,
                   turn_end: float | None = None) -> Turn:
@@ -101,6 +105,16 @@ class TurnLog:
         if speculated:
             turn.speculative = True
             turn.llm_first_token = self._spec_first_token
+        turn.llm_requests += self._requests_before_turn
+        self._requests_before_turn = 0
+
+    def note_llm_request(self, *, speculative: bool) -> None:
+        """An LLM request starts: a guess for the caller's open turn, or for the reply being made."""
+        t = self.current
+        if speculative or t is None or t.turn_end is None:
+            self._requests_before_turn += 1
+        else:
+            t.llm_requests += 1
 
     def speculation_started(self) -> None:
         """A speculative reply starts: its first token is timed afresh."""

@@ -1,9 +1,11 @@
-"""Turn-taking between STT and LLM: the caller's turn ends on the STT's own endpoint.
+"""Turn-taking between STT and LLM: local voice activity and an end-of-turn model decide when to answer.
 
-The brain replaces Pipecat's user aggregator: it ends the caller's turn on the STT's own endpoint
-(Deepgram ``speech_final``) instead of waiting for a local VAD + turn model, filters backchannels,
-fires barge-in on the first real word heard while the agent speaks, turns DTMF into text, starts a
-speculative reply on a stable interim transcript, and tracks activity for silence handling.
+The brain replaces Pipecat's user aggregator. For each caller turn: Silero (``media.pipeline.listen``)
+says when speech stops; Smart Turn v3 says whether the turn sounds finished; the transcript's ending
+(punctuation, a number being dictated) sets how long to wait (``media.pipeline.endpoint``); the STT is
+asked to ``Finalize`` for a fast final; speech that resumes cancels everything, so the agent never
+answers into a pause. It also filters backchannels, fires barge-in, turns DTMF into text, starts a
+speculative reply where it pays, counts LLM requests, and tracks activity for silence handling.
 """
 
 from __future__ import annotations
@@ -24,12 +26,19 @@ from pipecat.frames.frames import (
     LLMContextFrame,
     StartFrame,
     TranscriptionFrame,
+    VADUserStoppedSpeakingFrame,
 )
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from media.pipeline.endpoint import words_wait
 from media.pipeline.gate import SpeculationGate
+from media.pipeline.listen import STOP_SECONDS, TurnAudio, VoiceActivity, turn_complete_probability
+from media.plan import TurnSettings
 from media.utterances import is_backchannel, normalize
+
+FINAL_WAIT_SECONDS = 1.0  # after Finalize: how long the final may take before the interim stands in
+SPECULATE_MAX_WAIT_SECONDS = 0.3  # speculate only when the reply would be released this soon anyway
 
 
 class TurnHost(Protocol):
@@ -60,6 +69,8 @@ class TurnHost(Protocol):
 
     def note_final(self) -> None: ...
 
+    def note_llm_request(self, *, speculative: bool = False) -> None: ...
+
     async def on_user_turn(self, text: str, dtmf: str | None = None, speculated: bool = False) -> None: ...
 
 
@@ -68,14 +79,22 @@ class CallBrain(FrameProcessor):
 
     def __init__(self, session: TurnHost, *, pass_audio: bool = False, endpoint_fallback_secs: float = 0.8,
                  dtmf_flush_secs: float = 1.2, gate: SpeculationGate | None = None,
-                 speculate_quiet: float = 0.12) -> None:
+                 settings: TurnSettings | None = None) -> None:
         super().__init__(name="call-brain")  # pyright: ignore[reportUnknownMemberType] - Pipecat's **kwargs
         self.s = session
         self._pass_audio = pass_audio
         self.gate = gate
-        self._speculate_quiet = speculate_quiet
-        self._spec_task: asyncio.Task[None] | None = None
-        self.spec_text: str | None = None  # the interim a speculative reply is running for
+        self.turn = settings or TurnSettings()
+        # Speech-to-speech: the realtime model detects turns itself (server VAD); no local models run.
+        self.vad = None if pass_audio else VoiceActivity()
+        self.turn_audio = TurnAudio()
+        self.caller_speaking = False
+        self.speech_end_at: float | None = None
+        self._interim = ""
+        self._last_final_at = 0.0
+        self._final_event = asyncio.Event()
+        self._decide_task: asyncio.Task[None] | None = None
+        self.spec_text: str | None = None  # the transcript a speculative reply is running for
         self.spec_hits = 0
         self.spec_misses = 0
         self._finals: list[str] = []
@@ -97,8 +116,6 @@ class CallBrain(FrameProcessor):
             return
         if isinstance(frame, (EndFrame, CancelFrame)):
             self._cancel_tasks()
-            if self._spec_task and not self._spec_task.done():
-                self._spec_task.cancel()
             await self.push_frame(frame, direction)
             return
         if isinstance(frame, BotStartedSpeakingFrame):
@@ -122,14 +139,16 @@ class CallBrain(FrameProcessor):
             await self._on_dtmf(frame)
             return
         if isinstance(frame, InputAudioRawFrame):
-            # Cascade: STT consumed it already. Speech-to-speech: the model needs it.
+            # Cascade: STT consumed it already (the brain listens to it). Speech-to-speech: the model needs it.
             if self._pass_audio:
                 await self.push_frame(frame, direction)
+            else:
+                await self._on_audio(frame.audio)
             return
         await self.push_frame(frame, direction)
 
     def _cancel_tasks(self) -> None:
-        for task in (self._endpoint_task, self._dtmf_task):
+        for task in (self._endpoint_task, self._dtmf_task, self._decide_task):
             if task and not task.done():
                 task.cancel()
 
@@ -142,24 +161,95 @@ class CallBrain(FrameProcessor):
             return
         self.last_activity = time.monotonic()
         self.s.note_user_speech()
-        if self.agent_audible() and not is_backchannel(text) and self.s.interruptible():
+        if self.agent_audible() and self._interrupts(text):
             await self.barge_in()
             return
-        if self.gate is not None and not self.agent_audible() and not self._finals and self.s.may_speculate():
-            # Stable interim = no newer transcript for a moment: start the reply now, hold its output.
-            if self._spec_task and not self._spec_task.done():
-                self._spec_task.cancel()
-            self._spec_task = self.create_task(self._speculate_later(text), name="speculate")  # pyright: ignore[reportUnknownMemberType] - Task[Unknown]
+        self._interim = text
 
-    async def _speculate_later(self, text: str) -> None:
-        # Stable: this is still the newest interim (a newer one cancels this task) and the caller's
-        # audio has been quiet for a moment, so the words are probably all in. The STT's final comes
-        # later (its endpointing wait), which is the time this wins.
-        while True:
-            wait = (self.s.last_voice_at or 0.0) + self._speculate_quiet - time.monotonic()
-            if wait <= 0:
-                break
+    def _interrupts(self, text: str) -> bool:
+        """Words that stop the agent: not a backchannel, at least ``num_words`` of them."""
+        if not self.s.interruptible() or is_backchannel(text, extra=self.turn.acknowledgement_phrases):
+            return False
+        return len(text.split()) >= max(1, self.turn.num_words)
+
+    # --- listening: voice activity and the turn decision --------------------------------------
+    async def _on_audio(self, pcm: bytes) -> None:
+        if self.vad is None:
+            return
+        self.turn_audio.add(pcm)
+        for event in self.vad.feed(pcm):
+            if event == "start":
+                await self._on_speech_start()
+            else:
+                self._on_speech_stop()
+
+    async def _on_speech_start(self) -> None:
+        self.caller_speaking = True
+        self.last_activity = time.monotonic()
+        self.s.note_user_speech()
+        # The caller goes on: whatever was being decided (or guessed) for the words so far waits for the rest.
+        if self._decide_task and not self._decide_task.done():
+            self._decide_task.cancel()
+        await self.cancel_speculation()
+
+    def _on_speech_stop(self) -> None:
+        self.caller_speaking = False
+        self.speech_end_at = time.monotonic() - STOP_SECONDS
+        self._start_decision()
+
+    def _start_decision(self) -> None:
+        if self._decide_task and not self._decide_task.done():
+            self._decide_task.cancel()
+        self._decide_task = self.create_task(self._decide(), name="turn-decision")  # pyright: ignore[reportUnknownMemberType] - Task[Unknown]
+
+    def _pending_text(self) -> str:
+        return " ".join([*self._finals, self._interim]).strip()
+
+    async def _sleep_until(self, at: float) -> None:
+        wait = at - time.monotonic()
+        if wait > 0:
             await asyncio.sleep(wait)
+
+    async def _decide(self) -> None:
+        """After speech stopped: is the turn over? Cancelled when the caller speaks again."""
+        t = self.turn
+        speech_end = self.speech_end_at or time.monotonic()
+        if not t.smart_endpointing:
+            return  # the STT's own endpoint (speech_final) ends the turn: see _on_final
+        complete = await turn_complete_probability(self.turn_audio.snapshot()) > 0.5
+        if not complete:
+            # Sounds unfinished: keep listening, up to the maximum wait.
+            await self._sleep_until(speech_end + t.max_wait_seconds)
+        text = self._pending_text()
+        if (complete and text and self.gate is not None and not self.agent_audible() and self.s.may_speculate()
+                and words_wait(text, t) <= SPECULATE_MAX_WAIT_SECONDS):
+            # Speculation where it pays: the reply starts now on the words so far and is released if the
+            # final transcript says the same; the final is only a Finalize round trip away.
+            await self._speculate(text)
+        finalize_at = time.monotonic()
+        await self.push_frame(VADUserStoppedSpeakingFrame(stop_secs=STOP_SECONDS), FrameDirection.UPSTREAM)
+        await self._await_final(speech_end, finalize_at)
+        await self._end_when_due(speech_end)
+
+    async def _await_final(self, speech_end: float, since: float) -> None:
+        if self._finals and self._last_final_at >= speech_end:
+            return  # the STT already finalized what was said
+        deadline = since + FINAL_WAIT_SECONDS
+        while self._last_final_at < since and time.monotonic() < deadline:
+            self._final_event.clear()
+            try:
+                await asyncio.wait_for(self._final_event.wait(), deadline - time.monotonic())
+            except TimeoutError:
+                break
+
+    async def _end_when_due(self, speech_end: float) -> None:
+        text = self._pending_text()
+        if not text:
+            return  # a noise without words: no turn
+        await self._sleep_until(speech_end + max(self.turn.wait_seconds, words_wait(text, self.turn)))
+        await self.end_turn()
+
+    async def _speculate(self, text: str) -> None:
         if self.spec_text is not None:
             if normalize(self.spec_text) == normalize(text):
                 return
@@ -168,6 +258,7 @@ class CallBrain(FrameProcessor):
             return
         self.spec_text = text
         self.gate.hold()
+        self.s.note_llm_request(speculative=True)
         await self.push_frame(LLMContextFrame(context=self.s.speculative_context(text)))
 
     async def cancel_speculation(self) -> None:
@@ -186,23 +277,31 @@ class CallBrain(FrameProcessor):
     async def _on_final(self, frame: TranscriptionFrame) -> None:
         text = frame.text.strip()
         self.last_activity = time.monotonic()
-        if self._spec_task and not self._spec_task.done():
-            self._spec_task.cancel()
         if not text:
             return
         self.s.note_user_speech()
         result = getattr(frame, "result", None)
         speech_final = bool(getattr(result, "speech_final", False))
-        if self.agent_audible() and not self._finals and is_backchannel(text):
-            # A backchannel while the agent speaks: heard, not a turn.
+        self._interim = ""
+        if self.agent_audible() and not self._finals and not self._interrupts(text):
+            # A backchannel (or too few words to interrupt) while the agent speaks: heard, not a turn.
             self.s.record_backchannel(text)
             return
-        if self.agent_audible() and self.s.interruptible():
+        if self.agent_audible():
             await self.barge_in()
         self._finals.append(text)
+        self._last_final_at = time.monotonic()
+        self._final_event.set()
         self.s.note_final()
+        if self.vad is not None and self.turn.smart_endpointing:
+            if not self.caller_speaking and (self._decide_task is None or self._decide_task.done()):
+                self._start_decision()  # words the voice detector missed still get a decision
+            return
         if speech_final:
-            await self.end_turn()
+            speech_end = self.speech_end_at or time.monotonic()
+            if self._endpoint_task and not self._endpoint_task.done():
+                self._endpoint_task.cancel()
+            self._endpoint_task = self.create_task(self._end_when_due(speech_end), name="endpoint")  # pyright: ignore[reportUnknownMemberType] - Task[Unknown]
         else:
             self._arm_endpoint()
 
@@ -216,12 +315,16 @@ class CallBrain(FrameProcessor):
         await self.end_turn()
 
     async def end_turn(self) -> None:
-        if self._endpoint_task and not self._endpoint_task.done() and asyncio.current_task() is not self._endpoint_task:
-            self._endpoint_task.cancel()
-        if not self._finals:
+        current = asyncio.current_task()
+        for task in (self._endpoint_task, self._decide_task):
+            if task and not task.done() and current is not task:
+                task.cancel()
+        if not self._finals and not self._interim:
             return
-        text = " ".join(self._finals)
-        self._finals = []
+        # No final in time (the STT did not answer Finalize): the newest interim stands in for it.
+        text = " ".join(self._finals) if self._finals else self._interim
+        self._finals, self._interim = [], ""
+        self.turn_audio.clear()
         if self.spec_text is not None:
             if normalize(self.spec_text) == normalize(text):
                 self.spec_text = None
@@ -248,6 +351,7 @@ class CallBrain(FrameProcessor):
             await self.s.on_user_turn(f"[The caller pressed the keypad keys: {digits}]", dtmf=digits)
 
     async def run_llm(self, context: Any) -> None:
+        self.s.note_llm_request()
         await self.push_frame(LLMContextFrame(context=context))
 
     async def push(self, frame: Frame) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,13 +26,12 @@ from starlette.websockets import WebSocket
 from media.conversation import new_context
 from media.pipeline.brain import CallBrain, TurnHost
 from media.pipeline.gate import Probe, SpeculationGate
+from media.pipeline.listen import load_models
 from media.plan import CallPlan
 from media.providers.base import SAMPLE_RATE, Services
 from media.transports.twilio import StreamHost, TwilioSerializer
 
 log = logging.getLogger("voice.media.pipeline")
-
-DEFAULT_SPECULATE_QUIET_MS = 120.0
 
 
 class PipelineHost(TurnHost, Protocol):
@@ -82,15 +80,12 @@ class Built:
 
 
 def preload() -> None:
-    """Import Pipecat and the common services once at process start (not per call, not at import)."""
+    """Import Pipecat and the common services, and load the listening models, once at process start
+    (not per call, not at import)."""
     for module in ("pipecat.services.deepgram.stt", "pipecat.services.elevenlabs.tts",
                    "pipecat.services.openai.llm", "pipecat.workers.runner"):
         importlib.import_module(module)
-
-
-def speculate_quiet_seconds() -> float:
-    """How long the caller's audio must be quiet before a stable interim starts a speculative reply."""
-    return float(os.environ.get("MEDIA_SPECULATE_QUIET_MS", str(DEFAULT_SPECULATE_QUIET_MS))) / 1000
+    load_models()
 
 
 def build_pipeline(host: PipelineHost, stream: StreamHost, ws: WebSocket, plan: CallPlan, services: Services) -> Built:
@@ -105,7 +100,7 @@ def build_pipeline(host: PipelineHost, stream: StreamHost, ws: WebSocket, plan: 
             serializer=TwilioSerializer(stream, host.stream_sid), allowed_origins=[]))
 
     gate = None if plan.realtime else SpeculationGate()
-    brain = CallBrain(host, pass_audio=plan.realtime, gate=gate, speculate_quiet=speculate_quiet_seconds())
+    brain = CallBrain(host, pass_audio=plan.realtime, gate=gate, settings=plan.turn)
     llm = services.llm
     llm.register_function(None, host.handle_function_call)
     processors: list[FrameProcessor]

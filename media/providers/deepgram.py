@@ -105,7 +105,7 @@ def build_stt(plan: CallPlan, key: str) -> DeepgramSTTService:
     cfg = plan.stt or {}
     settings = DeepgramSTTService.Settings(
         model=cfg.get("model") or "nova-3-general", language=cfg.get("language") or "en",
-        interim_results=True, punctuate=True, smart_format=False, endpointing=300,
+        interim_results=True, punctuate=True, smart_format=False, endpointing=plan.turn.stt_endpointing_ms,
         utterance_end_ms=1000, profanity_filter=False, extra={"vad_events": True})
     if cfg.get("keyterms"):
         settings.keyterm = list(cfg["keyterms"])

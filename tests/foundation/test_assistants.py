@@ -96,6 +96,28 @@ def test_defaults_on_minimal_create(api):
         assert a[key] is None
 
 
+def test_speaking_plans_stored_as_sent_camel_case_accepted_and_replaced_whole_on_patch(api, other_api):
+    r = api.post("/assistants", {"name": "Turns", "startSpeakingPlan": {
+        "waitSeconds": 0.3, "smartEndpointingEnabled": False, "maxWaitSeconds": 2,
+        "transcriptionEndpointingPlan": {"onNumberSeconds": 0.8}},
+        "stopSpeakingPlan": {"numWords": 2, "voiceSeconds": 0.3, "backoffSeconds": 1.5,
+                             "acknowledgementPhrases": ["sounds good"]}})
+    assert r.status_code == 201, r.body
+    a = r.data["assistant"]
+    assert a["start_speaking_plan"] == {"wait_seconds": 0.3, "smart_endpointing_enabled": False,
+                                        "max_wait_seconds": 2.0,
+                                        "transcription_endpointing_plan": {"on_number_seconds": 0.8}}
+    assert a["stop_speaking_plan"] == {"num_words": 2, "voice_seconds": 0.3, "backoff_seconds": 1.5,
+                                       "acknowledgement_phrases": ["sounds good"]}
+    patched = api.patch(f"/assistants/{a['id']}", {"stop_speaking_plan": {"num_words": 1}})
+    assert patched.status_code == 200 and patched.data["assistant"]["stop_speaking_plan"] == {"num_words": 1}
+    assert patched.data["assistant"]["start_speaking_plan"] == a["start_speaking_plan"]
+    cleared = api.patch(f"/assistants/{a['id']}", {"start_speaking_plan": None})
+    assert cleared.status_code == 200 and cleared.data["assistant"]["start_speaking_plan"] is None
+    assert _create(api)["stop_speaking_plan"] is None  # unset: the runtime defaults (docs/media.md)
+    assert other_api.patch(f"/assistants/{a['id']}", {"stop_speaking_plan": {"num_words": 3}}).status_code == 404
+
+
 def test_secret_stored_encrypted(api, org):
     from chalicelib.services.assistants import get_document, secret_for
     from chalicelib.storage.tables import AssistantModel
@@ -170,6 +192,13 @@ def test_tools_all_shapes_normalized(api):
     ({"name": "a", "tts_config": {"provider": "elevenlabs", "voice_id": "v", "speed": 3}}, "tts_config.speed",
      "invalid_request"),
     ({"name": "a", "analysis_plan": {"min_messages_threshold": -1}}, "analysis_plan.min_messages_threshold",
+     "invalid_request"),
+    ({"name": "a", "start_speaking_plan": {"wait_seconds": -1}}, "start_speaking_plan.wait_seconds",
+     "invalid_request"),
+    ({"name": "a", "startSpeakingPlan": {"transcriptionEndpointingPlan": {"onNumberSeconds": 9}}},
+     "start_speaking_plan.transcription_endpointing_plan.on_number_seconds", "invalid_request"),
+    ({"name": "a", "stop_speaking_plan": {"num_words": "two"}}, "stop_speaking_plan.num_words", "invalid_request"),
+    ({"name": "a", "stop_speaking_plan": {"backchannels": ["ok"]}}, "stop_speaking_plan.backchannels",
      "invalid_request"),
 ])
 def test_validation_errors(api, body, param, code):

@@ -187,9 +187,32 @@ def test_unsupported_combinations_are_rejected_with_a_reason(cfg, message):
 
 def test_backchannel_and_voicemail_classifiers():
     assert is_backchannel("Mhm.") and is_backchannel("yeah okay") and is_backchannel("Uh-huh")
+    # However the STT spells them: hyphens, repeats, split words, punctuation.
+    for spelling in ("Mm-hmm.", "mhm", "mmhmm", "mm hmm", "uh-huh", "Uh huh.", "uhhuh", "Yeahh.", "Okay, got it."):
+        assert is_backchannel(spelling), spelling
+    assert not is_backchannel("sounds good") and is_backchannel("Sounds good!", extra=("sounds good",))
     assert not is_backchannel("wait, stop") and not is_backchannel("") and not is_backchannel("yes yes yes yes")
     assert looks_like_voicemail("Hi, you've reached Jan. Please leave a message after the beep.")
     assert not looks_like_voicemail("Hello, this is Jan speaking.")
+
+
+def test_speaking_plans_and_stt_endpointing_reach_the_plan_and_deepgram():
+    default = plan_for(CASCADE).turn
+    assert (default.smart_endpointing, default.wait_seconds, default.on_number_seconds) == (True, 0.0, 1.2)
+    assert (default.num_words, default.voice_seconds, default.backoff_seconds) == (0, 0.2, 1.0)
+    stt = _as(DeepgramSTTService, build_services(plan_for(CASCADE)).stt)
+    assert stt._build_connect_kwargs()["endpointing"] == "300"
+    cfg = {**CASCADE, "stt_config": {**CASCADE["stt_config"], "endpointing": 0.5},
+           "start_speaking_plan": {"smart_endpointing_enabled": False, "wait_seconds": 0.4,
+                                   "transcription_endpointing_plan": {"on_number_seconds": 0.7}},
+           "stop_speaking_plan": {"num_words": 2, "acknowledgement_phrases": ["sounds good"]}}
+    plan = plan_for(cfg)
+    assert plan.turn.stt_endpointing_ms == 500 and not plan.turn.smart_endpointing
+    assert (plan.turn.wait_seconds, plan.turn.on_number_seconds, plan.turn.on_punctuation_seconds) == (0.4, 0.7, 0.1)
+    assert plan.turn.num_words == 2 and plan.turn.acknowledgement_phrases == ("sounds good",)
+    assert _as(DeepgramSTTService, build_services(plan).stt)._build_connect_kwargs()["endpointing"] == "500"
+    with pytest.raises(UnsupportedConfig, match="stop_speaking_plan"):
+        plan_for({**CASCADE, "stop_speaking_plan": {"num_words": -1}})
 
 
 def test_transfer_twiml_number_and_trunk():
@@ -202,3 +225,15 @@ def test_transfer_twiml_number_and_trunk():
     assert ('<Sip password="p&amp;w" username="u">sip:+31612345678@pbx.example.com:5061;transport=tls</Sip>'
             in xml)
     assert "<Sip>sip:agent@pbx.example.com</Sip>" in transfer_twiml("sip:agent@pbx.example.com")
+
+
+def test_transcript_endings_set_the_last_wait():
+    from media.pipeline.endpoint import ending, words_wait
+    from media.plan import TurnSettings
+
+    settings = TurnSettings(on_punctuation_seconds=0.1, on_number_seconds=1.2, on_no_punctuation_seconds=1.5)
+    assert ending("What are your opening hours?") == "punctuation"
+    assert ending("My number is zero six, one two") == "number" and ending("it is 0612") == "number"
+    assert ending("three four, five six seven eight.") == "punctuation"  # a full stop ends the number
+    assert ending("I would like to book a table for") == "open" and ending("") == "open"
+    assert [words_wait(t, settings) for t in ("Yes.", "zero six,", "well")] == [0.1, 1.2, 1.5]
