@@ -20,6 +20,7 @@ from chalicelib.jsonvalue import as_list, as_object
 from chalicelib.models.assistant import ASSISTANT_DEFAULTS, AssistantFields
 from chalicelib.models.calls import OutboundCallRequest
 from chalicelib.models.common import is_uuid
+from chalicelib.models.end_reasons import normalize_end_reason
 from chalicelib.models.phone import normalize_e164
 from chalicelib.security import make_call_token
 from chalicelib.services import media_client
@@ -336,6 +337,7 @@ def public_call(call: Call) -> dict[str, Any]:
     out: dict[str, Any] = {"id": call.id, "org_id": call.org_id, "direction": call.direction, "status": call.status}
     for key in PUBLIC_DATA_KEYS:
         out[key] = d.get(key)
+    out["end_reason"] = normalize_end_reason(d.get("end_reason"))  # rows written before the closed set
     # Presigned on read from the stored key (never stored itself; the key is not exposed).
     out["recording_url"] = _recording_url(d)
     out["agent_id"] = d.get("assistant_id")

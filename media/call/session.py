@@ -12,6 +12,7 @@ from pipecat.workers.runner import WorkerRunner
 from chalicelib.models.media import CallEnded, CallStarted
 from media.call import recording
 from media.call.core import CallCore
+from media.call.keeper import CallKeeper
 from media.call.prepared import Prepared
 from media.call.transcript import transcript
 from media.controlplane import control_plane
@@ -105,6 +106,7 @@ class CallSession(CallCore):
             self.spawn(self.voicemail.timeout(), "vm-timeout")
         await started
         self._start_watchers(plan)
+        self.spawn(CallKeeper(self.org_id, self.call_id, self._transcript, self._lost).run(), "keeper")
         runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
         await runner.add_workers(built.worker)
         run_task = asyncio.create_task(runner.run())
@@ -179,6 +181,12 @@ class CallSession(CallCore):
                 await asyncio.to_thread(control_plane().hang_up, self.call_sid)
         finally:
             self.ended.set()
+
+    def _transcript(self) -> list[dict[str, Any]]:
+        return transcript(self.built.context if self.built else None)
+
+    async def _lost(self) -> None:
+        await self.end("media_failure", error="The call row was ended while this task held the call.")
 
     async def _record_started(self) -> None:
         event = CallStarted(org_id=self.org_id, call_id=self.call_id, control_url=self.control_url)
