@@ -69,12 +69,13 @@ def recordings_component() -> Component:
 
 def media_component() -> Component:
     """The media service as a subprocess (`python -m media.server`) on MEDIA_PORT (0 = a free port),
-    restarted with backoff when it exits, as ECS replaces a stopped task."""
+    restarted with backoff when it exits, as ECS replaces a stopped task (``DEV_MEDIA_RESTART=0``: not)."""
     requested = int(os.environ.get("MEDIA_PORT", "8765"))
     port = requested or _free_port()
     inner = process_component("media", [sys.executable, "-m", "media.server"],
                               ready_url=f"http://127.0.0.1:{port}/healthz", timeout=60,
-                              env={"MEDIA_PORT": str(port), "MEDIA_HOST": "127.0.0.1"}, restart=True)
+                              env={"MEDIA_PORT": str(port), "MEDIA_HOST": "127.0.0.1"},
+                              restart=os.environ.get("DEV_MEDIA_RESTART", "1") != "0")
 
     def start(stack: Stack) -> None:
         from chalicelib.settings import reset_settings
@@ -224,15 +225,17 @@ REAPER_INTERVAL_SECONDS = 15.0
 
 def call_reaper_component(interval: float = REAPER_INTERVAL_SECONDS) -> Component:
     """The scheduled ``call_reaper`` Lambda of AWS (every minute there) as a thread: every ``interval``
-    seconds it ends in-progress calls whose media task stopped heartbeating (``DEV_REAPER_SECONDS``)."""
+    seconds (``DEV_REAPER_SECONDS``) it ends in-progress calls whose media task stopped heartbeating for
+    35 s (``DEV_REAPER_STALE_SECONDS``; tests shorten both)."""
 
     def loop(stop: threading.Event, every: float) -> None:
         from chalicelib.services.call_reaper import reap_stale_calls
 
         log = logging.getLogger("devstack.reaper")
+        stale = float(os.environ["DEV_REAPER_STALE_SECONDS"]) if os.environ.get("DEV_REAPER_STALE_SECONDS") else None
         while not stop.wait(every):
             try:
-                reap_stale_calls()
+                reap_stale_calls(stale)
             except Exception:  # noqa: BLE001 - a dev poller keeps polling
                 log.exception("call reaper run failed")
 

@@ -114,7 +114,8 @@ def call_ended(org_id: str, call_id: str, *, end_reason: str, messages: list[Any
     current = _repo().get(org_id, call_id)
     if current is None or current.status not in LIVE_STATUSES:
         return None
-    if duration_seconds is None:
+    if duration_seconds is None or current.data.get("stream_recoveries"):
+        # A call resumed on another task after its stream was cut: the whole call, not the last task's part.
         duration_seconds = _duration(current.data.get("started_at"), now)
     if duration_seconds is not None:
         duration_seconds = int(round(duration_seconds))  # the contract's Call.duration_seconds is an integer

@@ -270,12 +270,14 @@ def callback_url(path: str, call: Call) -> str:
     return f"{base}{path}?{urlencode({'org_id': call.org_id, 'call_id': call.id})}"
 
 
-def stream_twiml_for(call: Call) -> str:
+def stream_twiml_for(call: Call, *, pause_seconds: int = 0) -> str:
+    """The call's ``<Connect><Stream>``; when the stream ends Twilio asks /twilio/stream-ended what next."""
     from chalicelib.telephony.twiml import stream_twiml
 
     s = get_settings()
     token = make_call_token(s.call_token_secret, call.id, call.org_id)
-    return stream_twiml(s.media_ws_url, call.id, call.org_id, token)
+    return stream_twiml(s.media_ws_url, call.id, call.org_id, token,
+                        action_url=callback_url("/twilio/stream-ended", call), pause_seconds=pause_seconds)
 
 
 def dial(call: Call) -> None:

@@ -147,3 +147,62 @@ def test_control_for_a_call_whose_task_died_is_409_not_500(api, org, setup, twil
 def test_another_orgs_call_is_404_for_control_even_when_its_task_died(api, other_api, org, setup, twilio):
     call_id, _ = _live(api, org, setup, twilio, control_url="http://127.0.0.1:9")
     assert other_api.post(f"/calls/{call_id}/control", {"type": "end-call"}).status_code == 404
+
+
+def test_a_dropped_stream_reconnects_the_caller_while_the_call_is_live(api, org, setup, twilio):
+    from chalicelib.security import verify_call_token
+    from chalicelib.services import stream_recovery
+    from sandbox.caller import parse_stream_twiml
+
+    call_id, sid = _live(api, org, setup, twilio)
+    status, xml = twilio.stream_ended(sid) or (0, "")
+    assert status == 200 and "<Pause" not in xml  # the first reconnect is immediate
+    url, params = parse_stream_twiml(xml)
+    assert url == "wss://media.example.test/twilio/stream"
+    assert params["call_id"] == call_id and params["org_id"] == org[0].id
+    assert verify_call_token("call-token-test-secret", params["token"], call_id, org[0].id)
+    action = f"https://voice.example.test/api/twilio/stream-ended?org_id={org[0].id}&amp;call_id={call_id}"
+    assert f'action="{action}"' in xml
+    # The reconnect failed too (no task up yet): Twilio asks again; a pause first, up to the cap.
+    status, xml = twilio.stream_ended(sid) or (0, "")
+    assert status == 200 and '<Pause length="2" />' in xml and "<Stream" in xml
+    for _ in range(stream_recovery.MAX_RECOVERIES - 2):
+        assert "<Stream" in (twilio.stream_ended(sid) or (0, ""))[1]
+    status, xml = twilio.stream_ended(sid) or (0, "")
+    assert status == 200 and "<Hangup />" in xml and "<Stream" not in xml
+    assert twilio.calls[sid]["status"] == "completed"
+    call = status_of(api, call_id)
+    assert call["status"] == "in-progress"  # the media side owns the end: the reaper ends it (media_failure)
+
+
+def test_a_stream_that_ends_after_the_call_ended_hangs_up(api, org, setup, twilio):
+    from chalicelib.services.call_events import call_ended
+
+    call_id, sid = _live(api, org, setup, twilio)
+    call_ended(org[0].id, call_id, end_reason="assistant_hangup", messages=[GREETING], latency=None,
+               duration_seconds=3)
+    status, xml = twilio.stream_ended(sid) or (0, "")
+    assert status == 200 and "<Hangup />" in xml and "<Stream" not in xml
+
+
+def test_stream_ended_needs_twilios_signature_and_the_calls_own_sid(api, org, setup, twilio, client):
+    from urllib.parse import urlencode
+
+    call_id, sid = _live(api, org, setup, twilio)
+    path = f"/twilio/stream-ended?org_id={org[0].id}&call_id={call_id}"
+    form = [("CallSid", sid), ("CallStatus", "in-progress"), ("AccountSid", twilio.account_sid)]
+    forged = client.http.post(path, body=urlencode(form), headers={
+        "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"})
+    assert forged.status_code == 403
+    other = [("CallSid", "CA" + "9" * 32), ("CallStatus", "in-progress"), ("AccountSid", twilio.account_sid)]
+    status, xml = twilio.send_signed(f"https://voice.example.test/api{path}", other)
+    assert status == 200 and "<Hangup />" in xml
+    assert "stream_recoveries" not in _row(org, call_id).data
+
+
+def _row(org, call_id: str):
+    from chalicelib.storage.calls import CallRepository
+
+    row = CallRepository().get(org[0].id, call_id)
+    assert row is not None
+    return row
