@@ -18,7 +18,9 @@ from chalicelib.timeutil import now_iso
 
 log = logging.getLogger("voice.calls.recovery")
 
-MAX_RECOVERIES = 8  # reconnects per call; with the pauses, about 15 s for a task to come back
+# Reconnects per call: with the pauses about 30 s for a task to come back, under the reaper's 35 s
+# (a single restarting process on a loaded machine measured 5-19 s; bench/media_crash.py).
+MAX_RECOVERIES = 15
 RETRY_PAUSE_SECONDS = 2  # silence before each reconnect after the first (no hot loop while none is up)
 
 
