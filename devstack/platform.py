@@ -68,12 +68,14 @@ def recordings_component() -> Component:
 
 
 def media_component() -> Component:
-    """The media service as a subprocess (`python -m media.server`) on MEDIA_PORT (0 = a free port)."""
+    """The media service as a subprocess (`python -m media.server`) on MEDIA_PORT (0 = a free port),
+    restarted with backoff when it exits, as ECS replaces a stopped task (``DEV_MEDIA_RESTART=0``: not)."""
     requested = int(os.environ.get("MEDIA_PORT", "8765"))
     port = requested or _free_port()
     inner = process_component("media", [sys.executable, "-m", "media.server"],
                               ready_url=f"http://127.0.0.1:{port}/healthz", timeout=60,
-                              env={"MEDIA_PORT": str(port), "MEDIA_HOST": "127.0.0.1"})
+                              env={"MEDIA_PORT": str(port), "MEDIA_HOST": "127.0.0.1"},
+                              restart=os.environ.get("DEV_MEDIA_RESTART", "1") != "0")
 
     def start(stack: Stack) -> None:
         from chalicelib.settings import reset_settings
@@ -218,6 +220,40 @@ def _poll_queue(sqs: Any, url: str, name: str, stop: threading.Event) -> None:
             stop.wait(1)
 
 
+REAPER_INTERVAL_SECONDS = 15.0
+
+
+def call_reaper_component(interval: float = REAPER_INTERVAL_SECONDS) -> Component:
+    """The scheduled ``call_reaper`` Lambda of AWS (every minute there) as a thread: every ``interval``
+    seconds (``DEV_REAPER_SECONDS``) it ends in-progress calls whose media task stopped heartbeating for
+    35 s (``DEV_REAPER_STALE_SECONDS``; tests shorten both)."""
+
+    def loop(stop: threading.Event, every: float) -> None:
+        from chalicelib.services.call_reaper import reap_stale_calls
+
+        log = logging.getLogger("devstack.reaper")
+        stale = float(os.environ["DEV_REAPER_STALE_SECONDS"]) if os.environ.get("DEV_REAPER_STALE_SECONDS") else None
+        while not stop.wait(every):
+            try:
+                reap_stale_calls(stale)
+            except Exception:  # noqa: BLE001 - a dev poller keeps polling
+                log.exception("call reaper run failed")
+
+    def start(stack: Stack) -> None:
+        every = float(os.environ.get("DEV_REAPER_SECONDS") or interval)
+        thread = threading.Thread(target=loop, args=(stack.stop_event, every), name="call-reaper", daemon=True)
+        thread.start()
+        stack.values["call_reaper_thread"] = thread
+        print(f"Call reaper:       every {every:g} s", flush=True)
+
+    def stop(stack: Stack) -> None:
+        thread = stack.values.pop("call_reaper_thread", None)
+        if thread is not None:
+            thread.join(5)
+
+    return Component("call-reaper", start, stop)
+
+
 def install() -> None:
     """Register every stand-in around the built-in components (moto, tables, api, demo-org)."""
     register_component(webhook_queue_component(), after="moto")
@@ -227,3 +263,4 @@ def install() -> None:
     register_component(fake_twilio_component(), before="api")
     register_component(sandbox_component(), after="demo-org")
     register_component(media_component(), after="sandbox")
+    register_component(call_reaper_component(), after="media")

@@ -43,19 +43,54 @@ class Component:
     stop: Callable[[Stack], None] | None = None
 
 
-def process_component(name: str, argv: list[str], *, ready_url: str | None = None, timeout: float = 30.0,
-                      env: dict[str, str] | None = None) -> Component:
-    """A component that runs a subprocess (inheriting the stack's environment) and terminates it on stop."""
-    procs: dict[str, subprocess.Popen] = {}
+RESTART_BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+HEALTHY_RUN_SECONDS = 60.0  # a process that ran this long restarts from the first backoff step again
 
-    def start(stack: Stack) -> None:
+
+def process_component(name: str, argv: list[str], *, ready_url: str | None = None, timeout: float = 30.0,
+                      env: dict[str, str] | None = None, restart: bool = False) -> Component:
+    """A component that runs a subprocess (inheriting the stack's environment) and terminates it on stop.
+
+    With ``restart`` a process that exits on its own is started again after a backoff (1, 2, 4 ... 30 s),
+    as ECS replaces a stopped task; ``stack.values[f"{name}_restarts"]`` counts the restarts.
+    """
+    procs: dict[str, subprocess.Popen] = {}
+    stopping = threading.Event()
+
+    def launch(stack: Stack) -> subprocess.Popen:
         proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **(env or {})}, preexec_fn=_die_with_parent)  # noqa: S603 - argv comes from the component's definition in this repo
         procs["p"] = proc
         stack.values[f"{name}_process"] = proc
+        return proc
+
+    def supervise(stack: Stack) -> None:
+        step = 0
+        while not stopping.is_set():
+            proc = procs["p"]
+            started = time.monotonic()
+            code = proc.wait()
+            if stopping.is_set() or stack.stop_event.is_set():
+                return
+            if time.monotonic() - started >= HEALTHY_RUN_SECONDS:
+                step = 0
+            delay = RESTART_BACKOFF_SECONDS[min(step, len(RESTART_BACKOFF_SECONDS) - 1)]
+            step += 1
+            print(f"{name}: exited with {code}; restarting in {delay:g} s", flush=True)
+            if stopping.wait(delay) or stack.stop_event.is_set():
+                return
+            launch(stack)
+            stack.values[f"{name}_restarts"] = stack.values.get(f"{name}_restarts", 0) + 1
+
+    def start(stack: Stack) -> None:
+        stopping.clear()
+        proc = launch(stack)
         if ready_url:
             wait_http(ready_url, timeout, proc)
+        if restart:
+            threading.Thread(target=supervise, args=(stack,), name=f"{name}-supervisor", daemon=True).start()
 
     def stop(stack: Stack) -> None:
+        stopping.set()
         proc = procs.pop("p", None)
         if proc is not None and proc.poll() is None:
             proc.terminate()

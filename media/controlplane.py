@@ -12,7 +12,14 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Protocol
 
-from chalicelib.models.media import CallEnded, CallSetup, CallStarted, ToolInvocation, TransferRequest
+from chalicelib.models.media import (
+    CallEnded,
+    CallProgress,
+    CallSetup,
+    CallStarted,
+    ToolInvocation,
+    TransferRequest,
+)
 from chalicelib.services import media_gateway
 
 
@@ -25,6 +32,10 @@ class ControlPlane(Protocol):
 
     def call_started(self, event: CallStarted) -> None:
         """Report that this task holds the call (its control address)."""
+        ...
+
+    def call_progress(self, event: CallProgress) -> bool:
+        """Heartbeat with the transcript so far; False when the call is no longer in progress."""
         ...
 
     def call_ended(self, event: CallEnded) -> None:
@@ -64,6 +75,9 @@ class InProcessControlPlane:
 
     def call_started(self, event: CallStarted) -> None:
         media_gateway.call_started(event)
+
+    def call_progress(self, event: CallProgress) -> bool:
+        return media_gateway.call_progress(event)
 
     def call_ended(self, event: CallEnded) -> None:
         media_gateway.call_ended(event)

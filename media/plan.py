@@ -5,8 +5,9 @@ Pure functions, no Pipecat types: the session and the pipeline builder read the 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from chalicelib.models.assistant import StartSpeakingPlan, StopSpeakingPlan, TranscriptionEndpointingPlan
 from chalicelib.templating import render
@@ -95,7 +96,7 @@ class CallPlan:
     llm: dict[str, Any]
     tts: dict[str, Any] | None
     system_prompt: str
-    history: list[dict[str, str]]
+    history: list[dict[str, Any]]
     first_message: str | None
     tools: list[ToolSpec]
     metadata: dict[str, Any]
@@ -112,6 +113,9 @@ class CallPlan:
     assistant_phone: str | None
     recording_enabled: bool = True  # the assistant's switch (gdpr_mode wins: media/recording.py)
     turn: TurnSettings = field(default_factory=TurnSettings)
+    # The stream of a live call was cut (its task died) and this task takes it over: the history is the
+    # persisted transcript, there is no greeting, and the agent apologises and carries on.
+    resumed: bool = False
 
     @property
     def realtime(self) -> bool:
@@ -157,6 +161,25 @@ def _tool_specs(raw_tools: list[dict[str, Any]], silence_handling: bool) -> list
     return specs
 
 
+def resume_history(transcript: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stored transcript (``media.call.transcript``) back as LLM messages, so the resumed call's own
+    transcript starts with exactly the stored one (tool calls and results included)."""
+    out: list[dict[str, Any]] = []
+    for m in transcript:
+        role = m.get("role")
+        if role in ("user", "assistant") and m.get("content"):
+            out.append({"role": role, "content": str(m["content"])})
+        elif role == "tool_call":
+            out.append({"role": "assistant", "tool_calls": [{
+                "id": m.get("tool_call_id") or "", "type": "function",
+                "function": {"name": m.get("name") or "", "arguments": m.get("arguments") or "{}"}}]})
+        elif role == "tool":
+            content = m.get("content")
+            out.append({"role": "tool", "tool_call_id": m.get("tool_call_id") or "",
+                        "content": content if isinstance(content, str) else json.dumps(content)})
+    return out
+
+
 def build_plan(org_id: str, call_id: str, direction: str, data: dict[str, Any]) -> CallPlan:
     """Resolve the call row's data into a plan. Raises UnsupportedConfig for unusable configs."""
     config = dict(data.get("config") or {})
@@ -193,6 +216,10 @@ def build_plan(org_id: str, call_id: str, direction: str, data: dict[str, Any]) 
     if first is None:
         first = config.get("first_message")
     first = fill_variables(first, variables)
+    stored: list[Any] = data.get("messages") or []
+    persisted: list[dict[str, Any]] = [cast("dict[str, Any]", m) for m in stored if isinstance(m, dict)]
+    if persisted:  # a live call whose earlier stream was cut: carry on from what was said
+        history, first = resume_history(persisted), None
 
     silence = bool(config.get("autonomous_silence_handling"))
     return CallPlan(
@@ -203,7 +230,7 @@ def build_plan(org_id: str, call_id: str, direction: str, data: dict[str, Any]) 
         max_duration_seconds=int(config.get("max_duration_seconds") or 600),
         silence_handling=silence,
         silence_timeout_seconds=float(config.get("silence_timeout_seconds") or 7),
-        voicemail_detection=bool(config.get("voicemail_detection")) and direction == "outbound",
+        voicemail_detection=bool(config.get("voicemail_detection")) and direction == "outbound" and not persisted,
         voicemail_message=config.get("voicemail_message") or None,
         gdpr_mode=bool(config.get("gdpr_mode")),
         webhook_url=config.get("webhook_url"),
@@ -211,6 +238,7 @@ def build_plan(org_id: str, call_id: str, direction: str, data: dict[str, Any]) 
         caller_phone=data.get("caller_phone"), assistant_phone=data.get("assistant_phone"),
         recording_enabled=config.get("recording_enabled") is not False,
         turn=turn_settings(config, stt),
+        resumed=bool(persisted),
     )
 
 

@@ -208,9 +208,11 @@ def install_answerer(fake_twilio: Any, sandbox: Sandbox | None = None, *,
     def on_answer(resource: dict[str, Any], twiml: str) -> None:
         if not twiml or "<Stream" not in twiml:
             return
-        url, params = parse_stream_twiml(twiml)
         to = resource.get("to", "")
-        script = book.take(to) or fallback
+        connect(resource, twiml, book.take(to) or fallback, to)
+
+    def connect(resource: dict[str, Any], twiml: str, script: list[str | Line], to: str) -> None:
+        url, params = parse_stream_twiml(twiml)
         call_sid = resource.get("sid", "")
         kw = {"auth_token": getattr(fake_twilio, "auth_token", None), "registry": registry, **caller_kw}
         future: Future[CallResult] = answer_call(url, params, script, call_sid=call_sid,
@@ -223,14 +225,36 @@ def install_answerer(fake_twilio: Any, sandbox: Sandbox | None = None, *,
             with live_lock:
                 live.pop(call_sid, None)
             exc = f.exception()
-            book.record(call_sid, to, None if exc else f.result(), repr(exc) if exc else None)
+            result = None if exc else f.result()
+            if result is not None and _stream_cut(result) and follow(resource, result, script, to):
+                return
+            book.record(call_sid, to, result, repr(exc) if exc else None)
 
         future.add_done_callback(done)
+
+    def follow(resource: dict[str, Any], result: CallResult, script: list[str | Line], to: str) -> bool:
+        """Twilio's <Connect action>: the media server closed the stream (or died) while the call was
+        live. The caller stays on the line; a new <Stream> in the answer gets the rest of the script."""
+        stream_ended = getattr(fake_twilio, "stream_ended", None)
+        answer = stream_ended(resource.get("sid", "")) if stream_ended else None
+        if answer is None or "<Stream" not in answer[1]:
+            return False
+        pause = re.search(r'<Pause length="(\d+)"', answer[1])
+        if pause:  # the verbs run in order: silence first
+            time.sleep(int(pause.group(1)))
+        spoken = len([t for t in result.turns if t.speech_end is not None])
+        connect(resource, answer[1], script[spoken:], to)
+        return True
 
     fake_twilio.on_answer = on_answer
     live: dict[str, Any] = {}
     live_lock = threading.Lock()
     _end_streams_on_call_update(fake_twilio, live, live_lock)
+
+
+def _stream_cut(result: CallResult) -> bool:
+    """The stream ended from the media side, not by the caller hanging up or Twilio ending the call."""
+    return result.end_reason not in ("caller_hangup", "call_updated")
 
 
 def _end_streams_on_call_update(fake_twilio: Any, live: dict[str, Any], live_lock: threading.Lock) -> None:

@@ -191,6 +191,7 @@ class FakeTwilio(FakeHTTPServer):
         self.callback_results: list[tuple[str, str, int]] = []  # (event, url, HTTP status of our app)
         self._sequence: dict[str, int] = {}
         self.call_forms: dict[str, list[tuple[str, str]]] = {}  # CA sid -> create form, repeated fields kept
+        self.stream_actions: list[tuple[str, int, str]] = []  # (CA sid, our status, TwiML) per <Connect action>
 
     def _twilio_error(self, status: int, code: int, message: str) -> FakeResponse:
         return FakeResponse(status, {"code": code, "message": message, "status": status,
@@ -264,8 +265,13 @@ class FakeTwilio(FakeHTTPServer):
                 return self._twilio_error(400, 21218, f"Invalid Status {status}")
             if form.get("Twiml"):
                 resource["twiml"] = form["Twiml"]
+                resource["running_twiml"] = form["Twiml"]  # replaces the running TwiML (and its <Connect>)
             if form.get("Url"):
                 resource["url"] = form["Url"]
+                resource["running_twiml"] = ""
+            if status:
+                # The REST answer already shows the final status; the callback follows.
+                resource["status"] = "canceled" if status == "canceled" else "completed"
             snapshot = dict(resource)
         if status:
             final = "canceled" if status == "canceled" else "completed"
@@ -359,6 +365,46 @@ class FakeTwilio(FakeHTTPServer):
                 ("MachineDetectionDuration", str(detection_ms))]
         return self.send_signed(url, form)[0]
 
+    def current_twiml(self, call_sid: str) -> str:
+        """The TwiML the call runs now: the last one an action URL answered, else the create form's."""
+        with self.lock:
+            resource = self.calls.get(call_sid) or {}
+            running = resource.get("running_twiml")
+        return running or (self.call_form(call_sid).get("Twiml") or [""])[0]
+
+    def stream_ended(self, call_sid: str) -> tuple[int, str] | None:
+        """The ``<Connect><Stream>`` of a live call ended (the media server closed the socket or died):
+        as Twilio does, request the ``<Connect action>`` URL (signed form POST with the call's parameters)
+        and run what it answers. Returns (status, TwiML), or None when the call is over or the TwiML has
+        no action (Twilio then hangs up: the ``completed`` callback fires). ``<Hangup/>`` completes the call;
+        a new ``<Connect><Stream>`` becomes the call's running TwiML (``current_twiml``)."""
+        import re
+
+        with self.lock:
+            resource = dict(self.calls.get(call_sid) or {})
+        if not resource or resource.get("status") in FINAL_CALL_STATUSES:
+            return None
+        running = self.current_twiml(call_sid)
+        if "<Connect" not in running:
+            return None  # the call was redirected (a transfer's <Dial> runs now)
+        match = re.search(r'<Connect[^>]*\baction="([^"]+)"', running)
+        if match is None:
+            self.fire_status(call_sid, "completed")
+            return None
+        url = match.group(1).replace("&amp;", "&")
+        form = [("AccountSid", self.account_sid), ("ApiVersion", "2010-04-01"), ("CallSid", call_sid),
+                ("CallStatus", "in-progress"), ("Called", resource.get("to", "")), ("Caller", resource.get("from", "")),
+                ("Direction", resource.get("direction", "outbound-api")), ("From", resource.get("from", "")),
+                ("To", resource.get("to", ""))]
+        status, twiml = self.send_signed(url, form)
+        with self.lock:
+            self.calls[call_sid]["running_twiml"] = twiml
+            self.stream_actions.append((call_sid, status, twiml))
+        if status != 200 or "<Stream" not in twiml:
+            # <Hangup/>, an error answer (Twilio plays its application-error message) or no more verbs
+            self.fire_status(call_sid, "completed")
+        return status, twiml
+
     def incoming_call(self, voice_url: str, to: str, from_: str, call_sid: str | None = None) -> tuple[int, str]:
         """Twilio's incoming-call webhook for a number: returns (status, TwiML) from our app."""
         call_sid = call_sid or sid("CA")
@@ -368,4 +414,7 @@ class FakeTwilio(FakeHTTPServer):
         form = [("AccountSid", self.account_sid), ("ApiVersion", "2010-04-01"), ("CallSid", call_sid),
                 ("CallStatus", "ringing"), ("Called", to), ("Caller", from_), ("Direction", "inbound"),
                 ("From", from_), ("To", to)]
-        return self.send_signed(voice_url, form)
+        status, twiml = self.send_signed(voice_url, form)
+        with self.lock:
+            self.calls[call_sid]["running_twiml"] = twiml
+        return status, twiml

@@ -10,6 +10,7 @@ from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
 from chalicelib.lazy import lazy_module
 from chalicelib.models.calls import ControlRequest, OutboundCallRequest
+from chalicelib.models.end_reasons import END_REASONS
 from chalicelib.paging import slice_list
 
 if TYPE_CHECKING:
@@ -31,7 +32,9 @@ register_component("Call", {
         "org_id": {"type": "string"},
         "direction": {"type": "string", "enum": ["inbound", "outbound", "web"]},
         "status": {"type": "string", "enum": ["queued", "ringing", "in-progress", "ended", "failed"]},
-        "end_reason": _NULLABLE_STR, "error": _NULLABLE_STR,
+        "end_reason": {"type": ["string", "null"], "enum": [*END_REASONS, None],
+                       "description": "Why the call ended, from a closed set (docs/calls.md, End reasons)"},
+        "error": _NULLABLE_STR,
         "caller_phone": _NULLABLE_STR, "assistant_phone": _NULLABLE_STR, "phone_number": _NULLABLE_STR,
         "agent_id": _NULLABLE_STR, "assistant_id": _NULLABLE_STR, "number_id": _NULLABLE_STR,
         "agent_name": _NULLABLE_STR, "business_name": _NULLABLE_STR,

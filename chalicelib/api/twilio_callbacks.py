@@ -1,4 +1,5 @@
-"""Twilio callbacks: /twilio/voice, /twilio/status, /twilio/amd (no API key; signature required).
+"""Twilio callbacks: /twilio/voice, /twilio/status, /twilio/amd, /twilio/stream-ended (no API key;
+signature required).
 
 Every request must carry a valid ``X-Twilio-Signature`` for the public URL it was sent to
 (PUBLIC_BASE_URL + path + query); otherwise 403 and nothing changes. Answers are TwiML.
@@ -76,3 +77,13 @@ def amd(ctx: RequestContext) -> Response:
     if key is not None and form.get("AnsweredBy"):
         record_amd(key[0], key[1], form["AnsweredBy"], form)
     return _xml(twiml.empty())
+
+
+@api.route("/twilio/stream-ended", "POST", auth=False, prefix="",
+           summary="Twilio <Connect action>: the media stream ended (reconnect the caller or hang up)")
+def stream_ended(ctx: RequestContext) -> Response:
+    from chalicelib.services.stream_recovery import after_stream_ended
+
+    form = _verified_form(ctx, "/twilio/stream-ended")
+    key = _call_key(ctx, form)
+    return _xml(after_stream_ended(key[0], key[1], form) if key is not None else twiml.hang_up())

@@ -6,7 +6,7 @@ answered with ``CommandResult``.
 
 Media -> control plane (in process, through ``chalicelib.services.media_gateway``, which the media
 service reaches only through its port ``media.controlplane``): ``CallSetup`` (what a call needs to
-start), ``CallStarted``, ``CallEnded``, ``TransferRequest``, ``ToolInvocation``.
+start), ``CallStarted``, ``CallProgress``, ``CallEnded``, ``TransferRequest``, ``ToolInvocation``.
 
 Every message carries ``version``; a receiver refuses a version it does not know (400 on the wire).
 """
@@ -91,6 +91,14 @@ class CallStarted(MediaMessage):
     org_id: str
     call_id: str
     control_url: str
+
+
+class CallProgress(MediaMessage):
+    """The holding task's heartbeat (every 10 s) and the transcript so far (after each message)."""
+
+    org_id: str
+    call_id: str
+    messages: list[dict[str, Any]] | None = None
 
 
 class CallEnded(MediaMessage):

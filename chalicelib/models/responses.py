@@ -23,6 +23,7 @@ from chalicelib.models.assistant import (
     WebhookEvent,
 )
 from chalicelib.models.campaigns import CampaignStatus, LeadStatus
+from chalicelib.models.end_reasons import EndReason
 
 DateTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 Uuid = Annotated[str, Field(json_schema_extra={"format": "uuid"})]
@@ -110,9 +111,6 @@ class AnalysisTemplate(Resource):
 
 # ---------------------------------------------------------------- calls
 CallStatus = Literal["queued", "ringing", "in-progress", "ended", "failed"]
-EndReason = Literal["customer_hangup", "assistant_hangup", "control_end_call", "max_duration", "silence_timeout",
-                    "voicemail", "transferred", "no_answer", "busy", "failed_to_connect",
-                    "assistant_request_rejected", "insufficient_credits", "error"]
 
 
 class Call(Resource):
@@ -120,7 +118,7 @@ class Call(Resource):
 
     direction: Literal["inbound", "outbound", "web"]
     status: CallStatus
-    end_reason: str | None = Field(default=None, description=f"One of {', '.join(EndReason.__args__)}")
+    end_reason: EndReason | None = Field(default=None, description="Why the call ended (docs/calls.md, End reasons)")
     error: str | None = None
     caller_phone: str | None = Field(default=None, description="The customer's number (E.164)")
     assistant_phone: str | None = Field(default=None, description="Our number on the call (E.164)")
@@ -399,7 +397,7 @@ class WebhookMessage(ResponseModel):
     phone_number: WebhookPhoneNumber | None = None
     customer: WebhookCustomer
     assistant: FreeForm = Field(description="The resolved assistant config with metadata, secrets removed")
-    end_reason: str | None = Field(default=None, description="status-update (final), end-of-call-report")
+    end_reason: EndReason | None = Field(default=None, description="status-update (final), end-of-call-report")
     error: str | None = Field(default=None, description="status-update of a failed call")
     duration_seconds: int | None = Field(default=None, description="end-of-call-report")
     summary: str | None = Field(default=None, description="end-of-call-report")

@@ -44,6 +44,12 @@ def send_control(org_id: str, call_id: str, body: Any) -> dict[str, Any]:
         media_client.send_command(call, command)
     except errors.CallNotActive:
         raise _refusal(org_id, call_id) from None
+    except media_client.OwnerUnreachable:
+        # The holding task died: nothing to deliver to. The reaper ends the call (media_failure) once its
+        # heartbeat is stale, unless Twilio's reconnect brings it to a healthy task first.
+        raise errors.Conflict(f"Call {call_id}: the media task holding it is not reachable; the command was not "
+                              "delivered. The call resumes on another task or ends with end_reason "
+                              "media_failure.") from None
     return {"success": True, "message": "Command sent successfully"}
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from chalicelib.models.end_reasons import normalize_end_reason
 from chalicelib.models.media import AmdVerdict
 from chalicelib.services import media_client
 from chalicelib.settings import get_settings
@@ -78,7 +79,7 @@ def call_started(org_id: str, call_id: str, control_url: str) -> Call | None:
     """
     now = now_iso()
     call = _repo().set_status(org_id, call_id, "in-progress", from_statuses=("queued", "ringing"),
-                              data_updates={"control_url": control_url, "started_at": now})
+                              data_updates={"control_url": control_url, "started_at": now}, heartbeat=True)
     if call is not None:
         _emit(call)
         return call
@@ -88,7 +89,21 @@ def call_started(org_id: str, call_id: str, control_url: str) -> Call | None:
     updates: dict[str, Any] = {"control_url": control_url}
     if not current.data.get("started_at"):
         updates["started_at"] = now
-    return _repo().set_status(org_id, call_id, "in-progress", from_statuses=("in-progress",), data_updates=updates)
+    return _repo().set_status(org_id, call_id, "in-progress", from_statuses=("in-progress",), data_updates=updates,
+                              heartbeat=True)
+
+
+def call_progress(org_id: str, call_id: str, messages: list[Any] | None) -> bool:
+    """The holding media task's heartbeat, with the transcript so far (kept only if not shorter than
+    the stored one). False when the call is no longer in progress (ended, or reaped): the task stops."""
+    return _repo().heartbeat(org_id, call_id, messages) is not None
+
+
+def longest(current: Call, messages: list[Any]) -> list[Any]:
+    """The final transcript: the reported one unless the row already holds a longer one (a task that
+    resumed the call after a crash reports all of it; one that never saw the earlier turns does not)."""
+    stored: list[Any] = current.data.get("messages") or []
+    return messages if len(messages) >= len(stored) else stored
 
 
 def call_ended(org_id: str, call_id: str, *, end_reason: str, messages: list[Any], latency: dict[str, Any] | None,
@@ -99,12 +114,14 @@ def call_ended(org_id: str, call_id: str, *, end_reason: str, messages: list[Any
     current = _repo().get(org_id, call_id)
     if current is None or current.status not in LIVE_STATUSES:
         return None
-    if duration_seconds is None:
+    if duration_seconds is None or current.data.get("stream_recoveries"):
+        # A call resumed on another task after its stream was cut: the whole call, not the last task's part.
         duration_seconds = _duration(current.data.get("started_at"), now)
     if duration_seconds is not None:
         duration_seconds = int(round(duration_seconds))  # the contract's Call.duration_seconds is an integer
-    updates = {"end_reason": end_reason, "messages": messages, "latency": latency,
-               "duration_seconds": duration_seconds, "error": error, "ended_at": now, **(extra or {})}
+    updates = {"end_reason": normalize_end_reason(end_reason) or "error", "messages": longest(current, messages),
+               "latency": latency, "duration_seconds": duration_seconds, "error": error, "ended_at": now,
+               **(extra or {})}
     call = _repo().set_status(org_id, call_id, "failed" if error else "ended", data_updates=updates)
     if call is not None:
         _after_final(call)
@@ -112,10 +129,14 @@ def call_ended(org_id: str, call_id: str, *, end_reason: str, messages: list[Any
 
 
 def finalize(org_id: str, call_id: str, status: str, *, end_reason: str, error: str | None = None,
-             sequence: int | None = None, data: dict[str, Any] | None = None) -> Call | None:
-    """Move a live call to a final status and run the side effects once."""
-    updates = {"end_reason": end_reason, "error": error, "ended_at": now_iso(), **(data or {})}
-    call = _repo().set_status(org_id, call_id, status, sequence=sequence, data_updates=updates)
+             sequence: int | None = None, data: dict[str, Any] | None = None,
+             stale_before: str | None = None) -> Call | None:
+    """Move a live call to a final status and run the side effects once (with ``stale_before``, only
+    while its last heartbeat is older than that)."""
+    updates = {"end_reason": normalize_end_reason(end_reason) or "error", "error": error, "ended_at": now_iso(),
+               **(data or {})}
+    call = _repo().set_status(org_id, call_id, status, sequence=sequence, data_updates=updates,
+                              stale_before=stale_before)
     if call is not None:
         _after_final(call)
     return call
@@ -140,9 +161,11 @@ def apply_twilio_status(org_id: str, call_id: str, form: dict[str, str]) -> Call
     if status == "ringing":
         return repo.set_status(org_id, call_id, "ringing", sequence=sequence, from_statuses=("queued",))
     if status == "in-progress":
+        # The heartbeat starts at the answer: a call whose stream never reaches a media task is reaped too.
         call = repo.set_status(org_id, call_id, "in-progress", sequence=sequence, from_statuses=("queued", "ringing"),
                                data_updates={"answered_at": now_iso(),
-                                             "started_at": current.data.get("started_at") or now_iso()})
+                                             "started_at": current.data.get("started_at") or now_iso()},
+                               heartbeat=True)
         if call is not None:
             _emit(call)
         return call
@@ -191,7 +214,7 @@ def finalize_if_stale(org_id: str, call_id: str) -> Call | None:
     if duration is None:
         duration = _duration(current.data.get("started_at"), current.data["twilio_completed_at"])
     log.warning("call %s: media service did not report the end; ending it from Twilio's status", call_id)
-    return finalize(org_id, call_id, "failed", end_reason="error",
+    return finalize(org_id, call_id, "failed", end_reason="media_failure",
                     error="The media session did not report the end of the call.",
                     data={"duration_seconds": duration, "ended_at": current.data["twilio_completed_at"]})
 

@@ -20,6 +20,7 @@ from chalicelib.jsonvalue import as_list, as_object
 from chalicelib.models.assistant import ASSISTANT_DEFAULTS, AssistantFields
 from chalicelib.models.calls import OutboundCallRequest
 from chalicelib.models.common import is_uuid
+from chalicelib.models.end_reasons import normalize_end_reason
 from chalicelib.models.phone import normalize_e164
 from chalicelib.security import make_call_token
 from chalicelib.services import media_client
@@ -269,12 +270,14 @@ def callback_url(path: str, call: Call) -> str:
     return f"{base}{path}?{urlencode({'org_id': call.org_id, 'call_id': call.id})}"
 
 
-def stream_twiml_for(call: Call) -> str:
+def stream_twiml_for(call: Call, *, pause_seconds: int = 0) -> str:
+    """The call's ``<Connect><Stream>``; when the stream ends Twilio asks /twilio/stream-ended what next."""
     from chalicelib.telephony.twiml import stream_twiml
 
     s = get_settings()
     token = make_call_token(s.call_token_secret, call.id, call.org_id)
-    return stream_twiml(s.media_ws_url, call.id, call.org_id, token)
+    return stream_twiml(s.media_ws_url, call.id, call.org_id, token,
+                        action_url=callback_url("/twilio/stream-ended", call), pause_seconds=pause_seconds)
 
 
 def dial(call: Call) -> None:
@@ -336,6 +339,7 @@ def public_call(call: Call) -> dict[str, Any]:
     out: dict[str, Any] = {"id": call.id, "org_id": call.org_id, "direction": call.direction, "status": call.status}
     for key in PUBLIC_DATA_KEYS:
         out[key] = d.get(key)
+    out["end_reason"] = normalize_end_reason(d.get("end_reason"))  # rows written before the closed set
     # Presigned on read from the stored key (never stored itself; the key is not exposed).
     out["recording_url"] = _recording_url(d)
     out["agent_id"] = d.get("assistant_id")

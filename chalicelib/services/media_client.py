@@ -32,6 +32,10 @@ PREPARE_TIMEOUT = 0.3
 GONE_STATUSES = (404, 409, 410)
 
 
+class OwnerUnreachable(errors.UpstreamError):
+    """The task recorded as the call's owner does not accept connections (it stopped or died)."""
+
+
 def _post(url: str, message: BaseModel, timeout: float) -> requests.Response:
     body = message.model_dump_json().encode()
     ts = str(int(time.time()))
@@ -58,7 +62,8 @@ def send_command(call: Call, command: MediaCommand, *, timeout: float = CONTROL_
 
     False when there is nowhere to send it. Raises CallNotActive when the owner no longer holds the
     call (404/409/410, or its ``call_not_active``), InvalidRequest when it rejects the command
-    (400 ``invalid_request``), and UpstreamError when it cannot be reached or fails otherwise.
+    (400 ``invalid_request``), OwnerUnreachable when no connection to it can be made (a dead task),
+    and UpstreamError when it fails otherwise (a timeout after connecting, a 5xx).
     """
     import requests
 
@@ -68,6 +73,9 @@ def send_command(call: Call, command: MediaCommand, *, timeout: float = CONTROL_
     envelope = CommandEnvelope(call_id=call.id, org_id=call.org_id, command=command)
     try:
         resp = _post(f"{base.rstrip('/')}/calls/{call.id}/control", envelope, timeout)
+    except requests.ConnectionError as exc:  # refused or connect timeout (ConnectTimeout is one)
+        raise OwnerUnreachable(f"The media task holding the call could not be reached ({type(exc).__name__}).") \
+            from None
     except requests.RequestException as exc:
         raise errors.UpstreamError(f"The media service could not be reached ({type(exc).__name__}).") from None
     result = _result(resp)

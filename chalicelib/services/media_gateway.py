@@ -11,7 +11,14 @@ import logging
 from typing import Any
 
 from chalicelib import errors
-from chalicelib.models.media import CallEnded, CallSetup, CallStarted, ToolInvocation, TransferRequest
+from chalicelib.models.media import (
+    CallEnded,
+    CallProgress,
+    CallSetup,
+    CallStarted,
+    ToolInvocation,
+    TransferRequest,
+)
 from chalicelib.services import byok, call_events, recordings
 from chalicelib.services.call_secrets import secret_for_call
 from chalicelib.services.numbers import get_number
@@ -39,6 +46,11 @@ def load_call(org_id: str, call_id: str) -> CallSetup | None:
 def call_started(event: CallStarted) -> None:
     """The media task took the stream: the call is live and owned by ``control_url``."""
     call_events.call_started(event.org_id, event.call_id, control_url=event.control_url)
+
+
+def call_progress(event: CallProgress) -> bool:
+    """Heartbeat plus the transcript so far; False when the call is no longer in progress."""
+    return call_events.call_progress(event.org_id, event.call_id, event.messages)
 
 
 def call_ended(event: CallEnded) -> None:

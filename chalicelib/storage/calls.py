@@ -10,6 +10,7 @@ A call row is keyed (org_id, id). Everything beyond the indexed attributes lives
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,11 @@ from chalicelib.timeutil import now_iso
 
 LIVE_STATUSES = ("queued", "ringing", "in-progress")
 FINAL_STATUSES = ("ended", "failed")
+HEARTBEAT_SHARDS = 8  # by_heartbeat index partitions: one query each when reaping
+
+
+def _shard(call_id: str) -> str:
+    return f"live#{int(hashlib.sha256(call_id.encode()).hexdigest(), 16) % HEARTBEAT_SHARDS}"
 
 
 @dataclass
@@ -35,6 +41,7 @@ class Call:
     twilio_call_sid: str | None = None
     status_sequence: int = -1
     data: dict[str, Any] = field(default_factory=dict)
+    heartbeat_at: str | None = None  # the holder's last heartbeat while in progress
 
     @property
     def is_live(self) -> bool:
@@ -55,7 +62,7 @@ def _created_between(start: str | None, end: str | None) -> Any:
 def _call(item: CallModel) -> Call:
     return Call(item.org_id, item.id, item.status, item.direction, item.created_at, item.updated_at,
                 item.twilio_call_sid, int(item.status_sequence if item.status_sequence is not None else -1),
-                item.data or {})
+                item.data or {}, item.heartbeat_at)
 
 
 class CallRepository:
@@ -96,12 +103,15 @@ class CallRepository:
 
     def set_status(self, org_id: str, call_id: str, status: str, *, sequence: int | None = None,
                    from_statuses: tuple[str, ...] = LIVE_STATUSES, data_updates: dict[str, Any] | None = None,
-                   ) -> Call | None:
+                   heartbeat: bool = False, stale_before: str | None = None) -> Call | None:
         """Move a call to ``status`` atomically, only from ``from_statuses`` and, when a Twilio
         SequenceNumber is given, only if it is newer than the last one applied.
 
         ``data_updates`` are merged into ``data`` (read-modify-write guarded by the same condition).
-        Returns the updated call, or None when the transition did not apply.
+        ``heartbeat`` stamps a fresh heartbeat (a holder took the call); with ``stale_before`` the move
+        applies only while the last heartbeat is older than that (the reaper's condition). A final
+        status takes the call out of the heartbeat index. Returns the updated call, or None when the
+        transition did not apply.
         """
         current = self.get(org_id, call_id)
         if current is None:
@@ -110,22 +120,65 @@ class CallRepository:
             return None
         if sequence is not None and sequence <= current.status_sequence:
             return None
+        if stale_before is not None and (current.heartbeat_at or "") >= stale_before:
+            return None
         data = {**current.data, **(data_updates or {})}
         item = CallModel(org_id, call_id)
-        actions: list[Action] = [CallModel.status.set(status), CallModel.updated_at.set(now_iso()),
+        now = now_iso()
+        actions: list[Action] = [CallModel.status.set(status), CallModel.updated_at.set(now),
                                  CallModel.data.set(data)]
         condition = CallModel.status.is_in(*from_statuses) & (CallModel.updated_at == current.updated_at)
         if sequence is not None:
             actions.append(CallModel.status_sequence.set(sequence))
+        if status in FINAL_STATUSES:
+            actions += [CallModel.live_shard.remove(), CallModel.heartbeat_at.remove()]
+        elif heartbeat:
+            actions += [CallModel.live_shard.set(_shard(call_id)), CallModel.heartbeat_at.set(now)]
         try:
             item.update(actions=actions, condition=condition)
         except UpdateError as exc:
             if is_condition_failure(exc):
                 # Lost a race: re-evaluate against the newer row.
                 return self.set_status(org_id, call_id, status, sequence=sequence, from_statuses=from_statuses,
-                                       data_updates=data_updates)
+                                       data_updates=data_updates, heartbeat=heartbeat, stale_before=stale_before)
             raise
         return _call(item)
+
+    def heartbeat(self, org_id: str, call_id: str, messages: list[Any] | None = None) -> Call | None:
+        """The holder is alive: stamp the heartbeat and, when ``messages`` is at least as long as the
+        stored transcript, store it (a late or stale write never shortens it). Only while in progress;
+        None otherwise (the call ended, or another party ended it)."""
+        for _ in range(5):
+            current = self.get(org_id, call_id)
+            if current is None or current.status != "in-progress":
+                return None
+            now = now_iso()
+            item = CallModel(org_id, call_id)
+            actions: list[Action] = [CallModel.updated_at.set(now), CallModel.heartbeat_at.set(now),
+                                     CallModel.live_shard.set(_shard(call_id))]
+            stored = current.data.get("messages") or []
+            if messages is not None and len(messages) >= len(stored) and messages != stored:
+                actions.append(CallModel.data.set({**current.data, "messages": messages}))
+            condition = (CallModel.status == "in-progress") & (CallModel.updated_at == current.updated_at)
+            try:
+                item.update(actions=actions, condition=condition)
+            except UpdateError as exc:
+                if is_condition_failure(exc):
+                    continue
+                raise
+            return _call(item)
+        raise RuntimeError("call row kept changing; gave up after 5 attempts")
+
+    def stale_live_calls(self, before: str, limit: int = 100) -> list[tuple[str, str]]:
+        """(org_id, call_id) of in-progress calls whose last heartbeat is older than ``before``."""
+        out: list[tuple[str, str]] = []
+        for shard in range(HEARTBEAT_SHARDS):
+            for item in CallModel.by_heartbeat.query(f"live#{shard}", CallModel.heartbeat_at < before,
+                                                     limit=limit - len(out)):
+                out.append((item.org_id, item.id))
+            if len(out) >= limit:
+                break
+        return out
 
     def update_data(self, org_id: str, call_id: str, updates: dict[str, Any], *,
                     twilio_call_sid: str | None = None) -> Call | None:

@@ -215,6 +215,17 @@ class CallsByTwilioSidIndex(GlobalSecondaryIndex["CallModel"]):
     twilio_call_sid = UnicodeAttribute(hash_key=True)
 
 
+class CallsByHeartbeatIndex(GlobalSecondaryIndex["CallModel"]):
+    """Live calls by last heartbeat (sparse: only rows with ``live_shard``), for the reaper."""
+
+    class Meta:
+        index_name = "by_heartbeat"
+        projection = KeysOnlyProjection()
+
+    live_shard = UnicodeAttribute(hash_key=True)
+    heartbeat_at = UnicodeAttribute(range_key=True)
+
+
 class CallModel(Model):
     Meta = meta("calls")
     org_id = UnicodeAttribute(hash_key=True)
@@ -227,8 +238,13 @@ class CallModel(Model):
     # Highest Twilio status-callback SequenceNumber applied (ordering / replay protection).
     status_sequence = NumberAttribute(default=-1)
     data = JSONMapAttribute()  # everything else of the Call object (config, transcript, latency ...)
+    # Set only while the call is in progress ("live#<n>", a few shards so no index partition runs hot)
+    # with the holder's last heartbeat: the reaper finds calls whose media task stopped.
+    live_shard = UnicodeAttribute(null=True)
+    heartbeat_at = UnicodeAttribute(null=True)
     by_created = CallsByCreatedIndex()
     by_twilio_sid = CallsByTwilioSidIndex()
+    by_heartbeat = CallsByHeartbeatIndex()
 
 
 class CampaignModel(Model):

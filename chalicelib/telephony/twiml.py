@@ -5,16 +5,33 @@ from __future__ import annotations
 from typing import Any
 
 
-def stream_twiml(ws_url: str, call_id: str, org_id: str, token: str) -> str:
-    """``<Connect><Stream>`` to the media service; the parameters arrive in the ``start`` message."""
+def stream_twiml(ws_url: str, call_id: str, org_id: str, token: str, *, action_url: str | None = None,
+                 pause_seconds: int = 0) -> str:
+    """``<Connect><Stream>`` to the media service; the parameters arrive in the ``start`` message.
+
+    With ``action_url`` Twilio requests that URL when the stream ends (our server closed it, or the task
+    died), so the API can reconnect the caller; ``pause_seconds`` of silence come first (a retry).
+    """
     from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 
     response = VoiceResponse()
+    if pause_seconds:
+        response.pause(length=pause_seconds)
     stream = Stream(url=ws_url)
     stream.parameter(name="call_id", value=call_id)
     stream.parameter(name="org_id", value=org_id)
     stream.parameter(name="token", value=token)
-    response.append(Connect().append(stream))
+    connect = Connect(action=action_url, method="POST") if action_url else Connect()
+    response.append(connect.append(stream))
+    return str(response)
+
+
+def hang_up() -> str:
+    """``<Hangup/>``: end the call."""
+    from twilio.twiml.voice_response import VoiceResponse
+
+    response = VoiceResponse()
+    response.hangup()
     return str(response)
 
 

@@ -22,6 +22,7 @@ import time
 from functools import lru_cache
 from typing import Any
 
+from chalicelib.models.end_reasons import normalize_end_reason
 from chalicelib.netguard import public_session
 from chalicelib.security import sign_webhook
 from chalicelib.services.call_secrets import secret_for_call
@@ -88,7 +89,7 @@ def build_envelope(event: str, call: Call, extra: dict[str, Any] | None = None,
             "duration_seconds": d.get("duration_seconds"),
             "summary": d.get("summary"),
             "messages": d.get("messages") or [],
-            "end_reason": d.get("end_reason"),
+            "end_reason": normalize_end_reason(d.get("end_reason")),
             "started_at": d.get("started_at"),
             "ended_at": d.get("ended_at"),
         })
@@ -102,7 +103,7 @@ def build_envelope(event: str, call: Call, extra: dict[str, Any] | None = None,
             if url:
                 message["recording_url"] = url
     if event == "status-update" and call.status in ("ended", "failed"):
-        message["end_reason"] = d.get("end_reason")
+        message["end_reason"] = normalize_end_reason(d.get("end_reason"))
         if call.status == "failed" or d.get("error"):
             message["error"] = d.get("error")
     message.update(extra or {})

@@ -235,7 +235,8 @@ class CallCore:
         # A provider's retries are spent: the caller would only hear silence from here on, so apologise
         # (when TTS still works) and end with the reason.
         if not self._ending:
-            self.spawn(self.end("error", error=error, message=None if tts_broken else PROVIDER_APOLOGY), "end")
+            self.spawn(self.end("provider_error", error=error, message=None if tts_broken else PROVIDER_APOLOGY),
+                       "end")
 
     def on_disconnected(self) -> None:
         if not self._ending:

@@ -8,3 +8,4 @@ GOODBYE = "Thank you for calling. Goodbye!"
 STILL_THERE = ("Are you still there?", "Hello, are you still with me?", "Can you hear me?")
 MAX_DURATION_MESSAGE = "I'm sorry, but we've reached the time limit for this call. Goodbye!"
 PROVIDER_APOLOGY = "I'm sorry, I'm having technical difficulties. Please call back later."
+RESUME_APOLOGY = "Sorry about that, we were cut off for a moment. I'm back."

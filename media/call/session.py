@@ -12,6 +12,8 @@ from pipecat.workers.runner import WorkerRunner
 from chalicelib.models.media import CallEnded, CallStarted
 from media.call import recording
 from media.call.core import CallCore
+from media.call.keeper import CallKeeper
+from media.call.lines import RESUME_APOLOGY
 from media.call.prepared import Prepared
 from media.call.transcript import transcript
 from media.controlplane import control_plane
@@ -105,6 +107,7 @@ class CallSession(CallCore):
             self.spawn(self.voicemail.timeout(), "vm-timeout")
         await started
         self._start_watchers(plan)
+        self.spawn(CallKeeper(self.org_id, self.call_id, self._transcript, self._lost).run(), "keeper")
         runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
         await runner.add_workers(built.worker)
         run_task = asyncio.create_task(runner.run())
@@ -131,6 +134,10 @@ class CallSession(CallCore):
             self.spawn(self.timers.silence_watch(), "silence")
 
     async def _greet(self, built: Built, *, spoken: bool, audio: bytes | None) -> None:
+        if self.plan.resumed:
+            await built.started.wait()
+            await self._resume(built)
+            return
         if spoken:
             if built.realtime:
                 # Greeted at ring time on the adopted session: give the service the call's context
@@ -146,6 +153,16 @@ class CallSession(CallCore):
                     await built.start_realtime()
                 else:
                     await self.speak_greeting(None)
+
+    async def _resume(self, built: Built) -> None:
+        """Take over a call whose earlier stream was cut: a short apology, then answer the caller's
+        last turn if the task that died never did."""
+        log.info("call %s resumed from %d persisted messages", self.call_id, len(self.plan.history))
+        if built.realtime:
+            await built.start_realtime()
+        await self.say(RESUME_APOLOGY)
+        if not built.realtime and self.plan.history and self.plan.history[-1].get("role") == "user":
+            await self.brain.run_llm(self.context)
 
     async def _until_end(self, built: Built, run_task: asyncio.Task[Any]) -> None:
         ended_wait = asyncio.create_task(self.ended.wait())
@@ -179,6 +196,12 @@ class CallSession(CallCore):
                 await asyncio.to_thread(control_plane().hang_up, self.call_sid)
         finally:
             self.ended.set()
+
+    def _transcript(self) -> list[dict[str, Any]]:
+        return transcript(self.built.context if self.built else None)
+
+    async def _lost(self) -> None:
+        await self.end("media_failure", error="The call row was ended while this task held the call.")
 
     async def _record_started(self) -> None:
         event = CallStarted(org_id=self.org_id, call_id=self.call_id, control_url=self.control_url)

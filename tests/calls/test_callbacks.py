@@ -203,6 +203,6 @@ def test_call_left_live_by_a_dead_media_task_is_ended_by_the_delayed_check(api, 
     client.lambda_.invoke("webhook_retry", client.events.generate_sqs_event(message_bodies=bodies,
                                                                             queue_name="test-webhooks"))
     call = status_of(api, stuck)
-    assert call["status"] == "failed" and call["end_reason"] == "error" and call["duration_seconds"] == 17
+    assert call["status"] == "failed" and call["end_reason"] == "media_failure" and call["duration_seconds"] == 17
     assert status_of(api, healthy)["end_reason"] == "assistant_hangup"
     assert sorted(finished["finished"]) == sorted([stuck, healthy])

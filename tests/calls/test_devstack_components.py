@@ -71,3 +71,31 @@ def test_fake_twilio_component_configures_the_app(aws, monkeypatch, tmp_path):
         from chalicelib.settings import reset_settings
 
         reset_settings()
+
+
+def test_call_reaper_component_ends_a_call_whose_media_task_stopped(api, org, twilio, monkeypatch, tmp_path):
+    from chalicelib.services import call_reaper
+    from chalicelib.services.call_events import call_started
+    from devstack.platform import call_reaper_component
+    from devstack.stack import Stack
+
+    monkeypatch.setattr(call_reaper, "STALE_AFTER_SECONDS", 0.5)
+    monkeypatch.setenv("DEV_REAPER_SECONDS", "")
+    assistant = make_assistant(api)
+    make_number(api, "+14155550181", assistant["id"])
+    call_id = api.post("/calls/outbound", {"destination": "+31612345678", "assistant_id": assistant["id"]}
+                       ).data["call_id"]
+    call_started(org[0].id, call_id, "http://127.0.0.1:9")  # then no heartbeat ever comes
+    stack = Stack(state_dir=tmp_path)
+    component = call_reaper_component(interval=0.2)
+    assert component.stop is not None
+    component.start(stack)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and api.get(f"/calls/{call_id}").data["status"] == "in-progress":
+            time.sleep(0.1)
+        call = api.get(f"/calls/{call_id}").data
+        assert (call["status"], call["end_reason"]) == ("failed", "media_failure")
+    finally:
+        stack.stop_event.set()
+        component.stop(stack)

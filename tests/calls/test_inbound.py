@@ -36,8 +36,10 @@ def test_inbound_call_gets_stream_twiml_and_a_ringing_row(api, org, twilio, rece
     number = make_number(api, "+14155550112", assistant["id"])
     status, xml = twilio.incoming_call(VOICE_URL, "+14155550112", "+31612345678", call_sid="CA" + "a" * 32)
     assert status == 200
-    assert '<Connect><Stream url="wss://media.example.test/twilio/stream">' in xml
+    assert '<Stream url="wss://media.example.test/twilio/stream">' in xml
     [call] = _calls(api)
+    assert f'<Connect action="https://voice.example.test/api/twilio/stream-ended?org_id={org[0].id}&amp;' \
+           f'call_id={call["id"]}" method="POST">' in xml
     assert call["status"] == "ringing" and call["direction"] == "inbound"
     assert call["caller_phone"] == "+31612345678" and call["assistant_phone"] == "+14155550112"
     assert call["number_id"] == number["id"] and call["agent_id"] == assistant["id"]

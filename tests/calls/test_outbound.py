@@ -30,7 +30,8 @@ def test_reference_mode_dials_with_stream_twiml_and_status_callbacks(api, org, s
     assert parse_qs(cb.query) == {"org_id": [org[0].id], "call_id": [call_id]}
     assert "MachineDetection" not in form
     twiml = form["Twiml"][0]
-    assert '<Connect><Stream url="wss://media.example.test/twilio/stream">' in twiml
+    action = (f"https://voice.example.test/api/twilio/stream-ended?org_id={org[0].id}&amp;call_id={call_id}")
+    assert f'<Connect action="{action}" method="POST"><Stream url="wss://media.example.test/twilio/stream">' in twiml
     assert f'<Parameter name="call_id" value="{call_id}" />' in twiml
     assert f'<Parameter name="org_id" value="{org[0].id}" />' in twiml
     token = twiml.split('<Parameter name="token" value="')[1].split('"')[0]

@@ -130,3 +130,31 @@ def _alive(pid: int) -> bool:
         except ProcessLookupError:
             return False
         return True
+
+
+def test_a_restarting_process_component_comes_back_after_a_crash_but_not_after_stop(tmp_path, monkeypatch):
+    """`make dev` restarts a media service that exits, as ECS would (with backoff)."""
+    import sys
+    import time
+
+    from devstack import stack as devstack_stack
+
+    monkeypatch.setattr(devstack_stack, "RESTART_BACKOFF_SECONDS", (0.2, 0.4))
+    comp = devrun.process_component("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"], restart=True)
+    stack = devrun.Stack(state_dir=tmp_path)
+    comp.start(stack)
+    first = stack.values["sleeper_process"]
+    try:
+        first.send_signal(signal.SIGKILL)  # a crash: no chance to clean up
+        deadline = time.monotonic() + 10
+        while stack.values["sleeper_process"] is first and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = stack.values["sleeper_process"]
+        assert second is not first and second.poll() is None
+        assert stack.values["sleeper_restarts"] == 1
+    finally:
+        assert comp.stop is not None
+        comp.stop(stack)
+    time.sleep(0.6)  # longer than the backoff: a stopped component stays stopped
+    assert stack.values["sleeper_process"] is second and second.poll() is not None
+    assert stack.values["sleeper_restarts"] == 1

@@ -102,13 +102,26 @@ def test_known_layouts(synth):
     calls = by_name["voice-prod-calls"]
     assert {k["AttributeName"]: k["KeyType"] for k in calls["KeySchema"]} == {"org_id": "HASH", "id": "RANGE"}
     assert calls["LocalSecondaryIndexes"][0]["IndexName"] == "by_created"
-    gsi = calls["GlobalSecondaryIndexes"][0]
-    assert gsi["IndexName"] == "by_twilio_sid" and gsi["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    gsis = {g["IndexName"]: g for g in calls["GlobalSecondaryIndexes"]}
+    assert gsis["by_twilio_sid"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    # The reaper's sparse index: live calls by shard, ordered by their last heartbeat.
+    assert {k["AttributeName"]: k["KeyType"] for k in gsis["by_heartbeat"]["KeySchema"]} == {
+        "live_shard": "HASH", "heartbeat_at": "RANGE"}
     assert by_name["voice-prod-rate_limits"]["TimeToLiveSpecification"]["AttributeName"] == "expires"
     assert by_name["voice-prod-idempotency"]["TimeToLiveSpecification"]["AttributeName"] == "expiration"
 
 
 # ---------------------------------------------------------------- control plane
+def test_call_reaper_runs_every_minute(synth):
+    """The scheduled Lambda that ends calls whose media task stopped heartbeating."""
+    functions = synth.resources("AWS::Serverless::Function")
+    schedules = {name: event["Properties"]["Schedule"] for name, fn in functions.items()
+                 for event in (fn["Properties"].get("Events") or {}).values() if event["Type"] == "Schedule"}
+    assert list(schedules.values()) == ["rate(1 minute)"]
+    [name] = schedules
+    assert functions[name]["Properties"]["Handler"] == "chalicelib.api.scheduled.call_reaper"
+
+
 def test_chalice_functions_get_the_stack_environment_and_run_in_the_vpc(synth):
     from chalicelib.settings import TABLE_NAMES
 

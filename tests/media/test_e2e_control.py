@@ -265,4 +265,4 @@ def test_bad_token_and_provider_failure(stack):
     assert row.status == "queued" and "control_url" not in row.data
     assert closed
     row = stack.wait_ended(fail_id)
-    assert row.data["end_reason"] == "error" and "OpenAILLMService" in (row.data.get("error") or "")
+    assert row.data["end_reason"] == "provider_error" and "OpenAILLMService" in (row.data.get("error") or "")
