@@ -41,6 +41,7 @@ FUNCTION_LAYERS: dict[str, tuple[str, ...]] = {
     "CampaignContinue": (),
     "CampaignFailure": (),
     "WebhookRetry": (),
+    "CallReaper": (TELEPHONY,),  # ends calls whose media task died, hanging up the phone leg
 }
 
 # The Lambda runtime's platform, whatever machine synthesizes the stack.
