@@ -16,6 +16,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_THREADS = 64
 
 
+class StartupRefused(RuntimeError):
+    """The process must not take calls with this environment (fail closed); the message says why."""
+
+
 class MediaSettings(BaseSettings):
     """Environment of one media process (names are the upper-case field names)."""
 
@@ -37,6 +41,15 @@ class MediaSettings(BaseSettings):
     active_calls_metric_name: str | None = None
     active_calls_metric_service: str | None = None
     log_level: str = "INFO"
+    # Set by the ECS agent (not the stack): the task metadata endpoint the control address is read from.
+    ecs_container_metadata_uri_v4: str | None = None
+
+    def startup_error(self, *, twilio_account_sid: str | None, twilio_auth_token: str | None) -> str | None:
+        """Why this process must not start (fail closed), or None."""
+        if twilio_account_sid and twilio_auth_token and not self.media_public_ws_url:
+            return ("MEDIA_PUBLIC_WS_URL is not set but Twilio credentials are: the X-Twilio-Signature of "
+                    "stream upgrades could not be checked. Set it to the wss:// URL Twilio connects to.")
+        return None
 
 
 @lru_cache(maxsize=1)
