@@ -152,6 +152,9 @@ class MediaService(Construct):
         self.listener = listener
         self.websocket_url = f"{scheme}://{host}{config.media_stream_path}"
         self.container.add_environment("MEDIA_WS_URL", self.websocket_url)
+        # The media service checks each stream upgrade's X-Twilio-Signature against this URL (and refuses to
+        # start with Twilio credentials but without it).
+        self.container.add_environment("MEDIA_PUBLIC_WS_URL", self.websocket_url)
 
         if config.hosted_zone_id and config.hosted_zone_name and config.media_domain:
             zone = route53.HostedZone.from_hosted_zone_attributes(
