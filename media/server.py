@@ -35,6 +35,8 @@ from media.transports.twilio import read_start
 if TYPE_CHECKING:
     import uvicorn
 
+    from media.active_calls import ActiveCallsPublisher
+
 log = logging.getLogger("voice.media.server")
 
 M = TypeVar("M", CommandEnvelope, PrepareCall)
@@ -61,6 +63,11 @@ class MediaServer:
         self.control_port: int | None = None
         # Resolved once at startup by ``serve`` (ECS metadata is a blocking HTTP read).
         self.advertised_url: str | None = None
+        self.active_calls: ActiveCallsPublisher | None = None  # set by ``serve`` when the stack names the metric
+
+    def _calls_changed(self) -> None:
+        if self.active_calls is not None:
+            self.active_calls.changed()
 
     @property
     def control_base_url(self) -> str:
@@ -104,10 +111,12 @@ class MediaServer:
         prepared = await self.prepared.take(start.call_id, start.org_id)
         self.sessions[start.call_id] = session
         self.stats.calls_total += 1
+        self._calls_changed()
         try:
             await session.run(prepared)
         finally:
             self.sessions.pop(start.call_id, None)
+            self._calls_changed()
             if prepared is not None and prepared.warm is not None:
                 # A call that ended before its pipeline adopted the warm sockets: close them now, not at
                 # the TTL (adopted sockets belong to the services, which closed them).
@@ -239,6 +248,14 @@ async def serve(host: str, port: int, media: MediaServer | None = None, control_
         control_base_url, advertise_url=s.media_control_advertise_url,
         metadata_uri=s.ecs_container_metadata_uri_v4, control_port=media.control_port)
     log.info("control address advertised on calls: %s", media.advertised_url)
+    background: list[asyncio.Task[None]] = []
+    if s.active_calls_metric_namespace and s.active_calls_metric_name and s.active_calls_metric_service:
+        from media.active_calls import ActiveCallsPublisher
+
+        media.active_calls = ActiveCallsPublisher(
+            namespace=s.active_calls_metric_namespace, name=s.active_calls_metric_name,
+            service=s.active_calls_metric_service, count=media.sessions.__len__)
+        background.append(asyncio.create_task(media.active_calls.run()))
     config = uvicorn.Config(create_app(media, control=not control_port), host=host, port=port, log_level="warning",
                             ws="websockets",
                             # "websockets-sansio" (uvicorn's future default) measured busier at 50 calls (core 90% vs
@@ -275,7 +292,11 @@ async def serve(host: str, port: int, media: MediaServer | None = None, control_
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
-    await asyncio.gather(*(each.serve() for each in servers))
+    try:
+        await asyncio.gather(*(each.serve() for each in servers))
+    finally:
+        for task in background:
+            task.cancel()
 
 
 def main() -> None:
