@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import uvicorn
 
     from media.active_calls import ActiveCallsPublisher
+    from media.protection import ScaleInProtection
 
 log = logging.getLogger("voice.media.server")
 
@@ -64,10 +65,16 @@ class MediaServer:
         # Resolved once at startup by ``serve`` (ECS metadata is a blocking HTTP read).
         self.advertised_url: str | None = None
         self.active_calls: ActiveCallsPublisher | None = None  # set by ``serve`` when the stack names the metric
+        self.protection: ScaleInProtection | None = None  # set by ``serve`` on ECS (ECS_AGENT_URI)
+        self._background: set[asyncio.Task[None]] = set()
 
     def _calls_changed(self) -> None:
         if self.active_calls is not None:
             self.active_calls.changed()
+        if self.protection is not None:
+            task = asyncio.get_running_loop().create_task(self.protection.update(len(self.sessions)))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     @property
     def control_base_url(self) -> str:
@@ -256,6 +263,10 @@ async def serve(host: str, port: int, media: MediaServer | None = None, control_
             namespace=s.active_calls_metric_namespace, name=s.active_calls_metric_name,
             service=s.active_calls_metric_service, count=media.sessions.__len__)
         background.append(asyncio.create_task(media.active_calls.run()))
+    if s.ecs_agent_uri:
+        from media.protection import ScaleInProtection
+
+        media.protection = ScaleInProtection(s.ecs_agent_uri)
     config = uvicorn.Config(create_app(media, control=not control_port), host=host, port=port, log_level="warning",
                             ws="websockets",
                             # "websockets-sansio" (uvicorn's future default) measured busier at 50 calls (core 90% vs

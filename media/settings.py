@@ -43,6 +43,8 @@ class MediaSettings(BaseSettings):
     log_level: str = "INFO"
     # Set by the ECS agent (not the stack): the task metadata endpoint the control address is read from.
     ecs_container_metadata_uri_v4: str | None = None
+    # Set by the ECS agent: task scale-in protection is requested there while calls are live.
+    ecs_agent_uri: str | None = None
 
     def startup_error(self, *, twilio_account_sid: str | None, twilio_auth_token: str | None) -> str | None:
         """Why this process must not start (fail closed), or None."""
