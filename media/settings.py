@@ -14,6 +14,9 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_THREADS = 64
+# Calls one process (one core) holds before v2v p95 rises 10 % above the 1-call figure: the bench's
+# 30-45 calls per core (docs/media.md), its lower end. One process serves one core, so tasks are 1 vCPU.
+DEFAULT_MAX_CALLS = 30
 
 
 class StartupRefused(RuntimeError):
@@ -35,6 +38,8 @@ class MediaSettings(BaseSettings):
     # wss:// URL Twilio connects to: the X-Twilio-Signature of the stream upgrade is checked against it.
     media_public_ws_url: str | None = None
     media_threads: int = Field(default=DEFAULT_THREADS, ge=1)
+    # Capacity in concurrent calls (admission uses it; the stack sets it with the task's CPU).
+    media_max_calls: int = Field(default=DEFAULT_MAX_CALLS, ge=1)
     media_speculative_replies: bool = True
     media_speculate_quiet_ms: int = Field(default=120, ge=0)
     active_calls_metric_namespace: str | None = None

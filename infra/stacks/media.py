@@ -84,6 +84,7 @@ class MediaService(Construct):
                 **environment,
                 "MEDIA_PORT": str(config.media_port),
                 "MEDIA_CONTROL_PORT": str(config.media_control_port),
+                "MEDIA_MAX_CALLS": str(config.media_max_calls),
                 "ACTIVE_CALLS_METRIC_NAMESPACE": ACTIVE_CALLS_NAMESPACE,
                 "ACTIVE_CALLS_METRIC_NAME": ACTIVE_CALLS_METRIC,
                 "ACTIVE_CALLS_METRIC_SERVICE": config.media_service_name,

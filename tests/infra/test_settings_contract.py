@@ -55,3 +55,14 @@ def test_media_container_sets_what_a_production_start_needs(synth):
     assert env["MEDIA_PUBLIC_WS_URL"] == env["MEDIA_WS_URL"]
     assert str(env["MEDIA_PUBLIC_WS_URL"]).startswith("wss://media.example.com/")
     assert int(str(env["MEDIA_CONTROL_PORT"])) != int(str(env["MEDIA_PORT"]))
+
+
+
+def test_capacity_and_cpu_agree(synth):
+    from media.settings import DEFAULT_MAX_CALLS
+
+    env = _media_env(synth)
+    tasks = synth.resources("AWS::ECS::TaskDefinition")
+    cpu = next(iter(tasks.values()))["Properties"]["Cpu"]
+    # One Python process serves one core: 1-vCPU tasks, capacity = the bench's calls per core.
+    assert (str(cpu), env["MEDIA_MAX_CALLS"]) == ("1024", str(DEFAULT_MAX_CALLS))
