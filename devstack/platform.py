@@ -94,7 +94,9 @@ def media_component() -> Component:
 def fake_twilio_component() -> Component:
     """A ``devstack`` component: FakeTwilio stands in for Twilio when no Twilio credentials are set.
 
-    Sets TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN / TWILIO_API_URL for the app, publishes the fake as
+    Skipped when TWILIO_API_URL is set (that server is used as given, never overwritten) or when a real
+    TWILIO_ACCOUNT_SID is set. Otherwise
+    sets TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN / TWILIO_API_URL for the app, publishes the fake as
     ``stack.values["fake_twilio"]`` (``sandbox_component`` then installs simulated callers
     as its ``on_answer`` hook) and makes every dialled call ring and answer by itself. Status callbacks
     go over HTTP to PUBLIC_BASE_URL (default ``http://127.0.0.1:$API_PORT``). Register it before
@@ -103,7 +105,13 @@ def fake_twilio_component() -> Component:
     """
 
     def start(stack: Stack) -> None:
-        if os.environ.get("TWILIO_ACCOUNT_SID") and not os.environ.get("TWILIO_API_URL"):
+        external_url = os.environ.get("TWILIO_API_URL")
+        if external_url:
+            # A Twilio-compatible server chosen by the caller (a proxy, another fake): use it as given.
+            stack.dev_env["TWILIO_API_URL"] = external_url
+            print(f"Twilio:            {external_url}  (TWILIO_API_URL set)", flush=True)
+            return
+        if os.environ.get("TWILIO_ACCOUNT_SID"):
             print("Twilio:            real account (TWILIO_ACCOUNT_SID set)", flush=True)
             return
         fake = FakeTwilio(account_sid=os.environ.get("TWILIO_ACCOUNT_SID") or "AC" + "d" * 32,

@@ -75,6 +75,8 @@ class StageConfig(BaseModel):
     media_min_tasks: int = Field(default=1, ge=1)
     media_max_tasks: int = Field(default=4, ge=1)
     target_calls_per_task: int = Field(default=20, ge=1)
+    # MEDIA_MAX_CALLS of each 1-vCPU task (one Python process serves one core): the bench's calls per core.
+    media_max_calls: int = Field(default=30, ge=1)
     cpu_target_percent: int = Field(default=60, ge=10, le=90)
     # Long enough for a call to finish on a task being drained (ALB maximum is 3600 s).
     deregistration_delay_seconds: int = Field(default=900, ge=0, le=3600)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import time
 from collections.abc import Generator
@@ -29,11 +28,15 @@ from chalicelib.security import verify_call_token, verify_control
 from chalicelib.settings import get_settings
 from media.call.session import CallSession
 from media.prepared_calls import PreparedCalls
+from media.settings import StartupRefused, get_media_settings
 from media.stats import Stats
 from media.transports.twilio import read_start
 
 if TYPE_CHECKING:
     import uvicorn
+
+    from media.active_calls import ActiveCallsPublisher
+    from media.protection import ScaleInProtection
 
 log = logging.getLogger("voice.media.server")
 
@@ -41,7 +44,6 @@ M = TypeVar("M", CommandEnvelope, PrepareCall)
 
 PENDING_AMD_MAX_AGE_SECONDS = 300.0
 COMMAND_READY_WAIT_SECONDS = 3.0  # a command for a stream that just connected waits for its pipeline
-DEFAULT_THREADS = 64
 POLICY_VIOLATION = 1008
 
 
@@ -59,19 +61,36 @@ class MediaServer:
         self.stats = Stats()
         self.draining = False
         self.port: int | None = None
+        self.control_port: int | None = None
+        # Resolved once at startup by ``serve`` (ECS metadata is a blocking HTTP read).
+        self.advertised_url: str | None = None
+        self.active_calls: ActiveCallsPublisher | None = None  # set by ``serve`` when the stack names the metric
+        self.protection: ScaleInProtection | None = None  # set by ``serve`` on ECS (ECS_AGENT_URI)
+        self._background: set[asyncio.Task[None]] = set()
+
+    def _calls_changed(self) -> None:
+        if self.active_calls is not None:
+            self.active_calls.changed()
+        if self.protection is not None:
+            task = asyncio.get_running_loop().create_task(self.protection.update(len(self.sessions)))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     @property
     def control_base_url(self) -> str:
         """Where the control plane reaches this process for a call it holds."""
-        url = os.environ.get("MEDIA_CONTROL_ADVERTISE_URL")
-        if url:
-            return url.rstrip("/")
-        return f"http://127.0.0.1:{self.port or int(os.environ.get('MEDIA_PORT', '8765'))}"
+        if self.advertised_url:
+            return self.advertised_url
+        from media.advertise import control_base_url
+
+        s = get_media_settings()
+        return control_base_url(advertise_url=s.media_control_advertise_url, metadata_uri=None,
+                                control_port=self.control_port or self.port or s.media_port)
 
     # --- Twilio stream -------------------------------------------------------------------------
     def _signature_ok(self, ws: WebSocket) -> bool:
         s = get_settings()
-        public = os.environ.get("MEDIA_PUBLIC_WS_URL")
+        public = get_media_settings().media_public_ws_url
         if not (s.twilio_auth_token and public):
             return True
         from twilio.request_validator import RequestValidator  # pyright: ignore[reportMissingTypeStubs] - untyped SDK
@@ -99,10 +118,12 @@ class MediaServer:
         prepared = await self.prepared.take(start.call_id, start.org_id)
         self.sessions[start.call_id] = session
         self.stats.calls_total += 1
+        self._calls_changed()
         try:
             await session.run(prepared)
         finally:
             self.sessions.pop(start.call_id, None)
+            self._calls_changed()
             if prepared is not None and prepared.warm is not None:
                 # A call that ended before its pipeline adopted the warm sockets: close them now, not at
                 # the TTL (adopted sockets belong to the services, which closed them).
@@ -180,15 +201,17 @@ async def _close(ws: WebSocket) -> None:
         pass
 
 
-def create_app(server: MediaServer | None = None) -> Starlette:
-    """The media service's ASGI app."""
+def create_app(server: MediaServer | None = None, *, public: bool = True, control: bool = True) -> Starlette:
+    """The media service's ASGI app: the public listener (streams), the control listener, or both on one."""
     server = server or MediaServer()
-    app = Starlette(routes=[
-        WebSocketRoute("/twilio/stream", server.twilio_stream),
-        Route("/calls/{call_id}/control", server.control, methods=["POST"]),
-        Route("/calls/{call_id}/prepare", server.prepare, methods=["POST"]),
-        Route("/healthz", server.healthz, methods=["GET"]),
-    ])
+    routes: list[Route | WebSocketRoute] = []
+    if public:
+        routes.append(WebSocketRoute("/twilio/stream", server.twilio_stream))
+    if control:
+        routes += [Route("/calls/{call_id}/control", server.control, methods=["POST"]),
+                   Route("/calls/{call_id}/prepare", server.prepare, methods=["POST"])]
+    routes.append(Route("/healthz", server.healthz, methods=["GET"]))
+    app = Starlette(routes=routes)
     app.state.media = server
     return app
 
@@ -207,16 +230,45 @@ def _uvicorn_server(config: uvicorn.Config) -> uvicorn.Server:
     return DrainingServer(config)
 
 
-async def serve(host: str, port: int, media: MediaServer | None = None) -> None:
-    """Run uvicorn; SIGTERM drains: refuse new streams, wait for live calls, then exit."""
+async def serve(host: str, port: int, media: MediaServer | None = None, control_port: int | None = None) -> None:
+    """Run uvicorn; SIGTERM drains: refuse new streams, wait for live calls, then exit.
+
+    With a control port (argument, else MEDIA_CONTROL_PORT; 0 = none) prepare and commands are served
+    on their own listener, reachable from the Lambdas only, and not on the public stream port.
+    """
     import uvicorn
 
+    from media.advertise import control_base_url
     from media.pipeline.build import preload
 
+    s = get_media_settings()
+    problem = s.startup_error(twilio_account_sid=get_settings().twilio_account_sid,
+                              twilio_auth_token=get_settings().twilio_auth_token)
+    if problem:
+        raise StartupRefused(problem)
+    control_port = s.media_control_port if control_port is None else control_port
     preload()
     media = media or MediaServer()
     media.port = port
-    config = uvicorn.Config(create_app(media), host=host, port=port, log_level="warning", ws="websockets",
+    media.control_port = control_port or port
+    media.advertised_url = await asyncio.to_thread(
+        control_base_url, advertise_url=s.media_control_advertise_url,
+        metadata_uri=s.ecs_container_metadata_uri_v4, control_port=media.control_port)
+    log.info("control address advertised on calls: %s", media.advertised_url)
+    background: list[asyncio.Task[None]] = []
+    if s.active_calls_metric_namespace and s.active_calls_metric_name and s.active_calls_metric_service:
+        from media.active_calls import ActiveCallsPublisher
+
+        media.active_calls = ActiveCallsPublisher(
+            namespace=s.active_calls_metric_namespace, name=s.active_calls_metric_name,
+            service=s.active_calls_metric_service, count=media.sessions.__len__)
+        background.append(asyncio.create_task(media.active_calls.run()))
+    if s.ecs_agent_uri:
+        from media.protection import ScaleInProtection
+
+        media.protection = ScaleInProtection(s.ecs_agent_uri)
+    config = uvicorn.Config(create_app(media, control=not control_port), host=host, port=port, log_level="warning",
+                            ws="websockets",
                             # "websockets-sansio" (uvicorn's future default) measured busier at 50 calls (core 90% vs
                             # 85%, v2v p50 +6-15%; bench/media_latency.py): the legacy protocol stays while it exists.
                             # base64 audio barely compresses; a client offering deflate would make
@@ -224,34 +276,48 @@ async def serve(host: str, port: int, media: MediaServer | None = None) -> None:
                             ws_per_message_deflate=False,
                             lifespan="off")
     server = _uvicorn_server(config)  # we own SIGTERM / SIGINT
+    servers = [server]
+    if control_port:
+        servers.append(_uvicorn_server(uvicorn.Config(create_app(media, public=False), host=host, port=control_port,
+                                                      log_level="warning", lifespan="off")))
     loop = asyncio.get_running_loop()
     # Row reads/writes, key lookups and webhooks run in threads; the default pool (cpu + 4) is far too
     # small for hundreds of calls starting and ending together.
-    loop.set_default_executor(ThreadPoolExecutor(max_workers=int(os.environ.get("MEDIA_THREADS", DEFAULT_THREADS))))
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=s.media_threads))
 
     async def drain() -> None:
         media.draining = True
         while media.sessions:  # noqa: ASYNC110 - polls the live session map; no event to await
             await asyncio.sleep(0.5)
-        server.should_exit = True
+        stop()
+
+    def stop() -> None:
+        for each in servers:
+            each.should_exit = True
 
     def on_signal(sig: int) -> None:
         if sig == signal.SIGINT or media.draining:
-            server.should_exit = True
+            stop()
         else:
             loop.create_task(drain())
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
-    await server.serve()
+    try:
+        await asyncio.gather(*(each.serve() for each in servers))
+    finally:
+        for task in background:
+            task.cancel()
 
 
 def main() -> None:
     """``python -m media.server``."""
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
-    host = os.environ.get("MEDIA_HOST", "127.0.0.1")
-    port = int(os.environ.get("MEDIA_PORT", "8765"))
-    asyncio.run(serve(host, port))
+    s = get_media_settings()
+    logging.basicConfig(level=s.log_level)
+    try:
+        asyncio.run(serve(s.media_host, s.media_port))
+    except StartupRefused as exc:  # settings or ECS metadata: say why, exit non-zero
+        raise SystemExit(f"media service not started: {exc}") from exc
 
 
 if __name__ == "__main__":

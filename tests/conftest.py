@@ -109,8 +109,10 @@ MOTO_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}, 
 
 def _reset_caches() -> None:
     from chalicelib.settings import reset_settings
+    from media.settings import reset_media_settings
 
     reset_settings()
+    reset_media_settings()
     # lru_cache'd clients and repositories must not outlive one moto context.
     import chalicelib.crypto as crypto
 

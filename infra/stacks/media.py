@@ -84,6 +84,7 @@ class MediaService(Construct):
                 **environment,
                 "MEDIA_PORT": str(config.media_port),
                 "MEDIA_CONTROL_PORT": str(config.media_control_port),
+                "MEDIA_MAX_CALLS": str(config.media_max_calls),
                 "ACTIVE_CALLS_METRIC_NAMESPACE": ACTIVE_CALLS_NAMESPACE,
                 "ACTIVE_CALLS_METRIC_NAME": ACTIVE_CALLS_METRIC,
                 "ACTIVE_CALLS_METRIC_SERVICE": config.media_service_name,
@@ -152,6 +153,9 @@ class MediaService(Construct):
         self.listener = listener
         self.websocket_url = f"{scheme}://{host}{config.media_stream_path}"
         self.container.add_environment("MEDIA_WS_URL", self.websocket_url)
+        # The media service checks each stream upgrade's X-Twilio-Signature against this URL (and refuses to
+        # start with Twilio credentials but without it).
+        self.container.add_environment("MEDIA_PUBLIC_WS_URL", self.websocket_url)
 
         if config.hosted_zone_id and config.hosted_zone_name and config.media_domain:
             zone = route53.HostedZone.from_hosted_zone_attributes(

@@ -99,3 +99,25 @@ def test_call_reaper_component_ends_a_call_whose_media_task_stopped(api, org, tw
     finally:
         stack.stop_event.set()
         component.stop(stack)
+
+
+def test_fake_twilio_component_keeps_an_externally_set_twilio_api_url(monkeypatch, tmp_path):
+    from devstack.platform import fake_twilio_component
+    from devstack.stack import Stack
+
+    monkeypatch.setenv("TWILIO_API_URL", "http://127.0.0.1:9/twilio-proxy")
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "e" * 32)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "external-token")
+    stack = Stack(state_dir=tmp_path)
+    component = fake_twilio_component()
+    component.start(stack)
+    try:
+        import os
+
+        assert os.environ["TWILIO_API_URL"] == "http://127.0.0.1:9/twilio-proxy"
+        assert os.environ["TWILIO_ACCOUNT_SID"] == "AC" + "e" * 32
+        assert stack.dev_env["TWILIO_API_URL"] == "http://127.0.0.1:9/twilio-proxy"
+        assert "fake_twilio" not in stack.values
+    finally:
+        assert component.stop is not None
+        component.stop(stack)

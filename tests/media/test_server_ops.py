@@ -103,6 +103,7 @@ def test_twilio_signature_on_upgrade(media_server, monkeypatch):
     from twilio.request_validator import RequestValidator
 
     from chalicelib.settings import reset_settings
+    from media.settings import reset_media_settings
     from sandbox.measuring_caller import TestCaller
     from tests.media.conftest import ASSISTANT_MIN, ORG, new_call
 
@@ -110,6 +111,7 @@ def test_twilio_signature_on_upgrade(media_server, monkeypatch):
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "sig-token")
     monkeypatch.setenv("MEDIA_PUBLIC_WS_URL", public)
     reset_settings()
+    reset_media_settings()
     call_id, token = new_call(ORG, config=ASSISTANT_MIN)
     good = RequestValidator("sig-token").compute_signature(public, {})
 
