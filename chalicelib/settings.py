@@ -28,6 +28,7 @@ TABLE_NAMES = (
     "byok_keys",
     "domains",
     "calls",
+    "greetings",
     "campaigns",
     "leads",
     "usage",

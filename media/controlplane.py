@@ -12,7 +12,14 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Protocol
 
-from chalicelib.models.media import CallEnded, CallSetup, CallStarted, ToolInvocation, TransferRequest
+from chalicelib.models.media import (
+    CallEnded,
+    CallSetup,
+    CallStarted,
+    PreparedGreeting,
+    ToolInvocation,
+    TransferRequest,
+)
 from chalicelib.services import media_gateway
 
 
@@ -29,6 +36,14 @@ class ControlPlane(Protocol):
 
     def call_ended(self, event: CallEnded) -> None:
         """Report the end of the call with its transcript and figures."""
+        ...
+
+    def store_greeting(self, greeting: PreparedGreeting) -> bool:
+        """Keep the call's ring-time greeting for whichever task gets the stream; False if not stored."""
+        ...
+
+    def load_greeting(self, org_id: str, call_id: str) -> PreparedGreeting | None:
+        """The call's ring-time greeting stored by another (or this) task, or None."""
         ...
 
     def provider_key(self, org_id: str, provider: str) -> tuple[str, bool]:
@@ -67,6 +82,12 @@ class InProcessControlPlane:
 
     def call_ended(self, event: CallEnded) -> None:
         media_gateway.call_ended(event)
+
+    def store_greeting(self, greeting: PreparedGreeting) -> bool:
+        return media_gateway.store_greeting(greeting)
+
+    def load_greeting(self, org_id: str, call_id: str) -> PreparedGreeting | None:
+        return media_gateway.load_greeting(org_id, call_id)
 
     def provider_key(self, org_id: str, provider: str) -> tuple[str, bool]:
         return media_gateway.provider_key(org_id, provider)
