@@ -8,12 +8,17 @@ The control-plane settings the media process also reads (tables, secrets, provid
 
 from __future__ import annotations
 
+import math
+import os
 from functools import lru_cache
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_THREADS = 64
+# Concurrent calls one core carries before voice-to-voice p95 rises 10 % over a single call's: the low end
+# of bench/media_latency.py --sweep (30-45, docs/media.md). The stack scales out at 20 per 1-vCPU task.
+CALLS_PER_CORE = 30
 
 
 class MediaSettings(BaseSettings):
@@ -37,6 +42,26 @@ class MediaSettings(BaseSettings):
     active_calls_metric_name: str | None = None
     active_calls_metric_service: str | None = None
     log_level: str = "INFO"
+    # Admission: concurrent calls this process serves (unset = calls per core x the cores it may use).
+    media_max_calls: int | None = Field(default=None, ge=1)
+    media_calls_per_core: int = Field(default=CALLS_PER_CORE, ge=1)
+
+    @property
+    def max_calls(self) -> int:
+        """This process's capacity in concurrent calls."""
+        return self.media_max_calls or self.media_calls_per_core * available_cpus()
+
+
+def available_cpus() -> int:
+    """Cores this process may use: the cgroup CPU quota (a Fargate task's vCPUs), else its CPU affinity."""
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as f:  # cgroup v2: "<quota> <period>" or "max ..."
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            return max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, len(os.sched_getaffinity(0)))
 
 
 @lru_cache(maxsize=1)
