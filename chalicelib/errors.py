@@ -95,6 +95,12 @@ class UpstreamError(ApiError):
     status, code = 502, "upstream_error"
 
 
+class CapacityExceeded(ApiError):
+    """Every media task is at capacity: the call is refused before it is dialed (retry later)."""
+
+    status, code = 503, "capacity_exceeded"
+
+
 class InternalError(ApiError):
     status, code = 500, "internal_error"
 

@@ -28,6 +28,7 @@ TABLE_NAMES = (
     "byok_keys",
     "domains",
     "calls",
+    "greetings",
     "campaigns",
     "leads",
     "usage",
@@ -76,6 +77,9 @@ class Settings(BaseModel):
     # Internal URL of the media service's control endpoint used before a call has an owner
     # (ring-time warm-up); after the stream connects the call row names the owning process.
     media_control_url: str | None = None
+    # Local stand-in for Cloud Map's DNS: "name=addr,addr;name2=addr" answers for MEDIA_CONTROL_URL's host
+    # (on AWS unset: the name resolves through DNS, one A record per media task).
+    media_discovery_hosts: str | None = None
     # Provider endpoints: any protocol-faithful server can stand in (sandbox, proxies, regions).
     deepgram_url: str | None = None
     openai_base_url: str | None = None
@@ -145,6 +149,7 @@ def get_settings() -> Settings:
         campaign_state_machine_arn=env.get("CAMPAIGN_STATE_MACHINE_ARN") or None,
         log_caller_numbers=_env_bool("LOG_CALLER_NUMBERS", True),
         media_control_url=env.get("MEDIA_CONTROL_URL") or None,
+        media_discovery_hosts=env.get("MEDIA_DISCOVERY_HOSTS") or None,
         deepgram_url=env.get("DEEPGRAM_URL") or None,
         openai_base_url=env.get("OPENAI_BASE_URL") or None,
         elevenlabs_url=env.get("ELEVENLABS_URL") or None,

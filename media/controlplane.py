@@ -17,6 +17,7 @@ from chalicelib.models.media import (
     CallProgress,
     CallSetup,
     CallStarted,
+    PreparedGreeting,
     ToolInvocation,
     TransferRequest,
 )
@@ -40,6 +41,14 @@ class ControlPlane(Protocol):
 
     def call_ended(self, event: CallEnded) -> None:
         """Report the end of the call with its transcript and figures."""
+        ...
+
+    def store_greeting(self, greeting: PreparedGreeting) -> bool:
+        """Keep the call's ring-time greeting for whichever task gets the stream; False if not stored."""
+        ...
+
+    def load_greeting(self, org_id: str, call_id: str) -> PreparedGreeting | None:
+        """The call's ring-time greeting stored by another (or this) task, or None."""
         ...
 
     def provider_key(self, org_id: str, provider: str) -> tuple[str, bool]:
@@ -81,6 +90,12 @@ class InProcessControlPlane:
 
     def call_ended(self, event: CallEnded) -> None:
         media_gateway.call_ended(event)
+
+    def store_greeting(self, greeting: PreparedGreeting) -> bool:
+        return media_gateway.store_greeting(greeting)
+
+    def load_greeting(self, org_id: str, call_id: str) -> PreparedGreeting | None:
+        return media_gateway.load_greeting(org_id, call_id)
 
     def provider_key(self, org_id: str, provider: str) -> tuple[str, bool]:
         return media_gateway.provider_key(org_id, provider)

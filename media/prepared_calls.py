@@ -15,6 +15,9 @@ log = logging.getLogger("voice.media.prepared")
 PREPARED_TTL_SECONDS = 180.0
 LiveCheck = Callable[[str], bool]  # is this call already live on this task?
 STREAM_WAIT_SECONDS = 2.0  # how long a stream waits for a preparation still in flight
+# A ring-time admission holds a slot while the phone may still ring (Twilio's default dial timeout);
+# after that its stream has started, here or on another task, or never will.
+RESERVATION_SECONDS = 60.0
 
 
 class PreparedCalls:
@@ -33,6 +36,12 @@ class PreparedCalls:
 
     def __len__(self) -> int:
         return len(self._ready)
+
+    def reserved(self) -> int:
+        """Calls admitted at ring time whose stream has not started here: being prepared, or prepared
+        within the ring window (this task cannot see a stream that went to another one)."""
+        now = time.monotonic()
+        return len(self._running) + sum(1 for p in self._ready.values() if now - p.created < RESERVATION_SECONDS)
 
     def known(self, call_id: str) -> bool:
         """Prepared or being prepared."""

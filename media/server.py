@@ -45,6 +45,7 @@ M = TypeVar("M", CommandEnvelope, PrepareCall)
 PENDING_AMD_MAX_AGE_SECONDS = 300.0
 COMMAND_READY_WAIT_SECONDS = 3.0  # a command for a stream that just connected waits for its pipeline
 POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013  # RFC 6455: the server is overloaded
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -75,6 +76,17 @@ class MediaServer:
             task = asyncio.get_running_loop().create_task(self.protection.update(len(self.sessions)))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+        self.max_calls = get_media_settings().max_calls
+
+    @property
+    def load(self) -> int:
+        """Live calls plus calls admitted at ring time whose stream has not started yet."""
+        return len(self.sessions) + self.prepared.reserved()
+
+    @property
+    def ready(self) -> bool:
+        """Can this process take one more call?"""
+        return not self.draining and self.load < self.max_calls
 
     @property
     def control_base_url(self) -> str:
@@ -104,6 +116,14 @@ class MediaServer:
         if self.draining or not self._signature_ok(ws):
             self.stats.rejected += 1
             await ws.close(code=POLICY_VIOLATION)
+            return
+        if len(self.sessions) >= self.max_calls:
+            # Admission happens at prepare and readiness; this is the last guard: one more call would
+            # degrade every call here. Twilio ends the stream and goes on with the call's TwiML.
+            self.stats.refused_streams += 1
+            log.warning("stream refused: at capacity (%d calls)", len(self.sessions))
+            await ws.accept()  # accepted only to say why: a close before the upgrade is a bare HTTP 403
+            await ws.close(code=TRY_AGAIN_LATER)
             return
         await ws.accept()
         start = await read_start(ws)
@@ -182,16 +202,25 @@ class MediaServer:
         message = await self._verified(request, PrepareCall)
         if isinstance(message, JSONResponse):
             return message
-        if self.prepared.known(message.call_id):
+        if self.prepared.known(message.call_id) or message.call_id in self.sessions:
             return JSONResponse({"success": True, "status": "preparing"})
+        if not self.ready:
+            self.stats.refused_prepares += 1
+            return _error(503, "capacity_exceeded", "This media task is at capacity or draining.")
         self.prepared.start(message.org_id, message.call_id, self.sessions.__contains__)
         return JSONResponse({"success": True, "status": "preparing"}, status_code=202)
 
     async def healthz(self, request: Request) -> JSONResponse:
-        """Liveness and readiness: 503 while draining."""
+        """Liveness: 503 while draining."""
         status = "draining" if self.draining else "ok"
         return JSONResponse({"status": status, "active_calls": len(self.sessions)},
                             status_code=503 if self.draining else 200)
+
+    async def readyz(self, request: Request) -> JSONResponse:
+        """Readiness for new calls: 503 while draining or at capacity (live calls plus ring-time admissions)."""
+        status = "draining" if self.draining else "ok" if self.ready else "full"
+        return JSONResponse({"status": status, "active_calls": len(self.sessions), "reserved": self.prepared.reserved(),
+                             "max_calls": self.max_calls}, status_code=200 if status == "ok" else 503)
 
 
 async def _close(ws: WebSocket) -> None:
@@ -210,7 +239,7 @@ def create_app(server: MediaServer | None = None, *, public: bool = True, contro
     if control:
         routes += [Route("/calls/{call_id}/control", server.control, methods=["POST"]),
                    Route("/calls/{call_id}/prepare", server.prepare, methods=["POST"])]
-    routes.append(Route("/healthz", server.healthz, methods=["GET"]))
+    routes += [Route("/healthz", server.healthz, methods=["GET"]), Route("/readyz", server.readyz, methods=["GET"])]
     app = Starlette(routes=routes)
     app.state.media = server
     return app

@@ -8,15 +8,18 @@ The control-plane settings the media process also reads (tables, secrets, provid
 
 from __future__ import annotations
 
+import math
+import os
 from functools import lru_cache
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_THREADS = 64
-# Calls one process (one core) holds before v2v p95 rises 10 % above the 1-call figure: the bench's
-# 30-45 calls per core (docs/media.md), its lower end. One process serves one core, so tasks are 1 vCPU.
-DEFAULT_MAX_CALLS = 30
+# Concurrent calls one core carries before voice-to-voice p95 rises 10 % over a single call's: the low end
+# of bench/media_latency.py --sweep (30-45, docs/media.md). The stack scales out at 20 per 1-vCPU task.
+CALLS_PER_CORE = 30
+DEFAULT_MAX_CALLS = CALLS_PER_CORE  # a 1-vCPU task (the stack's size): MEDIA_MAX_CALLS it sets
 
 
 class StartupRefused(RuntimeError):
@@ -39,7 +42,6 @@ class MediaSettings(BaseSettings):
     media_public_ws_url: str | None = None
     media_threads: int = Field(default=DEFAULT_THREADS, ge=1)
     # Capacity in concurrent calls (admission uses it; the stack sets it with the task's CPU).
-    media_max_calls: int = Field(default=DEFAULT_MAX_CALLS, ge=1)
     media_speculative_replies: bool = True
     media_speculate_quiet_ms: int = Field(default=120, ge=0)
     active_calls_metric_namespace: str | None = None
@@ -57,6 +59,26 @@ class MediaSettings(BaseSettings):
             return ("MEDIA_PUBLIC_WS_URL is not set but Twilio credentials are: the X-Twilio-Signature of "
                     "stream upgrades could not be checked. Set it to the wss:// URL Twilio connects to.")
         return None
+    # Admission: concurrent calls this process serves (unset = calls per core x the cores it may use).
+    media_max_calls: int | None = Field(default=None, ge=1)
+    media_calls_per_core: int = Field(default=CALLS_PER_CORE, ge=1)
+
+    @property
+    def max_calls(self) -> int:
+        """This process's capacity in concurrent calls."""
+        return self.media_max_calls or self.media_calls_per_core * available_cpus()
+
+
+def available_cpus() -> int:
+    """Cores this process may use: the cgroup CPU quota (a Fargate task's vCPUs), else its CPU affinity."""
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as f:  # cgroup v2: "<quota> <period>" or "max ..."
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            return max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, len(os.sched_getaffinity(0)))
 
 
 @lru_cache(maxsize=1)

@@ -12,6 +12,8 @@ class Stats:
     frames_out: int = 0
     calls_total: int = 0
     rejected: int = 0
+    refused_prepares: int = 0  # at capacity: the control plane tries another task
+    refused_streams: int = 0  # at capacity: more live calls than this process can serve
 
     def note_frame(self) -> None:
         """One outbound media frame."""

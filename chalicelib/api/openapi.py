@@ -79,7 +79,8 @@ _ERRORS = {
     "415": "Content-Type is not application/json (unsupported_media_type)",
     "429": "Rate limit exceeded (Retry-After)",
     "500": "Unexpected error on our side (internal_error; never a stack trace)",
-    "503": "Storage is not reachable (error: unavailable)",
+    "503": "Storage is not reachable (error: unavailable); on POST /calls/outbound also every media task at "
+           "capacity (capacity_exceeded, Retry-After in seconds): the call was not dialed",
     "502": "An upstream provider (Twilio, Resend, ElevenLabs, the media service) failed (upstream_error)",
 }
 # Which operations can answer which of the conditional codes (from the services' raises).
@@ -121,7 +122,7 @@ def _error_codes(method: str, public: str, ep: Any, has_body: bool) -> list[str]
         codes.append("403")
     if key in _UPSTREAM or ep.tag in _UPSTREAM_TAGS:
         codes.append("502")
-    if key == ("GET", "/health"):
+    if key in (("GET", "/health"), ("POST", "/calls/outbound")):
         codes.append("503")
     return sorted(set(codes))
 

@@ -6,7 +6,7 @@ answered with ``CommandResult``.
 
 Media -> control plane (in process, through ``chalicelib.services.media_gateway``, which the media
 service reaches only through its port ``media.controlplane``): ``CallSetup`` (what a call needs to
-start), ``CallStarted``, ``CallProgress``, ``CallEnded``, ``TransferRequest``, ``ToolInvocation``.
+start), ``CallStarted``, ``CallProgress``, ``CallEnded``, ``PreparedGreeting``, ``TransferRequest``, ``ToolInvocation``.
 
 Every message carries ``version``; a receiver refuses a version it does not know (400 on the wire).
 """
@@ -99,6 +99,16 @@ class CallProgress(MediaMessage):
     org_id: str
     call_id: str
     messages: list[dict[str, Any]] | None = None
+
+
+class PreparedGreeting(MediaMessage):
+    """A call's first message synthesized at ring time (mu-law 8 kHz), kept for whichever task gets the
+    stream. ``fingerprint`` names the text and voice, so a task plays it only for the config it runs."""
+
+    org_id: str
+    call_id: str
+    fingerprint: Annotated[str, Field(min_length=1, max_length=128)]
+    audio: bytes
 
 
 class CallEnded(MediaMessage):

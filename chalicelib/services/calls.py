@@ -37,6 +37,8 @@ log = logging.getLogger("voice.calls")
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 IN_FLIGHT_BUDGET_MS = 30_000
+# How long a caller refused for capacity should wait: about the time the fleet needs to scale out a task.
+CAPACITY_RETRY_AFTER_SECONDS = 30
 
 
 @lru_cache(maxsize=1)
@@ -261,8 +263,24 @@ def _place(org_id: str, body: dict[str, Any], *, campaign_id: str | None, lead_i
         "secrets_enc": encrypt_call_secrets(org_id, call_id, resolved.secrets) or None,
     }
     call = repo().create(Call(org_id, call_id, "queued", "outbound", now, now, data=data))
+    admit_or_refuse(call)
     dial(call)
     return {"success": True, "call_id": call_id, "status": "dialing"}
+
+
+def admit_or_refuse(call: Call) -> None:
+    """Ask the media fleet for a slot (the ring-time prepare) before Twilio dials.
+
+    When every media task is at capacity the call is not dialed: its row is ``failed``
+    (``failed_to_connect``, error ``capacity_exceeded``) and 503 ``capacity_exceeded`` with Retry-After
+    is raised. Serving it anyway would degrade every call on the task that got it."""
+    if media_client.admit(call.org_id, call.id) is not media_client.Admission.FULL:
+        return
+    repo().set_status(call.org_id, call.id, "failed", from_statuses=("queued",),
+                      data_updates={"error": "capacity_exceeded", "end_reason": "failed_to_connect",
+                                    "ended_at": now_iso()})
+    raise errors.CapacityExceeded("Every media task is at capacity; retry the call shortly.",
+                                  headers={"Retry-After": str(CAPACITY_RETRY_AFTER_SECONDS)})
 
 
 def callback_url(path: str, call: Call) -> str:
@@ -300,7 +318,6 @@ def dial(call: Call) -> None:
         _dial_failed(call, exc.reason)
         raise errors.UpstreamError(f"Twilio refused the call: {exc.reason}") from None
     repo().set_twilio_sid(call.org_id, call.id, sid)
-    media_client.prepare(call.org_id, call.id)
 
 
 def _dial_failed(call: Call, reason: str) -> None:

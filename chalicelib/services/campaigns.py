@@ -496,6 +496,12 @@ def dial_lead(org_id: str, campaign_id: str, lead_id: str, attempt: int) -> Dial
         raise  # transient: dialed again later with the same idempotency key
     except errors.Conflict:
         return DialResult()  # another dispatcher is placing this attempt with the same key; it stores the call
+    except errors.CapacityExceeded as exc:
+        # The media fleet is full: the lead waits (attempt not spent, slot freed) and is due again after
+        # Retry-After, while the fleet scales out. Never a failed lead.
+        wait = int(exc.headers.get("Retry-After", "30"))
+        leads().release(lead, due_at=iso(_now() + timedelta(seconds=wait)))
+        return DialResult()
     except errors.InsufficientCredits as exc:
         # Out of minutes: pause the campaign and hand the lead back without spending its attempt.
         repo().set_status(c.org_id, c.id, "paused", from_statuses=ACTIVE_CAMPAIGN,

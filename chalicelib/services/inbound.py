@@ -25,6 +25,7 @@ log = logging.getLogger("voice.calls")
 
 NOT_AVAILABLE = "Sorry, this number is not available right now. Goodbye."
 NO_CREDITS = "Sorry, this service is currently unavailable. Please try again later. Goodbye."
+BUSY = "Sorry, all our agents are busy right now. Please call again in a few minutes. Goodbye."
 
 
 def _first(answer: dict[str, Any], *names: str) -> Any:
@@ -133,7 +134,12 @@ def handle_voice(form: dict[str, str]) -> str:
         "secrets_enc": encrypt_call_secrets(org_id, call_id, resolved.secrets) or None,
     })
     call = repo().create(Call(org_id, call_id, "ringing", "inbound", now, now, twilio_call_sid=call_sid, data=data))
-    media_client.prepare(org_id, call_id)
+    if media_client.admit(org_id, call_id) is media_client.Admission.FULL:
+        # Every media task is at capacity: a short busy message, and the caller is not connected.
+        repo().set_status(org_id, call_id, "failed", from_statuses=("ringing",),
+                          data_updates={"end_reason": "busy", "error": "capacity_exceeded", "refusal": BUSY,
+                                        "ended_at": now_iso(), "duration_seconds": 0})
+        return say_and_hang_up(BUSY)
     return stream_twiml_for(call)
 
 

@@ -1,7 +1,8 @@
 """The control plane's client of the media service: typed, signed, versioned (``chalicelib.models.media``).
 
 Wire contract (docs/calls.md): ``POST {base}/calls/{call_id}/control`` with a ``CommandEnvelope`` and
-``POST {MEDIA_CONTROL_URL}/calls/{call_id}/prepare`` with a ``PrepareCall``, both as JSON with headers
+``POST {MEDIA_CONTROL_URL}/calls/{call_id}/prepare`` with a ``PrepareCall`` (tried on each task the
+name resolves to until one admits the call, ``admit``), both as JSON with headers
 ``X-Control-Timestamp`` (unix seconds) and ``X-Control-Signature`` (hex HMAC-SHA256 of
 ``"<timestamp>." + body`` keyed with MEDIA_CONTROL_SECRET). The media task answers a ``CommandResult``.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from enum import StrEnum
 from typing import TYPE_CHECKING, cast
 
 from pydantic import BaseModel
@@ -18,6 +20,7 @@ from chalicelib import errors
 from chalicelib.httpclient import session
 from chalicelib.models.media import CommandEnvelope, CommandResult, MediaCommand, PrepareCall
 from chalicelib.security import sign_control
+from chalicelib.services.media_discovery import media_tasks
 from chalicelib.settings import get_settings
 from chalicelib.storage.calls import Call
 
@@ -36,11 +39,13 @@ class OwnerUnreachable(errors.UpstreamError):
     """The task recorded as the call's owner does not accept connections (it stopped or died)."""
 
 
-def _post(url: str, message: BaseModel, timeout: float) -> requests.Response:
+def _post(url: str, message: BaseModel, timeout: float, host: str | None = None) -> requests.Response:
     body = message.model_dump_json().encode()
     ts = str(int(time.time()))
     headers = {"Content-Type": "application/json", "X-Control-Timestamp": ts,
                "X-Control-Signature": sign_control(get_settings().media_control_secret, ts, body)}
+    if host:
+        headers["Host"] = host
     return session().post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
 
 
@@ -88,15 +93,32 @@ def send_command(call: Call, command: MediaCommand, *, timeout: float = CONTROL_
     raise errors.UpstreamError(f"The media service answered HTTP {resp.status_code}.")
 
 
-def prepare(org_id: str, call_id: str) -> None:
-    """Best-effort ring-time warm-up of the media service (300 ms budget, failures ignored)."""
+class Admission(StrEnum):
+    """The media fleet's answer to a call about to be placed or answered."""
+
+    ADMITTED = "admitted"  # a task reserved a slot and is preparing the call
+    FULL = "full"  # every task that answered is at capacity: refuse the call
+    UNKNOWN = "unknown"  # no task could be asked (none configured, unreachable, slow): go ahead
+
+
+def admit(org_id: str, call_id: str) -> Admission:
+    """Ring-time admission: the call's prepare, tried on each media task until one accepts it.
+
+    A task at capacity answers 503 ``capacity_exceeded`` and the next one is asked. FULL only when at
+    least one task answered so and none accepted; a fleet that cannot be reached at all leaves the call
+    to go ahead unprepared (prepare stays best effort, 300 ms per task)."""
     import requests
 
-    base = get_settings().media_control_url
-    if not base:
-        return
-    try:
-        _post(f"{base.rstrip('/')}/calls/{call_id}/prepare", PrepareCall(call_id=call_id, org_id=org_id),
-              PREPARE_TIMEOUT)
-    except requests.RequestException as exc:
-        log.info("prepare for call %s skipped: %s", call_id, type(exc).__name__)
+    full = False
+    message = PrepareCall(call_id=call_id, org_id=org_id)
+    for task in media_tasks(call_id):
+        try:
+            resp = _post(f"{task.base_url}/calls/{call_id}/prepare", message, PREPARE_TIMEOUT, host=task.host_header)
+        except requests.RequestException as exc:
+            log.info("prepare for call %s at %s skipped: %s", call_id, task.base_url, type(exc).__name__)
+            continue
+        if resp.status_code < 300:
+            return Admission.ADMITTED
+        if resp.status_code == 503 and _result(resp).error == "capacity_exceeded":
+            full = True
+    return Admission.FULL if full else Admission.UNKNOWN

@@ -16,6 +16,7 @@ from chalicelib.models.media import (
     CallProgress,
     CallSetup,
     CallStarted,
+    PreparedGreeting,
     ToolInvocation,
     TransferRequest,
 )
@@ -24,6 +25,7 @@ from chalicelib.services.call_secrets import secret_for_call
 from chalicelib.services.numbers import get_number
 from chalicelib.services.sip_trunks import get_trunk
 from chalicelib.storage.calls import CallRepository
+from chalicelib.storage.greetings import GreetingRepository, StoredGreeting
 from chalicelib.telephony.twilio_client import TwilioCallError, telephony
 from chalicelib.telephony.twiml import transfer_twiml
 from chalicelib.webhooks.delivery import call_tool_webhook
@@ -33,6 +35,8 @@ log = logging.getLogger("voice.media_gateway")
 # Runtime names of a pipeline slot's provider where BYOK stores the key under another name.
 KEY_PROVIDER = {"xai_realtime": "xai"}
 SANDBOX_KEY = "sandbox-key"  # what the sandbox providers accept when no key is configured at all
+# A ring-time greeting outlives no ringing phone (Twilio gives up ringing after 60 s by default).
+GREETING_TTL_SECONDS = 180
 
 
 def load_call(org_id: str, call_id: str) -> CallSetup | None:
@@ -44,8 +48,28 @@ def load_call(org_id: str, call_id: str) -> CallSetup | None:
 
 
 def call_started(event: CallStarted) -> None:
-    """The media task took the stream: the call is live and owned by ``control_url``."""
+    """The media task took the stream: the call is live and owned by ``control_url``.
+
+    Its ring-time greeting was read before this (or never will be): it is deleted now rather than
+    left to the TTL, since it is the caller's personal first message."""
     call_events.call_started(event.org_id, event.call_id, control_url=event.control_url)
+    GreetingRepository().delete(event.org_id, event.call_id)
+
+
+def store_greeting(greeting: PreparedGreeting) -> bool:
+    """Keep a call's ring-time greeting for whichever media task receives its stream.
+
+    False when it is too large to store (that task synthesizes it at answer instead)."""
+    stored = StoredGreeting(greeting.org_id, greeting.call_id, greeting.fingerprint, greeting.audio)
+    return GreetingRepository().put(stored, GREETING_TTL_SECONDS)
+
+
+def load_greeting(org_id: str, call_id: str) -> PreparedGreeting | None:
+    """The call's stored ring-time greeting, or None (none, expired, or another org's call)."""
+    stored = GreetingRepository().get(org_id, call_id)
+    if stored is None:
+        return None
+    return PreparedGreeting(org_id=org_id, call_id=call_id, fingerprint=stored.fingerprint, audio=stored.audio)
 
 
 def call_progress(event: CallProgress) -> bool:

@@ -7,6 +7,7 @@ a query can never cross tenants. No request path scans.
 from __future__ import annotations
 
 from pynamodb.attributes import (
+    BinaryAttribute,
     BooleanAttribute,
     NumberAttribute,
     TTLAttribute,
@@ -247,6 +248,21 @@ class CallModel(Model):
     by_heartbeat = CallsByHeartbeatIndex()
 
 
+class GreetingModel(Model):
+    """A call's ring-time greeting audio (mu-law 8 kHz), for whichever media task gets the stream.
+
+    Short-lived: written at prepare, deleted when the call starts, expired by TTL otherwise (DynamoDB's
+    TTL deletes lazily, so readers also check ``expires``). Items stay under DynamoDB's 400 KB limit.
+    """
+
+    Meta = meta("greetings")
+    org_id = UnicodeAttribute(hash_key=True)
+    call_id = UnicodeAttribute(range_key=True)
+    fingerprint = UnicodeAttribute()  # hash of the text and voice it was synthesized from
+    audio = BinaryAttribute(legacy_encoding=False)
+    expires = TTLAttribute()
+
+
 class CampaignModel(Model):
     Meta = meta("campaigns")
     org_id = UnicodeAttribute(hash_key=True)
@@ -337,6 +353,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ByokKeyModel,
     DomainModel,
     CallModel,
+    GreetingModel,
     CampaignModel,
     LeadModel,
     UsageModel,
@@ -345,7 +362,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
 )
 
 # Attributes holding a TTL, per model (create_tables turns TTL on for them).
-TTL_ATTRIBUTES = {RateLimitModel: "expires", IdempotencyModel: "expiration"}
+TTL_ATTRIBUTES = {RateLimitModel: "expires", IdempotencyModel: "expiration", GreetingModel: "expires"}
 
 
 def create_tables(wait: bool = False) -> list[str]:

@@ -14,7 +14,7 @@ from media.call import recording
 from media.call.core import CallCore
 from media.call.keeper import CallKeeper
 from media.call.lines import RESUME_APOLOGY
-from media.call.prepared import Prepared
+from media.call.prepared import Prepared, greeting_for, stored_greeting
 from media.call.transcript import transcript
 from media.controlplane import control_plane
 from media.pipeline.build import Built, build_pipeline
@@ -51,13 +51,17 @@ class CallSession(CallCore):
             self.cancel_tasks()
             await self._finish()
 
-    async def _plan(self, prepared: Prepared | None) -> CallPlan | None:
+    async def _plan(self, prepared: Prepared | None) -> tuple[CallPlan | None, bytes | None]:
+        """The call's plan and ring-time greeting audio: this task's preparation, else the row and the
+        greeting another task prepared and stored (read together, so no time is added)."""
         if prepared is not None:
-            return prepared.plan
-        setup = await asyncio.to_thread(control_plane().load_call, self.org_id, self.call_id)
+            return prepared.plan, prepared.greeting_audio
+        setup, stored = await asyncio.gather(asyncio.to_thread(control_plane().load_call, self.org_id, self.call_id),
+                                             stored_greeting(self.org_id, self.call_id))
         if setup is None:
-            return None
-        return build_plan(self.org_id, self.call_id, setup.direction, setup.data)
+            return None, None
+        plan = build_plan(self.org_id, self.call_id, setup.direction, setup.data)
+        return plan, greeting_for(plan, stored)
 
     async def _fail(self, exc: UnsupportedConfig) -> None:
         self.end_reason, self.error = "error", str(exc)
@@ -65,7 +69,7 @@ class CallSession(CallCore):
 
     async def _run(self, prepared: Prepared | None) -> None:
         try:
-            plan = await self._plan(prepared)
+            plan, greeting_audio = await self._plan(prepared)
         except UnsupportedConfig as exc:
             await self._record_started()
             await self._fail(exc)
@@ -77,7 +81,6 @@ class CallSession(CallCore):
         self.audio.recorder = recording.start(plan)
         if plan.voicemail_detection:
             self.voicemail.arm()
-        greeting_audio = prepared.greeting_audio if prepared else None
         spoken = bool(greeting_audio) and not self.voicemail.deciding
         if spoken and greeting_audio:
             # Warmed at ring time: the greeting leaves before anything else happens.

@@ -24,3 +24,14 @@ async def synthesize_greeting(plan: CallPlan, text: str) -> bytes | None:
 
     key, _ = await asyncio.to_thread(provider_keys.provider_key, plan.org_id, "elevenlabs")
     return await elevenlabs.synthesize_ulaw(tts, text, key)
+
+
+def greeting_fingerprint(plan: CallPlan) -> str:
+    """Names the audio ``synthesize_greeting`` makes for this plan: the text and every TTS setting.
+
+    A task that takes a greeting stored by another one plays it only when the fingerprints match."""
+    import hashlib
+    import json
+
+    basis = json.dumps({"text": plan.first_message, "tts": plan.tts}, sort_keys=True, default=str)
+    return hashlib.sha256(basis.encode()).hexdigest()

@@ -32,9 +32,10 @@ class FakeControlServer(FakeHTTPServer):
     """The media service's control endpoint as docs/calls.md describes it: checks the HMAC, parses the
     body as the contract's ``CommandEnvelope`` / ``PrepareCall`` and records what it accepted."""
 
-    def __init__(self, secret: str = MEDIA_SECRET):
-        super().__init__()
+    def __init__(self, secret: str = MEDIA_SECRET, host: str = "127.0.0.1", port: int = 0):
+        super().__init__(host=host, port=port)
         self.secret = secret
+        self.at_capacity = False  # answers prepare like a task at MEDIA_MAX_CALLS (docs/media.md, Admission)
         self.status = 200
         self.commands: list[dict] = []  # accepted CommandEnvelopes, as JSON
         self.answers: list[FakeResponse] = []  # canned answers for the next control requests
@@ -76,6 +77,9 @@ class FakeControlServer(FakeHTTPServer):
         prepare = self._parse(req, PrepareCall)
         if isinstance(prepare, FakeResponse):
             return prepare
+        if self.at_capacity:
+            return FakeResponse(503, {"error": "capacity_exceeded",
+                                      "message": "This media task is at capacity or draining."})
         self.prepared.append(prepare)
         return FakeResponse(202, {"success": True, "status": "preparing"})
 

@@ -143,11 +143,19 @@ def receiver():
 
 
 class FakeControlServer(FakeHTTPServer):
-    """The media service's control endpoint (ring-time warm-up requests land here)."""
+    """The media service's control endpoint (ring-time admission and warm-up requests land here);
+    ``at_capacity`` answers prepare as a media task at MEDIA_MAX_CALLS does."""
 
     def __init__(self):
         super().__init__()
-        self.route("POST", r"/calls/(?P<call_id>[^/]+)/(?P<cmd>\w+)", lambda req: FakeResponse(202, {"ok": True}))
+        self.at_capacity = False
+        self.route("POST", r"/calls/(?P<call_id>[^/]+)/(?P<cmd>\w+)", self._answer)
+
+    def _answer(self, req: FakeRequest) -> FakeResponse:
+        if self.at_capacity and req.params["cmd"] == "prepare":
+            return FakeResponse(503, {"error": "capacity_exceeded",
+                                      "message": "This media task is at capacity or draining."})
+        return FakeResponse(202, {"success": True, "status": "preparing"})
 
 
 class CampaignTwilio(FakeTwilio):
@@ -164,6 +172,7 @@ class CampaignTwilio(FakeTwilio):
         self.delay = 0.05
         self.throttle: dict[str, int] = {}  # number -> creates answered 429 before one is accepted
         self.throttled: list[str] = []
+        self.control: FakeControlServer | None = None  # the media fleet's control endpoint (set by the fixture)
 
     def _create_call(self, req: FakeRequest) -> FakeResponse:
         to = dict(parse_qsl(req.body.decode())).get("To", "")
@@ -227,6 +236,7 @@ def twilio(aws, client, monkeypatch):
         return resp.status_code, resp.body.decode() if isinstance(resp.body, bytes) else str(resp.body)
 
     fake.callback_sender = send
+    fake.control = control
     yield fake
     fake.stop()
     control.stop()

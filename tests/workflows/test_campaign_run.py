@@ -421,3 +421,29 @@ def test_out_of_minutes_pauses_the_campaign_without_spending_attempts(api, org, 
     assert r.status_code == 200 and r.data["campaign"]["error"] is None
     done = wait_status(api, c["id"], "completed")
     assert done["completed_leads"] == 3 and sorted(t for t, _ in twilio.dial_log) == sorted(numbers)
+
+
+def test_full_media_fleet_makes_dispatch_wait_without_failing_leads(api, setup, twilio, clock):
+    numbers = phones(2)
+    control = twilio.control
+    assert control is not None
+    control.at_capacity = True  # every media task answers prepare with 503 capacity_exceeded
+    c = start_campaign(api, setup, numbers, max_concurrent_calls=2)
+    wait_until(lambda: len([r for r in control.requests if r.path.endswith("/prepare")]) >= 2,
+               what="admission asked for both leads")
+    wait_until(lambda: campaign(api, c["id"])["active_calls"] == 0, what="claims handed back")
+    leads = leads_by_phone(api, c["id"])
+    # Not dialed, not failed, attempt not spent: due again after Retry-After (30 s on the injected clock).
+    assert twilio.dial_log == []
+    from chalicelib.services.campaigns import leads as lead_store
+
+    stored = [lead_store().get(setup["agent"]["org_id"], c["id"], x["id"]) for x in leads.values()]
+    assert {(x.status, x.attempts, x.next_attempt_at) for x in stored if x} == {
+        ("pending", 0, "2026-11-24T09:00:30.000Z")}
+    assert campaign(api, c["id"])["status"] == "running" and campaign(api, c["id"])["failed_leads"] == 0
+    # The fleet scaled out: the waiting leads are dialed once each.
+    control.at_capacity = False
+    clock.advance(seconds=31)
+    done = wait_status(api, c["id"], "completed")
+    assert (done["completed_leads"], done["failed_leads"]) == (2, 0)
+    assert {n: twilio.dials_to(n) for n in numbers} == dict.fromkeys(numbers, 1)
