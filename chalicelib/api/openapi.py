@@ -40,6 +40,7 @@ _BYOK_CHANGED = {"success": {"const": True}, "byok_keys": _ref("ByokKeys")}
 RESPONSE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/calls"): {"calls": _list("Call"), **_PAGED},
     ("POST", "/calls/outbound"): {"$ref": "OutboundCallResult"},
+    ("POST", "/calls/web"): {"$ref": "WebCallResult"},
     ("GET", "/calls/{call_id}/webhooks"): {"webhooks": _list("WebhookDelivery"), "next_cursor": _NULL_STR},
     ("GET", "/campaigns/{campaign_id}/leads"): {"leads": _list("CampaignLead"), **_PAGED},
     ("GET", "/usage"): {"logs": _list("UsageLog"), **_PAGED, "summary": _ref("UsageSummary"),
