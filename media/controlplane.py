@@ -23,6 +23,10 @@ class ControlPlane(Protocol):
         """The call's resolved config, or None when it does not exist."""
         ...
 
+    def claim_web_call(self, org_id: str, call_id: str) -> bool:
+        """Take a browser call's socket, once (False: no such web call, or already taken)."""
+        ...
+
     def call_started(self, event: CallStarted) -> None:
         """Report that this task holds the call (its control address)."""
         ...
@@ -61,6 +65,9 @@ class InProcessControlPlane:
 
     def load_call(self, org_id: str, call_id: str) -> CallSetup | None:
         return media_gateway.load_call(org_id, call_id)
+
+    def claim_web_call(self, org_id: str, call_id: str) -> bool:
+        return media_gateway.claim_web_call(org_id, call_id)
 
     def call_started(self, event: CallStarted) -> None:
         media_gateway.call_started(event)

@@ -36,6 +36,13 @@ def load_call(org_id: str, call_id: str) -> CallSetup | None:
     return CallSetup(org_id=org_id, call_id=call_id, direction=call.direction, data=dict(call.data))
 
 
+def claim_web_call(org_id: str, call_id: str) -> bool:
+    """A browser call's socket connected: claim the call once (its token is single use)."""
+    from chalicelib.services.web_calls import claim_socket
+
+    return claim_socket(org_id, call_id) is not None
+
+
 def call_started(event: CallStarted) -> None:
     """The media task took the stream: the call is live and owned by ``control_url``."""
     call_events.call_started(event.org_id, event.call_id, control_url=event.control_url)

@@ -47,6 +47,7 @@ class CallSession(CallCore):
         finally:
             self.ready.set()
             self.cancel_tasks()
+            await self._end_events()
             await self._finish()
 
     async def _plan(self, prepared: Prepared | None) -> CallPlan | None:
@@ -91,7 +92,7 @@ class CallSession(CallCore):
         try:
             keys = await asyncio.to_thread(resolve_keys, plan)  # DynamoDB/KMS: never on the event loop
             services = build_services(plan, keys, prepared.warm if prepared else None)
-            self.built = built = build_pipeline(self, self.audio, self.ws, plan, services)
+            self.built = built = build_pipeline(self, self.transport.serializer(self.audio), self.ws, plan, services)
         except UnsupportedConfig as exc:
             await started
             await self._fail(exc)
@@ -178,6 +179,8 @@ class CallSession(CallCore):
             if hang_up and not self.twilio_stopped:
                 await asyncio.to_thread(control_plane().hang_up, self.call_sid)
         finally:
+            # Before the pipeline stops: its transport closes the socket a browser hears call-ended on.
+            await self._end_events()
             self.ended.set()
 
     async def _record_started(self) -> None:
@@ -185,7 +188,12 @@ class CallSession(CallCore):
         await asyncio.to_thread(control_plane().call_started, event)
         self._started_recorded = True
 
+    async def _end_events(self) -> None:
+        self.flush_transcript()
+        await self.events.end(self.end_reason or "customer_hangup")
+
     async def _close(self) -> None:
+        await self._end_events()
         try:
             await self.ws.close()
         except Exception:  # noqa: BLE001, S110 - the socket may already be closed by Twilio
