@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Protocol
 
-from chalicelib.models.media import CallEnded, CallSetup, CallStarted, ToolInvocation, TransferRequest
+from chalicelib.models.media import CallEnded, CallSetup, CallStarted, LiveEvent, ToolInvocation, TransferRequest
 from chalicelib.services import media_gateway
 
 
@@ -33,6 +33,10 @@ class ControlPlane(Protocol):
 
     def call_ended(self, event: CallEnded) -> None:
         """Report the end of the call with its transcript and figures."""
+        ...
+
+    def live_event(self, event: LiveEvent) -> None:
+        """Deliver a live conversation event to the call's webhook."""
         ...
 
     def provider_key(self, org_id: str, provider: str) -> tuple[str, bool]:
@@ -74,6 +78,9 @@ class InProcessControlPlane:
 
     def call_ended(self, event: CallEnded) -> None:
         media_gateway.call_ended(event)
+
+    def live_event(self, event: LiveEvent) -> None:
+        media_gateway.live_event(event)
 
     def provider_key(self, org_id: str, provider: str) -> tuple[str, bool]:
         return media_gateway.provider_key(org_id, provider)

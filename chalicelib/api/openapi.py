@@ -220,6 +220,12 @@ _WEBHOOK_EVENTS = {
                          "assistant_override}, {max_duration_seconds} or {error}. Never retried.",
     "tool-calls": "The model calls a function tool: answer within 10 s with {results: [{tool_call_id, result}]}, "
                   "{result} or {error}. Never retried.",
+    "transcript": "A final line of the live conversation: role (user or assistant), transcript, "
+                  "transcript_type final. Sent once, in sequence order with the call's other events.",
+    "speech-update": "The caller or the agent started or stopped speaking: role, status (started, stopped). "
+                     "Sent once, in sequence order.",
+    "conversation-update": "After each new line: messages, the whole conversation so far (as in the call's "
+                           "messages). Sent once, in sequence order.",
 }
 
 

@@ -402,7 +402,8 @@ class WebhookCustomer(ResponseModel):
 class WebhookMessage(ResponseModel):
     """The body's ``message``; fields after ``assistant`` appear for the events named beside them."""
 
-    type: Literal["assistant-request", "tool-calls", "status-update", "end-of-call-report"]
+    type: Literal["assistant-request", "tool-calls", "status-update", "end-of-call-report", "transcript",
+                  "speech-update", "conversation-update"]
     timestamp: DateTime = Field(description="When the event happened (a retry resends the same bytes)")
     sequence: int | None = Field(default=None, description="status-update, end-of-call-report: the event's "
                                                            "number within its call, from 1")

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from chalicelib import errors
-from chalicelib.models.media import CallEnded, CallSetup, CallStarted, ToolInvocation, TransferRequest
+from chalicelib.models.media import CallEnded, CallSetup, CallStarted, LiveEvent, ToolInvocation, TransferRequest
 from chalicelib.services import byok, call_events, recordings
 from chalicelib.services.call_secrets import secret_for_call
 from chalicelib.services.numbers import get_number
@@ -53,6 +53,15 @@ def call_ended(event: CallEnded) -> None:
     call_events.call_ended(event.org_id, event.call_id, end_reason=event.end_reason, messages=event.messages,
                            latency=event.latency, duration_seconds=event.duration_seconds, error=event.error,
                            extra=event.extra)
+
+
+def live_event(event: LiveEvent) -> None:
+    """Send a live event to the call's webhook when its assistant subscribes (signed, numbered in order)."""
+    from chalicelib.webhooks.delivery import emit
+
+    call = CallRepository().get(event.org_id, event.call_id)
+    if call is not None:
+        emit(event.org_id, event.event, call, event.data)
 
 
 def provider_key(org_id: str, provider: str) -> tuple[str, bool]:

@@ -33,6 +33,7 @@ from media.call.tools import ToolRunner
 from media.call.transcript import transcript
 from media.call.turns import TurnLog
 from media.call.voicemail import Voicemail
+from media.call.webhook_relay import WebhookRelay
 from media.pipeline.brain import CallBrain
 from media.pipeline.build import Built
 from media.plan import CallPlan, mask_number
@@ -82,6 +83,7 @@ class CallCore:
         self.speculate = speculation_enabled()
         self._ending = False
         self._tasks: list[asyncio.Task[Any]] = []
+        self.webhooks: WebhookRelay | None = None
         self._user_speaking = False
         self._messages_sent = 0  # transcript messages already sent as final transcript events
 
@@ -198,9 +200,22 @@ class CallCore:
         if self.built is None:
             return
         lines = [m for m in transcript(self.built.context) if m["role"] in ("user", "assistant")]
-        for line in lines[self._messages_sent:]:
+        new = lines[self._messages_sent:]
+        for line in new:
             self.events.emit({"type": "transcript", "role": line["role"], "text": line["content"], "final": True})
         self._messages_sent = max(self._messages_sent, len(lines))
+        if new and self.webhooks is not None:
+            self.webhooks.offer("conversation-update", {"messages": transcript(self.built.context)})
+
+    def relay_webhook(self, event: dict[str, Any]) -> None:
+        """A live event for the assistant's webhook (the contract's snake_case fields)."""
+        if self.webhooks is None:
+            return
+        if event["type"] == "transcript":
+            self.webhooks.offer("transcript", {"role": event["role"], "transcript": event["text"],
+                                               "transcript_type": "final"})
+        elif event["type"] == "speech-update":
+            self.webhooks.offer("speech-update", {"role": event["role"], "status": event["status"]})
 
     def interruptible(self) -> bool:
         return not self._ending

@@ -72,7 +72,7 @@ class CallEvents:
                  relay: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.peer = peer
         self.listeners: list[Sink] = []
-        self._relay = relay
+        self.relay = relay
         self._caller_up = Upsampler()
         self._agent_up = Upsampler()
         self._ended = False
@@ -87,8 +87,8 @@ class CallEvents:
             self.peer.offer(text)
         for sink in self.listeners:
             sink.offer(text)
-        if self._relay is not None:
-            self._relay(event)
+        if self.relay is not None:
+            self.relay(event)
 
     def listen(self) -> Sink:
         """A new listener (read-only): gets events and tagged audio from now on."""

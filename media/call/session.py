@@ -14,6 +14,7 @@ from media.call import recording
 from media.call.core import CallCore
 from media.call.prepared import Prepared
 from media.call.transcript import transcript
+from media.call.webhook_relay import WebhookRelay
 from media.controlplane import control_plane
 from media.pipeline.build import Built, build_pipeline
 from media.plan import CallPlan, UnsupportedConfig, build_plan
@@ -27,12 +28,14 @@ GREETING_SYNTHESIS_WAIT_SECONDS = 3.0
 GOODBYE_PLAYOUT_SECONDS = 20.0
 PIPELINE_STOP_SECONDS = 5.0
 PENDING_AMD_MAX_AGE_SECONDS = 300
+RELAY_FLUSH_SECONDS = 10.0
 
 
 class CallSession(CallCore):
     """Starts the call (plan, pipeline, greeting), waits for its end, ends it and reports it."""
 
     _started_recorded = False
+    _relay_task: asyncio.Task[None] | None = None
 
     async def run(self, prepared: Prepared | None) -> None:
         """Run the call to its end; a crash still ends it cleanly with a reason."""
@@ -74,6 +77,11 @@ class CallSession(CallCore):
             return
         self.plan_or_none = plan
         self.audio.recorder = recording.start(plan)
+        relay = WebhookRelay(plan)
+        if relay.events:
+            self.webhooks = relay
+            self.events.relay = self.relay_webhook
+            self._relay_task = asyncio.create_task(relay.run())
         if plan.voicemail_detection:
             self.voicemail.arm()
         greeting_audio = prepared.greeting_audio if prepared else None
@@ -191,6 +199,13 @@ class CallSession(CallCore):
     async def _end_events(self) -> None:
         self.flush_transcript()
         await self.events.end(self.end_reason or "customer_hangup")
+        if self.webhooks is not None and self._relay_task is not None:
+            self.webhooks.close()
+            try:  # what is queued goes out before the end-of-call webhooks
+                await asyncio.wait_for(asyncio.shield(self._relay_task), RELAY_FLUSH_SECONDS)
+            except TimeoutError:
+                pass
+            self._relay_task = None
 
     async def _close(self) -> None:
         await self._end_events()

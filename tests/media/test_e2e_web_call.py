@@ -209,3 +209,55 @@ def test_expired_token_and_phone_calls_are_refused(stack):
     assert asyncio.run(scenario()) == [403, 403, 403, 403]
     row = CallRepository().get(ORG, call_id)
     assert row is not None and row.status == "queued"  # an expired token claims nothing
+
+
+def test_live_webhooks_transcript_speech_update_conversation_update_in_order(stack):
+    import websockets
+
+    from sandbox.audio import silence, speak_pcm, ulaw_to_pcm_bytes
+    from sandbox.registry import REGISTRY
+    from sandbox.webhook_receiver import WebhookReceiver
+
+    receiver = WebhookReceiver(secret="whsec-live").start()
+    try:
+        stack.openai.add_rule(contains="opening hours", text="We are open from nine to five.")
+        config = {**ASSISTANT, "webhook_url": receiver.url(),
+                  "webhook_events": ["transcript", "speech-update", "conversation-update"]}
+        call_id = str(uuid.uuid4())
+        now = now_iso()
+        from chalicelib.services.call_secrets import encrypt_call_secrets
+
+        CallRepository().create(Call(org_id=ORG, id=call_id, status="queued", direction="web", created_at=now,
+                                     updated_at=now, data={"config": config, "secrets_enc": encrypt_call_secrets(
+                                         ORG, call_id, {"webhook_secret": "whsec-live"})}))
+        REGISTRY.clear()
+        REGISTRY.register(call_id, ["What are your opening hours?"])
+        url = f"ws://127.0.0.1:{stack.media.port}/web/{call_id}?token={token('web', call_id)}"
+        speech = speak_pcm("What are your opening hours?", 16000) + ulaw_to_pcm_bytes(silence(1200), 16000)
+
+        async def scenario() -> None:
+            async with websockets.connect(url) as ws:
+                browser = Peer(ws)
+                await browser.wait_event(lambda e: e["type"] == "transcript")
+                await asyncio.sleep(1.0)
+                await browser.send_pcm(speech)
+                await browser.wait_event(lambda e: e["type"] == "transcript" and "nine to five" in e["text"])
+
+        asyncio.run(scenario())
+        stack.wait_ended(call_id)
+        received = receiver.wait_for("conversation-update", count=2, timeout=10)
+        assert all(w.signature_valid for w in received)  # signed with the call's webhook secret
+        everything = [w.message for w in receiver.events()]
+        sequences = [m["sequence"] for m in everything]
+        assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)  # ordered, numbered
+        assert {m["call"]["type"] for m in everything} == {"web_call"}
+        transcripts = [(m["role"], m["transcript"]) for m in everything if m["type"] == "transcript"]
+        assert transcripts == [("assistant", ASSISTANT["first_message"]), ("user", "What are your opening hours?"),
+                               ("assistant", "We are open from nine to five.")]
+        assert all(m["transcript_type"] == "final" for m in everything if m["type"] == "transcript")
+        speech_updates = [(m["role"], m["status"]) for m in everything if m["type"] == "speech-update"]
+        assert ("user", "started") in speech_updates and ("assistant", "stopped") in speech_updates
+        last = [m for m in everything if m["type"] == "conversation-update"][-1]
+        assert [x["role"] for x in last["messages"]] == ["assistant", "user", "assistant"]
+    finally:
+        receiver.stop()
