@@ -17,6 +17,7 @@ from chalicelib.models.media import (
     CallProgress,
     CallSetup,
     CallStarted,
+    LiveEvent,
     PreparedGreeting,
     ToolInvocation,
     TransferRequest,
@@ -29,6 +30,10 @@ class ControlPlane(Protocol):
 
     def load_call(self, org_id: str, call_id: str) -> CallSetup | None:
         """The call's resolved config, or None when it does not exist."""
+        ...
+
+    def claim_web_call(self, org_id: str, call_id: str) -> bool:
+        """Take a browser call's socket, once (False: no such web call, or already taken)."""
         ...
 
     def call_started(self, event: CallStarted) -> None:
@@ -49,6 +54,10 @@ class ControlPlane(Protocol):
 
     def load_greeting(self, org_id: str, call_id: str) -> PreparedGreeting | None:
         """The call's ring-time greeting stored by another (or this) task, or None."""
+        ...
+
+    def live_event(self, event: LiveEvent) -> None:
+        """Deliver a live conversation event to the call's webhook."""
         ...
 
     def provider_key(self, org_id: str, provider: str) -> tuple[str, bool]:
@@ -82,6 +91,9 @@ class InProcessControlPlane:
     def load_call(self, org_id: str, call_id: str) -> CallSetup | None:
         return media_gateway.load_call(org_id, call_id)
 
+    def claim_web_call(self, org_id: str, call_id: str) -> bool:
+        return media_gateway.claim_web_call(org_id, call_id)
+
     def call_started(self, event: CallStarted) -> None:
         media_gateway.call_started(event)
 
@@ -96,6 +108,9 @@ class InProcessControlPlane:
 
     def load_greeting(self, org_id: str, call_id: str) -> PreparedGreeting | None:
         return media_gateway.load_greeting(org_id, call_id)
+
+    def live_event(self, event: LiveEvent) -> None:
+        media_gateway.live_event(event)
 
     def provider_key(self, org_id: str, provider: str) -> tuple[str, bool]:
         return media_gateway.provider_key(org_id, provider)

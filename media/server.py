@@ -1,4 +1,4 @@
-"""The media service: Twilio Media Streams WebSocket, internal control endpoints, health.
+"""The media service: Twilio Media Streams and browser-call WebSockets, listeners, control endpoints, health.
 
 Run locally with ``python -m media.server`` (MEDIA_HOST / MEDIA_PORT); on Fargate the container runs
 the same. One asyncio process holds many calls. The handlers are thin: they check the request, then
@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
@@ -24,13 +24,15 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from chalicelib.models.media import AmdVerdict, CommandEnvelope, PrepareCall
-from chalicelib.security import verify_call_token, verify_control
+from chalicelib.security import verify_call_token, verify_control, verify_socket_token
 from chalicelib.settings import get_settings
 from media.call.session import CallSession
+from media.controlplane import control_plane
 from media.prepared_calls import PreparedCalls
 from media.settings import StartupRefused, get_media_settings
 from media.stats import Stats
-from media.transports.twilio import read_start
+from media.transports.twilio import StreamStart, read_start
+from media.transports.web import WebTransport
 
 if TYPE_CHECKING:
     import uvicorn
@@ -149,6 +151,55 @@ class MediaServer:
                 # the TTL (adopted sockets belong to the services, which closed them).
                 await prepared.warm.aclose()
 
+    # --- browser calls and listeners (docs/web-calls.md) ------------------------------------------
+    async def web_call(self, ws: WebSocket) -> None:
+        """A browser call's socket: a valid token of this call, claimed once; then the same call loop."""
+        call_id = ws.path_params["call_id"]
+        org_id = verify_socket_token(get_settings().call_token_secret, "web", ws.query_params.get("token", ""), call_id)
+        if self.draining or org_id is None or call_id in self.sessions or not await asyncio.to_thread(
+                control_plane().claim_web_call, org_id, call_id):
+            self.stats.rejected += 1
+            await ws.close(code=POLICY_VIOLATION)  # before accept: the handshake is refused (403)
+            return
+        await ws.accept()
+        start = StreamStart(call_id=call_id, org_id=org_id, token="", stream_sid="", call_sid=None, account_sid=None)
+        session = CallSession(ws, start, control_url=self.control_base_url, stats=self.stats,
+                              transport=WebTransport())
+        self.sessions[call_id] = session
+        self.stats.calls_total += 1
+        assert session.events.peer is not None  # noqa: S101 - a web transport always has its peer sink
+        pump = asyncio.create_task(session.events.peer.pump(_sender(ws)))
+        try:
+            await session.run(None)
+        finally:
+            self.sessions.pop(call_id, None)
+            pump.cancel()
+
+    async def monitor(self, ws: WebSocket) -> None:
+        """Listen in on a call this process holds: tagged audio of both sides and its JSON events."""
+        call_id = ws.path_params["call_id"]
+        org_id = verify_socket_token(get_settings().call_token_secret, "monitor", ws.query_params.get("token", ""),
+                                     call_id)
+        session = self.sessions.get(call_id)
+        if org_id is None or session is None or session.org_id != org_id:
+            await ws.close(code=POLICY_VIOLATION)
+            return
+        await ws.accept()
+        sink = session.events.listen()
+        pump = asyncio.create_task(sink.pump(_sender(ws)))
+        try:
+            while not pump.done():  # read-only: anything the listener sends is ignored
+                receive = asyncio.create_task(ws.receive())
+                done, _ = await asyncio.wait({pump, receive}, return_when=asyncio.FIRST_COMPLETED)
+                if receive in done and receive.result()["type"] == "websocket.disconnect":
+                    break
+                if receive not in done:
+                    receive.cancel()
+        finally:
+            session.events.leave(sink)
+            pump.cancel()
+            await _close(ws, code=1000)
+
     def _pending_amd(self, call_id: str) -> str | None:
         pending = self.pending_amd.pop(call_id, None)
         if pending and time.monotonic() - pending[1] < PENDING_AMD_MAX_AGE_SECONDS:
@@ -223,9 +274,18 @@ class MediaServer:
                              "max_calls": self.max_calls}, status_code=200 if status == "ok" else 503)
 
 
-async def _close(ws: WebSocket) -> None:
+def _sender(ws: WebSocket) -> Callable[[str | bytes], Awaitable[None]]:
+    async def send(message: str | bytes) -> None:
+        if isinstance(message, bytes):
+            await ws.send_bytes(message)
+        else:
+            await ws.send_text(message)
+    return send
+
+
+async def _close(ws: WebSocket, code: int = POLICY_VIOLATION) -> None:
     try:
-        await ws.close(code=POLICY_VIOLATION)
+        await ws.close(code=code)
     except Exception:  # noqa: BLE001, S110 - already closed by the peer
         pass
 
@@ -235,7 +295,9 @@ def create_app(server: MediaServer | None = None, *, public: bool = True, contro
     server = server or MediaServer()
     routes: list[Route | WebSocketRoute] = []
     if public:
-        routes.append(WebSocketRoute("/twilio/stream", server.twilio_stream))
+        routes += [WebSocketRoute("/twilio/stream", server.twilio_stream),
+                   WebSocketRoute("/web/{call_id}", server.web_call),
+                   WebSocketRoute("/monitor/{call_id}", server.monitor)]
     if control:
         routes += [Route("/calls/{call_id}/control", server.control, methods=["POST"]),
                    Route("/calls/{call_id}/prepare", server.prepare, methods=["POST"])]

@@ -9,16 +9,17 @@ from chalice.app import Blueprint
 from chalicelib.api.framework import PAGE_QUERY, ApiRouter, RequestContext
 from chalicelib.api.openapi import register_component
 from chalicelib.lazy import lazy_module
-from chalicelib.models.calls import ControlRequest, OutboundCallRequest
+from chalicelib.models.calls import ControlRequest, OutboundCallRequest, WebCallRequest
 from chalicelib.models.end_reasons import END_REASONS
 from chalicelib.paging import slice_list
 
 if TYPE_CHECKING:
-    from chalicelib.services import call_control
+    from chalicelib.services import call_control, web_calls
     from chalicelib.services import calls as svc
 else:  # imported on first use: keeps the cold start of every function short
     call_control = lazy_module("chalicelib.services.call_control")
     svc = lazy_module("chalicelib.services.calls")
+    web_calls = lazy_module("chalicelib.services.web_calls")
 
 bp = Blueprint(__name__)
 api = ApiRouter(bp, "Calls")
@@ -49,7 +50,8 @@ register_component("Call", {
             "description": "Presigned HTTPS GET URL of the stereo WAV recording (caller left, agent right), "
                            "made on every read and valid for RECORDING_URL_EXPIRY_SECONDS (default 1 hour); "
                            "null when the call was not recorded (gdpr_mode, recording_enabled false)."},
-        "room_name": _NULLABLE_STR,
+        "room_name": _NULLABLE_STR, "monitor": {"type": "object", "properties": {
+            "listen_url": _NULLABLE_STR, "control_url": {"type": "string"}}},
         "answered_by": _NULLABLE_STR, "created_at": {"type": "string"}, "updated_at": {"type": "string"},
     },
 })
@@ -81,6 +83,16 @@ def outbound(ctx: RequestContext) -> dict[str, Any]:
     the same key with another body is 409 conflict."""
     key = (ctx.headers.get("idempotency-key") or "").strip() or None
     return svc.place_outbound_call(ctx.org_id, ctx.body_object(), key)
+
+
+@api.route("/calls/web", "POST", status=201, summary="Start a browser call (WebSocket, docs/web-calls.md)",
+           request_model=WebCallRequest,
+           response_schema={"call_id": {"type": "string"}, "websocket_url": {"type": "string"},
+                            "expires_at": {"type": "string"}})
+def web_call(ctx: RequestContext) -> dict[str, Any]:
+    """Reference, transient or hybrid mode as for outbound calls; the answer's websocket_url opens the
+    call's audio socket once, before expires_at."""
+    return web_calls.create_web_call(ctx.org_id, ctx.body_object())
 
 
 @api.route("/calls/{call_id}", "GET", summary="Get one call", response_schema=REF)

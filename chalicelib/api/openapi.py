@@ -40,6 +40,7 @@ _BYOK_CHANGED = {"success": {"const": True}, "byok_keys": _ref("ByokKeys")}
 RESPONSE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/calls"): {"calls": _list("Call"), **_PAGED},
     ("POST", "/calls/outbound"): {"$ref": "OutboundCallResult"},
+    ("POST", "/calls/web"): {"$ref": "WebCallResult"},
     ("GET", "/calls/{call_id}/webhooks"): {"webhooks": _list("WebhookDelivery"), "next_cursor": _NULL_STR},
     ("GET", "/campaigns/{campaign_id}/leads"): {"leads": _list("CampaignLead"), **_PAGED},
     ("GET", "/usage"): {"logs": _list("UsageLog"), **_PAGED, "summary": _ref("UsageSummary"),
@@ -220,6 +221,12 @@ _WEBHOOK_EVENTS = {
                          "assistant_override}, {max_duration_seconds} or {error}. Never retried.",
     "tool-calls": "The model calls a function tool: answer within 10 s with {results: [{tool_call_id, result}]}, "
                   "{result} or {error}. Never retried.",
+    "transcript": "A final line of the live conversation: role (user or assistant), transcript, "
+                  "transcript_type final. Sent once, in sequence order with the call's other events.",
+    "speech-update": "The caller or the agent started or stopped speaking: role, status (started, stopped). "
+                     "Sent once, in sequence order.",
+    "conversation-update": "After each new line: messages, the whole conversation so far (as in the call's "
+                           "messages). Sent once, in sequence order.",
 }
 
 

@@ -239,7 +239,8 @@ class AnalysisPlan(ApiModel):
     summary_enabled: bool = True
 
 
-WebhookEvent = Literal["assistant-request", "tool-calls", "status-update", "end-of-call-report"]
+WebhookEvent = Literal["assistant-request", "tool-calls", "status-update", "end-of-call-report", "transcript",
+                       "speech-update", "conversation-update"]
 
 
 class AssistantFields(ApiModel):

@@ -18,9 +18,9 @@ class TransientAssistant(AssistantFields):
     """A full one-off assistant config (transient mode) or a partial one (hybrid overrides)."""
 
 
-class OutboundCallRequest(ApiModel):
-    destination: ShortStr
-    number_id: UUIDStr | None = None
+class CallAssistantRequest(ApiModel):
+    """The assistant of a new call: reference, transient or hybrid mode, plus per-call extras."""
+
     assistant_id: UUIDStr | None = None
     assistant: TransientAssistant | None = None
     assistant_override: TransientAssistant | None = None
@@ -44,7 +44,7 @@ class OutboundCallRequest(ApiModel):
         return out
 
     @model_validator(mode="after")
-    def _mode(self) -> OutboundCallRequest:
+    def _mode(self) -> CallAssistantRequest:
         if self.assistant_id and self.assistant is not None:
             raise ValueError("send either 'assistant_id' (reference/hybrid mode) or 'assistant' (transient), not both")
         if not self.assistant_id and self.assistant is None:
@@ -52,6 +52,15 @@ class OutboundCallRequest(ApiModel):
         if self.assistant_override is not None and not self.assistant_id:
             raise ValueError("'assistant_override' needs 'assistant_id' (hybrid mode)")
         return self
+
+
+class OutboundCallRequest(CallAssistantRequest):
+    destination: ShortStr
+    number_id: UUIDStr | None = None
+
+
+class WebCallRequest(CallAssistantRequest):
+    """Body of ``POST /calls/web``: a browser call with the same assistant modes as outbound."""
 
 
 class InjectContextCommand(ApiModel):

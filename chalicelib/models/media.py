@@ -146,3 +146,12 @@ class ToolInvocation(MediaMessage):
     own_url: bool
     payload: dict[str, Any]
     timeout_seconds: float = 10.0
+
+
+class LiveEvent(MediaMessage):
+    """A live conversation event for the assistant's webhook (transcript, speech-update, conversation-update)."""
+
+    org_id: str
+    call_id: str
+    event: Literal["transcript", "speech-update", "conversation-update"]
+    data: dict[str, Any] = Field(default_factory=dict)

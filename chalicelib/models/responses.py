@@ -113,8 +113,18 @@ class AnalysisTemplate(Resource):
 CallStatus = Literal["queued", "ringing", "in-progress", "ended", "failed"]
 
 
+class CallMonitor(ResponseModel):
+    """How to follow a live call: listen in (WebSocket, docs/web-calls.md) and control it (REST)."""
+
+    listen_url: str | None = Field(
+        default=None, description="Read-only WebSocket streaming both sides' audio (tagged PCM s16le 16 kHz) and "
+                                  "the call's JSON events; a fresh token valid 10 minutes on every read; null "
+                                  "unless the call is in progress")
+    control_url: str = Field(description="POST /calls/{id}/control of this call")
+
+
 class Call(Resource):
-    """One phone call: ``GET /calls/{id}`` returns it bare, ``GET /calls`` in ``calls``."""
+    """One call (phone or browser): ``GET /calls/{id}`` returns it bare, ``GET /calls`` in ``calls``."""
 
     direction: Literal["inbound", "outbound", "web"]
     status: CallStatus
@@ -149,6 +159,7 @@ class Call(Resource):
     answered_by: str | None = None
     room_name: None = None
     twilio_call_sid: str | None = None
+    monitor: CallMonitor
 
 
 class Pagination(ResponseModel):
@@ -181,6 +192,15 @@ class OutboundCallResult(ResponseModel):
     success: Literal[True]
     call_id: Uuid
     status: Literal["dialing"]
+
+
+class WebCallResult(ResponseModel):
+    """``POST /calls/web``: where the browser connects (docs/web-calls.md)."""
+
+    call_id: Uuid
+    websocket_url: str = Field(description="wss://.../web/{call_id}?token=...: opens one socket, once, before "
+                                           "expires_at")
+    expires_at: DateTime
 
 
 # ---------------------------------------------------------------- campaigns
@@ -362,6 +382,7 @@ class Domain(ResponseModel):
 
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     Error, Assistant, ToolTemplate, AnalysisTemplate, Call, Pagination, WebhookDelivery, OutboundCallResult,
+    WebCallResult,
     Campaign, CampaignLead, PhoneNumber, SipTrunk, Voice, UsageLog, UsageSummary, Organization,
     OrganizationCreated, ByokKeys, Provider, Domain,
 )
@@ -389,7 +410,8 @@ class WebhookCustomer(ResponseModel):
 class WebhookMessage(ResponseModel):
     """The body's ``message``; fields after ``assistant`` appear for the events named beside them."""
 
-    type: Literal["assistant-request", "tool-calls", "status-update", "end-of-call-report"]
+    type: Literal["assistant-request", "tool-calls", "status-update", "end-of-call-report", "transcript",
+                  "speech-update", "conversation-update"]
     timestamp: DateTime = Field(description="When the event happened (a retry resends the same bytes)")
     sequence: int | None = Field(default=None, description="status-update, end-of-call-report: the event's "
                                                            "number within its call, from 1")

@@ -25,6 +25,7 @@ from chalicelib.models.phone import normalize_e164
 from chalicelib.security import make_call_token
 from chalicelib.services import media_client
 from chalicelib.services.call_secrets import encrypt_call_secrets
+from chalicelib.services.media_urls import monitor_view
 from chalicelib.settings import get_settings, table_name
 from chalicelib.storage.calls import Call, CallRepository
 from chalicelib.templating import render
@@ -211,7 +212,8 @@ def _place_idempotent(org_id: str, body: dict[str, Any], key: str, campaign_id: 
                               param="Idempotency-Key") from None
 
 
-def _check_balance(org_id: str) -> None:
+def check_balance(org_id: str) -> None:
+    """402 when billing is enforced and the organization has no minutes left."""
     if not get_settings().billing_enforcement:
         return
     from chalicelib.storage.orgs import OrgRepository
@@ -228,7 +230,7 @@ def _place(org_id: str, body: dict[str, Any], *, campaign_id: str | None, lead_i
         destination = normalize_e164(req.destination)
     except ValueError as exc:
         raise errors.InvalidRequest(f"'destination' {exc}.", param="destination") from None
-    _check_balance(org_id)
+    check_balance(org_id)
     transient = req.assistant.dump(exclude_unset=True) if req.assistant is not None else None
     override = req.assistant_override.dump(exclude_unset=True) if req.assistant_override is not None else None
     resolved = resolve_assistant(org_id, assistant_id=req.assistant_id, transient=transient, override=override)
@@ -366,6 +368,7 @@ def public_call(call: Call) -> dict[str, Any]:
     out["twilio_call_sid"] = call.twilio_call_sid
     out["created_at"] = call.created_at
     out["updated_at"] = call.updated_at
+    out["monitor"] = monitor_view(call)
     return out
 
 

@@ -16,6 +16,7 @@ from chalicelib.models.media import (
     CallProgress,
     CallSetup,
     CallStarted,
+    LiveEvent,
     PreparedGreeting,
     ToolInvocation,
     TransferRequest,
@@ -45,6 +46,13 @@ def load_call(org_id: str, call_id: str) -> CallSetup | None:
     if call is None:
         return None
     return CallSetup(org_id=org_id, call_id=call_id, direction=call.direction, data=dict(call.data))
+
+
+def claim_web_call(org_id: str, call_id: str) -> bool:
+    """A browser call's socket connected: claim the call once (its token is single use)."""
+    from chalicelib.services.web_calls import claim_socket
+
+    return claim_socket(org_id, call_id) is not None
 
 
 def call_started(event: CallStarted) -> None:
@@ -82,6 +90,15 @@ def call_ended(event: CallEnded) -> None:
     call_events.call_ended(event.org_id, event.call_id, end_reason=event.end_reason, messages=event.messages,
                            latency=event.latency, duration_seconds=event.duration_seconds, error=event.error,
                            extra=event.extra)
+
+
+def live_event(event: LiveEvent) -> None:
+    """Send a live event to the call's webhook when its assistant subscribes (signed, numbered in order)."""
+    from chalicelib.webhooks.delivery import emit
+
+    call = CallRepository().get(event.org_id, event.call_id)
+    if call is not None:
+        emit(event.org_id, event.event, call, event.data)
 
 
 def provider_key(org_id: str, provider: str) -> tuple[str, bool]:

@@ -3,7 +3,8 @@
 Each message names one pending delivery ``{"kind": "delivery", "org_id", "delivery_id"}``; the handler
 runs its next attempt, which either settles it or schedules the following one with a new delayed
 message. ``{"kind": "call_check", "org_id", "call_id"}`` ends a call Twilio reported completed when the
-media service did not report its end in time (a crashed media task must not leave it in progress).
+media service did not report its end in time (a crashed media task must not leave it in progress);
+``{"kind": "web_call_check", ...}`` fails a browser call whose socket never connected before its token expired.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ WEBHOOK_QUEUE_NAME = os.environ.get("WEBHOOK_QUEUE_NAME", "voice-dev-webhooks")
 def webhook_retry(event) -> None:  # noqa: ANN001 - chalice SQSEvent
     """Run the next attempt of every delivery named in the batch (and delayed call checks)."""
     from chalicelib.services.call_events import finalize_if_stale
+    from chalicelib.services.web_calls import expire_unclaimed
     from chalicelib.webhooks.delivery import retry_delivery
 
     for record in event:
@@ -32,6 +34,8 @@ def webhook_retry(event) -> None:  # noqa: ANN001 - chalice SQSEvent
             msg = json.loads(record.body)
             if msg.get("kind") == "call_check":
                 finalize_if_stale(msg["org_id"], msg["call_id"])
+            elif msg.get("kind") == "web_call_check":
+                expire_unclaimed(msg["org_id"], msg["call_id"])
             else:
                 retry_delivery(msg["org_id"], msg["delivery_id"])
         except (ValueError, KeyError, TypeError, AttributeError):

@@ -1,7 +1,8 @@
 """The media service: one Fargate service behind an Application Load Balancer carrying Twilio's
 Media Streams WebSockets over TLS.
 
-- Public: only ``<media_stream_path>`` on the listener (everything else answers 404 at the balancer).
+- Public: only ``<media_stream_path>``, the browser-call socket ``/web/*`` and the listen-in socket
+  ``/monitor/*`` on the listener (everything else answers 404 at the balancer).
 - Internal: the control port, reachable only from the Lambdas' security group, found through Cloud Map
   (``media.<namespace>``) before a call has an owner and by task address afterwards.
 - Scaling: target tracking on the per-task average of the ``VoicePlatform/ActiveCalls`` metric the
@@ -150,6 +151,9 @@ class MediaService(Construct):
         listener.add_action("Stream", priority=10, action=elbv2.ListenerAction.forward([self.target_group]),
                             conditions=[elbv2.ListenerCondition.path_patterns(
                                 [config.media_stream_path, config.media_stream_path + "/*"])])
+        # Browser calls and listeners: same listener and target group, so they scale and drain with the rest.
+        listener.add_action("Browser", priority=20, action=elbv2.ListenerAction.forward([self.target_group]),
+                            conditions=[elbv2.ListenerCondition.path_patterns(["/web/*", "/monitor/*"])])
         self.listener = listener
         self.websocket_url = f"{scheme}://{host}{config.media_stream_path}"
         self.container.add_environment("MEDIA_WS_URL", self.websocket_url)

@@ -13,20 +13,23 @@ from collections.abc import Callable
 from pipecat.processors.aggregators.llm_context import LLMContext
 from starlette.websockets import WebSocket
 
+from media.call.events import CallEvents
 from media.call.greeting import Greeting
 from media.call.playout import Playout
 from media.call.recording import Recorder
 from media.call.turns import TurnLog
 from media.stats import Stats
-from media.transports.twilio import clear_message, mark_message, media_message
+from media.transports.wire import StreamWire
 
 
 class CallAudio:
     """Everything that happens to the call's audio bytes (implements the serializer's ``StreamHost``)."""
 
-    def __init__(self, ws: WebSocket, stream_sid: str, turns: TurnLog, stats: Stats,
-                 on_stop: Callable[[], None]) -> None:
-        self.playout = Playout(ws, stream_sid)
+    def __init__(self, ws: WebSocket, wire: StreamWire, turns: TurnLog, stats: Stats,
+                 on_stop: Callable[[], None], events: CallEvents) -> None:
+        self.wire = wire
+        self.events = events
+        self.playout = Playout(ws, wire, on_echo=self.on_mark)
         self.turns = turns
         self.stats = stats
         self.recorder: Recorder | None = None
@@ -42,6 +45,8 @@ class CallAudio:
             self.greeting.note_clear(time.monotonic())
         if self.recorder is not None:
             self.recorder.clear()
+        self.playout.on_clear()
+        self.events.emit({"type": "clear"}, to_peer=False)  # the serializer sends the peer its own
 
     def note_audio_out(self, ulaw: bytes) -> None:
         now = self.playout.note_audio_out(len(ulaw))
@@ -49,11 +54,13 @@ class CallAudio:
         self.stats.note_frame()
         if self.recorder is not None:
             self.recorder.agent(ulaw)
+        self.events.agent_audio(ulaw)
 
     def note_audio_in(self, ulaw: bytes, pcm: bytes, timestamp_ms: int | None) -> None:
         self.turns.note_audio_in(audioop.rms(pcm, 2))
         if self.recorder is not None:
             self.recorder.caller(ulaw, timestamp_ms)
+        self.events.caller_audio(pcm)
 
     def on_mark(self, name: str) -> None:
         if self.greeting is not None:
@@ -72,11 +79,10 @@ class CallAudio:
         """Straight onto the socket, 100 ms per media message, each followed by a mark."""
         chunks = Greeting.split(audio)
         self.greeting = Greeting(text=text, chunks=len(chunks))
-        sid = self.playout.stream_sid
         for i, chunk in enumerate(chunks):
             self.note_audio_out(chunk)
-            await self.playout.send_text(media_message(sid, chunk))
-            await self.playout.send_text(mark_message(sid, Greeting.mark_name(i)))
+            await self.playout.send(self.wire.media(chunk))
+            await self.playout.post_mark(Greeting.mark_name(i))
         return self.greeting
 
     def cut_greeting(self, context: LLMContext | None) -> bool:
@@ -90,4 +96,6 @@ class CallAudio:
 
     async def send_clear(self) -> None:
         """Tell Twilio to drop the audio it has queued."""
-        await self.playout.send_text(clear_message(self.playout.stream_sid))
+        await self.playout.send(self.wire.clear())
+        self.playout.on_clear()
+        self.events.emit({"type": "clear"}, to_peer=False)

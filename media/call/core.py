@@ -26,16 +26,20 @@ from starlette.websockets import WebSocket
 from chalicelib.models.media import CommandResult, MediaCommand
 from media.call.audio import CallAudio
 from media.call.control import Controller
+from media.call.events import CallEvents, Sink
 from media.call.lines import PROVIDER_APOLOGY
 from media.call.timers import Timers
 from media.call.tools import ToolRunner
+from media.call.transcript import transcript
 from media.call.turns import TurnLog
 from media.call.voicemail import Voicemail
+from media.call.webhook_relay import WebhookRelay
 from media.pipeline.brain import CallBrain
 from media.pipeline.build import Built
 from media.plan import CallPlan, mask_number
 from media.stats import Stats
-from media.transports.twilio import StreamStart
+from media.transports.twilio import StreamStart, TwilioTransport
+from media.transports.wire import CallTransport
 
 SAY_START_WAIT_SECONDS = 3.0  # how long a fixed line may take to start (TTS first audio)
 REALTIME_SAY_START_WAIT_SECONDS = 8.0  # the realtime model may first have to finish a response
@@ -51,7 +55,7 @@ class CallCore:
     """One call's parts and state; what its parts and its pipeline see of it."""
 
     def __init__(self, ws: WebSocket, start: StreamStart, *, control_url: str, stats: Stats,
-                 pending_amd: str | None = None) -> None:
+                 pending_amd: str | None = None, transport: CallTransport | None = None) -> None:
         self.ws = ws
         self.call_id, self.org_id = start.call_id, start.org_id
         self.stream_sid, self.call_sid, self.account_sid = start.stream_sid, start.call_sid, start.account_sid
@@ -59,7 +63,9 @@ class CallCore:
         self.pending_amd = pending_amd
         self.started_at = time.time()
         self.turns = TurnLog(time.monotonic())
-        self.audio = CallAudio(ws, self.stream_sid, self.turns, stats, self.on_twilio_stop)
+        self.transport: CallTransport = transport or TwilioTransport(self.stream_sid)
+        self.events = CallEvents(peer=Sink() if self.transport.events_to_peer else None)
+        self.audio = CallAudio(ws, self.transport.wire, self.turns, stats, self.on_twilio_stop, self.events)
         self.voicemail = Voicemail(self)
         self.tools = ToolRunner(self)
         self.controller = Controller(self, self.voicemail)
@@ -77,6 +83,9 @@ class CallCore:
         self.speculate = speculation_enabled()
         self._ending = False
         self._tasks: list[asyncio.Task[Any]] = []
+        self.webhooks: WebhookRelay | None = None
+        self._user_speaking = False
+        self._messages_sent = 0  # transcript messages already sent as final transcript events
 
     # --- what the parts see (CallPort) ---------------------------------------------------------
     @property
@@ -128,6 +137,7 @@ class CallCore:
         greeting = await self.audio.play_greeting(plan.first_message, audio)
         if self.built is not None:
             greeting.record(self.context)
+            self.flush_transcript()
 
     async def say(self, text: str, *, uninterruptible: bool = False, append: bool = True) -> None:
         built = self.built
@@ -172,12 +182,40 @@ class CallCore:
 
     def on_bot_started(self) -> None:
         self.bot_speaking = True
+        self.events.emit({"type": "speech-update", "role": "assistant", "status": "started"})
 
     def on_bot_stopped(self) -> None:
         self.bot_speaking = False
+        self.events.emit({"type": "speech-update", "role": "assistant", "status": "stopped"})
+        self.flush_transcript()
 
     def note_user_speech(self) -> None:
         self.timers.note_user_speech()
+        if not self._user_speaking:
+            self._user_speaking = True
+            self.events.emit({"type": "speech-update", "role": "user", "status": "started"})
+
+    def flush_transcript(self) -> None:
+        """Send the conversation's new user and assistant lines as final transcript events."""
+        if self.built is None:
+            return
+        lines = [m for m in transcript(self.built.context) if m["role"] in ("user", "assistant")]
+        new = lines[self._messages_sent:]
+        for line in new:
+            self.events.emit({"type": "transcript", "role": line["role"], "text": line["content"], "final": True})
+        self._messages_sent = max(self._messages_sent, len(lines))
+        if new and self.webhooks is not None:
+            self.webhooks.offer("conversation-update", {"messages": transcript(self.built.context)})
+
+    def relay_webhook(self, event: dict[str, Any]) -> None:
+        """A live event for the assistant's webhook (the contract's snake_case fields)."""
+        if self.webhooks is None:
+            return
+        if event["type"] == "transcript":
+            self.webhooks.offer("transcript", {"role": event["role"], "transcript": event["text"],
+                                               "transcript_type": "final"})
+        elif event["type"] == "speech-update":
+            self.webhooks.offer("speech-update", {"role": event["role"], "status": event["status"]})
 
     def interruptible(self) -> bool:
         return not self._ending
@@ -213,12 +251,16 @@ class CallCore:
         self.turns.note_llm_request(speculative=speculative)
 
     async def on_user_turn(self, text: str, dtmf: str | None = None, speculated: bool = False) -> None:
+        if self._user_speaking:
+            self._user_speaking = False
+            self.events.emit({"type": "speech-update", "role": "user", "status": "stopped"})
         if self._ending:
             return
         if self.voicemail.deciding and await self.voicemail.on_transcript(text, dtmf=dtmf is not None):
             return
         self.turns.end_user_turn(speculated=speculated)
         self.context.add_message({"role": "user", "content": text})
+        self.flush_transcript()
         if not speculated:  # else the reply started on the interim transcript; its output is released now
             await self.brain.run_llm(self.context)
 

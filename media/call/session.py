@@ -16,6 +16,7 @@ from media.call.keeper import CallKeeper
 from media.call.lines import RESUME_APOLOGY
 from media.call.prepared import Prepared, greeting_for, stored_greeting
 from media.call.transcript import transcript
+from media.call.webhook_relay import WebhookRelay
 from media.controlplane import control_plane
 from media.pipeline.build import Built, build_pipeline
 from media.plan import CallPlan, UnsupportedConfig, build_plan
@@ -29,12 +30,14 @@ GREETING_SYNTHESIS_WAIT_SECONDS = 3.0
 GOODBYE_PLAYOUT_SECONDS = 20.0
 PIPELINE_STOP_SECONDS = 5.0
 PENDING_AMD_MAX_AGE_SECONDS = 300
+RELAY_FLUSH_SECONDS = 10.0
 
 
 class CallSession(CallCore):
     """Starts the call (plan, pipeline, greeting), waits for its end, ends it and reports it."""
 
     _started_recorded = False
+    _relay_task: asyncio.Task[None] | None = None
 
     async def run(self, prepared: Prepared | None) -> None:
         """Run the call to its end; a crash still ends it cleanly with a reason."""
@@ -49,6 +52,7 @@ class CallSession(CallCore):
         finally:
             self.ready.set()
             self.cancel_tasks()
+            await self._end_events()
             await self._finish()
 
     async def _plan(self, prepared: Prepared | None) -> tuple[CallPlan | None, bytes | None]:
@@ -79,6 +83,11 @@ class CallSession(CallCore):
             return
         self.plan_or_none = plan
         self.audio.recorder = recording.start(plan)
+        relay = WebhookRelay(plan)
+        if relay.events:
+            self.webhooks = relay
+            self.events.relay = self.relay_webhook
+            self._relay_task = asyncio.create_task(relay.run())
         if plan.voicemail_detection:
             self.voicemail.arm()
         spoken = bool(greeting_audio) and not self.voicemail.deciding
@@ -96,7 +105,7 @@ class CallSession(CallCore):
         try:
             keys = await asyncio.to_thread(resolve_keys, plan)  # DynamoDB/KMS: never on the event loop
             services = build_services(plan, keys, prepared.warm if prepared else None)
-            self.built = built = build_pipeline(self, self.audio, self.ws, plan, services)
+            self.built = built = build_pipeline(self, self.transport.serializer(self.audio), self.ws, plan, services)
         except UnsupportedConfig as exc:
             await started
             await self._fail(exc)
@@ -198,6 +207,8 @@ class CallSession(CallCore):
             if hang_up and not self.twilio_stopped:
                 await asyncio.to_thread(control_plane().hang_up, self.call_sid)
         finally:
+            # Before the pipeline stops: its transport closes the socket a browser hears call-ended on.
+            await self._end_events()
             self.ended.set()
 
     def _transcript(self) -> list[dict[str, Any]]:
@@ -211,7 +222,19 @@ class CallSession(CallCore):
         await asyncio.to_thread(control_plane().call_started, event)
         self._started_recorded = True
 
+    async def _end_events(self) -> None:
+        self.flush_transcript()
+        await self.events.end(self.end_reason or "customer_hangup")
+        if self.webhooks is not None and self._relay_task is not None:
+            self.webhooks.close()
+            try:  # what is queued goes out before the end-of-call webhooks
+                await asyncio.wait_for(asyncio.shield(self._relay_task), RELAY_FLUSH_SECONDS)
+            except TimeoutError:
+                pass
+            self._relay_task = None
+
     async def _close(self) -> None:
+        await self._end_events()
         try:
             await self.ws.close()
         except Exception:  # noqa: BLE001, S110 - the socket may already be closed by Twilio

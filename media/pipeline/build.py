@@ -18,6 +18,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMUserAggregatorParams,
 )
 from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.serializers.base_serializer import FrameSerializer
 from pipecat.services.llm_service import FunctionCallParams
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
@@ -29,7 +30,6 @@ from media.pipeline.gate import Probe, SpeculationGate
 from media.pipeline.listen import load_models
 from media.plan import CallPlan
 from media.providers.base import SAMPLE_RATE, Services
-from media.transports.twilio import StreamHost, TwilioSerializer
 
 log = logging.getLogger("voice.media.pipeline")
 
@@ -88,7 +88,8 @@ def preload() -> None:
     load_models()
 
 
-def build_pipeline(host: PipelineHost, stream: StreamHost, ws: WebSocket, plan: CallPlan, services: Services) -> Built:
+def build_pipeline(host: PipelineHost, serializer: FrameSerializer, ws: WebSocket, plan: CallPlan,
+                   services: Services) -> Built:
     """The call's pipeline: transport in, STT, brain, LLM, gate, TTS, transport out (or the realtime model)."""
     context = new_context(plan)
     transport = FastAPIWebsocketTransport(
@@ -97,7 +98,7 @@ def build_pipeline(host: PipelineHost, stream: StreamHost, ws: WebSocket, plan: 
             audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False,
             audio_in_sample_rate=SAMPLE_RATE, audio_out_sample_rate=SAMPLE_RATE,
             audio_out_end_silence_secs=0, audio_in_passthrough=True,
-            serializer=TwilioSerializer(stream, host.stream_sid), allowed_origins=[]))
+            serializer=serializer, allowed_origins=[]))
 
     gate = None if plan.realtime else SpeculationGate()
     brain = CallBrain(host, pass_audio=plan.realtime, gate=gate, settings=plan.turn)

@@ -203,3 +203,33 @@ class TwilioSerializer(FrameSerializer):
         elif event == "stop":
             self._host.on_twilio_stop()
         return None
+
+
+class TwilioWire:
+    """Twilio Media Streams messages for a stream (``StreamWire``)."""
+
+    echoes_marks = True
+
+    def __init__(self, stream_sid: str) -> None:
+        self.stream_sid = stream_sid
+
+    def media(self, ulaw: bytes) -> str:
+        return media_message(self.stream_sid, ulaw)
+
+    def mark(self, name: str) -> str:
+        return mark_message(self.stream_sid, name)
+
+    def clear(self) -> str:
+        return clear_message(self.stream_sid)
+
+
+class TwilioTransport:
+    """A phone call's Media Stream (``CallTransport``)."""
+
+    events_to_peer = False  # Twilio has no use for them (listeners and webhooks still get them)
+
+    def __init__(self, stream_sid: str) -> None:
+        self.wire = TwilioWire(stream_sid)
+
+    def serializer(self, host: StreamHost) -> TwilioSerializer:
+        return TwilioSerializer(host, self.wire.stream_sid)

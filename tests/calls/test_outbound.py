@@ -59,7 +59,9 @@ def test_row_keeps_resolved_config_without_secrets(api, org, setup):
     assert "whsec" not in str(row.data)
     assert row.data["secret_assistant_id"] == setup["assistant"]["id"]
     body = api.get(f"/calls/{r.data['call_id']}").body.decode()
-    assert "whsec" not in body and "control_url" not in body and "secrets" not in body
+    assert "whsec" not in body and "secrets" not in body
+    # monitor.control_url is the public REST endpoint, never the owning media task's address
+    assert body.count("control_url") == 1 and f'/api/v1/calls/{r.data["call_id"]}/control"' in body
 
 
 def test_transient_mode_stores_secret_encrypted_and_never_returns_it(api, org, setup, twilio):

@@ -58,6 +58,8 @@ def _exercise(api, org, twilio, resend) -> None:
     api.get("/calls?status=ended&limit=5")
     api.get(f"/calls/{call_id}")
     api.get(f"/calls/{call_id}/webhooks")
+    web_call_id = api.post("/calls/web", {"assistant_id": assistant["id"]}).data["call_id"]
+    api.get(f"/calls/{web_call_id}")
     api.post(f"/calls/{call_id}/control", {"type": "say", "message": "hi"})  # 400 call_not_active
 
     camp = api.post("/campaigns", {"name": "Recall", "agent_id": assistant["id"]}).data["campaign"]

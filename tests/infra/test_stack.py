@@ -301,6 +301,9 @@ def test_media_service_on_fargate_behind_tls_websocket_listener(synth):
     t.has_resource_properties("AWS::ElasticLoadBalancingV2::ListenerRule", {
         "Conditions": [{"Field": "path-pattern",
                         "PathPatternConfig": {"Values": ["/twilio/stream", "/twilio/stream/*"]}}]})
+    t.has_resource_properties("AWS::ElasticLoadBalancingV2::ListenerRule", {
+        "Priority": 20, "Conditions": [{"Field": "path-pattern",
+                                        "PathPatternConfig": {"Values": ["/web/*", "/monitor/*"]}}]})
     t.has_resource_properties("AWS::ElasticLoadBalancingV2::TargetGroup", {
         "Port": 8765, "TargetType": "ip", "HealthCheckPath": "/healthz",
         "TargetGroupAttributes": Match.array_with([{"Key": "deregistration_delay.timeout_seconds", "Value": "3600"}])})
