@@ -43,7 +43,9 @@ def console_page(ctx: RequestContext) -> Response:
         "Content-Type": "text/html; charset=utf-8",
         "Cache-Control": "no-cache",
         # The page talks only to its own origin; media from presigned S3 URLs and the call sockets.
-        "Content-Security-Policy": "default-src 'self'; connect-src 'self' https: http: wss: ws:; "
+        # 'unsafe-eval': Ajv compiles the OpenAPI schemas the forms are checked against into functions.
+        "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-eval'; "
+                                   "connect-src 'self' https: http: wss: ws:; "
                                    "media-src 'self' https: http: blob:; img-src 'self' data:; "
                                    "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
         "X-Content-Type-Options": "nosniff",
