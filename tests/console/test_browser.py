@@ -161,7 +161,7 @@ def test_live_view_says_a_line_into_a_live_simulated_call(page, devstack, artifa
     assert live, "no call went in progress"
     page.goto(devstack["CONSOLE_URL"] + f"#/calls/{live}/live")
     page.get_by_role("heading", name=re.compile("Live:")).wait_for()
-    page.get_by_test_id("live-transcript").locator(".line").first.wait_for()
+    # (the call row carries the transcript only once the call ends: the live view has none to show yet)
     said = "This is the console speaking, one moment please."
     page.get_by_placeholder("Say something to the caller").fill(said)
     page.get_by_role("button", name="Say", exact=True).click()
