@@ -60,7 +60,7 @@ export function LiveView({ callId }: { callId: string }) {
             {messages.map((m, i) => (
               <div key={i} className={`line ${m.role}`}><div className="who">{m.role === "user" ? "Caller" : "Agent"}</div><div>{m.content}</div></div>
             ))}
-            {!messages.length && <p className="muted small">Waiting for the first words…</p>}
+            {!messages.length && <p className="muted small">The call record carries the transcript when the call ends; live listen-in is not wired yet.</p>}
           </div>
         </section>
         <section className="card controls" aria-label="Call control">
