@@ -180,6 +180,10 @@ def test_other_pages_render_and_byok_never_shows_a_key(page, devstack, artifacts
         page.get_by_role("heading", name=heading, exact=True).wait_for()
         if link == "Numbers":
             page.get_by_role("cell", name="+12025550100").wait_for()
+        if link == "Usage":  # the chart has drawn: its canvas has painted pixels
+            page.wait_for_function("""(() => { const c = document.querySelector("canvas[aria-label='Usage per day']");
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                for (let i = 3; i < d.length; i += 4) if (d[i]) return true; return false; })()""")
         page.screenshot(path=artifacts / f"{shot}.png", full_page=True)
 
     page.get_by_role("link", name="Provider keys").click()
