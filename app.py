@@ -7,6 +7,7 @@ from chalicelib.api import (
     byok,
     calls,
     campaigns,
+    console,
     docs,
     domains,
     numbers,
@@ -29,5 +30,5 @@ if tracing_enabled():
     app.register_middleware(ConvertToMiddleware(get_tracer().capture_lambda_handler))
 
 for module in (orgs, assistants, templates, numbers, sip_trunks, byok, voices, domains, usage, calls,
-               twilio_callbacks, campaigns, docs, scheduled, webhook_handlers, workflow_tasks):
+               twilio_callbacks, campaigns, docs, console, scheduled, webhook_handlers, workflow_tasks):
     app.register_blueprint(module.bp)

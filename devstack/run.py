@@ -9,7 +9,8 @@ Built in, in this order:
   saved every few seconds and on stop);
 - ``tables``: every DynamoDB table from the pynamodb models;
 - ``api``: the Chalice app served by Chalice's local server in a thread, unknown routes as flat 404s;
-- ``demo-org``: a demo organization created once; its key is remembered in the state dir.
+- ``demo-org``: a demo organization created once, with a demo assistant and a sandbox number
+  (``seed_demo``); its key and their ids are remembered in the state dir.
 
 Other parts (sandbox providers, fake Twilio, media service) join with ``register_component()``
 (``devstack.platform.install()`` registers them; ``python -m devstack`` installs them and runs);
@@ -195,8 +196,10 @@ def _start_api(stack: Stack) -> None:
         reset_settings()
     stack.values.update(api_server=server, api_thread=thread, base_url=base)
     stack.dev_env["BASE_URL"] = base
+    stack.dev_env["CONSOLE_URL"] = f"http://127.0.0.1:{port}/console"
     wait_http(base + "/health", 30)
     print(f"API:               {base}  (docs: {base}/docs)", flush=True)
+    print(f"Console:           {stack.dev_env['CONSOLE_URL']}", flush=True)
 
 
 def _stop_api(stack: Stack) -> None:
@@ -223,6 +226,9 @@ def _start_demo_org(stack: Stack) -> None:
         saved = json.loads(path.read_text())
         try:
             if auth.authenticate(f"Bearer {saved['api_key']}").org_id == saved["org_id"]:
+                if "assistant_id" not in saved:  # state from before the demo was seeded
+                    saved.update(seed_demo(saved["org_id"]))
+                    path.write_text(json.dumps(saved, indent=2) + "\n")
                 stack.values["demo"] = saved
                 stack.dev_env["API_KEY"] = saved["api_key"]
                 print(f"Demo organization: {saved['org_id']} (existing)", flush=True)
@@ -230,12 +236,47 @@ def _start_demo_org(stack: Stack) -> None:
         except (errors.ApiError, KeyError):
             pass  # the snapshot was deleted or the key revoked: make a new one
     org, key = create_org("Demo Organization", None, minutes_balance=1000)
-    saved = {"org_id": org.id, "api_key": key}
+    saved = {"org_id": org.id, "api_key": key, **seed_demo(org.id)}
     path.write_text(json.dumps(saved, indent=2) + "\n")
     os.chmod(path, 0o600)
     stack.values["demo"] = saved
     stack.dev_env["API_KEY"] = key
-    print(f"Demo organization: {org.id} (created)", flush=True)
+    print(f"Demo organization: {org.id} (created, with the assistant \"{DEMO_ASSISTANT['name']}\" on "
+          f"{DEMO_NUMBER})", flush=True)
+
+
+# What a newcomer's first simulated or browser call uses, so it needs no setup (the demo org's first
+# outbound call needs a caller-id number and an assistant). +1 202-555-01xx is reserved for fiction.
+DEMO_NUMBER = "+12025550100"
+DEMO_ASSISTANT: dict[str, Any] = {
+    "name": "Demo receptionist",
+    "business_name": "Acme Dental",
+    "first_message": "Hi, thanks for calling Acme Dental. How can I help?",
+    "stt_config": {"provider": "deepgram", "model": "nova-3-general", "language": "en"},
+    "llm_config": {"provider": "openai", "model": "gpt-4o-mini",
+                   "messages": [{"role": "system", "content": "You are a friendly receptionist at Acme Dental. "
+                                 "Keep answers short."}],
+                   "tools": [{"type": "endCall"}]},
+    "tts_config": {"provider": "elevenlabs", "voice_id": "21m00Tcm4TlvDq8ikWAM"},
+}
+
+
+def seed_demo(org_id: str) -> dict[str, str]:
+    """The demo assistant and a sandbox number pointing at it; their ids (kept in demo-org.json)."""
+    from chalicelib import errors
+    from chalicelib.models.assistant import AssistantCreate
+    from chalicelib.models.resources import NumberCreate
+    from chalicelib.services.assistants import create_assistant
+    from chalicelib.services.numbers import create_number
+
+    assistant = create_assistant(org_id, AssistantCreate.model_validate(DEMO_ASSISTANT))
+    try:
+        number = create_number(org_id, NumberCreate.model_validate(
+            {"phone_number": DEMO_NUMBER, "name": "Sandbox line", "agent_id": assistant["id"]}))
+    except errors.ApiError as exc:  # e.g. the number is held by an older demo org in a kept snapshot
+        log.warning("demo number not created: %s", exc.message)
+        return {"assistant_id": assistant["id"]}
+    return {"assistant_id": assistant["id"], "number_id": number["id"]}
 
 
 # The built-ins, in start order; register_component(..., after="api") slots others in between.
@@ -269,8 +310,9 @@ def _local_environment(state_dir: Path) -> None:
 
 
 def write_dev_env(stack: Stack) -> Path:
-    lines = [f"{k}={v}" for k, v in stack.dev_env.items() if k in ("BASE_URL", "API_KEY")]
-    lines += [f"{k}={v}" for k, v in stack.dev_env.items() if k not in ("BASE_URL", "API_KEY")]
+    first = ("BASE_URL", "API_KEY", "CONSOLE_URL")
+    lines = [f"{k}={stack.dev_env[k]}" for k in first if k in stack.dev_env]
+    lines += [f"{k}={v}" for k, v in stack.dev_env.items() if k not in first]
     path = stack.state_dir / "dev.env"
     path.write_text("\n".join(lines) + "\n")
     os.chmod(path, 0o600)
@@ -305,6 +347,7 @@ def run(state_dir: Path | None = None) -> int:
             path = write_dev_env(stack)
             print(f"\nReady. Wrote {path}:", flush=True)
             print(path.read_text(), flush=True)
+            print(f"Open the console: {stack.dev_env.get('CONSOLE_URL')}  (sign in with API_KEY)", flush=True)
             print("Try:  curl -H \"Authorization: Bearer $API_KEY\" $BASE_URL/assistants", flush=True)
             print("Ctrl-C stops everything.", flush=True)
             stack.stop_event.wait()

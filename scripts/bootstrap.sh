@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the tests and the dev stack need on a fresh Debian machine: system packages
-# (espeak-ng, sox: real speech audio), Node.js (CDK), and the Python virtualenv.
+# (espeak-ng, sox: real speech audio; chromium: the console's browser tests), Node.js (CDK, the console),
+# the Python virtualenv, and the web console's build (scripts/build_console.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +9,8 @@ need_apt=()
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || need_apt+=(sox)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+# Playwright's own browser download is not used: tests/console drive Debian's chromium.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
@@ -27,3 +30,5 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$hash" ]; then
   fi
   echo "$hash" > "$stamp"
 fi
+
+bash scripts/build_console.sh

@@ -67,8 +67,16 @@ def test_dev_stack_serves_and_persists(tmp_path):
         status, body = _http("POST", base + "/assistants", key, {"name": "Survivor", "firstMessage": "Hi"})
         assert status == 201, body
         assistant_id = body["assistant"]["id"]
+        # make dev seeds the demo org with an assistant and a sandbox number pointing at it
+        demo = json.loads((state / "demo-org.json").read_text())
         status, body = _http("GET", base + "/assistants", key)
-        assert status == 200 and [a["id"] for a in body["assistants"]] == [assistant_id]
+        assert status == 200
+        assert sorted(a["id"] for a in body["assistants"]) == sorted([assistant_id, demo["assistant_id"]])
+        status, body = _http("GET", base + "/numbers", key)
+        assert status == 200
+        assert [(n["id"], n["phone_number"], n["agent_id"]) for n in body["numbers"]] == [
+            (demo["number_id"], "+12025550100", demo["assistant_id"])]
+        assert env["CONSOLE_URL"] == base.removesuffix("/api/v1") + "/console"
         status, body = _http("GET", base + "/nope", key)
         assert status == 404 and body["error"] == "not_found"
         assert _http("GET", base + "/assistants")[0] == 401
