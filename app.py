@@ -9,6 +9,7 @@ from chalicelib.api import (
     campaigns,
     docs,
     domains,
+    evals,
     numbers,
     orgs,
     sip_trunks,
@@ -28,5 +29,5 @@ if tracing_enabled():
     app.register_middleware(ConvertToMiddleware(get_tracer().capture_lambda_handler))
 
 for module in (orgs, assistants, templates, numbers, sip_trunks, byok, voices, domains, usage, calls,
-               twilio_callbacks, campaigns, docs, webhook_handlers, workflow_tasks):
+               twilio_callbacks, campaigns, evals, docs, webhook_handlers, workflow_tasks):
     app.register_blueprint(module.bp)

@@ -213,7 +213,8 @@ class AnalysisPlan(ApiModel):
     summary_enabled: bool = True
 
 
-WebhookEvent = Literal["assistant-request", "tool-calls", "status-update", "end-of-call-report"]
+WebhookEvent = Literal["assistant-request", "tool-calls", "status-update", "end-of-call-report",
+                       "test-run.completed"]
 
 
 class AssistantFields(ApiModel):
