@@ -1,8 +1,8 @@
 """The workflows' fixtures (moto Step Functions with the real task handlers, the webhook receiver)."""
 
-from tests.workflows.conftest import client, receiver, sfn  # noqa: F401 - pytest fixtures reused here
-
 import pytest
+
+from tests.workflows.conftest import client, receiver, sfn  # noqa: F401 - pytest fixtures reused here
 
 
 @pytest.fixture(autouse=True)
