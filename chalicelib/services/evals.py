@@ -213,7 +213,9 @@ def _store(item: RunItem, result: dict[str, Any]) -> ScenarioState:
     result["passed"] = (result["error"] is None and all(c["passed"] for c in result["checks"])
                         and all(c["passed"] for c in result["criteria"]))
     results().put(item.org_id, item.run_id, item.index, result)
-    return ScenarioState(**item.model_dump(), call_id=result["call_id"], done=True, passed=result["passed"])
+    # ``item`` may already be a ScenarioState: carry only the RunItem fields over.
+    return ScenarioState(**item.model_dump(include=set(RunItem.model_fields)), call_id=result["call_id"], done=True,
+                         passed=result["passed"])
 
 
 def scenario_start(item: RunItem) -> ScenarioState:
