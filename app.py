@@ -10,6 +10,7 @@ from chalicelib.api import (
     console,
     docs,
     domains,
+    evals,
     numbers,
     orgs,
     scheduled,
@@ -30,5 +31,6 @@ if tracing_enabled():
     app.register_middleware(ConvertToMiddleware(get_tracer().capture_lambda_handler))
 
 for module in (orgs, assistants, templates, numbers, sip_trunks, byok, voices, domains, usage, calls,
-               twilio_callbacks, campaigns, docs, console, scheduled, webhook_handlers, workflow_tasks):
+               twilio_callbacks, campaigns, evals, docs, console, scheduled, webhook_handlers,
+               workflow_tasks):
     app.register_blueprint(module.bp)

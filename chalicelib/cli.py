@@ -4,6 +4,9 @@
     python -m chalicelib.cli key create --org ID [--json]
     python -m chalicelib.cli key revoke --key-prefix PREFIX
     python -m chalicelib.cli tables create
+    python -m chalicelib.cli eval run suite.yaml --assistant-id ID [--base-url URL] [--api-key KEY]
+        [--junit out.xml] [--concurrency N] [--repeat N]      (docs/evals.md; exit 1 when a scenario fails)
+    python -m chalicelib.cli eval schema                       (JSON schema of suite files)
 
 Locally set ``AWS_ENDPOINT_URL`` (``make dev`` writes it to .local/dev.env); on AWS use normal
 credentials plus the deployment's ``TABLE_PREFIX``/``TABLE_<NAME>`` and region. Output is JSON on
@@ -83,6 +86,31 @@ def cmd_tables_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_run(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from chalicelib.eval_cli import EvalCliError, run_suite
+
+    base = args.base_url or os.environ.get("BASE_URL")
+    key = args.api_key or os.environ.get(args.api_key_env)
+    if not base or not key:
+        return _fail(f"--base-url/BASE_URL and --api-key/{args.api_key_env} are required", 2)
+    try:
+        return run_suite(Path(args.suite), assistant_id=args.assistant_id, base_url=base, api_key=key,
+                         junit_path=Path(args.junit) if args.junit else None, concurrency=args.concurrency,
+                         repeat=args.repeat, timeout=args.timeout, poll=args.poll)
+    except EvalCliError as exc:
+        return _fail(str(exc), 2)
+
+
+def cmd_eval_schema(args: argparse.Namespace) -> int:
+    from chalicelib.eval_cli import suite_file_schema
+
+    _print(suite_file_schema())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description=(__doc__ or "").splitlines()[0])
     groups = parser.add_subparsers(dest="group", required=True)
@@ -107,6 +135,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = tables.add_parser("create", help="create every missing table")
     p.add_argument("--wait", action="store_true", help="wait until the tables are ACTIVE (AWS)")
     p.set_defaults(func=cmd_tables_create)
+
+    ev = groups.add_parser("eval", help="test suites (evals)").add_subparsers(dest="action", required=True)
+    p = ev.add_parser("run", help="create or update a suite from a YAML/JSON file, run it, report")
+    p.add_argument("suite", help="suite file (.yaml, .yml or .json)")
+    p.add_argument("--assistant-id", help="the assistant to test (else the file's assistant_id)")
+    p.add_argument("--base-url", help="API base URL ending in /api/v1 (default: $BASE_URL)")
+    p.add_argument("--api-key", help="API key (default: the variable named by --api-key-env)")
+    p.add_argument("--api-key-env", default="API_KEY", help="variable holding the API key (default API_KEY)")
+    p.add_argument("--junit", help="write JUnit XML here")
+    p.add_argument("--concurrency", type=int, help="scenario calls at once (API default 3)")
+    p.add_argument("--repeat", type=int, help="attempts per scenario (pass rate)")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the run (default 1800)")
+    p.add_argument("--poll", type=float, default=2, help="seconds between polls (default 2)")
+    p.set_defaults(func=cmd_eval_run)
+    p = ev.add_parser("schema", help="print the JSON schema of suite files")
+    p.set_defaults(func=cmd_eval_schema)
     return parser
 
 

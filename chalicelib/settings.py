@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -31,6 +32,9 @@ TABLE_NAMES = (
     "greetings",
     "campaigns",
     "leads",
+    "test_suites",
+    "test_runs",
+    "test_results",
     "usage",
     "webhook_deliveries",
     "idempotency",
@@ -73,6 +77,7 @@ class Settings(BaseModel):
     webhook_queue_url: str | None = None
     call_analysis_state_machine_arn: str | None = None
     campaign_state_machine_arn: str | None = None
+    eval_state_machine_arn: str | None = None
     log_caller_numbers: bool = True
     # Internal URL of the media service's control endpoint used before a call has an owner
     # (ring-time warm-up); after the stream connects the call row names the owning process.
@@ -107,6 +112,15 @@ class Settings(BaseModel):
     # the end-of-call-report (longer: receivers may fetch it from a queue later). SigV4 allows 7 days, but
     # a URL signed with a role's temporary credentials also dies with that session (hours on Lambda).
     recordings_bucket: str | None = None
+    # Evals (docs/evals.md): where simulated callers are reached (the sandbox control server in the
+    # dev stack; unset = no simulated-caller backend), the judge (``llm``, or ``sandbox``: the
+    # deterministic one), and how long a scenario's call may take before it counts as failed.
+    sandbox_control_url: str | None = None
+    eval_judge: Literal["llm", "sandbox"] = "llm"
+    eval_call_timeout_seconds: int = Field(default=900, ge=1)
+    # One poll task waits this long for the call to end before handing back to the state machine
+    # (below the task Lambda's timeout; bounds the execution's history per scenario).
+    eval_poll_seconds: int = Field(default=60, ge=1, le=840)
     recording_url_expiry_seconds: int = Field(default=3600, ge=60, le=604800)
     recording_webhook_url_expiry_seconds: int = Field(default=21600, ge=60, le=604800)
 
@@ -147,6 +161,7 @@ def get_settings() -> Settings:
         webhook_queue_url=env.get("WEBHOOK_QUEUE_URL") or None,
         call_analysis_state_machine_arn=env.get("CALL_ANALYSIS_STATE_MACHINE_ARN") or None,
         campaign_state_machine_arn=env.get("CAMPAIGN_STATE_MACHINE_ARN") or None,
+        eval_state_machine_arn=env.get("EVAL_STATE_MACHINE_ARN") or None,
         log_caller_numbers=_env_bool("LOG_CALLER_NUMBERS", True),
         media_control_url=env.get("MEDIA_CONTROL_URL") or None,
         media_discovery_hosts=env.get("MEDIA_DISCOVERY_HOSTS") or None,
@@ -169,6 +184,10 @@ def get_settings() -> Settings:
         campaign_dispatch_poll_ms=int(env.get("CAMPAIGN_DISPATCH_POLL_MS", "200")),
         campaign_dial_threads=int(env.get("CAMPAIGN_DIAL_THREADS", "16")),
         recordings_bucket=env.get("RECORDINGS_BUCKET") or None,
+        sandbox_control_url=env.get("SANDBOX_CONTROL_URL") or None,
+        eval_judge="sandbox" if env.get("EVAL_JUDGE", "llm").strip().lower() == "sandbox" else "llm",
+        eval_call_timeout_seconds=int(env.get("EVAL_CALL_TIMEOUT_SECONDS", "900")),
+        eval_poll_seconds=int(env.get("EVAL_POLL_SECONDS", "60")),
         recording_url_expiry_seconds=int(env.get("RECORDING_URL_EXPIRY_SECONDS", "3600")),
         recording_webhook_url_expiry_seconds=int(env.get("RECORDING_WEBHOOK_URL_EXPIRY_SECONDS", "21600")),
     )

@@ -37,7 +37,7 @@ def _workflow_env_component() -> Component:
     def start(stack: Stack) -> None:
         from chalicelib.settings import reset_settings
 
-        for key in ("CALL_ANALYSIS_STATE_MACHINE_ARN", "CAMPAIGN_STATE_MACHINE_ARN"):
+        for key in ("CALL_ANALYSIS_STATE_MACHINE_ARN", "CAMPAIGN_STATE_MACHINE_ARN", "EVAL_STATE_MACHINE_ARN"):
             if stack.dev_env.get(key):
                 os.environ[key] = stack.dev_env[key]
         reset_settings()
@@ -155,7 +155,11 @@ def sandbox_component() -> Component:
         sb = start_sandbox(port_base=int(os.environ.get("SANDBOX_PORT_BASE", "0")))
         stack.values["sandbox"] = sb
         env = sb.env()
-        stack.set_env(**env)
+        # The eval judge is the deterministic one while the providers are fakes (docs/evals.md).
+        stack.set_env(**env, EVAL_JUDGE="sandbox")
+        from chalicelib.settings import reset_settings
+
+        reset_settings()
         stack.dev_env.update({"SANDBOX_CONTROL_URL": env["SANDBOX_CONTROL_URL"]})
         twilio = stack.values.get("fake_twilio")
         if twilio is not None:

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 ASL_DIR = Path(__file__).resolve().parents[1] / "chalicelib" / "workflows" / "asl"
 # state machine file stem -> settings environment variable naming its ARN
-MACHINES = {"call_analysis": "CALL_ANALYSIS_STATE_MACHINE_ARN", "campaign_run": "CAMPAIGN_STATE_MACHINE_ARN"}
+MACHINES = {"call_analysis": "CALL_ANALYSIS_STATE_MACHINE_ARN", "campaign_run": "CAMPAIGN_STATE_MACHINE_ARN",
+            "eval_run": "EVAL_STATE_MACHINE_ARN"}
 PLACEHOLDER = re.compile(r"\$\{FunctionArn_([A-Za-z0-9_]+)\}")
 MOTO_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
@@ -252,10 +253,11 @@ def _zip() -> bytes:
 
 def deploy(*, endpoint_url: str | None = None, region: str = "us-east-1", prefix: str = "voice",
            set_env: bool = True) -> dict[str, str]:
-    """Create the Lambda functions and both state machines in moto; returns {stem: state machine ARN}.
+    """Create the Lambda functions and every state machine in moto; returns {stem: state machine ARN}.
 
     With ``set_env`` the ARNs are exported as CALL_ANALYSIS_STATE_MACHINE_ARN /
-    CAMPAIGN_STATE_MACHINE_ARN (and settings are re-read) so the app starts executions there.
+    CAMPAIGN_STATE_MACHINE_ARN / EVAL_STATE_MACHINE_ARN (and settings are re-read) so the app starts
+    executions there.
     """
     import boto3
 

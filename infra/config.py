@@ -156,6 +156,10 @@ class StageConfig(BaseModel):
         return self.prefix + "campaign-run"
 
     @property
+    def eval_state_machine_name(self) -> str:
+        return self.prefix + "eval-run"
+
+    @property
     def media_service_name(self) -> str:
         """Also the value of the ActiveCalls metric's Service dimension."""
         return self.prefix + "media"

@@ -41,6 +41,11 @@ FUNCTION_LAYERS: dict[str, tuple[str, ...]] = {
     "CampaignContinue": (),
     "CampaignFailure": (),
     "WebhookRetry": (),
+    "EvalPrepare": (),
+    "EvalScenarioStart": (TELEPHONY,),  # places the test call
+    "EvalScenarioPoll": (TELEPHONY, ANALYSIS),  # may end an overdue test call; the judge (OpenAI)
+    "EvalFinish": (),
+    "EvalFailure": (),
     "CallReaper": (TELEPHONY,),  # ends calls whose media task died, hanging up the phone leg
 }
 

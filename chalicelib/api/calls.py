@@ -39,7 +39,7 @@ register_component("Call", {
         "caller_phone": _NULLABLE_STR, "assistant_phone": _NULLABLE_STR, "phone_number": _NULLABLE_STR,
         "agent_id": _NULLABLE_STR, "assistant_id": _NULLABLE_STR, "number_id": _NULLABLE_STR,
         "agent_name": _NULLABLE_STR, "business_name": _NULLABLE_STR,
-        "campaign_id": _NULLABLE_STR, "lead_id": _NULLABLE_STR,
+        "campaign_id": _NULLABLE_STR, "lead_id": _NULLABLE_STR, "test_run_id": _NULLABLE_STR,
         "started_at": _NULLABLE_STR, "ended_at": _NULLABLE_STR,
         "duration_seconds": {"type": ["integer", "null"]},
         "summary": _NULLABLE_STR, "analysis_result": {"type": ["object", "null"]},

@@ -240,7 +240,7 @@ class AnalysisPlan(ApiModel):
 
 
 WebhookEvent = Literal["assistant-request", "tool-calls", "status-update", "end-of-call-report", "transcript",
-                       "speech-update", "conversation-update"]
+                       "speech-update", "conversation-update", "test-run.completed"]
 
 
 class AssistantFields(ApiModel):

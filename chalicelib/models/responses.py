@@ -142,6 +142,7 @@ class Call(Resource):
     context: FreeForm | None = Field(default=None, description="Variables the call was started with")
     campaign_id: Uuid | None = None
     lead_id: Uuid | None = None
+    test_run_id: Uuid | None = Field(default=None, description="Set on an eval's test call (docs/evals.md): not billed")
     started_at: DateTime | None = None
     ended_at: DateTime | None = None
     duration_seconds: int | None = None

@@ -273,6 +273,8 @@ def record_usage(inp: AnalysisInput) -> StepResult:
     """One usage row and an atomic balance decrement, at most once per call: the call row is
     marked first, so a retry after a crash never bills twice."""
     call = _call(inp.org_id, inp.call_id)
+    if call.data.get("test_run_id"):
+        return StepResult(detail="test call of an eval run: not billed")
     if call.data.get("usage_claimed_at"):
         return StepResult(detail="already recorded")
     _repo().update_data(inp.org_id, inp.call_id, {"usage_claimed_at": now_iso()})

@@ -149,16 +149,18 @@ def _number(org_id: str, number_id: str | None) -> dict[str, Any]:
 # ---------------------------------------------------------------- outbound
 def place_outbound_call(org_id: str, body: dict[str, Any], idempotency_key: str | None = None, *,
                         campaign_id: str | None = None, lead_id: str | None = None,
-                        variables: dict[str, Any] | None = None) -> dict[str, Any]:
+                        variables: dict[str, Any] | None = None, test_run_id: str | None = None) -> dict[str, Any]:
     """Validate, write the call row (``queued``) and dial through Twilio.
 
     Returns ``{"success": True, "call_id", "status": "dialing"}``. With an ``idempotency_key`` the
     same key and body within 24 h return the first response and dial once; the same key with a
-    different body is a 409 ``conflict``.
+    different body is a 409 ``conflict``. A ``test_run_id`` marks an eval's test call: listed with
+    its run, never billed, and not refused for an empty balance.
     """
     if idempotency_key:
-        return _place_idempotent(org_id, body, idempotency_key, campaign_id, lead_id, variables)
-    return _place(org_id, body, campaign_id=campaign_id, lead_id=lead_id, variables=variables)
+        return _place_idempotent(org_id, body, idempotency_key, campaign_id, lead_id, variables, test_run_id)
+    return _place(org_id, body, campaign_id=campaign_id, lead_id=lead_id, variables=variables,
+                  test_run_id=test_run_id)
 
 
 @lru_cache(maxsize=4)
@@ -178,11 +180,11 @@ class _InFlightBudget:
 def _place_from_payload(payload: dict[str, Any]) -> dict[str, Any]:
     req = payload["request"]
     return _place(payload["org_id"], req["body"], campaign_id=req.get("campaign_id"), lead_id=req.get("lead_id"),
-                  variables=req.get("variables"))
+                  variables=req.get("variables"), test_run_id=req.get("test_run_id"))
 
 
 def _place_idempotent(org_id: str, body: dict[str, Any], key: str, campaign_id: str | None, lead_id: str | None,
-                      variables: dict[str, Any] | None) -> dict[str, Any]:
+                      variables: dict[str, Any] | None, test_run_id: str | None = None) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
     from aws_lambda_powertools.utilities.idempotency.base import IdempotencyHandler
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
@@ -193,7 +195,8 @@ def _place_idempotent(org_id: str, body: dict[str, Any], key: str, campaign_id: 
     if len(key) > 255:
         raise errors.InvalidRequest("'Idempotency-Key' must be at most 255 characters.", param="Idempotency-Key")
     payload = {"org_id": org_id, "idempotency_key": key,
-               "request": {"body": body, "campaign_id": campaign_id, "lead_id": lead_id, "variables": variables}}
+               "request": {"body": body, "campaign_id": campaign_id, "lead_id": lead_id, "variables": variables,
+                           **({"test_run_id": test_run_id} if test_run_id else {})}}
     config = IdempotencyConfig(event_key_jmespath="[org_id, idempotency_key]", payload_validation_jmespath="request",
                                expires_after_seconds=IDEMPOTENCY_TTL_SECONDS, raise_on_no_idempotency_key=True)
     # Bounds the INPROGRESS lock: a request that crashed mid-dial frees its key after this budget
@@ -224,13 +227,14 @@ def check_balance(org_id: str) -> None:
 
 
 def _place(org_id: str, body: dict[str, Any], *, campaign_id: str | None, lead_id: str | None,
-           variables: dict[str, Any] | None) -> dict[str, Any]:
+           variables: dict[str, Any] | None, test_run_id: str | None = None) -> dict[str, Any]:
     req = OutboundCallRequest.model_validate(body)  # ValidationError -> 400 at the API edge
     try:
         destination = normalize_e164(req.destination)
     except ValueError as exc:
         raise errors.InvalidRequest(f"'destination' {exc}.", param="destination") from None
-    check_balance(org_id)
+    if not test_run_id:
+        check_balance(org_id)
     transient = req.assistant.dump(exclude_unset=True) if req.assistant is not None else None
     override = req.assistant_override.dump(exclude_unset=True) if req.assistant_override is not None else None
     resolved = resolve_assistant(org_id, assistant_id=req.assistant_id, transient=transient, override=override)
@@ -252,6 +256,7 @@ def _place(org_id: str, body: dict[str, Any], *, campaign_id: str | None, lead_i
         "transfer_trunk_id": number.get("transfer_trunk_id"),
         "campaign_id": campaign_id,
         "lead_id": lead_id,
+        "test_run_id": test_run_id,
         "caller_phone": destination,
         "assistant_phone": number["phone_number"],
         "agent_name": config.get("name"),
@@ -340,7 +345,7 @@ STATUS_FILTERS = {
 PUBLIC_DATA_KEYS = (
     "caller_phone", "assistant_phone", "end_reason", "error", "started_at", "ended_at", "duration_seconds",
     "summary", "analysis_result", "messages", "latency", "costs", "metadata", "recording_url", "answered_by",
-    "campaign_id", "lead_id", "number_id", "agent_name", "business_name", "first_message", "context",
+    "campaign_id", "lead_id", "test_run_id", "number_id", "agent_name", "business_name", "first_message", "context",
 )
 
 

@@ -309,6 +309,58 @@ class LeadModel(Model):
     by_status = LeadsByStatusIndex()
 
 
+# ---------------------------------------------------------------- evals (test suites and runs)
+class EvalSuitesByCreatedIndex(LocalSecondaryIndex["EvalSuiteModel"]):
+    class Meta:
+        index_name = "by_created"
+        projection = AllProjection()
+
+    org_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class EvalSuiteModel(Model):
+    Meta = meta("test_suites")
+    org_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    data = JSONMapAttribute()  # name, assistant_id, scenarios
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    by_created = EvalSuitesByCreatedIndex()
+
+
+class EvalRunsBySuiteIndex(LocalSecondaryIndex["EvalRunModel"]):
+    class Meta:
+        index_name = "by_suite"
+        projection = AllProjection()
+
+    org_id = UnicodeAttribute(hash_key=True)
+    suite_created = UnicodeAttribute(range_key=True)  # "<suite_id>#<created_at>"
+
+
+class EvalRunModel(Model):
+    Meta = meta("test_runs")
+    org_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    suite_id = UnicodeAttribute()
+    suite_created = UnicodeAttribute()
+    status = UnicodeAttribute()  # queued | running | completed | failed
+    data = JSONMapAttribute()  # the suite snapshot, variants, concurrency, repeat, summary, comparison
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    by_suite = EvalRunsBySuiteIndex()
+
+
+class EvalResultModel(Model):
+    """One scenario attempt of a run: written by that attempt's task alone (no shared row to race on)."""
+
+    Meta = meta("test_results")
+    run_key = UnicodeAttribute(hash_key=True)  # "<org_id>#<run_id>"
+    id = UnicodeAttribute(range_key=True)  # zero-padded item index: results list in run order
+    data = JSONMapAttribute()
+    created_at = UnicodeAttribute()
+
+
 class UsageModel(Model):
     Meta = meta("usage")
     org_id = UnicodeAttribute(hash_key=True)
@@ -356,6 +408,9 @@ ALL_MODELS: tuple[type[Model], ...] = (
     GreetingModel,
     CampaignModel,
     LeadModel,
+    EvalSuiteModel,
+    EvalRunModel,
+    EvalResultModel,
     UsageModel,
     WebhookDeliveryModel,
     IdempotencyModel,

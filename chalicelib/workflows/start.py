@@ -65,3 +65,12 @@ def start_campaign_run(org_id: str, campaign_id: str, generation: int, *, segmen
     payload = {"org_id": org_id, "campaign_id": campaign_id, "generation": generation, "segment": segment,
                "ticks": 0, "dials_at_start": dials_at_start}
     return _start(arn, campaign_execution_name(campaign_id, generation, segment), payload)
+
+
+def start_eval_run(org_id: str, run_id: str) -> str | None:
+    """Start the eval-run execution of a test run (named after the run: it runs once)."""
+    arn = get_settings().eval_state_machine_arn
+    if not arn:
+        log.warning("EVAL_STATE_MACHINE_ARN not set; test run %s not started", run_id)
+        return None
+    return _start(arn, f"eval-{run_id}", {"org_id": org_id, "run_id": run_id})

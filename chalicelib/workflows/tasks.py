@@ -1,4 +1,4 @@
-"""Step Functions task functions (Chalice lambda_functions) of both workflows.
+"""Step Functions task functions (Chalice lambda_functions) of the workflows.
 
 Each handler validates its event into a typed model, calls one service function and returns the
 dumped result model. The ASL files name them as ``${FunctionArn_<name>}``; infra substitutes the
@@ -13,6 +13,7 @@ from typing import Any
 from chalice.app import Blueprint
 
 from chalicelib.models.campaigns import CampaignFailure, RunState, TickResult
+from chalicelib.models.evals import RunFailure, RunItem, RunRef, ScenarioState
 from chalicelib.workflows.events import AnalysisInput, StepFailure, StoreInput
 
 bp = Blueprint(__name__)
@@ -28,6 +29,12 @@ def _campaigns():
     from chalicelib.services import campaigns
 
     return campaigns
+
+
+def _evals():
+    from chalicelib.services import evals
+
+    return evals
 
 
 # ---------------------------------------------------------------- call analysis
@@ -95,3 +102,29 @@ def campaign_continue(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @bp.lambda_function(name="campaign_failure")
 def campaign_failure(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return _campaigns().run_failed(CampaignFailure.model_validate(event)).model_dump(mode="json")
+
+
+# ---------------------------------------------------------------- eval run (test suites)
+@bp.lambda_function(name="eval_prepare")
+def eval_prepare(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _evals().run_prepare(RunRef.model_validate(event)).model_dump(mode="json")
+
+
+@bp.lambda_function(name="eval_scenario_start")
+def eval_scenario_start(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _evals().scenario_start(RunItem.model_validate(event)).model_dump(mode="json")
+
+
+@bp.lambda_function(name="eval_scenario_poll")
+def eval_scenario_poll(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _evals().scenario_poll(ScenarioState.model_validate(event)).model_dump(mode="json")
+
+
+@bp.lambda_function(name="eval_finish")
+def eval_finish(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _evals().run_finish(RunRef.model_validate(event)).model_dump(mode="json")
+
+
+@bp.lambda_function(name="eval_failure")
+def eval_failure(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _evals().run_failed(RunFailure.model_validate(event)).model_dump(mode="json")

@@ -121,6 +121,9 @@ class PlatformStack(cdk.Stack):
             "campaign_run": self.format_arn(service="states", resource="stateMachine",
                                             resource_name=config.campaign_state_machine_name,
                                             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME),
+            "eval_run": self.format_arn(service="states", resource="stateMachine",
+                                        resource_name=config.eval_state_machine_name,
+                                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME),
         }
         public_base_url = config.public_base_url or (f"https://{config.api_domain}" if config.api_domain else None)
         common_env: dict[str, str] = {
@@ -131,6 +134,7 @@ class PlatformStack(cdk.Stack):
             "WEBHOOK_QUEUE_NAME": config.webhook_queue_name,
             "CALL_ANALYSIS_STATE_MACHINE_ARN": state_machine_arns["call_analysis"],
             "CAMPAIGN_STATE_MACHINE_ARN": state_machine_arns["campaign_run"],
+            "EVAL_STATE_MACHINE_ARN": state_machine_arns["eval_run"],
             "CAMPAIGN_DISPATCH_SECONDS": str(config.campaign_dispatch_seconds),
             "CAMPAIGN_DIAL_THREADS": str(config.campaign_dial_threads),
             "MEDIA_CONTROL_URL": config.media_control_url,
@@ -220,7 +224,7 @@ class PlatformStack(cdk.Stack):
         executions = [self.format_arn(service="states", resource="execution", resource_name=f"{name}:*",
                                       arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
                       for name in (self.config.call_analysis_state_machine_name,
-                                   self.config.campaign_state_machine_name)]
+                                   self.config.campaign_state_machine_name, self.config.eval_state_machine_name)]
         statements = [
             iam.PolicyStatement(actions=DYNAMODB_ACTIONS, resources=tables + [f"{arn}/index/*" for arn in tables]),
             iam.PolicyStatement(actions=["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",

@@ -1,4 +1,4 @@
-"""Both state machines, loaded from the repo's ASL files with CloudFormation definition substitutions.
+"""The state machines, loaded from the repo's ASL files with CloudFormation definition substitutions.
 
 The ASL files name their task Lambdas as ``${FunctionArn_<name>}`` where ``<name>`` is the
 ``@lambda_function(name=...)`` of the Chalice app; this module maps each placeholder to that function's
@@ -30,7 +30,7 @@ STATE_MACHINE_PREFIX = "StateMachineArn_"
 QUEUE_URL = "WebhookQueueUrl"
 
 # File name (without .asl.json) -> the key the other placeholders and env vars use.
-MACHINES = ("call_analysis", "campaign_run")
+MACHINES = ("call_analysis", "campaign_run", "eval_run")
 
 
 class AslError(ValueError):
@@ -105,7 +105,7 @@ def read_asl(path: Path) -> tuple[str, dict[str, Any]]:
 
 
 class StateMachines(Construct):
-    """call-analysis and campaign-run, each with its own role granted exactly what its tasks use."""
+    """call-analysis, campaign-run and eval-run, each with its own role granted exactly what its tasks use."""
 
     def __init__(self, scope: Construct, id: str, *, config: StageConfig,
                  function_arn: Callable[[str], str | None], function_arns: list[str],
@@ -117,7 +117,8 @@ class StateMachines(Construct):
         self.machines: dict[str, sfn.StateMachine] = {}
         self.substitutions: dict[str, dict[str, str]] = {}
         names = {"call_analysis": config.call_analysis_state_machine_name,
-                 "campaign_run": config.campaign_state_machine_name}
+                 "campaign_run": config.campaign_state_machine_name,
+                 "eval_run": config.eval_state_machine_name}
         self.arns = {key: stack.format_arn(service="states", resource="stateMachine", resource_name=name,
                                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
                      for key, name in names.items()}

@@ -72,6 +72,16 @@ def _exercise(api, org, twilio, resend) -> None:
     api.patch(f"/campaigns/{cid}", {"name": "Recall 2"})
     api.delete(f"/campaigns/{cid}/leads/{lead['id']}")
     api.delete(f"/campaigns/{cid}")
+    suite = api.post("/test-suites", {"name": "Front desk", "assistant_id": assistant["id"], "scenarios": [
+        {"name": "Books", "caller": {"lines": ["Hi"]}, "criteria": ["Says 'hello'"],
+         "expect": [{"type": "no_unanswered_turn"}]}]}).data["test_suite"]
+    run = api.post(f"/test-suites/{suite['id']}/runs", {}).data["test_run"]
+    api.get("/test-suites")
+    api.get(f"/test-suites/{suite['id']}")
+    api.get(f"/test-suites/{suite['id']}/runs")
+    api.get(f"/test-runs/{run['id']}")
+    api.patch(f"/test-suites/{suite['id']}", {"name": "Front desk 2"})
+    api.delete(f"/test-suites/{suite['id']}")
 
     api.get("/byok")
     api.get("/byok/config")

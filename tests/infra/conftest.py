@@ -20,7 +20,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 REPO = Path(__file__).resolve().parents[2]
 REAL_ASL = REPO / "chalicelib" / "workflows" / "asl"
 REAL_DOCKERFILE = REPO / "media" / "Dockerfile"
-MACHINES = ("call_analysis", "campaign_run")
+MACHINES = ("call_analysis", "campaign_run", "eval_run")
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
 MEDIA_DOMAIN = "media.example.com"

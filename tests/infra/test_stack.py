@@ -252,10 +252,11 @@ def test_state_machines_come_from_the_asl_files_with_function_arns_substituted(s
 
     machines = synth.resources("AWS::StepFunctions::StateMachine")
     by_name = {m["Properties"]["StateMachineName"]: m["Properties"] for m in machines.values()}
-    assert set(by_name) == {"voice-prod-call-analysis", "voice-prod-campaign-run"}
+    assert set(by_name) == {"voice-prod-call-analysis", "voice-prod-campaign-run", "voice-prod-eval-run"}
     assets = json.loads((synth.outdir / f"{synth.config.stack_name}.assets.json").read_text())["files"]
     functions = _functions(synth)
-    for machine, name in (("call_analysis", "voice-prod-call-analysis"), ("campaign_run", "voice-prod-campaign-run")):
+    for machine, name in (("call_analysis", "voice-prod-call-analysis"), ("campaign_run", "voice-prod-campaign-run"),
+                          ("eval_run", "voice-prod-eval-run")):
         props = by_name[name]
         source = (synth.asl_dir / f"{machine}.asl.json").read_text()
         key = props["DefinitionS3Location"]["Key"]
@@ -352,7 +353,7 @@ def test_alarms(synth):
     assert ("AWS/ApiGateway", "5XXError") in metrics
     assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in metrics
     assert ("AWS/ApplicationELB", "UnHealthyHostCount") in metrics
-    assert sum(1 for a in alarms if a.get("MetricName") == "ExecutionsFailed") == 2
+    assert sum(1 for a in alarms if a.get("MetricName") == "ExecutionsFailed") == 3
     for lid in _functions(synth):
         for name in ("Errors", "Throttles"):
             assert any(a.get("MetricName") == name and _ref_id(a["Dimensions"][0]["Value"]) == lid for a in alarms), lid

@@ -59,6 +59,6 @@ def test_analysis_runs_in_server_mode_with_real_handlers():
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["status"] == "SUCCEEDED", proc.stderr[-3000:]
-    assert out["machines"] == ["call_analysis", "campaign_run"]
+    assert out["machines"] == ["call_analysis", "campaign_run", "eval_run"]
     assert out["usage_id"] and out["skipped"].startswith("below min_messages_threshold")
     assert out["balance"] == 8  # 90 s -> 2 minutes

@@ -1,0 +1,86 @@
+"""A scripted scenario end to end: the eval-run workflow (moto Step Functions, real task handlers) places
+a real test call through the outbound service and the twilio SDK to the fake Twilio, which answers with
+the sandbox's SimulatedCaller speaking the lines over Twilio Media Streams to the media server (Pipecat
+against the sandbox Deepgram, OpenAI and ElevenLabs); the run then checks the stored call and judges it."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.media.conftest import ServerThread
+from tests.workflows.conftest import PUBLIC_BASE, make_assistant, make_number, wait_execution, wait_until
+
+
+@pytest.fixture
+def sandbox(aws, client, sfn, monkeypatch):
+    from chalicelib.settings import reset_settings
+    from sandbox.run import install_answerer, start_sandbox
+    from sandbox.twilio import FakeTwilio
+
+    sb = start_sandbox()
+    tw = FakeTwilio().start()
+    tw.auto_progress = "answered"
+    env = {**sb.env(), "TWILIO_ACCOUNT_SID": tw.account_sid, "TWILIO_AUTH_TOKEN": tw.auth_token,
+           "TWILIO_API_URL": tw.base_url, "PUBLIC_BASE_URL": PUBLIC_BASE, "CALL_TOKEN_SECRET": "e2e-call-secret",
+           "MEDIA_CONTROL_SECRET": "e2e-control-secret", "EVAL_JUDGE": "sandbox", "EVAL_POLL_SECONDS": "1",
+           "EVAL_CALL_TIMEOUT_SECONDS": "90", "RATE_LIMIT_PER_MINUTE": "100000"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    reset_settings()
+    media = ServerThread().start()
+    monkeypatch.setenv("MEDIA_WS_URL", media.ws_url)
+    monkeypatch.setenv("MEDIA_CONTROL_URL", media.http_url)
+    reset_settings()
+
+    def send(url: str, form: list[tuple[str, str]], headers: dict[str, str]) -> tuple[int, str]:
+        resp = client.http.post(url[len(PUBLIC_BASE):], body=urlencode(form),
+                                headers={"Content-Type": "application/x-www-form-urlencoded", **headers})
+        return resp.status_code, resp.body.decode() if isinstance(resp.body, bytes) else str(resp.body)
+
+    tw.callback_sender = send
+    install_answerer(tw, sb)
+    yield sb
+    media.stop()
+    tw.stop()
+    sb.stop()
+
+
+def test_scripted_scenario_runs_as_a_real_call_and_stores_verdicts(sandbox, sfn, api, org):
+    agent = make_assistant(api, first_message="Hi, thanks for calling Acme Dental.")
+    make_number(api, "+14155550142", agent["id"])
+    scenario = {"name": "Asks about a cleaning",
+                "caller": {"lines": ["Can I book a cleaning?", "Thanks, bye!"]},
+                "criteria": ["The assistant repeats 'book a cleaning'", "The assistant mentions 'insurance'"],
+                "expect": [{"type": "transcript_contains", "text": "Acme Dental"},
+                           {"type": "transcript_contains", "text": "book a cleaning", "role": "user"},
+                           {"type": "no_unanswered_turn"}]}
+    suite = api.post("/test-suites", {"name": "E2E", "assistant_id": agent["id"],
+                                      "scenarios": [scenario]}).data["test_suite"]
+    run_id = api.post(f"/test-suites/{suite['id']}/runs", {}).data["test_run"]["id"]
+
+    run = wait_until(lambda: (r := api.get(f"/test-runs/{run_id}").data["test_run"])["status"]
+                     in ("completed", "failed") and r, 120, 0.5, "the test run")
+    assert run["status"] == "completed", run
+    [result] = run["results"]
+    assert result["error"] is None, result
+    assert result["call_id"] and result["end_reason"]
+    assert [c["passed"] for c in result["checks"]] == [True, True, True], result["checks"]
+    # The sandbox judge: the first criterion's phrase was said, the second's never was.
+    assert [c["passed"] for c in result["criteria"]] == [True, False]
+    assert result["passed"] is False and run["summary"]["failed"] == 1
+    assert result["latency"]["turns"] >= 1
+
+    call = api.get(f"/calls/{result['call_id']}").data
+    assert call["test_run_id"] == run_id
+    assert any(m["role"] == "user" and "cleaning" in m["content"] for m in call["messages"])
+    # The call's analysis ran (summary) but billed nothing: no usage row, balance untouched.
+    from chalicelib.storage.orgs import OrgRepository
+    from chalicelib.storage.usage import UsageRepository
+
+    analysis = f"{sfn['call_analysis'].replace(':stateMachine:', ':execution:')}:call-{result['call_id']}"
+    assert wait_execution(analysis, 60)["status"] == "SUCCEEDED"
+    assert list(UsageRepository().iterate(org[0].id)) == []
+    org_row = OrgRepository().get(org[0].id)
+    assert org_row is not None and org_row.minutes_balance == 100
