@@ -55,16 +55,14 @@ RINGS_S = (0.2, 3.0)
 TIMEOUT_S = 20.0
 
 
-def onset_offset(text: str) -> float:
-    """Seconds from the first frame of ``text``'s audio to its first voiced frame."""
+def voiced_span(text: str) -> float:
+    """Seconds from ``text``'s first voiced frame to its last: speech end minus this is the onset."""
     from sandbox import audio as sbaudio
     from sandbox.measuring_caller import line_for
 
     line = line_for(text)
-    for i, payload in enumerate(line.payloads):
-        if sbaudio.is_speech(base64.b64decode(payload)):
-            return i * 0.02
-    return 0.0
+    first = next((i for i, p in enumerate(line.payloads) if sbaudio.is_speech(base64.b64decode(p))), 0)
+    return (line.last_voiced - first) * 0.02
 
 
 async def first_audio(c, after: float, within_s: float) -> float | None:
@@ -138,10 +136,10 @@ class Scenarios:
         try:
             if await self._into_long_reply(c) is None:
                 return None
-            said = time.monotonic()
-            await c.speak(word)
+            # onset from the logged speech end: frames still queued before the word do not count
+            onset = await c.speak(word) - voiced_span(word)
             await asyncio.sleep(1.5)
-            return any(t >= said for t in c.log.clears)
+            return any(t >= onset for t in c.log.clears)
         finally:
             await self._end(c)
 
@@ -150,11 +148,10 @@ class Scenarios:
         try:
             if await self._into_long_reply(c) is None:
                 return None
-            said = time.monotonic()
-            onset = said + onset_offset(INTERRUPTION)
             end = await c.speak(INTERRUPTION)
+            onset = end - voiced_span(INTERRUPTION)  # the first voiced frame's send time
             answered = await first_audio(c, end, 6.0) is not None
-            clear = next((t for t in c.log.clears if t >= said), None)
+            clear = next((t for t in c.log.clears if t >= onset), None)
             return ((clear - onset) * 1000 if clear is not None else None), answered
         finally:
             await self._end(c)
