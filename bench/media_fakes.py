@@ -83,6 +83,7 @@ def stats(fakes: dict, lags: dict[str, list[float]]) -> dict:
     if oa is not None:
         with oa.lock:
             recs, oa.completions = list(oa.completions), []
+        out["llm_requests"] = len(recs)  # every chat completion the bots asked for (turn_taking: per turn)
         out["llm_first_token_late"] = pcts([(r.first_token_at - r.received_at) * 1000 - LLM_FIRST_TOKEN_MS
                                             for r in recs if r.first_token_at])
     tts = fakes.get("elevenlabs")

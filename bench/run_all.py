@@ -13,7 +13,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER = ["cold_import", "api_latency", "resources_ddb_calls", "outbound_call", "campaign_dispatch", "control_latency",
-         "media_latency"]
+         "media_latency", "turn_taking"]
 
 
 def main(argv: list[str]) -> int:

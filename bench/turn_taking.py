@@ -1,0 +1,285 @@
+"""Turn-taking bench (issue 14, Measure): our media service vs a stock Pipecat Twilio bot, same fakes, same caller.
+
+    .venv/bin/python bench/turn_taking.py            # 5 calls per pause length, v2v at 1 and 25 calls
+    .venv/bin/python bench/turn_taking.py --quick    # 2 calls per pause length, one word each, v2v at 1 and 5
+    .venv/bin/python bench/turn_taking.py --skip-stock
+
+Both bots run against the fakes of ``bench/media_fakes.py`` with the ``reference`` timing profile
+(``sandbox.profiles.REFERENCE``: Deepgram final 150 ms after the end condition the client asked for,
+interims 300 ms behind the audio; LLM first token 300 ms then 10 ms a token; TTS first byte 100 ms). The
+stock bot is ``bench/media_latency.py``'s: Pipecat's Twilio example defaults (Silero VAD + Smart Turn v3,
+FastAPIWebsocketTransport + TwilioFrameSerializer, Deepgram, OpenAI, ElevenLabs), LLM greeting.
+
+Scenarios run one call at a time with the simulated caller (``sandbox.measuring_caller``), on the wire:
+
+* premature reply: the caller says a number with ``<pause N ms>`` inside it; premature when the first agent
+  audio after the line began arrives before the caller's last voiced frame.
+* false barge-in: 1 s into a long agent reply the caller says a backchannel word; false when a Twilio
+  ``clear`` arrives after the word began.
+* barge-in: 1 s into a long agent reply the caller says "Wait, wait, I need to change that."; reaction is
+  speech onset (first voiced frame sent) -> the first ``clear``; answered when agent audio follows the
+  interruption's end within 6 s.
+* greeting: stream ``start`` -> first agent media; ours gets a ring-time prepare request 0.2 s / 3 s before
+  the stream (stock Pipecat has no ring hook: its figure is the same call without one).
+* voice-to-voice p50/p95 at 1 and N concurrent calls: ``media_latency``'s levels (caller's last voiced
+  frame -> first agent media), and LLM requests per caller turn from the OpenAI fake's count (stock's LLM
+  greeting is one request a call, subtracted).
+
+Printed, never asserted. Calls are written straight into the calls table (as ``media_latency`` does),
+not placed through ``POST /calls``: the bench measures the media plane.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import sys
+import time
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+PAUSES_MS = (400, 700, 1000)
+NUMBER = "My number is zero six, one two <pause {ms}ms> three four, five six seven eight."
+BACKCHANNELS = ("mhm", "yeah", "okay", "mm-hmm")
+INTERRUPTION = "Wait, wait, I need to change that."
+# The dev LLM fake echoes the caller: a long line makes a long agent reply to speak over.
+LONG_ASK = ("Please tell me your opening hours on weekdays, on weekends and on public holidays, "
+            "and whether I need an appointment for the service desk.")
+RINGS_S = (0.2, 3.0)
+TIMEOUT_S = 20.0
+
+
+def voiced_span(text: str) -> float:
+    """Seconds from ``text``'s first voiced frame to its last: speech end minus this is the onset."""
+    from sandbox import audio as sbaudio
+    from sandbox.measuring_caller import line_for
+
+    line = line_for(text)
+    first = next((i for i, p in enumerate(line.payloads) if sbaudio.is_speech(base64.b64decode(p))), 0)
+    return (line.last_voiced - first) * 0.02
+
+
+async def first_audio(c, after: float, within_s: float) -> float | None:
+    """First agent audio after ``after`` (polls the caller's log, which has no public event for it)."""
+    for _ in range(int(within_s / 0.01)):
+        if (first := c.first_audio_after(after)) is not None or c.closed.is_set():
+            return first
+        await asyncio.sleep(0.01)
+    return None
+
+
+class Scenarios:
+    """One bot under test: each scenario is one fresh call from the simulated caller."""
+
+    def __init__(self, bench, url: str, port: int, ours: bool):
+        self.bench, self.url, self.port, self.ours = bench, url, port, ours
+
+    async def _call(self, ring_s: float | None = None):
+        from media_latency import ORG, prepare
+
+        from sandbox.measuring_caller import TestCaller
+        from sandbox.registry import RemoteRegistry
+
+        if self.ours:
+            cid, tok, sid = self.bench.new_call(uuid.uuid4().hex[:8])
+        else:
+            cid, tok, sid = str(uuid.uuid4()), "x", "CA" + uuid.uuid4().hex
+        if ring_s is not None and self.ours:
+            import aiohttp
+
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+                await prepare(http, self.port, cid)
+            await asyncio.sleep(ring_s)
+        c = TestCaller(self.url, call_id=cid, org_id=ORG, token=tok, registry=RemoteRegistry(self.bench.dg_url))
+        await c.connect(call_sid=sid, open_timeout=15)
+        greet = await c.wait_agent_turn(c.log.started_at, timeout=TIMEOUT_S, quiet=0.8)
+        if greet is None:
+            await c.close(timeout=2)
+            raise RuntimeError("no greeting")
+        return c, (greet - c.log.started_at) * 1000
+
+    async def _end(self, c) -> None:
+        try:
+            await asyncio.wait_for(c.hang_up(), 5)
+        except Exception:  # noqa: BLE001 - hang-up failed for any reason: close the socket instead
+            await c.close(timeout=1)
+        await asyncio.sleep(0.3)  # the bot ends its call before the next one starts
+
+    async def premature(self, pause_ms: int) -> bool | None:
+        c, _ = await self._call()
+        try:
+            began = time.monotonic()
+            end = await c.speak(NUMBER.format(ms=pause_ms))
+            first = c.first_audio_after(began)
+            await c.wait_agent_turn(began, timeout=TIMEOUT_S, quiet=0.8)
+            return first is not None and first < end
+        finally:
+            await self._end(c)
+
+    async def _into_long_reply(self, c) -> float | None:
+        """Ask for a long reply; returns its first audio time, once 1 s of it has arrived."""
+        end = await c.speak(LONG_ASK)
+        first = await first_audio(c, end, TIMEOUT_S)
+        if first is None:
+            return None
+        await asyncio.sleep(max(0.0, first + 1.0 - time.monotonic()))
+        return first
+
+    async def backchannel(self, word: str) -> bool | None:
+        c, _ = await self._call()
+        try:
+            if await self._into_long_reply(c) is None:
+                return None
+            # onset from the logged speech end: frames still queued before the word do not count
+            onset = await c.speak(word) - voiced_span(word)
+            await asyncio.sleep(1.5)
+            return any(t >= onset for t in c.log.clears)
+        finally:
+            await self._end(c)
+
+    async def barge_in(self) -> tuple[float | None, bool] | None:
+        c, _ = await self._call()
+        try:
+            if await self._into_long_reply(c) is None:
+                return None
+            end = await c.speak(INTERRUPTION)
+            onset = end - voiced_span(INTERRUPTION)  # the first voiced frame's send time
+            answered = await first_audio(c, end, 6.0) is not None
+            clear = next((t for t in c.log.clears if t >= onset), None)
+            return ((clear - onset) * 1000 if clear is not None else None), answered
+        finally:
+            await self._end(c)
+
+    async def greeting(self, ring_s: float) -> float:
+        c, greet_ms = await self._call(ring_s)
+        await self._end(c)
+        return greet_ms
+
+
+def run_bot(bench, ours: bool, args) -> dict:
+    from media_latency import free_port, pct, summarize
+
+    port = free_port()
+    argv = ([sys.executable, "-m", "media.server"] if ours
+            else [sys.executable, str(ROOT / "bench" / "media_latency.py"), "--serve-stock", str(port)])
+    proc = bench.spawn_bot(argv, port)
+    url = f"ws://127.0.0.1:{port}/twilio/stream"
+    sc = Scenarios(bench, url, port, ours)
+    row: dict = {}
+    name = "ours" if ours else "stock"
+    try:
+        bench.level(url, port, proc.pid, 1, ours)  # warm caches (espeak, imports, models)
+
+        def go(coro):
+            try:
+                return asyncio.run(coro)
+            except Exception as exc:  # noqa: BLE001 - one failed call is reported, the bench goes on
+                print(f"  {name}: call failed: {type(exc).__name__}: {exc}", flush=True)
+                return None
+
+        for ms in PAUSES_MS:
+            outs = [go(sc.premature(ms)) for _ in range(args.calls)]
+            row[f"premature_{ms}"] = outs
+            print(f"  {name}: pause {ms} ms premature {outs}", flush=True)
+        for word in BACKCHANNELS:
+            outs = [go(sc.backchannel(word)) for _ in range(args.words)]
+            row[f"bc_{word}"] = outs
+            print(f"  {name}: backchannel {word!r} false barge-in {outs}", flush=True)
+        barges = [b for b in (go(sc.barge_in()) for _ in range(args.calls)) if b is not None]
+        reactions = [r for r, _ in barges if r is not None]
+        row["barge"] = {"n": len(barges), "cleared": len(reactions), "p50": pct(reactions, 0.5),
+                        "p95": pct(reactions, 0.95), "answered": sum(1 for _, a in barges if a)}
+        print(f"  {name}: barge-in {row['barge']}", flush=True)
+        for ring in RINGS_S:
+            greets = [g for g in (go(sc.greeting(ring)) for _ in range(args.greetings)) if g is not None]
+            row[f"greet_{ring}"] = pct(greets, 0.5)
+            print(f"  {name}: greeting ring {ring} s: {greets}", flush=True)
+        for n in (1, args.level):
+            raws = [bench.level_once(url, port, proc.pid, n, ours) for _ in range(3 if n == 1 else 1)]
+            v2v = [x for raw in raws for x in raw["v2v"]]
+            calls = sum(raw["ok"] + raw["failed"] for raw in raws)
+            turns = sum(len(raw["v2v"]) + raw["missed"] for raw in raws)
+            llm = sum(f.get("llm_requests", 0) for raw in raws for f in raw["fakes"]) - (0 if ours else calls)
+            summary = summarize(n, raws[0])
+            row[f"v2v_{n}"] = {"p50": pct(v2v, 0.5), "p95": pct(v2v, 0.95), "failed": sum(r["failed"] for r in raws),
+                               "llm_per_turn": llm / turns if turns else None,
+                               "gen_saturated": summary["gen_saturated"]}
+            print(f"  {name}: v2v at {n} calls {row[f'v2v_{n}']}", flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return row
+
+
+def count(outs: list) -> str:
+    done = [o for o in outs if o is not None]
+    failed = len(outs) - len(done)
+    return f"{sum(1 for o in done if o)}/{len(done)}" + (f" ({failed} failed)" if failed else "")
+
+
+def ms(v) -> str:
+    return "-" if v is None else f"{v:.0f} ms"
+
+
+def cells(row: dict, level: int) -> list[tuple[str, str]]:
+    out = [(f"premature reply, pause {p} ms", count(row[f"premature_{p}"])) for p in PAUSES_MS]
+    out += [(f"false barge-in, {w!r}", count(row[f"bc_{w}"])) for w in BACKCHANNELS]
+    b = row["barge"]
+    out += [("barge-in onset -> clear p50 / p95", f"{ms(b['p50'])} / {ms(b['p95'])} ({b['cleared']}/{b['n']} cleared)"),
+            ("agent answers the interruption", f"{b['answered']}/{b['n']}")]
+    for n in (1, level):
+        v = row[f"v2v_{n}"]
+        extra = f" ({v['failed']} calls failed)" if v["failed"] else ""
+        extra += " (generators saturated)" if v["gen_saturated"] else ""
+        out.append((f"voice-to-voice p50 / p95, {n} call(s)", f"{ms(v['p50'])} / {ms(v['p95'])}{extra}"))
+    out += [(f"greeting after start, {r:g} s ring, p50", ms(row[f"greet_{r}"])) for r in RINGS_S]
+    per_turn = [row[f"v2v_{n}"]["llm_per_turn"] for n in (1, level)]
+    out.append((f"LLM requests per turn (1 / {level} calls)",
+                " / ".join("-" if x is None else f"{x:.2f}" for x in per_turn)))
+    return out
+
+
+def print_table(ours: dict, stock: dict | None, level: int) -> None:
+    left = cells(ours, level)
+    right = cells(stock, level) if stock else [(k, "-") for k, _ in left]
+    print("\n| scenario | ours | stock Pipecat 1.14.0 |\n|---|---|---|")
+    for (k, a), (_, b) in zip(left, right, strict=True):
+        print(f"| {k} | {a} | {b} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n\n".join((__doc__ or "").split("\n\n")[1:]))
+    parser.add_argument("--quick", action="store_true", help="2 calls per pause, 1 per word, v2v at 1 and 5 calls")
+    parser.add_argument("--skip-stock", action="store_true", help="do not run the stock Pipecat bot")
+    args = parser.parse_args()
+    args.calls, args.words, args.greetings, args.level = (2, 1, 1, 5) if args.quick else (5, 3, 3, 25)
+
+    import os
+
+    from media_latency import GEN_CORES, Bench
+
+    os.sched_setaffinity(0, GEN_CORES)
+    # media_latency's level settings: 1 turn a call keeps 25 calls within a few minutes on 2 cores
+    bench = Bench(SimpleNamespace(turns=1, ramp_rate=10.0, caller_procs=0, caller_deflate=False, prepare=True))
+    stock = None
+    try:
+        bench.start_generators()
+        ours = run_bot(bench, True, args)
+        if not args.skip_stock:
+            stock = run_bot(bench, False, args)
+    finally:
+        bench.stop()
+    print_table(ours, stock, args.level)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
