@@ -70,6 +70,7 @@ class MediaServer:
         self.active_calls: ActiveCallsPublisher | None = None  # set by ``serve`` when the stack names the metric
         self.protection: ScaleInProtection | None = None  # set by ``serve`` on ECS (ECS_AGENT_URI)
         self._background: set[asyncio.Task[None]] = set()
+        self.max_calls = get_media_settings().max_calls
 
     def _calls_changed(self) -> None:
         if self.active_calls is not None:
@@ -78,7 +79,6 @@ class MediaServer:
             task = asyncio.get_running_loop().create_task(self.protection.update(len(self.sessions)))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
-        self.max_calls = get_media_settings().max_calls
 
     @property
     def load(self) -> int:
@@ -156,6 +156,12 @@ class MediaServer:
         """A browser call's socket: a valid token of this call, claimed once; then the same call loop."""
         call_id = ws.path_params["call_id"]
         org_id = verify_socket_token(get_settings().call_token_secret, "web", ws.query_params.get("token", ""), call_id)
+        if len(self.sessions) >= self.max_calls and org_id is not None:
+            # Browser calls count against capacity like phone calls; the token stays unclaimed for a retry.
+            self.stats.refused_streams += 1
+            await ws.accept()
+            await ws.close(code=TRY_AGAIN_LATER)
+            return
         if self.draining or org_id is None or call_id in self.sessions or not await asyncio.to_thread(
                 control_plane().claim_web_call, org_id, call_id):
             self.stats.rejected += 1
@@ -167,12 +173,14 @@ class MediaServer:
                               transport=WebTransport())
         self.sessions[call_id] = session
         self.stats.calls_total += 1
+        self._calls_changed()
         assert session.events.peer is not None  # noqa: S101 - a web transport always has its peer sink
         pump = asyncio.create_task(session.events.peer.pump(_sender(ws)))
         try:
             await session.run(None)
         finally:
             self.sessions.pop(call_id, None)
+            self._calls_changed()
             pump.cancel()
 
     async def monitor(self, ws: WebSocket) -> None:
