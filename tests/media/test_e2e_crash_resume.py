@@ -98,7 +98,7 @@ class DevStack:
         deadline = time.monotonic() + timeout
         call = self.get(call_id)
         while not done(call) and time.monotonic() < deadline:
-            time.sleep(0.2)
+            time.sleep(1.0)  # the API allows 100 requests a minute per key; a resume can take a minute
             call = self.get(call_id)
         assert done(call), (call, self.log.read_text()[-3000:])
         return call
