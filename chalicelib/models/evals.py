@@ -154,7 +154,7 @@ class EvalRunCreate(AssistantVersion):
 
 # ---------------------------------------------------------------- eval-run task events
 class Event(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)  # built on first use (cold start)
 
 
 class RunRef(Event):
