@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from chalicelib import errors
 from chalicelib.jsonvalue import as_list, as_object
 from chalicelib.models.assistant import ASSISTANT_DEFAULTS, AssistantFields
-from chalicelib.models.calls import OutboundCallRequest
+from chalicelib.models.calls import CallAssistantRequest, OutboundCallRequest
 from chalicelib.models.common import is_uuid
 from chalicelib.models.end_reasons import normalize_end_reason
 from chalicelib.models.phone import normalize_e164
@@ -215,6 +215,23 @@ def _place_idempotent(org_id: str, body: dict[str, Any], key: str, campaign_id: 
                               param="Idempotency-Key") from None
 
 
+def resolve_call_assistant(org_id: str, req: CallAssistantRequest,
+                           variables: dict[str, Any] | None) -> ResolvedAssistant:
+    """The assistant a new call runs (saved, transient or overridden), with the request's first message,
+    variables and metadata applied and its required settings checked (outbound and browser calls)."""
+    transient = req.assistant.dump(exclude_unset=True) if req.assistant is not None else None
+    override = req.assistant_override.dump(exclude_unset=True) if req.assistant_override is not None else None
+    resolved = resolve_assistant(org_id, assistant_id=req.assistant_id, transient=transient, override=override)
+    config = resolved.config
+    if req.first_message is not None:
+        config["first_message"] = req.first_message
+    fill_variables(config, variables)
+    check_complete(config)
+    if req.metadata is not None:
+        config["metadata"] = {**(config.get("metadata") or {}), **req.metadata}
+    return resolved
+
+
 def check_balance(org_id: str) -> None:
     """402 when billing is enforced and the organization has no minutes left."""
     if not get_settings().billing_enforcement:
@@ -235,17 +252,9 @@ def _place(org_id: str, body: dict[str, Any], *, campaign_id: str | None, lead_i
         raise errors.InvalidRequest(f"'destination' {exc}.", param="destination") from None
     if not test_run_id:
         check_balance(org_id)
-    transient = req.assistant.dump(exclude_unset=True) if req.assistant is not None else None
-    override = req.assistant_override.dump(exclude_unset=True) if req.assistant_override is not None else None
-    resolved = resolve_assistant(org_id, assistant_id=req.assistant_id, transient=transient, override=override)
+    resolved = resolve_call_assistant(org_id, req, variables)
     number = _number(org_id, req.number_id)
     config = resolved.config
-    if req.first_message is not None:
-        config["first_message"] = req.first_message
-    fill_variables(config, variables)
-    check_complete(config)
-    if req.metadata is not None:
-        config["metadata"] = {**(config.get("metadata") or {}), **req.metadata}
 
     call_id = new_id()
     now = now_iso()

@@ -17,7 +17,7 @@ from typing import Any
 from chalicelib.models.calls import WebCallRequest
 from chalicelib.security import WEB_TOKEN_TTL_SECONDS
 from chalicelib.services.call_secrets import encrypt_call_secrets
-from chalicelib.services.calls import check_balance, check_complete, fill_variables, repo, resolve_assistant
+from chalicelib.services.calls import check_balance, repo, resolve_call_assistant
 from chalicelib.services.media_urls import media_socket_url
 from chalicelib.storage.calls import Call
 from chalicelib.timeutil import iso, new_id, now_iso
@@ -31,16 +31,8 @@ def create_web_call(org_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """Write the call row (``queued``, direction ``web``) and answer its single-use socket URL."""
     req = WebCallRequest.model_validate(body)  # ValidationError -> 400 at the API edge
     check_balance(org_id)
-    transient = req.assistant.dump(exclude_unset=True) if req.assistant is not None else None
-    override = req.assistant_override.dump(exclude_unset=True) if req.assistant_override is not None else None
-    resolved = resolve_assistant(org_id, assistant_id=req.assistant_id, transient=transient, override=override)
+    resolved = resolve_call_assistant(org_id, req, None)
     config = resolved.config
-    if req.first_message is not None:
-        config["first_message"] = req.first_message
-    fill_variables(config, None)
-    check_complete(config)
-    if req.metadata is not None:
-        config["metadata"] = {**(config.get("metadata") or {}), **req.metadata}
 
     call_id, now = new_id(), now_iso()
     data: dict[str, Any] = {
