@@ -88,6 +88,8 @@ def test_control_port_is_its_own_listener_and_the_ecs_address_is_advertised(monk
         seen["public_prepare"] = await asyncio.to_thread(_status, public + "/calls/c1/prepare", "POST")
         seen["control_prepare"] = await asyncio.to_thread(_status, control + "/calls/c1/prepare", "POST")
         seen["control_command"] = await asyncio.to_thread(_status, control + "/calls/c1/control", "POST")
+        if server.done():
+            server.result()  # the server's own error fails the test (a SIGINT now would interrupt pytest)
         os.kill(os.getpid(), signal.SIGINT)
         await asyncio.wait_for(server, 10)
 

@@ -87,6 +87,9 @@ def test_sigterm_with_a_live_call_drains_until_the_call_ends():
                     break
             except OSError:
                 await asyncio.sleep(0.05)
+        if server.done():
+            server.result()  # the server's own error fails the test (a SIGTERM now would kill pytest)
+        assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None), "serve installed no SIGTERM handler"
         os.kill(os.getpid(), signal.SIGTERM)
         await asyncio.sleep(1.5)
         seen["running"] = not server.done()
