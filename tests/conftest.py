@@ -119,6 +119,18 @@ def _reset_caches() -> None:
     crypto._kms.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def _own_environment():
+    """Each test gets the environment it started with back: dev-stack components started in-process
+    (``Stack.set_env``) write os.environ directly, and a later test must not run with their values."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+        _reset_caches()
+
+
 @pytest.fixture
 def aws():
     """A fresh in-process AWS with every table created."""
