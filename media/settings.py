@@ -48,6 +48,12 @@ class MediaSettings(BaseSettings):
     active_calls_metric_name: str | None = None
     active_calls_metric_service: str | None = None
     log_level: str = "INFO"
+    # Eval callers (media.evalcaller, docs/evals.md): the persona's chat model, the TTS voice when the
+    # scenario names none (an ElevenLabs voice id), and, in the sandbox only, where the caller registers
+    # what it says for the STT fakes (comma-separated; the dev stack sets it).
+    eval_caller_model: str = "gpt-4o-mini"
+    eval_caller_voice_id: str = "21m00Tcm4TlvDq8ikWAM"
+    sandbox_registry_urls: str | None = None
     # Set by the ECS agent (not the stack): the task metadata endpoint the control address is read from.
     ecs_container_metadata_uri_v4: str | None = None
     # Set by the ECS agent: task scale-in protection is requested there while calls are live.

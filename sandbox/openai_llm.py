@@ -42,7 +42,7 @@ from sandbox.aioserver import AsyncFakeServer
 GOODBYE = re.compile(r"\b(good\s*-?\s*bye|bye|hang up|that's all)\b", re.IGNORECASE)
 CALLER_ROLE = re.compile(r"\byou are the caller\b", re.IGNORECASE)
 QUOTED = re.compile(r"(?<!\w)'([^']+)'(?!\w)|\"([^\"]+)\"")  # an apostrophe (don't) opens no quote
-CALLER_DONE = "Thanks, that is all I needed. Goodbye!"
+CALLER_DONE = "Thank you so much, goodbye!"  # one stretch of speech for the STT fakes (no long pause inside)
 
 
 @dataclass
