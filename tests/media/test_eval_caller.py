@@ -95,3 +95,35 @@ def test_pace_is_clamped_to_elevenlabs_range_and_language_becomes_iso_639_1():
     assert slow["voice_settings"] == {"speed": 0.7} and slow["language_code"] == "pt"
     assert fast["voice_settings"] == {"speed": 1.2} and "language_code" not in fast
     assert url.endswith("/v1/text-to-speech/v1/stream?output_format=pcm_16000")
+
+
+def _post_caller(stack, call_id: str, message: dict, secret: str = "test-control-secret") -> tuple[int, dict]:
+    import json
+
+    import requests
+
+    from chalicelib.security import sign_control
+
+    body = json.dumps(message).encode()
+    ts = str(int(time.time()))
+    resp = requests.post(f"{stack.media.http_url}/calls/{call_id}/caller", data=body, timeout=10, headers={
+        "X-Control-Timestamp": ts, "X-Control-Signature": sign_control(secret, ts, body),
+        "Content-Type": "application/json"})
+    return resp.status_code, resp.json()
+
+
+def test_caller_endpoint_runs_the_caller_and_refuses_unsigned_or_bad_requests(caller_stack):
+    stack = caller_stack
+    call_id = web_call()
+    url = f"ws://127.0.0.1:{stack.media.port}/web/{call_id}?token={token('web', call_id)}"
+    message = {"version": 1, "call_id": call_id, "org_id": ORG, "websocket_url": url,
+               "lines": [{"text": "Hello there"}], "max_turns": 2}
+    assert _post_caller(stack, call_id, message, secret="wrong")[0] == 401
+    status, body = _post_caller(stack, call_id, {**message, "pace": 5})
+    assert status == 400 and body["error"] == "invalid_request" and "pace" in body["message"]
+    assert _post_caller(stack, call_id, {**message, "websocket_url": "http://elsewhere"})[0] == 400
+    assert _post_caller(stack, "another-call", message)[0] == 400  # the path names another call
+    assert _post_caller(stack, call_id, message) == (202, {"success": True, "status": "calling"})
+    row = stack.wait_ended(call_id, timeout=40)
+    assert [m["content"] for m in row.data["messages"] if m["role"] == "user"] == ["Hello there"]
+    assert row.data["end_reason"] == "customer_hangup"
