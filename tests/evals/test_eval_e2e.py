@@ -105,7 +105,8 @@ def test_persona_and_scripted_scenarios_run_in_one_suite_with_the_personas_repli
                "expect": [{"type": "transcript_contains", "text": "Tuesday afternoon works", "role": "user"},
                           {"type": "transcript_contains", "text": "book a cleaning"},
                           {"type": "no_unanswered_turn"}]}
-    scripted = {"name": "Asks the hours", "caller": {"lines": ["What are your opening hours?", "Thanks, bye!"]},
+    scripted = {"name": "Asks the hours", "caller": {"lines": ["What are your opening hours?", "Bye for now"],
+                                                     "voice": "f3", "pace": 0.6},
                 "criteria": ["The assistant repeats 'opening hours'"]}
     suite = api.post("/test-suites", {"name": "E2E mixed", "assistant_id": agent["id"],
                                       "scenarios": [persona, scripted]}).data["test_suite"]
@@ -134,3 +135,12 @@ def test_persona_and_scripted_scenarios_run_in_one_suite_with_the_personas_repli
     hours = by_name["Asks the hours"]
     assert hours["error"] is None and hours["passed"] is True, hours
     assert api.get(f"/calls/{hours['call_id']}").data["direction"] == "outbound"
+    # The phone-path caller spoke with the espeak-ng voice picked for "f3" at 0.6 times the normal rate.
+    from sandbox import audio
+
+    [spoken] = [r for r in sandbox.book.results.values() if r.get("call_id") == hours["call_id"]]
+    first = spoken["turns"][0]
+    sent_ms = (first["speech_end"] - first["speech_start"]) * 1000
+    expected = audio.duration_ms(audio.speak("What are your opening hours?", "en-us+f3", speed=0.6))
+    assert abs(sent_ms - expected) < 150 and expected > 1.4 * audio.duration_ms(audio.speak(
+        "What are your opening hours?", "en-us+f3"))
