@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,6 +54,8 @@ class MediaSettings(BaseSettings):
     # what it says for the STT fakes (comma-separated; the dev stack sets it).
     eval_caller_model: str = "gpt-4o-mini"
     eval_caller_voice_id: str = "21m00Tcm4TlvDq8ikWAM"
+    # How the persona hears the agent: the socket's transcript events, or Deepgram over the agent's audio.
+    eval_caller_hearing: Literal["transcript", "deepgram"] = "transcript"
     sandbox_registry_urls: str | None = None
     # Set by the ECS agent (not the stack): the task metadata endpoint the control address is read from.
     ecs_container_metadata_uri_v4: str | None = None

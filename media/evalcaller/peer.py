@@ -50,6 +50,7 @@ class WebCallPeer:
         self.agent_lines: list[str] = []
         self.agent_audio_at: list[float] = []  # monotonic arrival of each agent audio frame
         self.clears = 0
+        self.on_agent_audio: Callable[[bytes], None] | None = None  # e.g. a speech recognizer's input
         self._out: deque[bytes | Callable[[float], None]] = deque()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -81,6 +82,8 @@ class WebCallPeer:
             async for message in self.ws:
                 if isinstance(message, bytes):
                     self.agent_audio_at.append(time.monotonic())
+                    if self.on_agent_audio is not None:
+                        self.on_agent_audio(message)
                     continue
                 event = json.loads(message)
                 kind = event.get("type")

@@ -16,9 +16,11 @@ import time
 from dataclasses import dataclass, field
 
 from chalicelib.models.media import CallerTurn, RunCaller
+from media.evalcaller.hearing import DeepgramHearing, Hearing, HearingFailed, TranscriptHearing
 from media.evalcaller.peer import WebCallPeer
 from media.evalcaller.persona import Persona, PersonaFailed
 from media.evalcaller.speech import CallerVoice, Registrar, SpeechFailed
+from media.settings import get_media_settings
 
 log = logging.getLogger("voice.media.evalcaller")
 
@@ -42,29 +44,36 @@ class SimulatedCaller:
     voice: CallerVoice
     registrar: Registrar
     peer: WebCallPeer
+    hearing: Hearing
     outcome: CallerOutcome = field(default_factory=CallerOutcome)
 
     @classmethod
     def for_message(cls, message: RunCaller) -> SimulatedCaller:
+        peer = WebCallPeer(message.websocket_url)
+        hearing: Hearing = TranscriptHearing(peer)
+        if get_media_settings().eval_caller_hearing == "deepgram":
+            hearing = DeepgramHearing(peer, message.org_id, message.call_id, message.language)
         return cls(message, CallerVoice(message.org_id, message.voice, message.language, message.pace),
-                   Registrar.from_settings(), WebCallPeer(message.websocket_url))
+                   Registrar.from_settings(), peer, hearing)
 
     async def run(self) -> CallerOutcome:
         try:
             await asyncio.wait_for(self._run(), MAX_CALL_S)
-        except (SpeechFailed, PersonaFailed, OSError, TimeoutError) as exc:
+        except (SpeechFailed, PersonaFailed, HearingFailed, OSError, TimeoutError) as exc:
             self.outcome.end = f"error: {exc}"
         except Exception as exc:  # noqa: BLE001 - the websockets handshake raises its own types; the call still ends
             self.outcome.end = f"error: {type(exc).__name__}: {exc}"
         finally:
             if self.peer.end_reason is not None and self.outcome.end == "hung_up":
                 self.outcome.end = "agent_ended"
+            await self.hearing.close()
             await self.peer.close()
         log.info("eval caller on call %s: %s after %d lines", self.message.call_id, self.outcome.end,
                  len(self.outcome.said))
         return self.outcome
 
     async def _run(self) -> None:
+        await self.hearing.start()
         await self.peer.connect()
         since = time.monotonic()
         await self.peer.wait_agent_turn_end(since, FIRST_WORDS_WAIT_S)
@@ -83,13 +92,10 @@ class SimulatedCaller:
 
     async def _persona(self, instructions: str) -> None:
         persona = Persona(self.message.org_id, instructions)
-        heard_upto = 0
         for _ in range(self.message.max_turns):
             if self.peer.closed.is_set():
                 return
-            heard = " ".join(self.peer.agent_lines[heard_upto:])
-            heard_upto = len(self.peer.agent_lines)
-            reply = await persona.reply(heard)
+            reply = await persona.reply(await self.hearing.heard())
             if reply.text:
                 end = await self._speak(reply.text)
                 if not reply.hang_up:

@@ -127,3 +127,30 @@ def test_caller_endpoint_runs_the_caller_and_refuses_unsigned_or_bad_requests(ca
     row = stack.wait_ended(call_id, timeout=40)
     assert [m["content"] for m in row.data["messages"] if m["role"] == "user"] == ["Hello there"]
     assert row.data["end_reason"] == "customer_hangup"
+
+
+def test_persona_can_hear_the_agent_through_deepgram(caller_stack, monkeypatch):
+    from media.settings import reset_media_settings
+    from sandbox.registry import REGISTRY
+
+    stack = caller_stack
+    monkeypatch.setenv("EVAL_CALLER_HEARING", "deepgram")
+    reset_media_settings()
+    call_id = web_call()
+    # What the recognizer makes of the agent's greeting (the fake transcribes registered text): not the
+    # words of the transcript event, so the persona's input shows which one it heard.
+    REGISTRY.register(f"{call_id}:caller", ["Heard by speech recognition"])
+    url = f"ws://127.0.0.1:{stack.media.port}/web/{call_id}?token={token('web', call_id)}"
+    caller = SimulatedCaller.for_message(RunCaller(call_id=call_id, org_id=ORG, websocket_url=url,
+                                                   instructions=PERSONA, max_turns=2, language="en"))
+    outcome = asyncio.run(caller.run())
+    assert outcome.said == ["book a cleaning", "Tuesday afternoon works"]
+
+    [session] = [s for s in stack.deepgram.sessions if s.call_id == f"{call_id}:caller"]
+    assert session.query["encoding"] == ["linear16"] and session.query["sample_rate"] == ["16000"]
+    assert session.query["language"] == ["en"] and session.audio_bytes > 16000
+    assert {"type": "Finalize"} in session.received_control
+    persona_calls = [c.body for c in stack.openai.completions
+                     if c.body["messages"][0]["content"] == FRAME.format(instructions=PERSONA)]
+    first_heard = persona_calls[0]["messages"][1]
+    assert first_heard["role"] == "user" and first_heard["content"].startswith("Heard by speech recognition")
