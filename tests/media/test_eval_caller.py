@@ -154,3 +154,21 @@ def test_persona_can_hear_the_agent_through_deepgram(caller_stack, monkeypatch):
                      if c.body["messages"][0]["content"] == FRAME.format(instructions=PERSONA)]
     first_heard = persona_calls[0]["messages"][1]
     assert first_heard["role"] == "user" and first_heard["content"].startswith("Heard by speech recognition")
+
+
+def test_scripted_barge_in_interrupts_the_agent(caller_stack):
+    stack = caller_stack
+    long_reply = " ".join(["This is a long answer about our many products and services."] * 8)
+    stack.openai.add_rule(contains="products", text=long_reply)
+    call_id = web_call()
+    url = f"ws://127.0.0.1:{stack.media.port}/web/{call_id}?token={token('web', call_id)}"
+    lines = [CallerTurn(text="Tell me about your products."),
+             CallerTurn(text="Stop please.", pause_ms=0, barge_in_after_ms=1500)]
+    caller = SimulatedCaller.for_message(RunCaller(call_id=call_id, org_id=ORG, websocket_url=url, lines=lines))
+    outcome = asyncio.run(caller.run())
+    assert outcome.said == ["Tell me about your products.", "Stop please."]
+    assert caller.peer.clears >= 1  # the server stopped the agent's audio: the caller spoke over it
+    row = stack.wait_ended(call_id)
+    said = [m["content"] for m in row.data["messages"] if m["role"] == "assistant"]
+    cut = next(t for t in said if t.startswith("This is a long answer"))
+    assert len(cut) < len(long_reply)  # only what was heard before the barge-in
