@@ -46,10 +46,15 @@ class Reply:
 class Persona:
     org_id: str
     instructions: str
+    language: str | None = None  # BCP 47: the caller speaks it
     history: list[ChatCompletionMessageParam] = field(default_factory=list)
 
+    def system_prompt(self) -> str:
+        prompt = FRAME.format(instructions=self.instructions)
+        return prompt + (f"\n\nSpeak in this language: {self.language}." if self.language else "")
+
     def messages(self) -> list[ChatCompletionMessageParam]:
-        return [{"role": "system", "content": FRAME.format(instructions=self.instructions)}, *self.history]
+        return [{"role": "system", "content": self.system_prompt()}, *self.history]
 
     async def reply(self, heard: str) -> Reply:
         """The caller's answer to ``heard`` (the agent's words since the caller last spoke; may be empty)."""

@@ -91,7 +91,7 @@ class SimulatedCaller:
         return end
 
     async def _persona(self, instructions: str) -> None:
-        persona = Persona(self.message.org_id, instructions)
+        persona = Persona(self.message.org_id, instructions, self.message.language)
         for _ in range(self.message.max_turns):
             if self.peer.closed.is_set():
                 return

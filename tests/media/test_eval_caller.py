@@ -10,7 +10,7 @@ import time
 import pytest
 
 from chalicelib.models.media import CallerTurn, RunCaller
-from media.evalcaller.persona import FRAME
+from media.evalcaller.persona import Persona
 from media.evalcaller.runner import SimulatedCaller
 from media.evalcaller.speech import CallerVoice
 from sandbox.openai_llm import CALLER_DONE
@@ -59,8 +59,9 @@ def test_persona_caller_answers_the_agent_until_goodbye_and_hangs_up(caller_stac
     assert row.data["end_reason"] == "customer_hangup"
 
     # The persona's LLM saw the conversation from the caller's side: the agent's lines as "user".
-    persona_calls = [c.body for c in stack.openai.completions
-                     if c.body["messages"][0]["content"] == FRAME.format(instructions=PERSONA)]
+    prompt = Persona(ORG, PERSONA, "en-GB").system_prompt()
+    assert prompt.endswith("Speak in this language: en-GB.")
+    persona_calls = [c.body for c in stack.openai.completions if c.body["messages"][0]["content"] == prompt]
     assert len(persona_calls) == 4  # three lines, then end_call once the agent said goodbye
     assert persona_calls[0]["messages"][1] == {"role": "user", "content": ASSISTANT["first_message"]}
     assert [t["function"]["name"] for t in persona_calls[0]["tools"]] == ["end_call"]
@@ -150,8 +151,8 @@ def test_persona_can_hear_the_agent_through_deepgram(caller_stack, monkeypatch):
     assert session.query["encoding"] == ["linear16"] and session.query["sample_rate"] == ["16000"]
     assert session.query["language"] == ["en"] and session.audio_bytes > 16000
     assert {"type": "Finalize"} in session.received_control
-    persona_calls = [c.body for c in stack.openai.completions
-                     if c.body["messages"][0]["content"] == FRAME.format(instructions=PERSONA)]
+    prompt = Persona(ORG, PERSONA, "en").system_prompt()
+    persona_calls = [c.body for c in stack.openai.completions if c.body["messages"][0]["content"] == prompt]
     first_heard = persona_calls[0]["messages"][1]
     assert first_heard["role"] == "user" and first_heard["content"].startswith("Heard by speech recognition")
 
