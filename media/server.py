@@ -276,10 +276,10 @@ class MediaServer:
             return message
         if self.draining:
             return _error(503, "capacity_exceeded", "This media task is draining.")
-        from media.evalcaller.runner import SimulatedCaller
+        from media.evalcaller.runner import EvalCaller
 
         async def run() -> None:
-            await SimulatedCaller.for_message(message).run()
+            await EvalCaller.for_message(message).run()
 
         task = asyncio.get_running_loop().create_task(run())
         self._background.add(task)  # held so the task is not collected mid-call

@@ -39,7 +39,7 @@ class CallerOutcome:
 
 
 @dataclass
-class SimulatedCaller:
+class EvalCaller:
     message: RunCaller
     voice: CallerVoice
     registrar: Registrar
@@ -48,7 +48,7 @@ class SimulatedCaller:
     outcome: CallerOutcome = field(default_factory=CallerOutcome)
 
     @classmethod
-    def for_message(cls, message: RunCaller) -> SimulatedCaller:
+    def for_message(cls, message: RunCaller) -> EvalCaller:
         peer = WebCallPeer(message.websocket_url)
         hearing: Hearing = TranscriptHearing(peer)
         if get_media_settings().eval_caller_hearing == "deepgram":
@@ -73,7 +73,8 @@ class SimulatedCaller:
         return self.outcome
 
     async def _run(self) -> None:
-        await self.hearing.start()
+        if self.message.instructions:  # only the persona listens to what the agent says
+            await self.hearing.start()
         await self.peer.connect()
         since = time.monotonic()
         await self.peer.wait_agent_turn_end(since, FIRST_WORDS_WAIT_S)

@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.models.media import CallerTurn, RunCaller
 from media.evalcaller.persona import Persona
-from media.evalcaller.runner import SimulatedCaller
+from media.evalcaller.runner import EvalCaller
 from media.evalcaller.speech import CallerVoice
 from sandbox.openai_llm import CALLER_DONE
 from tests.media.conftest import ORG
@@ -36,7 +36,7 @@ def caller_stack(stack, monkeypatch):
 def _run(stack, **fields) -> tuple[str, object]:
     call_id = web_call()
     url = f"ws://127.0.0.1:{stack.media.port}/web/{call_id}?token={token('web', call_id)}"
-    caller = SimulatedCaller.for_message(RunCaller(call_id=call_id, org_id=ORG, websocket_url=url, **fields))
+    caller = EvalCaller.for_message(RunCaller(call_id=call_id, org_id=ORG, websocket_url=url, **fields))
     outcome = asyncio.run(caller.run())
     return call_id, outcome
 
@@ -142,7 +142,7 @@ def test_persona_can_hear_the_agent_through_deepgram(caller_stack, monkeypatch):
     # words of the transcript event, so the persona's input shows which one it heard.
     REGISTRY.register(f"{call_id}:caller", ["Heard by speech recognition"])
     url = f"ws://127.0.0.1:{stack.media.port}/web/{call_id}?token={token('web', call_id)}"
-    caller = SimulatedCaller.for_message(RunCaller(call_id=call_id, org_id=ORG, websocket_url=url,
+    caller = EvalCaller.for_message(RunCaller(call_id=call_id, org_id=ORG, websocket_url=url,
                                                    instructions=PERSONA, max_turns=2, language="en"))
     outcome = asyncio.run(caller.run())
     assert outcome.said == ["book a cleaning", "Tuesday afternoon works"]
@@ -165,7 +165,7 @@ def test_scripted_barge_in_interrupts_the_agent(caller_stack):
     url = f"ws://127.0.0.1:{stack.media.port}/web/{call_id}?token={token('web', call_id)}"
     lines = [CallerTurn(text="Tell me about your products."),
              CallerTurn(text="Stop please.", pause_ms=0, barge_in_after_ms=1500)]
-    caller = SimulatedCaller.for_message(RunCaller(call_id=call_id, org_id=ORG, websocket_url=url, lines=lines))
+    caller = EvalCaller.for_message(RunCaller(call_id=call_id, org_id=ORG, websocket_url=url, lines=lines))
     outcome = asyncio.run(caller.run())
     assert outcome.said == ["Tell me about your products.", "Stop please."]
     assert caller.peer.clears >= 1  # the server stopped the agent's audio: the caller spoke over it
