@@ -41,7 +41,8 @@ from sandbox.aioserver import AsyncFakeServer
 
 GOODBYE = re.compile(r"\b(good\s*-?\s*bye|bye|hang up|that's all)\b", re.IGNORECASE)
 CALLER_ROLE = re.compile(r"\byou are the caller\b", re.IGNORECASE)
-QUOTED = re.compile(r"(?<!\w)'([^']+)'(?!\w)|\"([^\"]+)\"")  # an apostrophe (don't) opens no quote
+# '...', "..." or “...” (as the sandbox judge reads them); an apostrophe (don't) opens no quote.
+QUOTED = re.compile(r"(?<!\w)'([^']+)'(?!\w)|\"([^\"]+)\"|“([^”]+)”")
 CALLER_DONE = "Thank you so much, goodbye!"  # one stretch of speech for the STT fakes (no long pause inside)
 
 
@@ -131,7 +132,7 @@ def caller_reply(body: dict[str, Any]) -> Reply:
     end = next((n for n in _tool_names(body) if n.replace("_", "").lower() == "endcall"), None)
     if GOODBYE.search(heard) or any(GOODBYE.search(s) for s in said):
         return Reply(tool_calls=[ToolCall(end, {})]) if end else Reply(text="Goodbye!")
-    phrases = [a or b for a, b in QUOTED.findall(_system_prompt(body))] or ["Hi, I have a question."]
+    phrases = [a or b or c for a, b, c in QUOTED.findall(_system_prompt(body))] or ["Hi, I have a question."]
     return Reply(text=phrases[len(said)] if len(said) < len(phrases) else CALLER_DONE)
 
 
