@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 # Every DynamoDB table the platform uses, by logical name. Physical name = TABLE_PREFIX + name,
@@ -148,6 +148,22 @@ class Settings(BaseSettings):
     eval_poll_seconds: int = Field(default=60, ge=1, le=840)
     recording_url_expiry_seconds: int = Field(default=3600, ge=60, le=604800)
     recording_webhook_url_expiry_seconds: int = Field(default=21600, ge=60, le=604800)
+    # Set by the Lambda runtime, not the stack: this process is a deployed function.
+    aws_lambda_function_name: str | None = None
+
+    def deployment_problem(self) -> str | None:
+        """Why a deployed function must not run with these settings (fail closed), or None.
+
+        It must not sign call tokens or control requests, or encrypt tenants' keys, with the well-known
+        local defaults: better no request served than forged tokens accepted."""
+        if not self.aws_lambda_function_name:
+            return None
+        fields = type(self).model_fields
+        local = [f"{name.upper()} (or {name.upper()}_ARN)" for name in ("call_token_secret", "media_control_secret")
+                 if getattr(self, name) == fields[name].default]
+        if not self.kms_key_id and self.local_secret_key == fields["local_secret_key"].default:
+            local.append("KMS_KEY_ID")
+        return f"running on Lambda with local-development defaults; set {', '.join(local)}" if local else None
 
     @field_validator("public_base_url")
     @classmethod
@@ -178,10 +194,24 @@ class _DeploymentSecrets(EnvSettingsSource):
         return {name.lower(): value for name, value in deployment_secrets().items() if value}
 
 
+class SettingsRefused(RuntimeError):
+    """The environment is invalid, or not fit for a deployed process (the message says what to set)."""
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Read and validate the settings once per process."""
-    return Settings()
+    """Read and validate the settings once per process.
+
+    SettingsRefused, not pydantic's ValidationError, for a bad environment: the API maps ValidationError to a
+    client's 400, and a deployment's mistake is a 500 (logged with this message)."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise SettingsRefused(f"invalid settings: {exc}") from exc
+    problem = settings.deployment_problem()
+    if problem:
+        raise SettingsRefused(problem)
+    return settings
 
 
 # Platform (deployment-wide) provider keys: environment locally, Secrets Manager on AWS.

@@ -45,7 +45,9 @@ def test_an_empty_variable_counts_as_unset(settings):
 @pytest.mark.parametrize(("name", "value"), [("RATE_LIMIT_PER_MINUTE", "lots"), ("RATE_LIMIT_PER_MINUTE", "0"),
                                              ("BILLING_ENFORCEMENT", "maybe"), ("EVAL_JUDGE", "human")])
 def test_a_bad_value_fails_naming_the_setting(settings, name, value):
-    with pytest.raises(ValidationError) as exc:
+    from chalicelib.settings import SettingsRefused
+
+    with pytest.raises(SettingsRefused) as exc:  # a deployment's mistake (500), never pydantic's error (400)
         settings(**{name: value})
     assert name.lower() in str(exc.value)
 
@@ -58,3 +60,22 @@ def test_settings_are_read_once_and_frozen(settings, monkeypatch):
     assert get_settings() is first and get_settings().stage == "prod"
     with pytest.raises(ValidationError):
         first.stage = "changed"  # pyright: ignore[reportAttributeAccessIssue] - frozen model: the point of the test
+
+
+def test_a_lambda_refuses_the_local_development_secrets(settings, monkeypatch):
+    for name in ("CALL_TOKEN_SECRET", "MEDIA_CONTROL_SECRET", "LOCAL_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    from chalicelib.settings import SettingsRefused
+
+    with pytest.raises(SettingsRefused) as exc:
+        settings(AWS_LAMBDA_FUNCTION_NAME="voice-prod-APIHandler")
+    message = str(exc.value)
+    for name in ("CALL_TOKEN_SECRET (or CALL_TOKEN_SECRET_ARN)", "MEDIA_CONTROL_SECRET", "KMS_KEY_ID"):
+        assert name in message
+    s = settings(CALL_TOKEN_SECRET="t" * 32, MEDIA_CONTROL_SECRET="m" * 32, KMS_KEY_ID="arn:aws:kms:eu-west-1:1:key/k")
+    assert s.aws_lambda_function_name == "voice-prod-APIHandler"
+
+
+def test_outside_lambda_the_local_defaults_are_fine(settings, monkeypatch):
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    assert settings().call_token_secret == "local-call-token-secret"  # noqa: S105 - the default under test
