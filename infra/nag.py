@@ -2,8 +2,8 @@
 
 ``check(app)`` adds the rules (``make synth`` fails on an unsuppressed error; so does
 ``tests/infra/test_nag.py``). What was reasonable to fix is fixed in the stack (S3 access logs, VPC flow
-log, Container Insights, state machine logging); each suppression below says in one line why the finding
-stays. The Chalice functions and their REST API come from an included SAM template (``AWS::Serverless::*``),
+log, Container Insights, state machine logging, API access logs); each suppression below says in one line why
+the finding stays. The Chalice functions and their REST API come from an included SAM template (``AWS::Serverless::*``),
 which the AwsSolutions rules do not inspect.
 """
 
@@ -60,6 +60,11 @@ def suppress(stack: PlatformStack) -> None:
         _why("IAM4", "AWS's own minimal policies for VPC ENIs and X-Ray segments (ENI actions take no ARN)",
              _regex(r"/^Policy::arn:<AWS::Partition>:iam::aws:policy\/(service-role\/AWSLambdaVPCAccessExecutionRole"
                     r"|AWSXRayDaemonWriteAccess)$/g")),
+    ])
+    NagSuppressions.add_resource_suppressions(stack.api.cloudwatch_role, [
+        _why("IAM4", "AWS's policy for API Gateway's account-wide log role (log groups are named per API at runtime)",
+             _regex(r"/^Policy::arn:<AWS::Partition>:iam::aws:policy\/service-role\/"
+                    r"AmazonAPIGatewayPushToCloudWatchLogs$/g")),
     ])
     NagSuppressions.add_resource_suppressions(stack.media.task_role, [
         *scoped_wildcards,
