@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.calls.conftest import webhook_queue  # noqa: F401 - pytest fixture reused here
 from tests.workflows.conftest import client, receiver, sfn  # noqa: F401 - pytest fixtures reused here
 
 
