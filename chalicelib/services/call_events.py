@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from chalicelib.jsonvalue import as_object
 from chalicelib.models.end_reasons import normalize_end_reason
 from chalicelib.models.media import AmdVerdict
 from chalicelib.services import media_client
@@ -151,7 +152,7 @@ def late_media_report(current: Call, *, end_reason: str, messages: list[Any], la
     """
     updates: dict[str, Any] = {"end_reason": normalize_end_reason(end_reason) or "error", "latency": latency,
                                "error": error, "media_reported_at": now_iso(), **(extra or {})}
-    if not (current.data.get("config") or {}).get("gdpr_mode"):
+    if not as_object(current.data.get("config")).get("gdpr_mode"):
         updates["messages"] = longest(current, messages)
     log.warning("call %s: the media service reported the end after the call was finalized (%s); stored",
                 current.id, current.data.get("end_reason"))
