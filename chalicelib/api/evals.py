@@ -79,7 +79,9 @@ def _register_schemas() -> None:
         "properties": {"message": {"type": "object", "required": ["type", "timestamp", "test_run"], "properties": {
             "type": {"const": "test-run.completed"},
             "timestamp": {"type": "string", "format": "date-time", "description": "When the run completed"},
-            "test_run": RUN}}}})
+            "test_run": {"allOf": [RUN], "properties": {"results_omitted": {
+                "const": True, "description": "Present when the results would make the body larger than 300 KB: "
+                                              "read them from GET /test-runs/{id}"}}}}}}})
 
 
 _register_schemas()

@@ -17,10 +17,24 @@ from chalicelib.timeutil import now_iso
 
 log = logging.getLogger("voice.evals")
 EVENT = "test-run.completed"
+# The delivery row keeps the exact body for retries and DynamoDB items stop at 400 KB: a body larger
+# than this goes without ``results`` (the receiver reads them from GET /test-runs/{id}).
+MAX_BODY_BYTES = 300_000
 
 
 def envelope(run_view: dict[str, Any]) -> dict[str, Any]:
     return {"message": {"type": EVENT, "timestamp": now_iso(), "test_run": run_view}}
+
+
+def bounded_envelope(run_view: dict[str, Any]) -> dict[str, Any]:
+    """The envelope, without the per-attempt results when they would make it too large to keep."""
+    from chalicelib.webhooks.delivery import encode
+
+    payload = envelope(run_view)
+    if len(encode(payload)) <= MAX_BODY_BYTES:
+        return payload
+    slim = {k: v for k, v in run_view.items() if k != "results"}
+    return envelope({**slim, "results_omitted": True})
 
 
 def send_run_completed(run: Run, view: dict[str, Any]) -> Delivery | None:
@@ -37,7 +51,7 @@ def send_run_completed(run: Run, view: dict[str, Any]) -> Delivery | None:
     url = doc.data.get("webhook_url")
     if not url or EVENT not in (doc.data.get("webhook_events") or []):
         return None
-    delivery = deliver(run.org_id, EVENT, str(url), envelope(view), secret_assistant_id=doc.id,
+    delivery = deliver(run.org_id, EVENT, str(url), bounded_envelope(view), secret_assistant_id=doc.id,
                        subject={"test_run_id": run.id})
     if delivery.status != "delivered":
         log.warning("test-run.completed for run %s: %s (%s)", run.id, delivery.status,

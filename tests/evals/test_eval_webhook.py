@@ -129,3 +129,26 @@ def test_body_matches_the_openapi_webhooks_section(api, org, client, receiver, w
     errs = list(Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
                 .iter_errors(event.json))
     assert not errs, [e.message for e in errs]
+
+
+def test_a_run_too_large_to_keep_is_sent_without_its_results(api, org, receiver, webhook_queue):
+    """Every result row of a big run (many scenarios x repeats with long reasoning) would exceed what a
+    delivery row can keep for retries: the event goes without results and says so."""
+    from chalicelib.services.evals import public_run, results
+    from chalicelib.storage.webhooks import WebhookDeliveryRepository
+
+    run = _run(api, _subscriber(api, receiver)["id"])
+    reasoning = "The assistant offered a slot but " + "x" * 2000
+    for index in range(200):
+        results().put(org[0].id, run.id, index, {"index": index, "scenario": "S", "passed": False,
+                                                 "criteria": [{"criterion": "c", "passed": False,
+                                                               "reasoning": reasoning}]})
+    assert len(public_run(run)["results"]) == 200
+    delivery = _send(run)
+    assert delivery is not None and delivery.status == "delivered"
+    [event] = receiver.events("test-run.completed")
+    sent = event.message["test_run"]
+    assert "results" not in sent and sent["results_omitted"] is True and sent["id"] == run.id
+    assert len(event.body) < 300_000
+    stored = WebhookDeliveryRepository().get(org[0].id, delivery.id)
+    assert stored is not None and stored.data["body"] == event.body.decode()
