@@ -15,6 +15,7 @@ type Comparison = {
   b: { pass_rate?: number | null; voice_to_voice_p50_ms?: number | null };
   latency_diff_ms?: number | null;
 };
+type ScenarioSummary = { scenario: string; variant: string; attempts: number; passed: number; pass_rate: number | null; voice_to_voice_p50_ms?: number | null };
 type Webhook = { status?: string; attempts?: unknown[]; last_error?: string | null };
 
 function Verdict({ passed }: { passed?: boolean }) {
@@ -101,6 +102,7 @@ export function EvalRunPage({ runId }: { runId: string }) {
   const s = r.summary ?? {};
   const results = (r.results ?? []) as TestResult[];
   const comparison = (r.comparison ?? null) as Comparison[] | null;
+  const perScenario = (s.scenarios ?? []) as unknown as ScenarioSummary[];
   const webhook = ((r as { webhook?: Webhook | null }).webhook ?? null);
   const name = (id?: string | null) => (id ? names.data?.[id] ?? id : "–");
   return (
@@ -115,6 +117,20 @@ export function EvalRunPage({ runId }: { runId: string }) {
         <div className="stat"><div className="label">Started</div><div className="value small">{when(r.started_at ?? r.created_at)}</div></div>
         <div className="stat"><div className="label">Completed</div><div className="value small">{when(r.completed_at)}</div></div>
       </div>
+      {perScenario.some((x) => x.attempts > 1) && (
+        <section className="card">
+          <h2>Pass rate per scenario</h2>
+          <table className="small" aria-label="Pass rates">
+            <thead><tr><th>Scenario</th><th>Version</th><th>Passed</th><th>Pass rate</th><th>Voice-to-voice p50</th></tr></thead>
+            <tbody>
+              {perScenario.map((x) => (
+                <tr key={`${x.scenario}-${x.variant}`}><td>{x.scenario}</td><td>{x.variant}</td><td>{x.passed}/{x.attempts}</td>
+                  <td>{passRate(x.pass_rate)}</td><td>{ms(x.voice_to_voice_p50_ms)}</td></tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      )}
       {comparison && (
         <section className="card">
           <h2>A/B comparison</h2>
