@@ -116,6 +116,9 @@ class Settings(BaseModel):
     # dev stack; unset = no simulated-caller backend), the judge (``llm``, or ``sandbox``: the
     # deterministic one), and how long a scenario's call may take before it counts as failed.
     sandbox_control_url: str | None = None
+    # ``auto``: scripted lines through the sandbox (above) when it is set, everything else (personas; any
+    # scenario on AWS) through a media task's caller on a web call; ``media``/``sandbox`` force one.
+    eval_caller_backend: Literal["auto", "media", "sandbox"] = "auto"
     eval_judge: Literal["llm", "sandbox"] = "llm"
     eval_call_timeout_seconds: int = Field(default=900, ge=1)
     # One poll task waits this long for the call to end before handing back to the state machine
@@ -123,6 +126,11 @@ class Settings(BaseModel):
     eval_poll_seconds: int = Field(default=60, ge=1, le=840)
     recording_url_expiry_seconds: int = Field(default=3600, ge=60, le=604800)
     recording_webhook_url_expiry_seconds: int = Field(default=21600, ge=60, le=604800)
+
+
+def _caller_backend(raw: str) -> Literal["auto", "media", "sandbox"]:
+    value = raw.strip().lower()
+    return "media" if value == "media" else "sandbox" if value == "sandbox" else "auto"
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -185,6 +193,7 @@ def get_settings() -> Settings:
         campaign_dial_threads=int(env.get("CAMPAIGN_DIAL_THREADS", "16")),
         recordings_bucket=env.get("RECORDINGS_BUCKET") or None,
         sandbox_control_url=env.get("SANDBOX_CONTROL_URL") or None,
+        eval_caller_backend=_caller_backend(env.get("EVAL_CALLER_BACKEND", "auto")),
         eval_judge="sandbox" if env.get("EVAL_JUDGE", "llm").strip().lower() == "sandbox" else "llm",
         eval_call_timeout_seconds=int(env.get("EVAL_CALL_TIMEOUT_SECONDS", "900")),
         eval_poll_seconds=int(env.get("EVAL_POLL_SECONDS", "60")),

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from chalicelib.models.media import AmdVerdict, CommandEnvelope, PrepareCall
+from chalicelib.models.media import AmdVerdict, CommandEnvelope, PrepareCall, RunCaller
 from chalicelib.security import verify_call_token, verify_control, verify_socket_token
 from chalicelib.settings import get_settings
 from media.call.session import CallSession
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("voice.media.server")
 
-M = TypeVar("M", CommandEnvelope, PrepareCall)
+M = TypeVar("M", CommandEnvelope, PrepareCall, RunCaller)
 
 PENDING_AMD_MAX_AGE_SECONDS = 300.0
 COMMAND_READY_WAIT_SECONDS = 3.0  # a command for a stream that just connected waits for its pipeline
@@ -269,6 +269,23 @@ class MediaServer:
         self.prepared.start(message.org_id, message.call_id, self.sessions.__contains__)
         return JSONResponse({"success": True, "status": "preparing"}, status_code=202)
 
+    async def caller(self, request: Request) -> JSONResponse:
+        """Run an eval's simulated caller on a web call's socket (``media.evalcaller``), in the background."""
+        message = await self._verified(request, RunCaller)
+        if isinstance(message, JSONResponse):
+            return message
+        if self.draining:
+            return _error(503, "capacity_exceeded", "This media task is draining.")
+        from media.evalcaller.runner import EvalCaller
+
+        async def run() -> None:
+            await EvalCaller.for_message(message).run()
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._background.add(task)  # held so the task is not collected mid-call
+        task.add_done_callback(self._background.discard)
+        return JSONResponse({"success": True, "status": "calling"}, status_code=202)
+
     async def healthz(self, request: Request) -> JSONResponse:
         """Liveness: 503 while draining."""
         status = "draining" if self.draining else "ok"
@@ -308,7 +325,8 @@ def create_app(server: MediaServer | None = None, *, public: bool = True, contro
                    WebSocketRoute("/monitor/{call_id}", server.monitor)]
     if control:
         routes += [Route("/calls/{call_id}/control", server.control, methods=["POST"]),
-                   Route("/calls/{call_id}/prepare", server.prepare, methods=["POST"])]
+                   Route("/calls/{call_id}/prepare", server.prepare, methods=["POST"]),
+                   Route("/calls/{call_id}/caller", server.caller, methods=["POST"])]
     routes += [Route("/healthz", server.healthz, methods=["GET"]), Route("/readyz", server.readyz, methods=["GET"])]
     app = Starlette(routes=routes)
     app.state.media = server

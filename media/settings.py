@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,14 @@ class MediaSettings(BaseSettings):
     active_calls_metric_name: str | None = None
     active_calls_metric_service: str | None = None
     log_level: str = "INFO"
+    # Eval callers (media.evalcaller, docs/evals.md): the persona's chat model, the TTS voice when the
+    # scenario names none (an ElevenLabs voice id), and, in the sandbox only, where the caller registers
+    # what it says for the STT fakes (comma-separated; the dev stack sets it).
+    eval_caller_model: str = "gpt-4o-mini"
+    eval_caller_voice_id: str = "21m00Tcm4TlvDq8ikWAM"
+    # How the persona hears the agent: the socket's transcript events, or Deepgram over the agent's audio.
+    eval_caller_hearing: Literal["transcript", "deepgram"] = "transcript"
+    sandbox_registry_urls: str | None = None
     # Set by the ECS agent (not the stack): the task metadata endpoint the control address is read from.
     ecs_container_metadata_uri_v4: str | None = None
     # Set by the ECS agent: task scale-in protection is requested there while calls are live.

@@ -37,6 +37,9 @@ def sandbox(aws, client, sfn, monkeypatch):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     reset_settings()
+    from media.settings import reset_media_settings
+
+    reset_media_settings()  # the media server reads SANDBOX_REGISTRY_URLS (the eval caller registers its lines)
     media = ServerThread().start()
     monkeypatch.setenv("MEDIA_WS_URL", media.ws_url)
     monkeypatch.setenv("MEDIA_CONTROL_URL", media.http_url)
@@ -51,6 +54,7 @@ def sandbox(aws, client, sfn, monkeypatch):
     install_answerer(tw, sb)
     yield sb
     media.stop()
+    reset_media_settings()
     tw.stop()
     sb.stop()
 
