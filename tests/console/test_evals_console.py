@@ -1,6 +1,6 @@
 """The console's Evals pages in a real browser (Debian's Chromium through Playwright) against the whole
-dev stack: a suite made from docs/examples/front-desk.yaml is run with the suite page's Run button (a
-real test call to the sandbox's simulated caller), and the run page shows the verdict, the criteria
+dev stack: a suite made from docs/examples/front-desk.yaml is run with the suite page's Run button (real
+test calls: the sandbox's phone caller and a persona on a web call), and the run page shows the verdict, the criteria
 with the judge's reasoning, the checks, the transcript and recording, and the link to the call.
 
 Screenshots go to the `artifacts` directory (tests/console/conftest.py prints where).
@@ -37,6 +37,7 @@ def test_run_a_suite_from_the_console_and_read_its_verdicts(page, devstack, arti
     page.get_by_role("link", name="Front desk (example)").click()
     page.get_by_role("heading", name="Front desk (example)").wait_for()
     page.get_by_role("cell", name="Asks to book a cleaning").wait_for()
+    assert "persona" in page.get_by_role("row", name=re.compile("Impatient caller")).inner_text()
     page.get_by_text("No runs yet").wait_for()
     page.get_by_role("button", name="Run").click()
 
@@ -46,8 +47,8 @@ def test_run_a_suite_from_the_console_and_read_its_verdicts(page, devstack, arti
     page.get_by_role("heading", name=re.compile("completed")).wait_for(timeout=150_000)
     status, stored = _api(devstack, "GET", f"/test-runs/{run_id}")
     assert status == 200 and stored["test_run"]["suite_id"] == suite["id"]
-    [result] = stored["test_run"]["results"]
-    assert result["passed"] is True, result
+    result, persona = stored["test_run"]["results"]
+    assert result["passed"] is True and persona["passed"] is True, stored["test_run"]["results"]
 
     card = page.get_by_role("region", name="Result Asks to book a cleaning")
     assert "passed" in card.locator(".page-head").inner_text()
@@ -61,6 +62,9 @@ def test_run_a_suite_from_the_console_and_read_its_verdicts(page, devstack, arti
     assert "0 caller turn(s) left unanswered" in checks.inner_text()
     link = card.get_by_role("link", name="open call page")
     assert link.get_attribute("href") == f"#/calls/{result['call_id']}"
+
+    persona_card = page.get_by_role("region", name="Result Impatient caller asks about opening hours")
+    assert "sandbox judge: 'opening hours' found" in persona_card.get_by_role("table", name="Criteria").inner_text()
 
     card.get_by_text("Transcript and recording").click()
     card.get_by_text("Hi, can I book a cleaning next week?").wait_for()
@@ -77,4 +81,5 @@ def test_run_a_suite_from_the_console_and_read_its_verdicts(page, devstack, arti
     run_row = page.locator(f"tr[data-run-id='{run_id}']")
     run_row.wait_for()
     assert "completed" in run_row.inner_text() and "100%" in run_row.inner_text()
+    assert run_row.locator("td").nth(2).inner_text() == "2"  # passed
     page.screenshot(path=artifacts / "22-evals-suite.png", full_page=True)

@@ -134,8 +134,9 @@ def simulated_call_through_the_whole_stack(state: Path, base: str, key: str) -> 
 
 
 def example_suite_through_the_cli(state: Path, base: str, key: str, junit: Path) -> None:
-    """docs/examples/front-desk.yaml against the demo assistant with the CI command: a test call to the
-    sandbox's simulated caller through the eval-run workflow, judged, exit 0, JUnit without failures."""
+    """docs/examples/front-desk.yaml against the demo assistant with the CI command: a scripted test call
+    to the sandbox's phone caller and a persona on a web call, through the eval-run workflow, judged,
+    exit 0, JUnit without failures."""
     from xml.etree import ElementTree as ET
 
     from devstack import launch
@@ -148,7 +149,7 @@ def example_suite_through_the_cli(state: Path, base: str, key: str, junit: Path)
         cwd=ROOT, env=launch.isolated_env(state, BASE_URL=base, API_KEY=key), capture_output=True, text=True,
         timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "1 passed, 0 failed" in out.stdout
+    assert "2 passed, 0 failed" in out.stdout
     root = ET.parse(junit).getroot()  # noqa: S314 - the file the CLI just wrote
-    assert (root.get("tests"), root.get("failures")) == ("1", "0")
+    assert (root.get("tests"), root.get("failures")) == ("2", "0")
     print(f"example suite via the CLI: {time.monotonic() - started:.1f} s")
