@@ -12,11 +12,14 @@ import { NumbersPage } from "./pages/Numbers";
 import { TrunksPage } from "./pages/Trunks";
 import { ByokPage } from "./pages/Byok";
 import { UsagePage } from "./pages/Usage";
+import { EvalSuitePage, EvalSuitesPage } from "./pages/Evals";
+import { EvalRunPage } from "./pages/EvalsRun";
 
 const NAV: [string, string][] = [
   ["assistants", "Assistants"],
   ["calls", "Calls"],
   ["campaigns", "Campaigns"],
+  ["evals", "Evals"],
   ["numbers", "Numbers"],
   ["sip-trunks", "SIP trunks"],
   ["byok", "Provider keys"],
@@ -81,6 +84,8 @@ function page(route: string[]) {
       return <CallsPage />;
     case "campaigns":
       return id ? <CampaignPage campaignId={id} /> : <CampaignsPage />;
+    case "evals":
+      return id === "runs" && sub ? <EvalRunPage runId={sub} /> : id ? <EvalSuitePage suiteId={id} /> : <EvalSuitesPage />;
     case "numbers":
       return <NumbersPage />;
     case "sip-trunks":

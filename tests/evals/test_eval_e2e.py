@@ -9,50 +9,7 @@ calls and judges them."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
-import pytest
-
-from tests.media.conftest import ServerThread
-from tests.workflows.conftest import PUBLIC_BASE, make_assistant, make_number, wait_execution, wait_until
-
-
-@pytest.fixture
-def sandbox(aws, client, sfn, monkeypatch):
-    from chalicelib.settings import reset_settings
-    from sandbox.run import install_answerer, start_sandbox
-    from sandbox.twilio import FakeTwilio
-
-    sb = start_sandbox()
-    tw = FakeTwilio().start()
-    tw.auto_progress = "answered"
-    env = {**sb.env(), "TWILIO_ACCOUNT_SID": tw.account_sid, "TWILIO_AUTH_TOKEN": tw.auth_token,
-           "TWILIO_API_URL": tw.base_url, "PUBLIC_BASE_URL": PUBLIC_BASE, "CALL_TOKEN_SECRET": "e2e-call-secret",
-           "MEDIA_CONTROL_SECRET": "e2e-control-secret", "EVAL_JUDGE": "sandbox", "EVAL_POLL_SECONDS": "1",
-           "EVAL_CALL_TIMEOUT_SECONDS": "90", "RATE_LIMIT_PER_MINUTE": "100000"}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    reset_settings()
-    from media.settings import reset_media_settings
-
-    reset_media_settings()  # the media server reads SANDBOX_REGISTRY_URLS (the eval caller registers its lines)
-    media = ServerThread().start()
-    monkeypatch.setenv("MEDIA_WS_URL", media.ws_url)
-    monkeypatch.setenv("MEDIA_CONTROL_URL", media.http_url)
-    reset_settings()
-
-    def send(url: str, form: list[tuple[str, str]], headers: dict[str, str]) -> tuple[int, str]:
-        resp = client.http.post(url[len(PUBLIC_BASE):], body=urlencode(form),
-                                headers={"Content-Type": "application/x-www-form-urlencoded", **headers})
-        return resp.status_code, resp.body.decode() if isinstance(resp.body, bytes) else str(resp.body)
-
-    tw.callback_sender = send
-    install_answerer(tw, sb)
-    yield sb
-    media.stop()
-    reset_media_settings()
-    tw.stop()
-    sb.stop()
+from tests.workflows.conftest import make_assistant, make_number, wait_execution, wait_until
 
 
 def test_scripted_scenario_runs_as_a_real_call_and_stores_verdicts(sandbox, sfn, api, org):
