@@ -25,10 +25,13 @@ from sandbox.run import install_answerer, start_sandbox
 from sandbox.twilio import FakeTwilio
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_port(avoid: int = 0) -> int:
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port != avoid:
+            return port
 
 
 def _workflow_env_component() -> Component:
@@ -71,19 +74,22 @@ def media_component() -> Component:
     """The media service as a subprocess (`python -m media.server`) on MEDIA_PORT and, as on AWS, its control
     endpoints on their own MEDIA_CONTROL_PORT (8765 and 8766; 0 = a free port), restarted with backoff when
     it exits, as ECS replaces a stopped task (``DEV_MEDIA_RESTART=0``: not)."""
-    port = int(os.environ.get("MEDIA_PORT", "8765")) or _free_port()
-    control_port = int(os.environ.get("MEDIA_CONTROL_PORT", "8766")) or _free_port()
-    if control_port == port:
-        raise ValueError(f"MEDIA_CONTROL_PORT must differ from MEDIA_PORT ({port}): control is not public")
-    inner = process_component("media", [sys.executable, "-m", "media.server"],
-                              ready_url=f"http://127.0.0.1:{port}/healthz", timeout=60,
-                              env={"MEDIA_PORT": str(port), "MEDIA_CONTROL_PORT": str(control_port),
-                                   "MEDIA_HOST": "127.0.0.1"},
-                              restart=os.environ.get("DEV_MEDIA_RESTART", "1") != "0")
+    state: dict[str, Component] = {}
 
     def start(stack: Stack) -> None:
         from chalicelib.settings import reset_settings
 
+        # Free ports are picked here, just before the server binds them (components start one after
+        # another): picked earlier, another component's listener could take one first.
+        port = int(os.environ.get("MEDIA_PORT", "8765")) or _free_port()
+        control_port = int(os.environ.get("MEDIA_CONTROL_PORT", "8766")) or _free_port(avoid=port)
+        if control_port == port:
+            raise ValueError(f"MEDIA_CONTROL_PORT must differ from MEDIA_PORT ({port}): control is not public")
+        inner = state["inner"] = process_component(
+            "media", [sys.executable, "-m", "media.server"],
+            ready_url=f"http://127.0.0.1:{port}/healthz", timeout=60,
+            env={"MEDIA_PORT": str(port), "MEDIA_CONTROL_PORT": str(control_port), "MEDIA_HOST": "127.0.0.1"},
+            restart=os.environ.get("DEV_MEDIA_RESTART", "1") != "0")
         ws_url = f"ws://127.0.0.1:{port}/twilio/stream"
         control_url = f"http://127.0.0.1:{control_port}"
         stack.set_env(MEDIA_WS_URL=ws_url, MEDIA_CONTROL_URL=control_url, MEDIA_PUBLIC_WS_URL=ws_url)
@@ -94,7 +100,11 @@ def media_component() -> Component:
         print(f"Media service:     {ws_url}  (healthz http://127.0.0.1:{port}/healthz, control {control_url})",
               flush=True)
 
-    return Component("media", start, inner.stop)
+    def stop(stack: Stack) -> None:
+        if "inner" in state and state["inner"].stop is not None:
+            state["inner"].stop(stack)
+
+    return Component("media", start, stop)
 
 
 def fake_twilio_component() -> Component:
