@@ -22,6 +22,11 @@ if [ ! -f console/node_modules/.lock-hash ] || [ "$(cat console/node_modules/.lo
   (cd console && npm ci --no-audit --no-fund --loglevel=error)
   echo "$lock_hash" > console/node_modules/.lock-hash
 fi
-(cd console && npm run --silent build >/dev/null)
+# Quiet when it works; the compiler's output when it does not (a type error is otherwise only "exit 2").
+if ! build_log=$(cd console && npm run --silent build 2>&1); then
+  echo "$build_log" >&2
+  echo "console build failed" >&2
+  exit 1
+fi
 echo "$hash" > "$stamp"
 echo "console built into $out"
