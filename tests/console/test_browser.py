@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.console.conftest import simulate
+from tests.console.conftest import SPOKEN, simulate
 
 pytestmark = pytest.mark.e2e
 
@@ -141,6 +141,73 @@ def test_call_log_and_call_page_of_a_simulated_call(page, devstack, artifacts):
     page.get_by_role("img", name="Per-turn latency chart").wait_for()
     page.get_by_role("heading", name="Webhook deliveries").wait_for()
     page.screenshot(path=artifacts / "06-call-page.png", full_page=True)
+
+
+def _wait_call(devstack: dict[str, str], call_id: str, ready, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    call: dict = {}
+    while time.monotonic() < deadline:
+        call = _api(devstack, "GET", f"/calls/{call_id}")[1]
+        if ready(call):
+            return call
+        time.sleep(0.5)
+    raise AssertionError(f"call {call_id} never got there: {call}")
+
+
+def test_talk_to_an_assistant_from_the_browser(page, devstack, artifacts):
+    """Talk: the fake microphone speaks SPOKEN into a browser call; the agent answers in text and audio."""
+    from sandbox.registry import RemoteRegistry
+
+    demo = _demo(devstack)
+    started: list[str] = []
+
+    def register_the_caller(route) -> None:
+        # The sandbox STT gives exact transcripts of what a caller registered for its call (the audio, its
+        # timing and energy stay real). The mic loops the sentence, so it is registered a few times.
+        response = route.fetch()
+        if response.status == 201:
+            started.append(response.json()["call_id"])
+            RemoteRegistry(devstack["SANDBOX_CONTROL_URL"]).register(started[-1], [SPOKEN] * 6)
+        route.fulfill(response=response)
+
+    page.route("**/api/v1/calls/web", register_the_caller)
+    sign_in(page, devstack)
+    page.get_by_role("cell", name=re.compile("Demo receptionist")).click()
+    panel = page.get_by_role("region", name="Talk")
+    panel.get_by_role("button", name="Talk", exact=True).click()
+    panel.get_by_role("button", name="Hang up").wait_for()
+    transcript = page.get_by_test_id("talk-transcript")
+    # the greeting, then the caller's sentence (as the STT heard it), then the agent's answer to it
+    transcript.locator(".line.assistant", has_text="thanks for calling Acme Dental").wait_for(timeout=30_000)
+    answer = f"Got it, you said: {SPOKEN.rstrip('.')}."
+    transcript.locator(".line.assistant", has_text=answer).first.wait_for(timeout=30_000)
+    assert transcript.locator(".line.user:not(.partial) > div:nth-child(2)").all_inner_texts() == [SPOKEN]
+    # the agent's audio reached the page: well over a second of it (greeting plus answer)
+    page.wait_for_function("Number(document.querySelector('[data-testid=talk-audio]').dataset.bytes) > 64000")
+    page.get_by_text(re.compile(r"^\d+ ms$")).first.wait_for()  # a response time per turn was measured
+    page.screenshot(path=artifacts / "13-talk.png", full_page=True)
+    panel.get_by_role("button", name="Hang up").click()
+    panel.get_by_role("button", name="Talk again").wait_for()
+    assert len(started) == 1
+    call_id = started[0]
+
+    call = _wait_call(devstack, call_id, lambda c: c.get("status") == "ended" and c.get("recording_url"))
+    assert (call["direction"], call["end_reason"], call["assistant_id"]) == (
+        "web", "customer_hangup", demo["assistant_id"])
+    said = [m["content"] for m in call["messages"] if m["role"] == "user"]
+    assert said and said[0] == SPOKEN, call["messages"]
+
+    page.get_by_role("link", name="Open the call record").click()
+    page.get_by_role("heading", name=re.compile("Call with Demo receptionist")).wait_for()
+    page.get_by_test_id("transcript").locator(".line.user", has_text=SPOKEN).first.wait_for()
+    page.wait_for_function("document.querySelectorAll('[data-seek]:not([data-seek=\"\"])').length >= 2",
+                           timeout=30_000)  # the recording's waveform loaded and the lines were placed on it
+    page.screenshot(path=artifacts / "14-web-call-record.png", full_page=True)
+    page.get_by_role("navigation").get_by_role("link", name="Calls", exact=True).click()
+    page.get_by_label("Direction").select_option("web")
+    row = page.locator(f"tr[data-call-id='{call_id}']")
+    row.wait_for()
+    assert "web" in row.inner_text() and "ended" in row.inner_text()
 
 
 def test_live_view_says_a_line_into_a_live_simulated_call(page, devstack, artifacts):

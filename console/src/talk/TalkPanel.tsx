@@ -20,6 +20,7 @@ export function TalkPanel({ assistantId, autoStart = false }: { assistantId: str
   const [callId, setCallId] = useState("");
   const [error, setError] = useState("");
   const [speaking, setSpeaking] = useState<string>("");
+  const [audioBytes, setAudioBytes] = useState(0);
   const call = useRef<WebCall | null>(null);
   const userStopped = useRef<number | null>(null);
 
@@ -49,11 +50,15 @@ export function TalkPanel({ assistantId, autoStart = false }: { assistantId: str
     setError("");
     setLines([]);
     setTurns([]);
+    setAudioBytes(0);
     setState("connecting");
     try {
       const info = await createWebCall(assistantId);
       setCallId(info.call_id);
-      const c = new WebCall(onEvent, () => setState("ended"));
+      const c: WebCall = new WebCall(onEvent, () => {
+        setAudioBytes(c.bytesIn);
+        setState("ended");
+      });
       call.current = c;
       await c.start(info);
       setState("live");
@@ -62,6 +67,14 @@ export function TalkPanel({ assistantId, autoStart = false }: { assistantId: str
       setState("idle");
     }
   }
+
+  // Agent audio received so far (16 kHz s16le: 32,000 bytes a second), read off the call 4 times a second
+  // rather than re-rendering on each 20 ms frame.
+  useEffect(() => {
+    if (state !== "live") return;
+    const t = setInterval(() => setAudioBytes(call.current?.bytesIn ?? 0), 250);
+    return () => clearInterval(t);
+  }, [state]);
 
   useEffect(() => {
     if (autoStart) void start();
@@ -107,6 +120,9 @@ export function TalkPanel({ assistantId, autoStart = false }: { assistantId: str
                 <li key={i}>{ms} ms</li>
               ))}
             </ol>
+            <p className="small muted" data-testid="talk-audio" data-bytes={audioBytes}>
+              Agent audio received: {(audioBytes / 32000).toFixed(1)} s
+            </p>
             {callId && (
               <a href={`#/calls/${callId}`} className="small">
                 Open the call record
