@@ -226,13 +226,33 @@ def test_live_view_says_a_line_into_a_live_simulated_call(page, devstack, artifa
         live = calls[0]["id"] if calls else None
         time.sleep(0.3)
     assert live, "no call went in progress"
+    monitor_events: list[dict] = []
+
+    def follow(ws) -> None:  # what the page's monitor socket receives (text frames: the call's events)
+        if "/monitor/" in ws.url:
+            ws.on("framereceived", lambda payload: monitor_events.append(json.loads(payload))
+                  if isinstance(payload, str) else None)
+
+    page.on("websocket", follow)
     page.goto(devstack["CONSOLE_URL"] + f"#/calls/{live}/live")
     page.get_by_role("heading", name=re.compile("Live:")).wait_for()
-    # (the call row carries the transcript only once the call ends: the live view has none to show yet)
+    # say first: later in the call the caller talks over it and only its first words are kept
     said = "This is the console speaking, one moment please."
     page.get_by_placeholder("Say something to the caller").fill(said)
     page.get_by_role("button", name="Say", exact=True).click()
     page.get_by_test_id("control-log").get_by_text("Say: sent (200)").wait_for()
+    # The monitor socket: the caller's lines appear as they are spoken, then the agent's answers.
+    transcript = page.get_by_test_id("live-transcript")
+    transcript.locator(".line.user:not(.partial)").first.wait_for(timeout=30_000)
+    transcript.locator(".line.assistant", has_text="Got it, you said:").first.wait_for(timeout=30_000)
+    heard = transcript.locator(".line.user:not(.partial) > div:nth-child(2)").all_inner_texts()
+    assert heard and all(line in lines for line in heard), heard
+    status = "document.querySelector('[data-testid=speech-status]').dataset"  # audio received per side, in s
+    page.wait_for_function(f"Number({status}.agentSeconds) > 0.5 && Number({status}.callerSeconds) > 0.5")
+    page.get_by_role("button", name="Listen in").click()
+    page.get_by_role("button", name="Stop listening").wait_for()  # the players started
+    interims = [e for e in monitor_events if e.get("type") == "transcript" and e["final"] is False]
+    assert interims and all(e["role"] == "user" for e in interims), monitor_events
     page.screenshot(path=artifacts / "07-live-view.png", full_page=True)
     runner.join(240)
     call = _api(devstack, "GET", f"/calls/{live}")[1]

@@ -76,8 +76,21 @@ class Peer:
             await asyncio.sleep(0.02)
 
 
-def _transcript(events: list[dict[str, Any]], role: str) -> list[str]:
-    return [e["text"] for e in events if e["type"] == "transcript" and e["role"] == role]
+def _transcript(events: list[dict[str, Any]], role: str, *, final: bool = True) -> list[str]:
+    return [e["text"] for e in events if e["type"] == "transcript" and e["role"] == role and e["final"] is final]
+
+
+def _interims_lead_to(events: list[dict[str, Any]], line: str) -> None:
+    """Interim lines of the caller came before its final line, each the words recognised so far."""
+    finals = [i for i, e in enumerate(events) if e["type"] == "transcript" and e["final"] and e["text"] == line]
+    interims = [(i, e["text"]) for i, e in enumerate(events)
+                if e["type"] == "transcript" and e["role"] == "user" and e["final"] is False]
+    assert interims and finals, events
+    words = line.lower().rstrip("?.!").split()
+    for i, text in interims:
+        assert i < finals[0]
+        said = text.lower().rstrip("?.!").split()
+        assert said and said == words[:len(said)], (text, line)
 
 
 def test_web_call_speaks_pcm_events_monitor_and_stores_the_call(stack):
@@ -135,6 +148,7 @@ def test_web_call_speaks_pcm_events_monitor_and_stores_the_call(stack):
     agent_bytes = sum(len(b) for _, b in browser.audio)
     assert agent_bytes > 32000 and agent_bytes % 2 == 0
     assert _transcript(browser.events, "user") == ["What are your opening hours?"]
+    _interims_lead_to(browser.events, "What are your opening hours?")
     kinds = [(e["type"], e.get("role"), e.get("status")) for e in browser.events]
     assert kinds.index(("speech-update", "user", "started")) < kinds.index(("speech-update", "user", "stopped"))
     assert ("speech-update", "assistant", "started") in kinds
@@ -144,6 +158,7 @@ def test_web_call_speaks_pcm_events_monitor_and_stores_the_call(stack):
     assert tags == {1, 2}
     assert all(len(frame) % 2 == 1 for _, frame in listener.audio)  # tag byte + whole samples
     assert _transcript(listener.events, "user") == ["What are your opening hours?"]
+    _interims_lead_to(listener.events, "What are your opening hours?")
     assert "We are open from nine to five." in _transcript(listener.events, "assistant")
 
 

@@ -1,7 +1,6 @@
 import { useEffect, useRef, useState } from "react";
 import { createWebCall, WebCall, type TalkEvent } from "./webcall";
-
-type Line = { role: string; text: string; final: boolean };
+import { addLine, type Line, type TranscriptEvent } from "./lines";
 
 /** A link to the assistant page with the Talk panel started. */
 export function TalkButton({ assistantId }: { assistantId: string; compact?: boolean }) {
@@ -26,12 +25,7 @@ export function TalkPanel({ assistantId, autoStart = false }: { assistantId: str
 
   function onEvent(e: TalkEvent) {
     if (e.type === "transcript") {
-      const t = e as Extract<TalkEvent, { type: "transcript" }>;
-      setLines((prev) => {
-        const last = prev[prev.length - 1];
-        const next = last && !last.final && last.role === t.role ? prev.slice(0, -1) : prev;
-        return [...next, { role: t.role, text: t.text, final: t.final }];
-      });
+      setLines((prev) => addLine(prev, e as TranscriptEvent));
     } else if (e.type === "speech-update") {
       const s = e as Extract<TalkEvent, { type: "speech-update" }>;
       setSpeaking(s.status === "started" ? s.role : "");
