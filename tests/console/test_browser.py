@@ -114,10 +114,17 @@ def test_call_log_and_call_page_of_a_simulated_call(page, devstack, artifacts):
     row = page.locator(f"tr[data-call-id='{call_id}']")
     row.wait_for()
     assert "ended" in row.inner_text() and "Demo receptionist" in row.inner_text()
-    page.get_by_label("Direction").select_option("inbound")  # the simulated call is outbound
+    # the filters are GET /calls' own: each change asks the server again
+    with page.expect_request(lambda r: "/api/v1/calls?" in r.url and "direction=inbound" in r.url):
+        page.get_by_label("Direction").select_option("inbound")  # the simulated call is outbound
     row.wait_for(state="detached")
-    page.get_by_label("Direction").select_option("outbound")
+    with page.expect_request(lambda r: "direction=outbound" in r.url):
+        page.get_by_label("Direction").select_option("outbound")
     row.wait_for()
+    with page.expect_request(lambda r: f"assistant_id={demo['assistant_id']}" in r.url):
+        page.locator("select[name=assistant]").select_option(label="Demo receptionist")
+    row.wait_for()
+    assert page.get_by_test_id("calls-total").inner_text() == "1 call"
     page.screenshot(path=artifacts / "05-calls.png", full_page=True)
 
     row.click()
