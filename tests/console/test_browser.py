@@ -18,6 +18,8 @@ import pytest
 from tests.console.conftest import SPOKEN, simulate
 
 pytestmark = pytest.mark.e2e
+# page.wait_for_function gets functions, never expression strings: Playwright eval()s a string in the page,
+# which the console's CSP (no 'unsafe-eval') refuses.
 
 
 def _api(devstack: dict[str, str], method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
@@ -60,6 +62,9 @@ def test_sign_in_keeps_the_key_out_of_the_url_and_refuses_a_bad_key(page, devsta
 
 
 def test_create_an_assistant_through_the_form(page, devstack, artifacts):
+    # The form is checked by validators compiled at build time: nothing trips the page's CSP (no 'unsafe-eval').
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
     sign_in(page, devstack)
     page.get_by_role("button", name="New assistant").click()
     form = page.get_by_role("form", name="Assistant")
@@ -94,6 +99,7 @@ def test_create_an_assistant_through_the_form(page, devstack, artifacts):
     page.get_by_role("heading", name="Front desk (copy)").wait_for()
     names = sorted(a["name"] for a in _api(devstack, "GET", "/assistants")[1]["assistants"])
     assert names == ["Demo receptionist", "Front desk", "Front desk (copy)"]
+    assert violations == []
 
 
 def test_call_log_and_call_page_of_a_simulated_call(page, devstack, artifacts):
@@ -135,7 +141,7 @@ def test_call_log_and_call_page_of_a_simulated_call(page, devstack, artifacts):
                     page.get_by_test_id("transcript").locator(".line.user").all_inner_texts()]
     assert caller_lines == ["Can I book a cleaning next week?", "Thanks, goodbye"]
     # the waveform rendered and the lines were aligned to the recording: each has a start time
-    page.wait_for_function("document.querySelectorAll('[data-seek]:not([data-seek=\"\"])').length >= 3",
+    page.wait_for_function("() => document.querySelectorAll('[data-seek]:not([data-seek=\"\"])').length >= 3",
                            timeout=30_000)
     seeks = [float(s) for s in page.locator("[data-seek]").evaluate_all("els => els.map(e => e.dataset.seek)")
              if s]
@@ -143,7 +149,7 @@ def test_call_log_and_call_page_of_a_simulated_call(page, devstack, artifacts):
     # click the last caller line: the player seeks there
     page.get_by_test_id("transcript").locator(".line.user").last.click()
     target = float(page.get_by_test_id("transcript").locator(".line.user").last.get_attribute("data-seek") or 0)
-    page.wait_for_function(f"document.querySelector('.player-bar span').textContent.startsWith('{target:.1f}')"
+    page.wait_for_function(f"() => document.querySelector('.player-bar span').textContent.startsWith('{target:.1f}')"
                            f" || parseFloat(document.querySelector('.player-bar span').textContent) >= {target:.1f}")
     page.get_by_role("img", name="Per-turn latency chart").wait_for()
     page.get_by_role("heading", name="Webhook deliveries").wait_for()
@@ -190,7 +196,7 @@ def test_talk_to_an_assistant_from_the_browser(page, devstack, artifacts):
     transcript.locator(".line.assistant", has_text=answer).first.wait_for(timeout=30_000)
     assert transcript.locator(".line.user:not(.partial) > div:nth-child(2)").all_inner_texts() == [SPOKEN]
     # the agent's audio reached the page: well over a second of it (greeting plus answer)
-    page.wait_for_function("Number(document.querySelector('[data-testid=talk-audio]').dataset.bytes) > 64000")
+    page.wait_for_function("() => Number(document.querySelector('[data-testid=talk-audio]').dataset.bytes) > 64000")
     page.get_by_text(re.compile(r"^\d+ ms$")).first.wait_for()  # a response time per turn was measured
     page.screenshot(path=artifacts / "13-talk.png", full_page=True)
     panel.get_by_role("button", name="Hang up").click()
@@ -207,7 +213,7 @@ def test_talk_to_an_assistant_from_the_browser(page, devstack, artifacts):
     page.get_by_role("link", name="Open the call record").click()
     page.get_by_role("heading", name=re.compile("Call with Demo receptionist")).wait_for()
     page.get_by_test_id("transcript").locator(".line.user", has_text=SPOKEN).first.wait_for()
-    page.wait_for_function("document.querySelectorAll('[data-seek]:not([data-seek=\"\"])').length >= 2",
+    page.wait_for_function("() => document.querySelectorAll('[data-seek]:not([data-seek=\"\"])').length >= 2",
                            timeout=30_000)  # the recording's waveform loaded and the lines were placed on it
     page.screenshot(path=artifacts / "14-web-call-record.png", full_page=True)
     page.get_by_role("navigation").get_by_role("link", name="Calls", exact=True).click()
@@ -255,7 +261,7 @@ def test_live_view_says_a_line_into_a_live_simulated_call(page, devstack, artifa
     heard = transcript.locator(".line.user:not(.partial) > div:nth-child(2)").all_inner_texts()
     assert heard and all(line in lines for line in heard), heard
     status = "document.querySelector('[data-testid=speech-status]').dataset"  # audio received per side, in s
-    page.wait_for_function(f"Number({status}.agentSeconds) > 0.5 && Number({status}.callerSeconds) > 0.5")
+    page.wait_for_function(f"() => Number({status}.agentSeconds) > 0.5 && Number({status}.callerSeconds) > 0.5")
     page.get_by_role("button", name="Listen in").click()
     page.get_by_role("button", name="Stop listening").wait_for()  # the players started
     interims = [e for e in monitor_events if e.get("type") == "transcript" and e["final"] is False]
@@ -275,9 +281,9 @@ def test_other_pages_render_and_byok_never_shows_a_key(page, devstack, artifacts
         if link == "Numbers":
             page.get_by_role("cell", name="+12025550100").wait_for()
         if link == "Usage":  # the chart has drawn: its canvas has painted pixels
-            page.wait_for_function("""(() => { const c = document.querySelector("canvas[aria-label='Usage per day']");
+            page.wait_for_function("""() => { const c = document.querySelector("canvas[aria-label='Usage per day']");
                 const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                for (let i = 3; i < d.length; i += 4) if (d[i]) return true; return false; })()""")
+                for (let i = 3; i < d.length; i += 4) if (d[i]) return true; return false; }""")
         page.screenshot(path=artifacts / f"{shot}.png", full_page=True)
 
     page.get_by_role("link", name="Provider keys").click()
