@@ -12,6 +12,7 @@ import { NumbersPage } from "./pages/Numbers";
 import { TrunksPage } from "./pages/Trunks";
 import { ByokPage } from "./pages/Byok";
 import { UsagePage } from "./pages/Usage";
+import { WebhooksPage } from "./pages/Webhooks";
 
 const NAV: [string, string][] = [
   ["assistants", "Assistants"],
@@ -20,6 +21,7 @@ const NAV: [string, string][] = [
   ["numbers", "Numbers"],
   ["sip-trunks", "SIP trunks"],
   ["byok", "Provider keys"],
+  ["webhooks", "Webhooks"],
   ["usage", "Usage"],
 ];
 
@@ -89,6 +91,8 @@ function page(route: string[]) {
       return <ByokPage />;
     case "usage":
       return <UsagePage />;
+    case "webhooks":
+      return <WebhooksPage />;
     default:
       return <p>Unknown page.</p>;
   }

@@ -299,3 +299,31 @@ def test_other_pages_render_and_byok_never_shows_a_key(page, devstack, artifacts
     page.get_by_role("row", name=re.compile("mistral")).get_by_role("button", name="Remove").click()
     page.get_by_text("mistral key removed.").wait_for()
     assert _api(devstack, "GET", "/byok")[1]["byok_keys"]["mistral_secret_id"] is None
+
+
+def test_webhook_settings_page_sets_url_events_and_a_write_only_secret(page, devstack, artifacts):
+    demo = _demo(devstack)
+    sign_in(page, devstack)
+    page.get_by_role("navigation").get_by_role("link", name="Webhooks").click()
+    page.get_by_role("heading", name="Webhooks", exact=True).wait_for()
+    row = page.locator(f"tr[data-assistant-id='{demo['assistant_id']}']")
+    row.get_by_role("button", name="Edit").click()
+    form = page.get_by_role("form", name="Webhook settings")
+    form.get_by_label("Webhook URL").fill("not a url with spaces " * 100)  # over 2048 characters: the schema refuses
+    form.get_by_role("button", name="Save webhook settings").click()
+    assert "webhook_url" in page.get_by_role("alert").inner_text()
+    secret = "whsec_console_test_0123456789"
+    form.get_by_label("Webhook URL").fill("https://hooks.example.com/voice")
+    form.get_by_label("New secret").fill(secret)
+    form.get_by_label("status-update").check()
+    form.get_by_label("end-of-call-report").check()
+    page.screenshot(path=artifacts / "15-webhooks-edit.png", full_page=True)
+    form.get_by_role("button", name="Save webhook settings").click()
+    page.get_by_text("Webhook settings of Demo receptionist saved.").wait_for()
+    assert "set" == row.locator("td").nth(2).inner_text()
+    assert secret not in page.content()
+    stored = _api(devstack, "GET", f"/assistants/{demo['assistant_id']}")[1]["assistant"]
+    assert (stored["webhook_url"], stored["webhook_secret_set"]) == ("https://hooks.example.com/voice", True)
+    assert sorted(stored["webhook_events"]) == ["end-of-call-report", "status-update"]
+    assert secret not in json.dumps(stored)
+    page.screenshot(path=artifacts / "16-webhooks.png", full_page=True)
