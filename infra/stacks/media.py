@@ -100,7 +100,7 @@ class MediaService(Construct):
             conditions={"StringEquals": {"cloudwatch:namespace": ACTIVE_CALLS_NAMESPACE}}))
 
         self.security_group = ec2.SecurityGroup(self, "TaskSecurityGroup", vpc=vpc, allow_all_outbound=True,
-                                                description="media tasks: WebSocket from the ALB, control from Lambdas and other media tasks")
+                                                description="media tasks: WebSocket from the ALB, control from Lambdas")
         self.security_group.add_ingress_rule(lambda_security_group, ec2.Port.tcp(config.media_control_port),
                                              "control endpoint: only the control-plane Lambdas")
         # A monitor listener that lands on a task not holding the call is relayed to the holder's control
