@@ -31,6 +31,7 @@ from media.controlplane import control_plane
 from media.prepared_calls import PreparedCalls
 from media.settings import StartupRefused, get_media_settings
 from media.stats import Stats
+from media.transports.relay import RELAY_HEADER, owner_monitor_url, relay_listener
 from media.transports.twilio import StreamStart, read_start
 from media.transports.web import WebTransport
 
@@ -189,6 +190,9 @@ class MediaServer:
         org_id = verify_socket_token(get_settings().call_token_secret, "monitor", ws.query_params.get("token", ""),
                                      call_id)
         session = self.sessions.get(call_id)
+        if org_id is not None and session is None and RELAY_HEADER not in ws.headers and await self._relay(
+                ws, org_id, call_id):
+            return
         if org_id is None or session is None or session.org_id != org_id:
             await ws.close(code=POLICY_VIOLATION)
             return
@@ -207,6 +211,14 @@ class MediaServer:
             session.events.leave(sink)
             pump.cancel()
             await _close(ws, code=1000)
+
+    async def _relay(self, ws: WebSocket, org_id: str, call_id: str) -> bool:
+        """Another task holds the call: serve the listener from there (media/transports/relay.py)."""
+        owner = await asyncio.to_thread(control_plane().live_call_owner, org_id, call_id)
+        if owner is None or owner.rstrip("/") == self.control_base_url.rstrip("/"):
+            return False
+        self.stats.relayed_listeners += 1
+        return await relay_listener(ws, owner_monitor_url(owner, call_id, ws.query_params.get("token", "")))
 
     def _pending_amd(self, call_id: str) -> str | None:
         pending = self.pending_amd.pop(call_id, None)
@@ -327,6 +339,8 @@ def create_app(server: MediaServer | None = None, *, public: bool = True, contro
         routes += [Route("/calls/{call_id}/control", server.control, methods=["POST"]),
                    Route("/calls/{call_id}/prepare", server.prepare, methods=["POST"]),
                    Route("/calls/{call_id}/caller", server.caller, methods=["POST"])]
+        if not public:  # where other tasks relay their listeners of this task's calls
+            routes += [WebSocketRoute("/monitor/{call_id}", server.monitor)]
     routes += [Route("/healthz", server.healthz, methods=["GET"]), Route("/readyz", server.readyz, methods=["GET"])]
     app = Starlette(routes=routes)
     app.state.media = server

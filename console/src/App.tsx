@@ -14,6 +14,7 @@ import { ByokPage } from "./pages/Byok";
 import { UsagePage } from "./pages/Usage";
 import { EvalSuitePage, EvalSuitesPage } from "./pages/Evals";
 import { EvalRunPage } from "./pages/EvalsRun";
+import { WebhooksPage } from "./pages/Webhooks";
 
 const NAV: [string, string][] = [
   ["assistants", "Assistants"],
@@ -23,6 +24,7 @@ const NAV: [string, string][] = [
   ["numbers", "Numbers"],
   ["sip-trunks", "SIP trunks"],
   ["byok", "Provider keys"],
+  ["webhooks", "Webhooks"],
   ["usage", "Usage"],
 ];
 
@@ -94,6 +96,8 @@ function page(route: string[]) {
       return <ByokPage />;
     case "usage":
       return <UsagePage />;
+    case "webhooks":
+      return <WebhooksPage />;
     default:
       return <p>Unknown page.</p>;
   }

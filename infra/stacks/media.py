@@ -104,6 +104,10 @@ class MediaService(Construct):
                                                 description="media tasks: WebSocket from the ALB, control from Lambdas")
         self.security_group.add_ingress_rule(lambda_security_group, ec2.Port.tcp(config.media_control_port),
                                              "control endpoint: only the control-plane Lambdas")
+        # A monitor listener that lands on a task not holding the call is relayed to the holder's control
+        # listener (docs/web-calls.md): media tasks reach each other there, nothing else does.
+        self.security_group.add_ingress_rule(self.security_group, ec2.Port.tcp(config.media_control_port),
+                                             "monitor relay between media tasks")
         self.service = ecs.FargateService(
             self, "Service", cluster=self.cluster, task_definition=task, service_name=config.media_service_name,
             desired_count=config.media_min_tasks, min_healthy_percent=100, max_healthy_percent=200,

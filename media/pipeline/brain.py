@@ -69,6 +69,10 @@ class TurnHost(Protocol):
 
     def note_final(self) -> None: ...
 
+    def on_user_words(self, text: str) -> None:
+        """The caller's words of the turn so far (interim: revised until the turn ends)."""
+        ...
+
     def note_llm_request(self, *, speculative: bool = False) -> None: ...
 
     async def on_user_turn(self, text: str, dtmf: str | None = None, speculated: bool = False) -> None: ...
@@ -161,10 +165,13 @@ class CallBrain(FrameProcessor):
             return
         self.last_activity = time.monotonic()
         self.s.note_user_speech()
-        if self.agent_audible() and self._interrupts(text):
-            await self.barge_in()
-            return
+        if self.agent_audible():
+            if self._interrupts(text):
+                self.s.on_user_words(" ".join([*self._finals, text]))
+                await self.barge_in()
+            return  # else a backchannel so far: nothing to show unless it turns into a turn
         self._interim = text
+        self.s.on_user_words(self._pending_text())
 
     def _interrupts(self, text: str) -> bool:
         """Words that stop the agent: not a backchannel, at least ``num_words`` of them."""
@@ -293,6 +300,7 @@ class CallBrain(FrameProcessor):
         self._last_final_at = time.monotonic()
         self._final_event.set()
         self.s.note_final()
+        self.s.on_user_words(self._pending_text())
         if self.vad is not None and self.turn.smart_endpointing:
             if not self.caller_speaking and (self._decide_task is None or self._decide_task.done()):
                 self._start_decision()  # words the voice detector missed still get a decision

@@ -328,11 +328,14 @@ def test_media_autoscaling_on_active_calls_with_cpu_floor(synth):
     assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 50)
 
 
-def test_control_port_only_reachable_from_the_lambdas(synth):
+def test_control_port_only_reachable_from_the_lambdas_and_other_media_tasks(synth):
     ingress = [r["Properties"] for r in synth.resources("AWS::EC2::SecurityGroupIngress").values()]
     control = [r for r in ingress if r["FromPort"] == 8766]
-    assert len(control) == 1
-    assert _ref_starts(control[0]["SourceSecurityGroupId"], "LambdaSecurityGroup")
+    assert len(control) == 2
+    assert any(_ref_starts(r["SourceSecurityGroupId"], "LambdaSecurityGroup") for r in control)
+    # the monitor relay: a media task reaches another's control listener (its own security group)
+    relay = [r for r in control if not _ref_starts(r["SourceSecurityGroupId"], "LambdaSecurityGroup")]
+    assert len(relay) == 1 and relay[0]["SourceSecurityGroupId"] == relay[0]["GroupId"]
     media = [r for r in ingress if r["FromPort"] == 8765]
     assert media and all(_ref_starts(r["SourceSecurityGroupId"], "MediaLoadBalancer") for r in media)
     for sg in synth.resources("AWS::EC2::SecurityGroup").values():
