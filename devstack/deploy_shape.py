@@ -153,6 +153,34 @@ def topology_from_env() -> Topology:
 
 
 # ---------------------------------------------------------------- environments (what the stack sets)
+# What the stack sets on the media container that this run does not set in ``media_task_env``, and where
+# the tasks get it instead (tests/infra/test_deploy_shape_env.py holds the two lists to the template).
+FROM_DEV_STACK = {
+    "WEBHOOK_QUEUE_URL": "webhook-queue component (the queue in moto)",
+    "CALL_ANALYSIS_STATE_MACHINE_ARN": "workflows component (state machines in moto)",
+    "CAMPAIGN_STATE_MACHINE_ARN": "workflows component",
+    "EVAL_STATE_MACHINE_ARN": "workflows component",
+    "RECORDINGS_BUCKET": "recordings component (the bucket in moto)",
+    "PUBLIC_BASE_URL": "api component (the local API's address)",
+    "TWILIO_ACCOUNT_SID": "fake-twilio component (an ECS secret on AWS)",
+    "TWILIO_AUTH_TOKEN": "fake-twilio component (an ECS secret on AWS)",
+    "CALL_TOKEN_SECRET": "media_fleet_component, generated per run (an ECS secret on AWS)",
+    "MEDIA_CONTROL_SECRET": "media_fleet_component, generated per run (an ECS secret on AWS)",
+}
+# Set on AWS, with a local equivalent that needs no variable.
+LOCAL_EQUIVALENT_PREFIXES = {
+    "TABLE_": "per-table names: the prefix rule (TABLE_PREFIX) gives the same names",
+}
+LOCAL_EQUIVALENT_SUFFIXES = {
+    "_SECRET_ARN": "secrets by ARN: the values are given directly (FROM_DEV_STACK)",
+}
+LOCAL_EQUIVALENT = {
+    "KMS_KEY_ID": "envelope encryption with the local key (docs/resources.md)",
+}
+# Set here and not by the stack: the ECS agent's variable, and the bind address (the Dockerfile's).
+NOT_FROM_THE_STACK = {"ECS_CONTAINER_METADATA_URI_V4", "MEDIA_HOST"}
+
+
 def control_plane_env(topo: Topology) -> dict[str, str]:
     """What the Lambdas get from the stack about the media service, plus the Cloud Map stand-in."""
     return {"MEDIA_CONTROL_URL": topo.control_url, "MEDIA_WS_URL": topo.lb_ws_url,
