@@ -34,7 +34,7 @@ GREETING = "Hello, this is Acme support. How can I help?"
 
 def http(method: str, url: str, key: str | None = None, body: dict | None = None) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})  # noqa: S310 - the local run's URLs
     if key:
         req.add_header("Authorization", f"Bearer {key}")
     try:
@@ -73,7 +73,8 @@ def run_level(tasks: int, calls: int, ring: float, log_dir: Path) -> dict:
             "llm_config": {"provider": "openai", "model": "gpt-4o-mini",
                            "messages": [{"role": "system", "content": "You are Acme's agent."}]},
             "tts_config": {"provider": "elevenlabs", "voice_id": "21m00Tcm4TlvDq8ikWAM"}})
-        assert status == 201, body
+        if status != 201:
+            raise RuntimeError(f"assistant not created: {status} {body}")
         assistant = body["assistant"]["id"]
         for i in range(calls):
             to = f"+1202555{i:04d}"
