@@ -4,7 +4,8 @@
 
 For each task count: starts ``python -m devstack.deploy_shape`` (HAProxy in front of the tasks, the Cloud Map
 stand-in, the sandbox providers with the reference timing profile, fake Twilio ringing ``--ring`` seconds
-before the simulated caller answers), then places ``--calls`` outbound calls one after the other through
+before the simulated caller answers), then places one warm-up call per task (a fresh task's first call,
+printed apart as "cold") and ``--calls`` outbound calls, one after the other, through
 ``POST /calls/outbound``. The API prepares each call on a task picked through discovery (ring-time
 greeting synthesized and stored with the call, provider sockets warmed there), and Twilio's stream reaches a
 task through the balancer: with 2 tasks, about half the streams land on the other task, which plays the
@@ -62,7 +63,7 @@ def run_level(tasks: int, calls: int, ring: float, log_dir: Path) -> dict:
     log = log_dir / f"dev-aws-{tasks}.log"
     proc = launch.start(state, log, module="devstack.deploy_shape", DEV_AWS_TASKS=str(tasks), DEV_AWS_TASK_PORTS="free",
                         DEV_AWS_LB_PORT="0", FAKE_TWILIO_RING_SECONDS=str(ring), DEV_MEDIA_RESTART="0")
-    out: dict = {"tasks": tasks, "same": [], "other": [], "failed": 0}
+    out: dict = {"tasks": tasks, "same": [], "other": [], "failed": 0, "cold": []}
     try:
         env = launch.wait_ready(state, proc, log, timeout=180)
         base, key = env["BASE_URL"], env["API_KEY"]
@@ -76,7 +77,8 @@ def run_level(tasks: int, calls: int, ring: float, log_dir: Path) -> dict:
         if status != 201:
             raise RuntimeError(f"assistant not created: {status} {body}")
         assistant = body["assistant"]["id"]
-        for i in range(calls):
+        # The first call on each fresh task builds what a task builds once (measured apart: "cold").
+        for i in range(tasks + calls):
             to = f"+1202555{i:04d}"
             http("POST", env["SANDBOX_CONTROL_URL"] + "/sandbox/scripts", body={"to": to, "lines": ["<silence 1s>"]})
             before = reserved(streams)
@@ -95,9 +97,9 @@ def run_level(tasks: int, calls: int, ring: float, log_dir: Path) -> dict:
                 out["failed"] += 1
                 continue
             where = "other" if reserved(streams) > before else "same"
-            out[where].append(float(greeting))
-            print(f"  {tasks} task(s), call {i + 1}: greeting {greeting} ms, stream met the "
-                  f"{'preparing' if where == 'same' else 'other'} task", flush=True)
+            out["cold" if i < tasks else where].append(float(greeting))
+            print(f"  {tasks} task(s), call {i + 1}{' (warm-up)' if i < tasks else ''}: greeting {greeting} ms, "
+                  f"stream met the {'preparing' if where == 'same' else 'other'} task", flush=True)
     finally:
         proc.terminate()
         proc.wait(90)
@@ -117,7 +119,7 @@ def main() -> int:
     print(f"\nFirst greeting after Twilio start (task-measured latency.greeting_ms), {args.calls} calls one at a "
           f"time, ring {args.ring:g} s, deploy-shaped run (HAProxy, sandbox reference profile)")
     print(f"{'tasks':>5} {'ok':>3} {'failed':>6} {'p50 ms':>7} {'p95 ms':>7} {'mean':>6}   "
-          f"{'met preparing task: n p50':>26} {'met other task: n p50':>22}")
+          f"{'met preparing task: n p50':>26} {'met other task: n p50':>22}   first call per task (cold)")
     for r in rows:
         both = r["same"] + r["other"]
         mean = f"{statistics.mean(both):.0f}" if both else "-"
@@ -127,7 +129,7 @@ def main() -> int:
 
         print(f"{r['tasks']:>5} {len(both):>3} {r['failed']:>6} {fmt(pct(both, 0.5)):>7} {fmt(pct(both, 0.95)):>7} "
               f"{mean:>6}   {len(r['same']):>20} {fmt(pct(r['same'], 0.5)):>5} "
-              f"{len(r['other']):>16} {fmt(pct(r['other'], 0.5)):>5}")
+              f"{len(r['other']):>16} {fmt(pct(r['other'], 0.5)):>5}   {', '.join(fmt(c) for c in r['cold'])}")
     return 0
 
 
