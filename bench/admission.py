@@ -17,9 +17,11 @@ with ``Retry-After``. When the level filled the task, one inbound call is offere
 admitted call is then answered by a measuring caller on the stream URL and token of its own TwiML, greets,
 and speaks ``--turns`` lines; voice-to-voice is measured on the wire with all admitted calls live.
 
-Printed per level: offered, admitted, refused and how (API 503 + Retry-After; inbound busy; streams closed
-1013 by the media task), admitted calls that failed after admission (goal: 0), v2v p50/p95 of the admitted
-calls, first greeting p50. Printed, never asserted.
+A single call runs first as the reference. Printed per level: offered, admitted, refused and how (API 503
++ Retry-After; inbound busy; failures of admitted calls with their reason, e.g. a stream closed 1013 by the
+media task), admitted calls that failed after admission (goal: 0), v2v p50/p95 of the admitted calls, first
+greeting p50. Calls are created through the API, so they carry the assistant defaults the API resolves
+(``bench/media_latency.py`` writes bare configs into the table). Printed, never asserted.
 """
 
 from __future__ import annotations
@@ -77,7 +79,8 @@ def main() -> int:
         bench.env["MEDIA_MAX_CALLS"] = str(args.capacity)
         bot = bench.spawn_bot([sys.executable, "-m", "media.server"], port)
         api = Api(bench, port, url)
-        for load in (float(x) for x in args.loads.split(",")):
+        # First the 1-call reference (the goal: admitted calls stay within +10 % of its p95), then the loads.
+        for load in [0.0, *(float(x) for x in args.loads.split(","))]:
             rows.append(level(bench, api, url, port, bot.pid, args.capacity, load))
             print_rows(args, rows[-1:])
     finally:
@@ -152,7 +155,7 @@ class Api:
 
 
 def level(bench: AdmissionBench, api: Api, url: str, port: int, pid: int, capacity: int, load: float) -> dict:
-    offered = max(1, round(load * capacity))
+    offered = max(1, round(load * capacity))  # load 0: the single-call reference
     refused_api: list[str] = []
     admitted: list[tuple[str, str, str]] = []
     for i in range(offered):
@@ -184,7 +187,7 @@ def level(bench: AdmissionBench, api: Api, url: str, port: int, pid: int, capaci
 def print_rows(args, rows: list[dict]) -> None:
     print(f"\nAdmission on one media process (core {ml.BOT_CORE}), MEDIA_MAX_CALLS={args.capacity}, "
           f"{args.turns} caller turns a call, reference fake profile")
-    print(f"{'load':>5} {'offered':>7} {'admitted':>8} {'refused':>7} {'failed after adm.':>17} "
+    print(f"{'load':>6} {'offered':>7} {'admitted':>8} {'refused':>7} {'failed after adm.':>17} "
           f"{'v2v p50':>7} {'v2v p95':>7} {'greet p50':>9}  how refused")
     for r in rows:
         how = []
@@ -198,7 +201,8 @@ def print_rows(args, rows: list[dict]) -> None:
         closed = {k: v for k, v in (r.get("reasons") or {}).items()}
         if closed:
             how.append(f"failures: {closed}")
-        print(f"{r['load']:>5g} {r['offered']:>7} {r['admitted']:>8} {len(r['refused_api']):>7} {r['failed']:>17} "
+        print(f"{r['load'] or '1 call':>6} {r['offered']:>7} {r['admitted']:>8} {len(r['refused_api']):>7} "
+              f"{r['failed']:>17} "
               f"{ml.fmt(r.get('v2v_p50')):>7} {ml.fmt(r.get('v2v_p95')):>7} {ml.fmt(r.get('greet_p50')):>9}  "
               f"{'; '.join(how) or '-'}")
 
