@@ -115,7 +115,10 @@ class Api:
         key, _ = issue_key(ml.ORG)
         self.client = Client(app_module.app)
         self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        # The callers wait for every admitted call to connect before their turns (up to ~10 s): the
+        # default 7 s silence timeout would prompt them first and the prompt would be taken for replies.
         config = {"name": "Admission", "first_message": "Hello, this is Acme support. How can I help?",
+                  "silence_timeout_seconds": 60,
                   "stt_config": {"provider": "deepgram", "model": "nova-3", "language": "en"},
                   "llm_config": {"provider": "openai", "model": "gpt-4o-mini",
                                  "messages": [{"role": "system", "content": "You are Acme's agent."}]},
