@@ -134,6 +134,7 @@ def fake_twilio_component() -> Component:
                           auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or "dev-" + secrets.token_hex(16),
                           port=int(os.environ.get("FAKE_TWILIO_PORT", "0"))).start()
         fake.auto_progress = os.environ.get("FAKE_TWILIO_OUTCOME", "answered")
+        fake.ring_seconds = float(os.environ.get("FAKE_TWILIO_RING_SECONDS") or 0)
         env = {"TWILIO_ACCOUNT_SID": fake.account_sid, "TWILIO_AUTH_TOKEN": fake.auth_token,
                "TWILIO_API_URL": fake.base_url}
         if not os.environ.get("PUBLIC_BASE_URL"):
