@@ -71,11 +71,6 @@ def main() -> int:
         bench.start_generators()
         port = ml.free_port()
         url = f"ws://127.0.0.1:{port}/twilio/stream"
-        # The bot gets no Twilio credentials: with them it requires MEDIA_PUBLIC_WS_URL and checks each
-        # upgrade's X-Twilio-Signature, which the measuring callers do not send. Nothing here needs the bot
-        # to call Twilio (callers hang up themselves).
-        for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
-            bench.env.pop(name, None)
         bench.env["MEDIA_MAX_CALLS"] = str(args.capacity)
         bot = bench.spawn_bot([sys.executable, "-m", "media.server"], port)
         api = Api(bench, port, url)
