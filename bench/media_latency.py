@@ -461,7 +461,8 @@ class Bench:
             raise RuntimeError(f"{argv} did not start")
         return proc
 
-    def new_call(self, marker: str) -> tuple[str, str, str]:
+    def new_call(self, marker: str, first_message: str = "Hello, this is Acme support. How can I help?",
+                 ) -> tuple[str, str, str]:
         from chalicelib.security import make_call_token
         from chalicelib.settings import get_settings
         from chalicelib.storage.calls import Call, CallRepository
@@ -469,7 +470,7 @@ class Bench:
 
         call_id = str(uuid.uuid4())
         sid = "CA" + uuid.uuid4().hex
-        config = {"first_message": "Hello, this is Acme support. How can I help?",
+        config = {"first_message": first_message,
                   "stt_config": {"provider": "deepgram", "model": "nova-3", "language": "en"},
                   "llm_config": {"provider": "openai", "model": "gpt-4o-mini",
                                  "messages": [{"role": "system", "content": f"You are Acme's agent. {marker}"}]},
