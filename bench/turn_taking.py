@@ -85,7 +85,7 @@ class Scenarios:
         self.bench, self.url, self.port, self.ours = bench, url, port, ours
 
     async def _call(self, ring_s: float | None = None, first_message: str = FIRST):
-        from media_latency import ORG, prepare
+        from media_latency import ORG, prepare, stream_headers
 
         from sandbox.measuring_caller import TestCaller
         from sandbox.registry import RemoteRegistry
@@ -100,7 +100,8 @@ class Scenarios:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
                 await prepare(http, self.port, cid)
             await asyncio.sleep(ring_s)
-        c = TestCaller(self.url, call_id=cid, org_id=ORG, token=tok, registry=RemoteRegistry(self.bench.dg_url))
+        c = TestCaller(self.url, call_id=cid, org_id=ORG, token=tok, registry=RemoteRegistry(self.bench.dg_url),
+                       headers=stream_headers(self.url))
         await c.connect(call_sid=sid, open_timeout=15)
         greet = await c.wait_agent_turn(c.log.started_at, timeout=TIMEOUT_S, quiet=0.8)
         if greet is None:
