@@ -214,7 +214,9 @@ def run_bot(bench, ours: bool, args) -> dict:
             turns = sum(len(raw["v2v"]) + raw["missed"] for raw in raws)
             llm = sum(f.get("llm_requests", 0) for raw in raws for f in raw["fakes"]) - (0 if ours else calls)
             summary = summarize(n, raws[0])
+            reasons = {k: v for raw in raws for k, v in dict(raw["reasons"]).items()}
             row[f"v2v_{n}"] = {"p50": pct(v2v, 0.5), "p95": pct(v2v, 0.95), "failed": sum(r["failed"] for r in raws),
+                               "reasons": reasons,
                                "llm_per_turn": llm / turns if turns else None,
                                "gen_saturated": summary["gen_saturated"]}
             print(f"  {name}: v2v at {n} calls {row[f'v2v_{n}']}", flush=True)
