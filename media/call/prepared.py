@@ -44,29 +44,32 @@ class Prepared:
 
     def warm_up_done(self, task: asyncio.Task[Warm | None]) -> None:
         """The connections are open (or failed): the call takes them without waiting."""
-        if task is self.warming and not task.cancelled() and task.exception() is None:
-            self.warm, self.warming = task.result(), None
+        if task is self.warming:
+            self.warm, self.warming = _warm_of(task), None
 
     async def warmed(self, timeout: float) -> Warm | None:  # noqa: ASYNC109 - a bound on the wait, not a shared deadline
-        """The ring-time connections, waiting (bounded) for a warm-up still in flight; None if too slow."""
+        """The ring-time connections, waiting (bounded) for a warm-up still in flight; None if too slow
+        (the call connects its own; ``aclose`` closes these once they are open)."""
         if self.warming is not None:
-            try:
-                self.warm = await asyncio.wait_for(asyncio.shield(self.warming), timeout)
-            except Exception:  # noqa: BLE001 - too slow or failed: the call connects its own
+            done, _ = await asyncio.wait({self.warming}, timeout=timeout)
+            if not done:
                 return None
-            self.warming = None
+            self.warm, self.warming = _warm_of(self.warming), None
         return self.warm
 
     async def aclose(self) -> None:
         """Close the connections no call adopted (after a warm-up still in flight has finished)."""
         if self.warming is not None:
-            try:
-                self.warm = await self.warming
-            except Exception:  # noqa: BLE001 - a failed warm-up holds nothing to close
-                self.warm = None
-            self.warming = None
+            warming, self.warming = self.warming, None
+            await asyncio.wait({warming})  # never raises
+            self.warm = _warm_of(warming)
         if self.warm is not None:
             await self.warm.aclose()
+
+
+def _warm_of(task: asyncio.Task[Warm | None]) -> Warm | None:
+    """A finished warm-up's connections (a failed or cancelled one holds none)."""
+    return None if task.cancelled() or task.exception() is not None else task.result()
 
 
 def start_greeting(plan: CallPlan, *, store: bool) -> GreetingAudio | None:
