@@ -28,6 +28,7 @@ from media.providers.keys import resolve_keys
 
 log = logging.getLogger("voice.media.session")
 
+FIRST_CHUNK_WAIT_SECONDS = 0.3  # the most the pipeline build waits for a streaming greeting's first chunk
 WARM_UP_WAIT_SECONDS = 2.0  # how long a stream waits for ring-time connections still opening
 GOODBYE_PLAYOUT_SECONDS = 20.0
 PIPELINE_STOP_SECONDS = 5.0
@@ -105,6 +106,11 @@ class CallSession(CallCore):
             # before and while anything else happens.
             greeting = self.audio.begin_greeting(plan.first_message or "")
             self._greeting_player = self.spawn(self.audio.play_greeting(greeting, greeting_audio), "greeting")
+            if not greeting_audio.done:
+                # Still being synthesized: let its request go out and its first chunk leave before the
+                # pipeline build holds the event loop (tens of ms of CPU; it delayed the first chunk ~100 ms).
+                await greeting_audio.first_audio(FIRST_CHUNK_WAIT_SECONDS)
+                await asyncio.sleep(0)  # the player sends the chunk that just arrived
         started = asyncio.create_task(self._record_started())
         if plan.gdpr_mode:
             self.extra["gdpr_mode"] = True
