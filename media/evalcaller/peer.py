@@ -54,6 +54,11 @@ class WebCallPeer:
         self._out: deque[bytes | Callable[[float], None]] = deque()
         self._tasks: list[asyncio.Task[None]] = []
 
+    @property
+    def close_code(self) -> int | None:
+        """The close code the server sent (None: open, or no close frame)."""
+        return getattr(self.ws, "close_code", None) if self.ws is not None else None
+
     async def connect(self) -> None:
         import websockets
 

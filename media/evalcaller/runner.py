@@ -6,6 +6,10 @@ audio starts, over it. DTMF cannot travel over a web call: a line's digits are s
 The persona speaks first when the agent says nothing within ``FIRST_WORDS_WAIT_S``; it stops after
 ``max_turns`` replies, when it calls ``end_call``, or when the call ends. Whatever happens, the socket
 is closed at the end (the platform records ``customer_hangup`` unless the agent ended it first).
+
+A caller that fails (its socket refused, its TTS, LLM or STT down, the socket closed without
+``call-ended``) reports the end itself, with the reason, before it hangs up: otherwise the web call
+would end as a plain ``customer_hangup``, or wait for its token to expire when it never connected.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from chalicelib.models.media import CallerTurn, RunCaller
+from chalicelib.models.media import CallEnded, CallerTurn, RunCaller
+from media.controlplane import control_plane
 from media.evalcaller.hearing import DeepgramHearing, Hearing, HearingFailed, TranscriptHearing
 from media.evalcaller.peer import WebCallPeer
 from media.evalcaller.persona import Persona, PersonaFailed
@@ -27,7 +32,32 @@ log = logging.getLogger("voice.media.evalcaller")
 FIRST_WORDS_WAIT_S = 8.0  # the agent's greeting (or silence: then the caller starts)
 TURN_TIMEOUT_S = 30.0  # longest wait for the agent's reply before the caller goes on
 HANG_UP_AFTER_S = 1.0
-MAX_CALL_S = 900.0  # a caller never outlives EVAL_CALL_TIMEOUT_SECONDS' default
+MAX_CALL_S = 900.0
+HTTP_FORBIDDEN = 403  # a caller never outlives EVAL_CALL_TIMEOUT_SECONDS' default
+
+
+class CallerFailed(RuntimeError):
+    """The caller could not play its part: ``end_reason`` (the closed set) says how the call ends."""
+
+    def __init__(self, end_reason: str, message: str) -> None:
+        super().__init__(message)
+        self.end_reason = end_reason
+
+
+def failure(exc: BaseException, connected: bool) -> CallerFailed | None:
+    """How a caller's exception ends its call: a provider of the caller's own down is ``provider_error``,
+    a socket that never opened ``failed_to_connect``, anything else ``error``. None: not the caller's
+    to end (its token was refused: another socket holds the call, or the token expired and the
+    control plane's expiry check ends it)."""
+    if isinstance(exc, CallerFailed):
+        return exc
+    if isinstance(exc, (SpeechFailed, PersonaFailed, HearingFailed)):
+        return CallerFailed("provider_error", str(exc))
+    if connected:
+        return CallerFailed("error", f"{type(exc).__name__}: {exc}")
+    if getattr(getattr(exc, "response", None), "status_code", None) == HTTP_FORBIDDEN:  # websockets.InvalidStatus
+        return None
+    return CallerFailed("failed_to_connect", f"the call socket could not be opened: {type(exc).__name__}: {exc}")
 
 
 @dataclass
@@ -57,20 +87,39 @@ class EvalCaller:
                    Registrar.from_settings(), peer, hearing)
 
     async def run(self) -> CallerOutcome:
+        failed: CallerFailed | None = None
+        error: str | None = None
         try:
             await asyncio.wait_for(self._run(), MAX_CALL_S)
-        except (SpeechFailed, PersonaFailed, HearingFailed, OSError, TimeoutError) as exc:
-            self.outcome.end = f"error: {exc}"
-        except Exception as exc:  # noqa: BLE001 - the websockets handshake raises its own types; the call still ends
-            self.outcome.end = f"error: {type(exc).__name__}: {exc}"
-        finally:
-            if self.peer.end_reason is not None and self.outcome.end == "hung_up":
+        except TimeoutError:
+            if self.peer.ws is None:  # the socket's open timed out; else MAX_CALL_S passed: just hang up
+                failed = failure(TimeoutError("no answer"), connected=False)
+        except Exception as exc:  # noqa: BLE001 - websockets, httpx and openai raise their own types; every one ends the call
+            failed = failure(exc, connected=self.peer.ws is not None)
+            error = f"{type(exc).__name__}: {exc}"
+        try:
+            if failed is not None or error is not None:
+                self.outcome.end = f"error: {failed or error}"
+            if failed is not None:
+                await self._report(failed)  # before the hang-up, so the row gets this reason, not customer_hangup
+            elif self.peer.end_reason is not None and self.outcome.end == "hung_up":
                 self.outcome.end = "agent_ended"
+        finally:
             await self.hearing.close()
             await self.peer.close()
         log.info("eval caller on call %s: %s after %d lines", self.message.call_id, self.outcome.end,
                  len(self.outcome.said))
         return self.outcome
+
+    async def _report(self, failed: CallerFailed) -> None:
+        """End the call on the control plane with the caller's reason (nothing happens if it already ended)."""
+        log.warning("eval caller on call %s failed: %s", self.message.call_id, failed)
+        event = CallEnded(org_id=self.message.org_id, call_id=self.message.call_id, end_reason=failed.end_reason,
+                          error=f"simulated caller: {failed}")
+        try:
+            await asyncio.to_thread(control_plane().call_ended, event)
+        except Exception:  # noqa: BLE001 - the hang-up still ends the call (customer_hangup) or the token expires
+            log.exception("call %s: reporting the caller's failure failed", self.message.call_id)
 
     async def _run(self) -> None:
         if self.message.instructions:  # only the persona listens to what the agent says
@@ -82,6 +131,10 @@ class EvalCaller:
             await self._persona(self.message.instructions)
         else:
             await self._lines(self.message.lines or [])
+        if self.peer.closed.is_set() and self.peer.end_reason is None:
+            # The media service dropped the socket without ending the call (refused at capacity, crashed).
+            raise CallerFailed("failed_to_connect" if not self.peer.agent_audio_at else "media_failure",
+                               f"the call socket closed without call-ended (code {self.peer.close_code})")
 
     async def _speak(self, text: str) -> float:
         """Say ``text``; when its last frame was sent."""

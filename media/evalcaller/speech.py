@@ -57,10 +57,11 @@ class CallerVoice:
     voice: str | None = None
     language: str | None = None
     pace: float = 1.0
+    base_url: str | None = None  # None: ELEVENLABS_URL, else ElevenLabs' API
 
     def request(self, text: str) -> tuple[str, dict[str, Any]]:
         """The TTS request for ``text``: URL and JSON body."""
-        base = http_url((get_settings().elevenlabs_url or "https://api.elevenlabs.io").rstrip("/"))
+        base = http_url((self.base_url or get_settings().elevenlabs_url or "https://api.elevenlabs.io").rstrip("/"))
         voice_id = self.voice or get_media_settings().eval_caller_voice_id
         body: dict[str, Any] = {"text": text, "model_id": DEFAULT_TTS_MODEL,
                                 "voice_settings": {"speed": min(MAX_SPEED, max(MIN_SPEED, self.pace))}}

@@ -14,7 +14,7 @@ from media.evalcaller.persona import Persona
 from media.evalcaller.runner import EvalCaller
 from media.evalcaller.speech import CallerVoice
 from sandbox.openai_llm import CALLER_DONE
-from tests.media.conftest import ORG
+from tests.media.conftest import ORG, wait_for
 from tests.media.test_e2e_web_call import ASSISTANT, token, web_call
 
 PERSONA = "You want to 'book a cleaning' and, when asked for a time, say 'Tuesday afternoon works'."
@@ -173,3 +173,100 @@ def test_scripted_barge_in_interrupts_the_agent(caller_stack):
     said = [m["content"] for m in row.data["messages"] if m["role"] == "assistant"]
     cut = next(t for t in said if t.startswith("This is a long answer"))
     assert len(cut) < len(long_reply)  # only what was heard before the barge-in
+
+
+def _dead_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # bound then closed: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_caller_whose_tts_fails_ends_the_call_at_once_with_provider_error(caller_stack):
+    from sandbox.httpserver import FakeHTTPServer, FakeResponse
+
+    stack = caller_stack
+    broken = FakeHTTPServer()  # ElevenLabs answering 500 to the caller's TTS request (its outage)
+    broken.route("POST", r"/v1/text-to-speech/(?P<voice>[^/]+)/stream",
+                 lambda req: FakeResponse(500, {"detail": {"status": "internal_server_error"}}))
+    broken.start()
+    try:
+        call_id = web_call()
+        url = f"ws://127.0.0.1:{stack.media.port}/web/{call_id}?token={token('web', call_id)}"
+        caller = EvalCaller.for_message(RunCaller(call_id=call_id, org_id=ORG, websocket_url=url,
+                                                  lines=[CallerTurn(text="Hello there")]))
+        caller.voice.base_url = broken.base_url
+        started = time.monotonic()
+        outcome = asyncio.run(caller.run())
+        row = stack.wait_ended(call_id, timeout=10)
+    finally:
+        broken.stop()
+    assert time.monotonic() - started < 20  # not the token's 5 minutes
+    assert outcome.end == "error: TTS answered HTTP 500" and outcome.said == []
+    assert (row.status, row.data["end_reason"]) == ("failed", "provider_error")
+    assert row.data["error"] == "simulated caller: TTS answered HTTP 500"
+    # The agent's greeting was heard before the caller failed: the transcript so far is kept.
+    assert [m["content"] for m in row.data["messages"] if m["role"] == "assistant"][:1] == [ASSISTANT["first_message"]]
+
+
+def test_a_caller_given_a_dead_socket_url_fails_the_web_call_at_once(caller_stack):
+    stack = caller_stack
+    call_id = web_call()
+    url = f"ws://127.0.0.1:{_dead_port()}/web/{call_id}?token={token('web', call_id)}"
+    outcome = asyncio.run(EvalCaller.for_message(RunCaller(call_id=call_id, org_id=ORG, websocket_url=url,
+                                                           instructions=PERSONA)).run())
+    row = stack.wait_ended(call_id, timeout=5)
+    assert outcome.end.startswith("error: the call socket could not be opened: ConnectionRefusedError")
+    assert (row.status, row.data["end_reason"]) == ("failed", "failed_to_connect")
+    assert row.data["error"].startswith("simulated caller: the call socket could not be opened")
+    assert not [c for c in stack.openai.completions if "You are the caller" in c.body["messages"][0]["content"]]
+
+
+def test_a_socket_closed_without_call_ended_fails_the_call(caller_stack):
+    stack = caller_stack
+    stack.media.media.max_calls = 0  # the task takes the socket only to close it with 1013 (at capacity)
+    call_id = web_call()
+    url = f"ws://127.0.0.1:{stack.media.port}/web/{call_id}?token={token('web', call_id)}"
+    outcome = asyncio.run(EvalCaller.for_message(RunCaller(call_id=call_id, org_id=ORG, websocket_url=url,
+                                                           lines=[CallerTurn(text="Hello")])).run())
+    row = stack.wait_ended(call_id, timeout=5)
+    assert outcome.end == "error: the call socket closed without call-ended (code 1013)"
+    assert (row.status, row.data["end_reason"]) == ("failed", "failed_to_connect")
+
+
+def test_a_refused_token_is_not_the_callers_to_end(caller_stack):
+    """403 at the handshake: another socket holds the call (or the token expired and the expiry check ends it)."""
+    stack = caller_stack
+    call_id = web_call()
+    url = f"ws://127.0.0.1:{stack.media.port}/web/{call_id}?token={token('web', call_id, expires_in=-1)}"
+    outcome = asyncio.run(EvalCaller.for_message(RunCaller(call_id=call_id, org_id=ORG, websocket_url=url,
+                                                           lines=[CallerTurn(text="Hello")])).run())
+    assert outcome.end.startswith("error: InvalidStatus")
+    row = stack.row(call_id)
+    assert row is not None and row.status == "queued"
+
+
+def test_running_callers_count_against_capacity_and_a_full_task_refuses_one(caller_stack):
+    import requests
+
+    stack = caller_stack
+    media = stack.media.media
+    media.max_calls = 1
+    call_id = web_call()
+    url = f"ws://127.0.0.1:{stack.media.port}/web/{call_id}?token={token('web', call_id)}"
+    message = {"version": 1, "call_id": call_id, "org_id": ORG, "websocket_url": url,
+               "lines": [{"text": "Hello there"}], "max_turns": 1}
+    assert _post_caller(stack, call_id, message)[0] == 202
+    other = web_call()
+    refused = _post_caller(stack, other, {**message, "call_id": other})
+    ready = requests.get(f"{stack.media.http_url}/readyz", timeout=5)
+    # The caller's own web call still got in (the stream guard counts calls, not callers).
+    row = stack.wait_ended(call_id, timeout=40)
+
+    assert refused == (503, {"error": "capacity_exceeded", "message": "This media task is at capacity or draining."})
+    assert media.stats.refused_callers == 1
+    assert ready.status_code == 503 and ready.json()["status"] == "full" and ready.json()["callers"] == 1
+    assert [m["content"] for m in row.data["messages"] if m["role"] == "user"] == ["Hello there"]
+    wait_for(lambda: not media.callers, 5)
+    assert requests.get(f"{stack.media.http_url}/readyz", timeout=5).json()["status"] == "ok"
