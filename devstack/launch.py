@@ -18,8 +18,8 @@ _INHERITED = ("DEV_MOTO_PORT", "PUBLIC_BASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_
 
 def isolated_env(state_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TABLE_")) and k not in _INHERITED}
-    env.update(DEV_STATE_DIR=str(state_dir), MOTO_PORT="0", API_PORT="0", MEDIA_PORT="0", FAKE_TWILIO_PORT="0",
-               SANDBOX_PORT_BASE="0", PYTHONUNBUFFERED="1", **extra)
+    env.update(DEV_STATE_DIR=str(state_dir), MOTO_PORT="0", API_PORT="0", MEDIA_PORT="0", MEDIA_CONTROL_PORT="0",
+               FAKE_TWILIO_PORT="0", SANDBOX_PORT_BASE="0", PYTHONUNBUFFERED="1", **extra)
     return env
 
 

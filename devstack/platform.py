@@ -68,25 +68,31 @@ def recordings_component() -> Component:
 
 
 def media_component() -> Component:
-    """The media service as a subprocess (`python -m media.server`) on MEDIA_PORT (0 = a free port),
-    restarted with backoff when it exits, as ECS replaces a stopped task (``DEV_MEDIA_RESTART=0``: not)."""
-    requested = int(os.environ.get("MEDIA_PORT", "8765"))
-    port = requested or _free_port()
+    """The media service as a subprocess (`python -m media.server`) on MEDIA_PORT and, as on AWS, its control
+    endpoints on their own MEDIA_CONTROL_PORT (8765 and 8766; 0 = a free port), restarted with backoff when
+    it exits, as ECS replaces a stopped task (``DEV_MEDIA_RESTART=0``: not)."""
+    port = int(os.environ.get("MEDIA_PORT", "8765")) or _free_port()
+    control_port = int(os.environ.get("MEDIA_CONTROL_PORT", "8766")) or _free_port()
+    if control_port == port:
+        raise ValueError(f"MEDIA_CONTROL_PORT must differ from MEDIA_PORT ({port}): control is not public")
     inner = process_component("media", [sys.executable, "-m", "media.server"],
                               ready_url=f"http://127.0.0.1:{port}/healthz", timeout=60,
-                              env={"MEDIA_PORT": str(port), "MEDIA_HOST": "127.0.0.1"},
+                              env={"MEDIA_PORT": str(port), "MEDIA_CONTROL_PORT": str(control_port),
+                                   "MEDIA_HOST": "127.0.0.1"},
                               restart=os.environ.get("DEV_MEDIA_RESTART", "1") != "0")
 
     def start(stack: Stack) -> None:
         from chalicelib.settings import reset_settings
 
         ws_url = f"ws://127.0.0.1:{port}/twilio/stream"
-        stack.set_env(MEDIA_WS_URL=ws_url, MEDIA_CONTROL_URL=f"http://127.0.0.1:{port}",
-                      MEDIA_PUBLIC_WS_URL=ws_url)
+        control_url = f"http://127.0.0.1:{control_port}"
+        stack.set_env(MEDIA_WS_URL=ws_url, MEDIA_CONTROL_URL=control_url, MEDIA_PUBLIC_WS_URL=ws_url)
         reset_settings()
         inner.start(stack)
         stack.dev_env["MEDIA_WS_URL"] = ws_url
-        print(f"Media service:     {ws_url}  (healthz http://127.0.0.1:{port}/healthz)", flush=True)
+        stack.dev_env["MEDIA_CONTROL_URL"] = control_url
+        print(f"Media service:     {ws_url}  (healthz http://127.0.0.1:{port}/healthz, control {control_url})",
+              flush=True)
 
     return Component("media", start, inner.stop)
 

@@ -25,7 +25,7 @@ from starlette.websockets import WebSocket
 
 from chalicelib.models.media import AmdVerdict, CommandEnvelope, PrepareCall, RunCaller
 from chalicelib.security import verify_call_token, verify_control, verify_socket_token
-from chalicelib.settings import get_settings
+from chalicelib.settings import SettingsRefused, get_settings
 from media.call.session import CallSession
 from media.controlplane import control_plane
 from media.prepared_calls import PreparedCalls
@@ -450,7 +450,7 @@ def main() -> None:
     logging.basicConfig(level=s.log_level)
     try:
         asyncio.run(serve(s.media_host, s.media_port))
-    except StartupRefused as exc:  # settings or ECS metadata: say why, exit non-zero
+    except (StartupRefused, SettingsRefused) as exc:  # settings or ECS metadata: say why, exit non-zero
         raise SystemExit(f"media service not started: {exc}") from exc
 
 

@@ -67,7 +67,7 @@ class MediaService(Construct):
                  lambda_security_group: ec2.ISecurityGroup, environment: dict[str, str],
                  secrets: dict[str, ecs.Secret]) -> None:
         super().__init__(scope, id)
-        self.cluster = ecs.Cluster(self, "Cluster", vpc=vpc)
+        self.cluster = ecs.Cluster(self, "Cluster", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENABLED)
         namespace = servicediscovery.PrivateDnsNamespace(self, "Namespace", vpc=vpc,
                                                          name=config.service_discovery_namespace)
 
@@ -75,6 +75,7 @@ class MediaService(Construct):
             self, "Task", cpu=config.media_cpu, memory_limit_mib=config.media_memory_mib,
             runtime_platform=ecs.RuntimePlatform(cpu_architecture=ecs.CpuArchitecture.X86_64,
                                                  operating_system_family=ecs.OperatingSystemFamily.LINUX))
+        self.task_definition = task
         self.task_role = task.task_role
         logs = log_group_for(self, "Logs", f"/ecs/{config.media_service_name}", config)
         self.container = task.add_container(

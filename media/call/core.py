@@ -8,7 +8,6 @@ silence). ``media.call.session.CallSession`` adds the lifecycle (start, greeting
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Coroutine
 from typing import Any, cast
@@ -37,6 +36,7 @@ from media.call.webhook_relay import WebhookRelay
 from media.pipeline.brain import CallBrain
 from media.pipeline.build import Built
 from media.plan import CallPlan, mask_number
+from media.settings import get_media_settings
 from media.stats import Stats
 from media.transports.twilio import StreamStart, TwilioTransport
 from media.transports.wire import CallTransport
@@ -48,7 +48,7 @@ POLL_SECONDS = 0.02
 
 def speculation_enabled() -> bool:
     """Speculative replies on stable interim transcripts (``MEDIA_SPECULATIVE_REPLIES``, default on)."""
-    return os.environ.get("MEDIA_SPECULATIVE_REPLIES", "true").lower() in ("1", "true", "yes", "on")
+    return get_media_settings().media_speculative_replies
 
 
 class CallCore:

@@ -80,6 +80,7 @@ def test_dev_stack_serves_and_persists(tmp_path):
         status, body = _http("GET", base + "/nope", key)
         assert status == 404 and body["error"] == "not_found"
         assert _http("GET", base + "/assistants")[0] == 401
+        media_control_on_its_own_port(env)
         simulated_call_through_the_whole_stack(state, base, key)
     finally:
         _stop(proc, log)
@@ -94,6 +95,26 @@ def test_dev_stack_serves_and_persists(tmp_path):
         assert "(existing)" in log.read_text()
     finally:
         _stop(proc, log)
+
+
+def _status(method: str, url: str) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=b"{}" if method == "POST" else None,
+                                                           method=method), timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def media_control_on_its_own_port(env: dict[str, str]) -> None:
+    """As the stack deploys it: prepare and commands on MEDIA_CONTROL_PORT, never on the public stream port."""
+    public = env["MEDIA_WS_URL"].replace("ws://", "http://").removesuffix("/twilio/stream")
+    control = env["MEDIA_CONTROL_URL"]
+    assert control.startswith("http://127.0.0.1:") and control != public
+    assert _status("GET", control + "/healthz") == 200
+    assert _status("POST", public + "/calls/c1/prepare") == 404
+    # Reached, and refused for its missing signature (not 404): the control endpoint lives here.
+    assert _status("POST", control + "/calls/c1/prepare") == 401
 
 
 def simulated_call_through_the_whole_stack(state: Path, base: str, key: str) -> None:

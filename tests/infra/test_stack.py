@@ -391,3 +391,20 @@ def test_cfn_lint_reports_no_errors(synth):
     assert proc.returncode & 2 == 0, proc.stdout + proc.stderr
     assert not re.search(r"^E\d{4}", proc.stdout, re.MULTILINE), proc.stdout
 
+
+
+def test_api_access_logs_one_json_line_per_request_without_bodies(synth):
+    from infra.stacks.api import REST_API
+
+    api = synth.json["Resources"][REST_API]
+    setting = api["Properties"]["AccessLogSetting"]
+    group = synth.json["Resources"][setting["DestinationArn"]["Fn::GetAtt"][0]]
+    assert group["Properties"]["LogGroupName"] == "/aws/apigateway/voice-prod-api-access"
+    assert group["Properties"]["RetentionInDays"] == synth.config.log_retention_days
+    fields = json.loads(setting["Format"])
+    assert {"requestId", "status", "resource", "latencyMs"} <= set(fields)
+    assert not any("header" in v or "body" in v or "querystring" in v.lower() for v in fields.values())
+    # API Gateway writes access logs with the account's CloudWatch role, set before the API's stage exists.
+    (account_id,) = synth.resources("AWS::ApiGateway::Account")
+    assert account_id in _as_list(api["DependsOn"])
+    assert synth.json["Resources"][account_id]["DeletionPolicy"] == "Retain"
