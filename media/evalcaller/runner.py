@@ -21,27 +21,21 @@ from dataclasses import dataclass, field
 
 from chalicelib.models.media import CallEnded, CallerTurn, RunCaller
 from media.controlplane import control_plane
-from media.evalcaller.hearing import DeepgramHearing, Hearing, HearingFailed, TranscriptHearing
 from media.evalcaller.peer import WebCallPeer
-from media.evalcaller.persona import Persona, PersonaFailed
+from media.evalcaller.persona import Persona
+from media.evalcaller.pipecaller import (
+    FIRST_WORDS_WAIT_S,
+    TURN_TIMEOUT_S,
+    CallerFailed,
+    PersonaCall,
+)
 from media.evalcaller.speech import CallerVoice, Registrar, SpeechFailed
 from media.settings import get_media_settings
 
 log = logging.getLogger("voice.media.evalcaller")
 
-FIRST_WORDS_WAIT_S = 8.0  # the agent's greeting (or silence: then the caller starts)
-TURN_TIMEOUT_S = 30.0  # longest wait for the agent's reply before the caller goes on
-HANG_UP_AFTER_S = 1.0
 MAX_CALL_S = 900.0
 HTTP_FORBIDDEN = 403  # a caller never outlives EVAL_CALL_TIMEOUT_SECONDS' default
-
-
-class CallerFailed(RuntimeError):
-    """The caller could not play its part: ``end_reason`` (the closed set) says how the call ends."""
-
-    def __init__(self, end_reason: str, message: str) -> None:
-        super().__init__(message)
-        self.end_reason = end_reason
 
 
 def failure(exc: BaseException, connected: bool) -> CallerFailed | None:
@@ -51,7 +45,7 @@ def failure(exc: BaseException, connected: bool) -> CallerFailed | None:
     control plane's expiry check ends it)."""
     if isinstance(exc, CallerFailed):
         return exc
-    if isinstance(exc, (SpeechFailed, PersonaFailed, HearingFailed)):
+    if isinstance(exc, SpeechFailed):
         return CallerFailed("provider_error", str(exc))
     if connected:
         return CallerFailed("error", f"{type(exc).__name__}: {exc}")
@@ -73,18 +67,14 @@ class EvalCaller:
     message: RunCaller
     voice: CallerVoice
     registrar: Registrar
-    peer: WebCallPeer
-    hearing: Hearing
+    peer: WebCallPeer  # the scripted lines' socket
     outcome: CallerOutcome = field(default_factory=CallerOutcome)
+    pipecall: PersonaCall | None = None  # the persona's pipeline, once started
 
     @classmethod
     def for_message(cls, message: RunCaller) -> EvalCaller:
-        peer = WebCallPeer(message.websocket_url)
-        hearing: Hearing = TranscriptHearing(peer)
-        if get_media_settings().eval_caller_hearing == "deepgram":
-            hearing = DeepgramHearing(peer, message.org_id, message.call_id, message.language)
         return cls(message, CallerVoice(message.org_id, message.voice, message.language, message.pace),
-                   Registrar.from_settings(), peer, hearing)
+                   Registrar.from_settings(), WebCallPeer(message.websocket_url))
 
     async def run(self) -> CallerOutcome:
         failed: CallerFailed | None = None
@@ -92,24 +82,31 @@ class EvalCaller:
         try:
             await asyncio.wait_for(self._run(), MAX_CALL_S)
         except TimeoutError:
-            if self.peer.ws is None:  # the socket's open timed out; else MAX_CALL_S passed: just hang up
+            if not self._connected():  # the socket's open timed out; else MAX_CALL_S passed: just hang up
                 failed = failure(TimeoutError("no answer"), connected=False)
         except Exception as exc:  # noqa: BLE001 - websockets, httpx and openai raise their own types; every one ends the call
-            failed = failure(exc, connected=self.peer.ws is not None)
+            failed = failure(exc, connected=self._connected())
             error = f"{type(exc).__name__}: {exc}"
         try:
             if failed is not None or error is not None:
                 self.outcome.end = f"error: {failed or error}"
             if failed is not None:
                 await self._report(failed)  # before the hang-up, so the row gets this reason, not customer_hangup
-            elif self.peer.end_reason is not None and self.outcome.end == "hung_up":
+            elif self._end_reason() is not None and self.outcome.end == "hung_up":
                 self.outcome.end = "agent_ended"
         finally:
-            await self.hearing.close()
+            if self.pipecall is not None:
+                await self.pipecall.close()
             await self.peer.close()
         log.info("eval caller on call %s: %s after %d lines", self.message.call_id, self.outcome.end,
                  len(self.outcome.said))
         return self.outcome
+
+    def _connected(self) -> bool:
+        return self.pipecall.state.connected if self.pipecall is not None else self.peer.ws is not None
+
+    def _end_reason(self) -> str | None:
+        return self.pipecall.state.end_reason if self.pipecall is not None else self.peer.end_reason
 
     async def _report(self, failed: CallerFailed) -> None:
         """End the call on the control plane with the caller's reason (nothing happens if it already ended)."""
@@ -122,15 +119,16 @@ class EvalCaller:
             log.exception("call %s: reporting the caller's failure failed", self.message.call_id)
 
     async def _run(self) -> None:
-        if self.message.instructions:  # only the persona listens to what the agent says
-            await self.hearing.start()
+        m = self.message
+        if m.instructions:
+            self.pipecall = PersonaCall(m, self.registrar, self.outcome,
+                                        hearing=get_media_settings().eval_caller_hearing,
+                                        tts_base_url=self.voice.base_url)
+            await self.pipecall.run(Persona(m.instructions, m.language).system_prompt())
+            return
         await self.peer.connect()
-        since = time.monotonic()
-        await self.peer.wait_agent_turn_end(since, FIRST_WORDS_WAIT_S)
-        if self.message.instructions:
-            await self._persona(self.message.instructions)
-        else:
-            await self._lines(self.message.lines or [])
+        await self.peer.wait_agent_turn_end(time.monotonic(), FIRST_WORDS_WAIT_S)
+        await self._lines(m.lines or [])
         if self.peer.closed.is_set() and self.peer.end_reason is None:
             # The media service dropped the socket without ending the call (refused at capacity, crashed).
             raise CallerFailed("failed_to_connect" if not self.peer.agent_audio_at else "media_failure",
@@ -143,24 +141,6 @@ class EvalCaller:
         _, end = await self.peer.say(pcm)
         self.outcome.said.append(" ".join(words))
         return end
-
-    async def _persona(self, instructions: str) -> None:
-        persona = Persona(self.message.org_id, instructions, self.message.language)
-        for _ in range(self.message.max_turns):
-            if self.peer.closed.is_set():
-                return
-            reply = await persona.reply(await self.hearing.heard())
-            if reply.text:
-                end = await self._speak(reply.text)
-                if not reply.hang_up:
-                    await self.peer.wait_agent_turn_end(end, TURN_TIMEOUT_S)
-            if reply.hang_up:
-                if reply.text:  # let the goodbye be heard to its end (its trailing silence) before hanging up
-                    await asyncio.sleep(HANG_UP_AFTER_S)
-                self.outcome.end = "end_call"
-                return
-            if not reply.text:
-                return
 
     async def _lines(self, lines: list[CallerTurn]) -> None:
         since = time.monotonic()
