@@ -210,6 +210,32 @@ def test_a_caller_whose_tts_fails_ends_the_call_at_once_with_provider_error(call
     assert [m["content"] for m in row.data["messages"] if m["role"] == "assistant"][:1] == [ASSISTANT["first_message"]]
 
 
+def test_a_persona_whose_tts_fails_ends_the_call_at_once_with_provider_error(caller_stack):
+    from sandbox.httpserver import FakeHTTPServer, FakeResponse
+
+    stack = caller_stack
+    broken = FakeHTTPServer()  # ElevenLabs answering 500 to the persona's streaming TTS request
+    broken.route("POST", r"/v1/text-to-speech/(?P<voice>[^/]+)/stream/with-timestamps",
+                 lambda req: FakeResponse(500, {"detail": {"status": "internal_server_error"}}))
+    broken.start()
+    try:
+        call_id = web_call()
+        url = f"ws://127.0.0.1:{stack.media.port}/web/{call_id}?token={token('web', call_id)}"
+        caller = EvalCaller.for_message(RunCaller(call_id=call_id, org_id=ORG, websocket_url=url,
+                                                  instructions=PERSONA, max_turns=4))
+        caller.voice.base_url = broken.base_url
+        started = time.monotonic()
+        outcome = asyncio.run(caller.run())
+        row = stack.wait_ended(call_id, timeout=10)
+    finally:
+        broken.stop()
+    assert time.monotonic() - started < 30
+    assert outcome.end.startswith("error: the caller's pipeline failed: ElevenLabsHttpTTSService")
+    assert (row.status, row.data["end_reason"]) == ("failed", "provider_error")
+    assert row.data["error"].startswith("simulated caller: the caller's pipeline failed: ElevenLabsHttpTTSService")
+    assert "ElevenLabs API error" in row.data["error"]
+
+
 def test_a_caller_given_a_dead_socket_url_fails_the_web_call_at_once(caller_stack):
     stack = caller_stack
     call_id = web_call()
