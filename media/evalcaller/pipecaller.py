@@ -36,6 +36,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.serializers.base_serializer import FrameSerializer
+from pipecat.utils.time import time_now_iso8601
 
 from media.evalcaller.persona import END_CALL_DESCRIPTION
 
@@ -66,8 +67,7 @@ class SocketState:
     """What the caller saw on the socket: the agent's audio arrivals, its final lines, clears, the end."""
 
     agent_audio_at: list[float] = field(default_factory=list)
-    agent_lines: list[str] = field(default_factory=list)
-    heard: list[str] = field(default_factory=list)  # speech-to-text finals of the agent's audio
+    heard: list[str] = field(default_factory=list)  # what the caller heard: transcript events or STT finals
     finalized: asyncio.Event = field(default_factory=asyncio.Event)
     clears: int = 0
     end_reason: str | None = None
@@ -76,11 +76,14 @@ class SocketState:
 
 
 class WebCallSerializer(FrameSerializer):
-    """docs/web-calls.md's socket as Pipecat frames, from the browser's side."""
+    """docs/web-calls.md's socket as Pipecat frames, from the browser's side: the agent's audio as
+    ``InputAudioRawFrame``, its final lines (``transcript`` events) as ``TranscriptionFrame`` when the
+    caller hears through them (``transcripts``; else a recognizer makes its own from the audio)."""
 
-    def __init__(self, state: SocketState) -> None:
+    def __init__(self, state: SocketState, *, transcripts: bool = True) -> None:
         super().__init__()  # pyright: ignore[reportUnknownMemberType] - Pipecat's **kwargs
         self.state = state
+        self.transcripts = transcripts
 
     async def serialize(self, frame: Frame) -> str | bytes | None:
         if isinstance(frame, OutputAudioRawFrame):
@@ -93,9 +96,10 @@ class WebCallSerializer(FrameSerializer):
             return InputAudioRawFrame(audio=data, sample_rate=RATE, num_channels=1)
         event = json.loads(data)
         kind = event.get("type")
-        if kind == "transcript" and event.get("role") == "assistant":
-            self.state.agent_lines.append(str(event.get("text") or ""))
-        elif kind == "clear":
+        if kind == "transcript" and event.get("role") == "assistant" and self.transcripts:
+            return TranscriptionFrame(text=str(event.get("text") or ""), user_id="agent",
+                                      timestamp=time_now_iso8601(), finalized=True)
+        if kind == "clear":
             self.state.clears += 1
         elif kind == "call-ended":
             self.state.end_reason = str(event.get("reason") or "")
@@ -131,7 +135,7 @@ class Ears(FrameProcessor):
         if isinstance(frame, TranscriptionFrame):
             if frame.text.strip():
                 self.state.heard.append(frame.text.strip())
-            if frame.finalized:
+            if frame.finalized:  # Deepgram's answer to Finalize (a transcript event is final too)
                 self.state.finalized.set()
         elif not isinstance(frame, (InputAudioRawFrame, InterimTranscriptionFrame, VADUserStoppedSpeakingFrame)):
             await self.push_frame(frame, direction)
@@ -270,10 +274,11 @@ class PersonaCall:
 
         llm_key, tts_key = await self._key("openai"), await self._key("elevenlabs")
         stt = [self._stt(await self._key("deepgram"))] if self.hearing == "deepgram" else []
+        serializer = WebCallSerializer(self.state, transcripts=self.hearing != "deepgram")
         transport = WebsocketClientTransport(self.message.websocket_url, WebsocketClientParams(
-            serializer=WebCallSerializer(self.state), add_wav_header=False, audio_in_enabled=True,
-            audio_out_enabled=True, audio_in_sample_rate=RATE, audio_out_sample_rate=RATE,
-            audio_out_mixer=Microphone(), audio_out_end_silence_secs=0))
+            serializer=serializer, add_wav_header=False, audio_in_enabled=True, audio_out_enabled=True,
+            audio_in_sample_rate=RATE, audio_out_sample_rate=RATE, audio_out_mixer=Microphone(),
+            audio_out_end_silence_secs=0))
 
         @transport.event_handler("on_connected")
         async def _connected(_t: Any, _ws: Any) -> None:  # pyright: ignore[reportUnusedFunction]
@@ -344,11 +349,10 @@ class PersonaCall:
     async def _heard(self, worker: Any, upto: int) -> tuple[str, int]:
         """The agent's words since the caller last spoke: its transcript events, or what the recognizer
         made of its audio once asked to finalize (Deepgram's ``Finalize``, sent on VAD stop)."""
-        if self.hearing != "deepgram":
-            return " ".join(self.state.agent_lines[upto:]), len(self.state.agent_lines)
-        self.state.finalized.clear()
-        await worker.queue_frame(VADUserStoppedSpeakingFrame())
-        await self._until(self.state.finalized.wait(), FINALIZE_WAIT_S)
+        if self.hearing == "deepgram":
+            self.state.finalized.clear()
+            await worker.queue_frame(VADUserStoppedSpeakingFrame())
+            await self._until(self.state.finalized.wait(), FINALIZE_WAIT_S)
         return " ".join(self.state.heard[upto:]), len(self.state.heard)
 
     async def _turns(self, worker: Any, running: asyncio.Task[Any]) -> None:

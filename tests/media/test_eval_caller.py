@@ -297,3 +297,27 @@ def test_running_callers_count_against_capacity_and_a_full_task_refuses_one(call
     assert [m["content"] for m in row.data["messages"] if m["role"] == "user"] == ["Hello there"]
     wait_for(lambda: not media.callers, 5)
     assert requests.get(f"{stack.media.http_url}/readyz", timeout=5).json()["status"] == "ok"
+
+
+async def test_web_call_serializer_speaks_the_sockets_protocol_from_the_browsers_side():
+    from pipecat.frames.frames import InputAudioRawFrame, OutputAudioRawFrame, TextFrame, TranscriptionFrame
+
+    from media.evalcaller.pipecaller import SocketState, WebCallSerializer
+
+    state = SocketState()
+    wire = WebCallSerializer(state)
+    pcm = bytes(range(256)) * 2 + bytes(128)  # 20 ms of PCM16 16 kHz: 640 bytes
+    assert await wire.serialize(OutputAudioRawFrame(audio=pcm, sample_rate=16000, num_channels=1)) == pcm
+    assert await wire.serialize(TextFrame(text="not for the wire")) is None
+    heard = await wire.deserialize(pcm)
+    assert isinstance(heard, InputAudioRawFrame) and (heard.audio, heard.sample_rate) == (pcm, 16000)
+    line = await wire.deserialize('{"type": "transcript", "role": "assistant", "text": "Hi there.", "final": true}')
+    assert isinstance(line, TranscriptionFrame) and (line.text, line.finalized) == ("Hi there.", True)
+    assert await wire.deserialize('{"type": "transcript", "role": "user", "text": "me", "final": true}') is None
+    assert await wire.deserialize('{"type": "speech-update", "role": "assistant", "status": "started"}') is None
+    assert await wire.deserialize('{"type": "clear"}') is None
+    assert await wire.deserialize('{"type": "call-ended", "reason": "assistant_hangup"}') is None
+    assert (len(state.agent_audio_at), state.clears, state.end_reason) == (1, 1, "assistant_hangup")
+    # With a recognizer as the ears, the transcript events are not what the caller hears.
+    assert await WebCallSerializer(SocketState(), transcripts=False).deserialize(
+        '{"type": "transcript", "role": "assistant", "text": "Hi there.", "final": true}') is None
