@@ -1,20 +1,24 @@
-"""The persona caller as a Pipecat pipeline: a client of the web call's socket (docs/evals.md).
+"""The eval caller as a Pipecat pipeline: a client of the web call's socket (docs/evals.md).
 
 ``WebsocketClientTransport`` dials ``/web/{call_id}`` with ``WebCallSerializer`` (binary PCM16 16 kHz
 both ways, JSON events in); a pass-through mixer keeps the output transport sending a frame every
 chunk, silence when the caller says nothing, like a microphone. The persona is Pipecat's
 ``OpenAILLMService`` with a context aggregator pair and an ``end_call`` function; its replies are
 spoken by Pipecat's ``ElevenLabsHttpTTSService`` (PCM 16 kHz, the caller's voice, language and pace).
-The turn loop (``PersonaCall._turns``) decides when the caller answers: each time the agent has spoken
-and gone quiet, its words since the caller last spoke are appended to the context and the LLM runs.
+The turn loop (``PipelineCaller._turns``) decides when the caller answers: each time the agent has
+spoken and gone quiet, its words since the caller last spoke are appended to the context and the LLM
+runs. Scripted lines (``PipelineCaller._lines``) skip the LLM: each stretch of a line is a
+``TTSSpeakFrame`` through the same TTS and output.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +36,7 @@ from pipecat.frames.frames import (
     LLMTextFrame,
     OutputAudioRawFrame,
     TranscriptionFrame,
+    TTSSpeakFrame,
     VADUserStoppedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -39,6 +44,7 @@ from pipecat.serializers.base_serializer import FrameSerializer
 from pipecat.utils.time import time_now_iso8601
 
 from media.evalcaller.persona import END_CALL_DESCRIPTION
+from media.evalcaller.speech import CallerVoice, speech_parts
 
 if TYPE_CHECKING:
     from pipecat.frames.frames import MixerControlFrame
@@ -51,6 +57,8 @@ TURN_TIMEOUT_S = 30.0  # longest wait for the agent's reply before the caller go
 HANG_UP_AFTER_S = 1.0
 CONNECT_WAIT_S = 12.0  # the transport's own open timeout is 10 s
 CLOSE_WAIT_S = 5.0
+FORBIDDEN = 403
+SPEAK_WAIT_S = 60.0  # the longest stretch of speech
 
 
 class CallerFailed(RuntimeError):
@@ -147,8 +155,8 @@ class ReplyTracker:
 
     replies: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     played: asyncio.Event = field(default_factory=asyncio.Event)
-    hang_up: bool = False
     failure: str | None = None
+    exception: Exception | None = None  # what the failing processor raised, when it raised
 
 
 class ReplyWatch(FrameProcessor):
@@ -171,16 +179,20 @@ class ReplyWatch(FrameProcessor):
 
 
 class PlayWatch(FrameProcessor):
-    """After the output transport: the caller's speech has been sent (BotStoppedSpeaking)."""
+    """After the output transport: the caller's speech has been sent (BotStoppedSpeaking), or a service
+    failed (an HTTP TTS error travels downstream as an ``ErrorFrame``, never reaching the worker)."""
 
-    def __init__(self, tracker: ReplyTracker) -> None:
+    def __init__(self, tracker: ReplyTracker, failed: Callable[[ErrorFrame], None]) -> None:
         super().__init__()  # pyright: ignore[reportUnknownMemberType] - Pipecat's **kwargs
         self.tracker = tracker
+        self.failed = failed
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if isinstance(frame, BotStoppedSpeakingFrame):
             self.tracker.played.set()
+        elif isinstance(frame, ErrorFrame):
+            self.failed(frame)
         await self.push_frame(frame, direction)
 
 
@@ -194,8 +206,8 @@ def error_text(frame: ErrorFrame) -> str:
     return f"{getattr(processor, 'name', 'pipeline')}: {frame.error}"[:300]
 
 
-class PersonaCall:
-    """One persona caller's pipeline and turn loop on one web call."""
+class PipelineCaller:
+    """One caller's pipeline on one web call: the persona's turns, or the scripted lines."""
 
     def __init__(self, message: Any, registrar: Any, outcome: Any, *, hearing: str = "transcript",
                  tts_base_url: str | None = None) -> None:
@@ -207,6 +219,7 @@ class PersonaCall:
         self.hung_up = asyncio.Event()
         self._worker: Any = None
         self._running: asyncio.Task[Any] | None = None
+        self._assistant: FrameProcessor | None = None
 
     async def _key(self, provider: str) -> str:
         from media.providers.keys import provider_key
@@ -229,18 +242,16 @@ class PersonaCall:
         from pipecat.services.elevenlabs.tts import ElevenLabsHttpTTSService
 
         from chalicelib.settings import get_settings
-        from media.evalcaller.speech import MAX_SPEED, MIN_SPEED
         from media.providers.base import http_url
         from media.providers.elevenlabs import DEFAULT_TTS_MODEL
         from media.settings import get_media_settings
 
         m = self.message
         base = http_url((self.tts_base_url or get_settings().elevenlabs_url or "https://api.elevenlabs.io").rstrip("/"))
-        settings = ElevenLabsHttpTTSService.Settings(
-            voice=m.voice or get_media_settings().eval_caller_voice_id, model=DEFAULT_TTS_MODEL,
-            speed=min(MAX_SPEED, max(MIN_SPEED, m.pace)))
-        if m.language:
-            settings.language = m.language.split("-")[0].lower()
+        voice = CallerVoice.of(m.voice, m.language, m.pace, get_media_settings().eval_caller_voice_id)
+        settings = ElevenLabsHttpTTSService.Settings(voice=voice.voice_id, model=DEFAULT_TTS_MODEL, speed=voice.speed)
+        if voice.language_code:
+            settings.language = voice.language_code
         return ElevenLabsHttpTTSService(api_key=key, aiohttp_session=session, base_url=base, sample_rate=RATE,
                                         settings=settings)
 
@@ -261,19 +272,31 @@ class PersonaCall:
         llm.register_function("end_call", end_call)
         return llm
 
-    async def run(self, system_prompt: str) -> None:
-        import aiohttp
+    def _persona(self, system_prompt: str, llm_key: str) -> list[FrameProcessor]:
+        """The persona's brain: context aggregators around the LLM (with ``end_call``)."""
         from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
         from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
-        from pipecat.pipeline.pipeline import Pipeline
-        from pipecat.pipeline.worker import PipelineParams, PipelineWorker
         from pipecat.processors.aggregators.llm_context import LLMContext
         from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+
+        end_call = FunctionSchema(name="end_call", description=END_CALL_DESCRIPTION, properties={}, required=[])
+        context = LLMContext(messages=[{"role": "system", "content": system_prompt}], tools=ToolsSchema([end_call]))
+        pair = LLMContextAggregatorPair(context)
+        self._assistant = pair.assistant()
+        return [pair.user(), self._llm(llm_key), ReplyWatch(self.tracker)]
+
+    async def run(self, system_prompt: str | None) -> None:
+        """Play the persona (``system_prompt``) or, without one, the scripted lines; then hang up."""
+        import aiohttp
+        from pipecat.pipeline.pipeline import Pipeline
+        from pipecat.pipeline.worker import PipelineParams, PipelineWorker
         from pipecat.transports.websocket.client import WebsocketClientParams, WebsocketClientTransport
         from pipecat.workers.runner import WorkerRunner
 
-        llm_key, tts_key = await self._key("openai"), await self._key("elevenlabs")
-        stt = [self._stt(await self._key("deepgram"))] if self.hearing == "deepgram" else []
+        tts_key = await self._key("elevenlabs")
+        persona = system_prompt is not None
+        brain = self._persona(system_prompt, await self._key("openai")) if system_prompt is not None else []
+        stt = [self._stt(await self._key("deepgram"))] if persona and self.hearing == "deepgram" else []
         serializer = WebCallSerializer(self.state, transcripts=self.hearing != "deepgram")
         transport = WebsocketClientTransport(self.message.websocket_url, WebsocketClientParams(
             serializer=serializer, add_wav_header=False, audio_in_enabled=True, audio_out_enabled=True,
@@ -288,30 +311,38 @@ class PersonaCall:
         async def _disconnected(_t: Any, _ws: Any) -> None:  # pyright: ignore[reportUnusedFunction]
             self.state.closed.set()
 
-        end_call = FunctionSchema(name="end_call", description=END_CALL_DESCRIPTION, properties={}, required=[])
-        context = LLMContext(messages=[{"role": "system", "content": system_prompt}], tools=ToolsSchema([end_call]))
-        pair = LLMContextAggregatorPair(context)
         async with aiohttp.ClientSession() as session:
             worker = PipelineWorker(
-                Pipeline([transport.input(), *stt, Ears(self.state), pair.user(), self._llm(llm_key),
-                          ReplyWatch(self.tracker), self._tts(tts_key, session), transport.output(),
-                          PlayWatch(self.tracker), pair.assistant()]),
+                Pipeline([transport.input(), *stt, Ears(self.state), *brain, self._tts(tts_key, session),
+                          transport.output(), PlayWatch(self.tracker, self._failed),
+                          *([self._assistant] if self._assistant else [])]),
                 params=PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE, enable_metrics=False),
                 idle_timeout_secs=None, enable_rtvi=False, enable_turn_tracking=False, check_dangling_tasks=False,
                 observers=[], name=f"caller-{self.message.call_id[:8]}")
 
             @worker.event_handler("on_pipeline_error")
             async def _error(_w: Any, frame: ErrorFrame) -> None:  # pyright: ignore[reportUnusedFunction]
-                self.tracker.failure = error_text(frame)
-                self.state.closed.set()
+                self._failed(frame)
 
             runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
             await runner.add_workers(worker)
             self._worker, self._running = worker, asyncio.create_task(runner.run())
             try:
-                await self._turns(worker, self._running)
+                await self._connected(self._running)
+                await self._agent_turn_end(time.monotonic(), FIRST_WORDS_WAIT_S)
+                if persona:
+                    await self._turns(worker)
+                else:
+                    await self._lines(worker, self.message.lines or [])
+                self._check_socket()
             finally:
                 await self.close()
+
+    def _failed(self, frame: ErrorFrame) -> None:
+        """A service of the caller failed: the turn loops stop and the call ends with the reason."""
+        self.tracker.failure = self.tracker.failure or error_text(frame)
+        self.tracker.exception = self.tracker.exception or frame.exception
+        self.state.closed.set()
 
     async def close(self) -> None:
         """Hang up: end the pipeline after what is queued has been sent (the socket closes), bounded."""
@@ -355,16 +386,73 @@ class PersonaCall:
             await self._until(self.state.finalized.wait(), FINALIZE_WAIT_S)
         return " ".join(self.state.heard[upto:]), len(self.state.heard)
 
-    async def _turns(self, worker: Any, running: asyncio.Task[Any]) -> None:
+    async def _connected(self, running: asyncio.Task[Any]) -> None:
         deadline = time.monotonic() + CONNECT_WAIT_S
         while not self.state.connected and not running.done() and time.monotonic() < deadline:
             if self.tracker.failure:
                 break
             await asyncio.sleep(0.01)
         if not self.state.connected:
+            refused = self.tracker.exception
+            if refused is not None and getattr(getattr(refused, "response", None), "status_code", None) == FORBIDDEN:
+                raise refused  # websockets.InvalidStatus 403: the token was refused (see runner.failure)
             raise CallerFailed("failed_to_connect", "the call socket could not be opened: "
                                f"{self.tracker.failure or 'no answer'}")
-        await self._agent_turn_end(time.monotonic(), FIRST_WORDS_WAIT_S)
+
+    def _check_socket(self) -> None:
+        """Raise when the caller's pipeline failed or the socket was dropped without ``call-ended``."""
+        if self.tracker.failure:
+            raise CallerFailed("provider_error", f"the caller's pipeline failed: {self.tracker.failure}")
+        if self.state.closed.is_set() and self.state.end_reason is None:
+            # The media service dropped the socket without ending the call (refused at capacity, crashed).
+            raise CallerFailed("failed_to_connect" if not self.state.agent_audio_at else "media_failure",
+                               "the call socket closed without call-ended")
+
+    async def _agent_audio_after(self, since: float, timeout: float) -> float | None:  # noqa: ASYNC109 - a deadline for a polling wait
+        """When the agent's first audio after ``since`` arrived (None: none within ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.state.closed.is_set():
+            i = bisect.bisect_left(self.state.agent_audio_at, since)  # arrival times only grow
+            if i < len(self.state.agent_audio_at):
+                return self.state.agent_audio_at[i]
+            await asyncio.sleep(0.01)
+        return None
+
+    async def _say(self, worker: Any, text: str) -> None:
+        """Speak a scripted line: each stretch between ``<pause>`` marks, then its silence."""
+        parts = speech_parts(text)
+        words = [stretch for stretch, _ in parts if stretch]
+        await self.registrar.register(self.message.call_id, words)
+        for stretch, pause_ms in parts:
+            if stretch:
+                self.tracker.played.clear()
+                await worker.queue_frame(TTSSpeakFrame(stretch))
+                await self._until(self.tracker.played.wait(), SPEAK_WAIT_S)
+            await asyncio.sleep(pause_ms / 1000)
+        self.outcome.said.append(" ".join(words))
+
+    async def _lines(self, worker: Any, lines: list[Any]) -> None:
+        """Scripted lines with their think time (``pause_ms``) or barge-in (``barge_in_after_ms``)."""
+        since = time.monotonic()
+        for line in lines[:self.message.max_turns]:
+            if self.state.closed.is_set():
+                return
+            if line.barge_in_after_ms is not None:
+                first = await self._agent_audio_after(since, TURN_TIMEOUT_S)
+                if first is not None:
+                    await asyncio.sleep(max(0.0, first + line.barge_in_after_ms / 1000 - time.monotonic()))
+            elif self.outcome.said:
+                await self._agent_turn_end(since, TURN_TIMEOUT_S)
+            await asyncio.sleep(line.pause_ms / 1000)
+            if line.dtmf:
+                log.info("call %s: DTMF %r skipped (a web call carries no DTMF)", self.message.call_id, line.dtmf)
+            if line.text.strip():
+                await self._say(worker, line.text)
+                since = time.monotonic()
+        if not self.state.closed.is_set() and self.outcome.said:
+            await self._agent_turn_end(since, TURN_TIMEOUT_S)
+
+    async def _turns(self, worker: Any) -> None:
         upto = 0
         for _ in range(self.message.max_turns):
             if self.state.closed.is_set():
@@ -390,9 +478,3 @@ class PersonaCall:
                 return
             if not text:
                 return
-        if self.tracker.failure:
-            raise CallerFailed("provider_error", f"the caller's pipeline failed: {self.tracker.failure}")
-        if self.state.closed.is_set() and self.state.end_reason is None:
-            # The media service dropped the socket without ending the call (refused at capacity, crashed).
-            raise CallerFailed("failed_to_connect" if not self.state.agent_audio_at else "media_failure",
-                               "the call socket closed without call-ended")
