@@ -44,10 +44,12 @@ from pipecat.serializers.base_serializer import FrameSerializer
 from pipecat.utils.time import time_now_iso8601
 
 from media.evalcaller.persona import END_CALL_DESCRIPTION
-from media.evalcaller.speech import CallerVoice, speech_parts
+from media.evalcaller.speech import CallerVoice, Registrar, speech_parts
 
 if TYPE_CHECKING:
     from pipecat.frames.frames import MixerControlFrame
+
+    from chalicelib.models.media import RunCaller
 
 log = logging.getLogger("voice.media.evalcaller")
 
@@ -59,6 +61,7 @@ CONNECT_WAIT_S = 12.0  # the transport's own open timeout is 10 s
 CLOSE_WAIT_S = 5.0
 FORBIDDEN = 403
 SPEAK_WAIT_S = 60.0  # the longest stretch of speech
+END_CALL_WAIT_S = 2.0
 
 
 class CallerFailed(RuntimeError):
@@ -197,11 +200,13 @@ class PlayWatch(FrameProcessor):
 
 
 def append_frame(heard: str) -> LLMMessagesAppendFrame:
+    """The agent's words as the persona's next ``user`` message (none when it said nothing), run the LLM."""
     messages: list[Any] = [{"role": "user", "content": heard}] if heard else []
     return LLMMessagesAppendFrame(messages=messages, run_llm=True)
 
 
 def error_text(frame: ErrorFrame) -> str:
+    """Which service failed and how (bounded: it becomes the call's ``error``)."""
     processor = getattr(frame, "processor", None)
     return f"{getattr(processor, 'name', 'pipeline')}: {frame.error}"[:300]
 
@@ -209,7 +214,7 @@ def error_text(frame: ErrorFrame) -> str:
 class PipelineCaller:
     """One caller's pipeline on one web call: the persona's turns, or the scripted lines."""
 
-    def __init__(self, message: Any, registrar: Any, outcome: Any, *, hearing: str = "transcript",
+    def __init__(self, message: RunCaller, registrar: Registrar, outcome: Any, *, hearing: str = "transcript",
                  tts_base_url: str | None = None) -> None:
         self.message, self.registrar, self.outcome = message, registrar, outcome
         self.hearing = hearing
@@ -466,11 +471,11 @@ class PipelineCaller:
             if text:
                 await self.registrar.register(self.message.call_id, [text])
                 self.outcome.said.append(text)
-                await self._until(self.tracker.played.wait(), 60)
+                await self._until(self.tracker.played.wait(), SPEAK_WAIT_S)
                 if not self.hung_up.is_set():
                     await self._agent_turn_end(time.monotonic(), TURN_TIMEOUT_S)
             else:
-                await self._until(self.hung_up.wait(), 2)
+                await self._until(self.hung_up.wait(), END_CALL_WAIT_S)  # the function call follows the text
             if self.hung_up.is_set():
                 if text:
                     await asyncio.sleep(HANG_UP_AFTER_S)
