@@ -1,4 +1,5 @@
-"""This task's live-call count as the CloudWatch metric the stack's autoscaling policy tracks.
+"""This task's live-call count (eval callers running here included) as the CloudWatch metric the stack's
+autoscaling policy tracks.
 
 Published every ``period`` seconds and whenever the count changes (PutMetricData runs in a thread:
 boto3 blocks). The stack passes namespace, metric name and service (``ACTIVE_CALLS_METRIC_*``); the

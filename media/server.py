@@ -71,20 +71,30 @@ class MediaServer:
         self.active_calls: ActiveCallsPublisher | None = None  # set by ``serve`` when the stack names the metric
         self.protection: ScaleInProtection | None = None  # set by ``serve`` on ECS (ECS_AGENT_URI)
         self._background: set[asyncio.Task[None]] = set()
+        self.callers: set[asyncio.Task[None]] = set()  # eval callers running here (media.evalcaller)
         self.max_calls = get_media_settings().max_calls
 
     def _calls_changed(self) -> None:
         if self.active_calls is not None:
             self.active_calls.changed()
         if self.protection is not None:
-            task = asyncio.get_running_loop().create_task(self.protection.update(len(self.sessions)))
+            task = asyncio.get_running_loop().create_task(self.protection.update(self.active))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
     @property
+    def active(self) -> int:
+        """Live calls and running eval callers: what the autoscaling metric and scale-in protection count."""
+        return len(self.sessions) + len(self.callers)
+
+    @property
     def load(self) -> int:
-        """Live calls plus calls admitted at ring time whose stream has not started yet."""
-        return len(self.sessions) + self.prepared.reserved()
+        """Live calls, running eval callers, and calls admitted at ring time whose stream has not started yet.
+
+        A caller costs this process about what a call does (its own socket, LLM and TTS); its web call
+        is admitted separately by the stream guard, wherever it lands, so a task that takes a caller at
+        ``max_calls - 1`` can still take the caller's own call."""
+        return len(self.sessions) + len(self.callers) + self.prepared.reserved()
 
     @property
     def ready(self) -> bool:
@@ -286,17 +296,23 @@ class MediaServer:
         message = await self._verified(request, RunCaller)
         if isinstance(message, JSONResponse):
             return message
-        if self.draining:
-            return _error(503, "capacity_exceeded", "This media task is draining.")
+        if not self.ready:  # MediaCallers then asks the next task
+            self.stats.refused_callers += 1
+            return _error(503, "capacity_exceeded", "This media task is at capacity or draining.")
         from media.evalcaller.runner import EvalCaller
 
         async def run() -> None:
             await EvalCaller.for_message(message).run()
 
         task = asyncio.get_running_loop().create_task(run())
-        self._background.add(task)  # held so the task is not collected mid-call
-        task.add_done_callback(self._background.discard)
+        self.callers.add(task)  # held so the task is not collected mid-call, and counted as load
+        task.add_done_callback(self._caller_done)
+        self._calls_changed()
         return JSONResponse({"success": True, "status": "calling"}, status_code=202)
+
+    def _caller_done(self, task: asyncio.Task[None]) -> None:
+        self.callers.discard(task)
+        self._calls_changed()
 
     async def healthz(self, request: Request) -> JSONResponse:
         """Liveness: 503 while draining."""
@@ -307,8 +323,9 @@ class MediaServer:
     async def readyz(self, request: Request) -> JSONResponse:
         """Readiness for new calls: 503 while draining or at capacity (live calls plus ring-time admissions)."""
         status = "draining" if self.draining else "ok" if self.ready else "full"
-        return JSONResponse({"status": status, "active_calls": len(self.sessions), "reserved": self.prepared.reserved(),
-                             "max_calls": self.max_calls}, status_code=200 if status == "ok" else 503)
+        return JSONResponse({"status": status, "active_calls": len(self.sessions), "callers": len(self.callers),
+                             "reserved": self.prepared.reserved(), "max_calls": self.max_calls},
+                            status_code=200 if status == "ok" else 503)
 
 
 def _sender(ws: WebSocket) -> Callable[[str | bytes], Awaitable[None]]:
@@ -392,7 +409,7 @@ async def serve(host: str, port: int, media: MediaServer | None = None, control_
 
         media.active_calls = ActiveCallsPublisher(
             namespace=s.active_calls_metric_namespace, name=s.active_calls_metric_name,
-            service=s.active_calls_metric_service, count=media.sessions.__len__)
+            service=s.active_calls_metric_service, count=lambda: media.active)
         background.append(asyncio.create_task(media.active_calls.run()))
     if s.ecs_agent_uri:
         from media.protection import ScaleInProtection

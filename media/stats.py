@@ -13,6 +13,7 @@ class Stats:
     calls_total: int = 0
     rejected: int = 0
     refused_prepares: int = 0  # at capacity: the control plane tries another task
+    refused_callers: int = 0  # eval callers refused at capacity: MediaCallers tries another task
     refused_streams: int = 0  # at capacity: more live calls than this process can serve
     relayed_listeners: int = 0  # monitor listeners of calls another task holds, served from that task
 

@@ -34,7 +34,9 @@ class CallerSpec(ApiModel):
 
     lines: Annotated[list[LongStr | CallerLine], Field(min_length=1, max_length=50)] | None = None
     instructions: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
-    voice: ShortStr | None = Field(default=None, description="Caller voice (espeak-ng voice in the sandbox)")
+    voice: ShortStr | None = Field(
+        default=None, description="Caller voice: the ElevenLabs voice id of a media caller (default "
+        "EVAL_CALLER_VOICE_ID); an espeak-ng voice (en-gb, de+f3, f3) for the sandbox's phone-path caller")
     language: ShortStr | None = None
     pace: float = Field(default=1.0, ge=0.5, le=2.0, description="Speaking pace (1.0 = normal)")
     pause_ms: int | None = Field(default=None, ge=0, le=10_000,

@@ -6,28 +6,42 @@ audio starts, over it. DTMF cannot travel over a web call: a line's digits are s
 The persona speaks first when the agent says nothing within ``FIRST_WORDS_WAIT_S``; it stops after
 ``max_turns`` replies, when it calls ``end_call``, or when the call ends. Whatever happens, the socket
 is closed at the end (the platform records ``customer_hangup`` unless the agent ended it first).
+
+A caller that fails (its socket refused, its TTS, LLM or STT down, the socket closed without
+``call-ended``) reports the end itself, with the reason, before it hangs up: otherwise the web call
+would end as a plain ``customer_hangup``, or wait for its token to expire when it never connected.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass, field
 
-from chalicelib.models.media import CallerTurn, RunCaller
-from media.evalcaller.hearing import DeepgramHearing, Hearing, HearingFailed, TranscriptHearing
-from media.evalcaller.peer import WebCallPeer
-from media.evalcaller.persona import Persona, PersonaFailed
-from media.evalcaller.speech import CallerVoice, Registrar, SpeechFailed
+from chalicelib.models.media import CallEnded, RunCaller
+from media.controlplane import control_plane
+from media.evalcaller.persona import Persona
+from media.evalcaller.pipecaller import FORBIDDEN, CallerFailed, PipelineCaller
+from media.evalcaller.speech import Registrar
 from media.settings import get_media_settings
 
 log = logging.getLogger("voice.media.evalcaller")
 
-FIRST_WORDS_WAIT_S = 8.0  # the agent's greeting (or silence: then the caller starts)
-TURN_TIMEOUT_S = 30.0  # longest wait for the agent's reply before the caller goes on
-HANG_UP_AFTER_S = 1.0
 MAX_CALL_S = 900.0  # a caller never outlives EVAL_CALL_TIMEOUT_SECONDS' default
+
+
+def failure(exc: BaseException, connected: bool) -> CallerFailed | None:
+    """How a caller's exception ends its call: a provider of the caller's own down is ``provider_error``,
+    a socket that never opened ``failed_to_connect``, anything else ``error``. None: not the caller's
+    to end (its token was refused: another socket holds the call, or the token expired and the
+    control plane's expiry check ends it)."""
+    if isinstance(exc, CallerFailed):
+        return exc
+    if connected:
+        return CallerFailed("error", f"{type(exc).__name__}: {exc}")
+    if getattr(getattr(exc, "response", None), "status_code", None) == FORBIDDEN:  # websockets.InvalidStatus
+        return None
+    return CallerFailed("failed_to_connect", f"the call socket could not be opened: {type(exc).__name__}: {exc}")
 
 
 @dataclass
@@ -41,89 +55,51 @@ class CallerOutcome:
 @dataclass
 class EvalCaller:
     message: RunCaller
-    voice: CallerVoice
-    registrar: Registrar
-    peer: WebCallPeer
-    hearing: Hearing
-    outcome: CallerOutcome = field(default_factory=CallerOutcome)
+    caller: PipelineCaller
+    outcome: CallerOutcome
 
     @classmethod
     def for_message(cls, message: RunCaller) -> EvalCaller:
-        peer = WebCallPeer(message.websocket_url)
-        hearing: Hearing = TranscriptHearing(peer)
-        if get_media_settings().eval_caller_hearing == "deepgram":
-            hearing = DeepgramHearing(peer, message.org_id, message.call_id, message.language)
-        return cls(message, CallerVoice(message.org_id, message.voice, message.language, message.pace),
-                   Registrar.from_settings(), peer, hearing)
+        outcome = CallerOutcome()
+        caller = PipelineCaller(message, Registrar.from_settings(), outcome,
+                                hearing=get_media_settings().eval_caller_hearing)
+        return cls(message, caller, outcome)
 
     async def run(self) -> CallerOutcome:
+        failed: CallerFailed | None = None
+        error: str | None = None
+        state = self.caller.state
         try:
             await asyncio.wait_for(self._run(), MAX_CALL_S)
-        except (SpeechFailed, PersonaFailed, HearingFailed, OSError, TimeoutError) as exc:
-            self.outcome.end = f"error: {exc}"
-        except Exception as exc:  # noqa: BLE001 - the websockets handshake raises its own types; the call still ends
-            self.outcome.end = f"error: {type(exc).__name__}: {exc}"
-        finally:
-            if self.peer.end_reason is not None and self.outcome.end == "hung_up":
+        except TimeoutError:
+            if not state.connected:  # the socket's open timed out; else MAX_CALL_S passed: just hang up
+                failed = failure(TimeoutError("no answer"), connected=False)
+        except Exception as exc:  # noqa: BLE001 - websockets, aiohttp and openai raise their own types; every one ends the call
+            failed = failure(exc, connected=state.connected)
+            error = f"{type(exc).__name__}: {exc}"
+        try:
+            if failed is not None or error is not None:
+                self.outcome.end = f"error: {failed or error}"
+            if failed is not None:
+                await self._report(failed)  # before the hang-up, so the row gets this reason, not customer_hangup
+            elif state.end_reason is not None and self.outcome.end == "hung_up":
                 self.outcome.end = "agent_ended"
-            await self.hearing.close()
-            await self.peer.close()
+        finally:
+            await self.caller.close()
         log.info("eval caller on call %s: %s after %d lines", self.message.call_id, self.outcome.end,
                  len(self.outcome.said))
         return self.outcome
 
+    async def _report(self, failed: CallerFailed) -> None:
+        """End the call on the control plane with the caller's reason (nothing happens if it already ended)."""
+        log.warning("eval caller on call %s failed: %s", self.message.call_id, failed)
+        event = CallEnded(org_id=self.message.org_id, call_id=self.message.call_id, end_reason=failed.end_reason,
+                          error=f"simulated caller: {failed}")
+        try:
+            await asyncio.to_thread(control_plane().call_ended, event)
+        except Exception:  # noqa: BLE001 - the hang-up still ends the call (customer_hangup) or the token expires
+            log.exception("call %s: reporting the caller's failure failed", self.message.call_id)
+
     async def _run(self) -> None:
-        if self.message.instructions:  # only the persona listens to what the agent says
-            await self.hearing.start()
-        await self.peer.connect()
-        since = time.monotonic()
-        await self.peer.wait_agent_turn_end(since, FIRST_WORDS_WAIT_S)
-        if self.message.instructions:
-            await self._persona(self.message.instructions)
-        else:
-            await self._lines(self.message.lines or [])
-
-    async def _speak(self, text: str) -> float:
-        """Say ``text``; when its last frame was sent."""
-        pcm, words = await self.voice.render(text)
-        await self.registrar.register(self.message.call_id, words)
-        _, end = await self.peer.say(pcm)
-        self.outcome.said.append(" ".join(words))
-        return end
-
-    async def _persona(self, instructions: str) -> None:
-        persona = Persona(self.message.org_id, instructions, self.message.language)
-        for _ in range(self.message.max_turns):
-            if self.peer.closed.is_set():
-                return
-            reply = await persona.reply(await self.hearing.heard())
-            if reply.text:
-                end = await self._speak(reply.text)
-                if not reply.hang_up:
-                    await self.peer.wait_agent_turn_end(end, TURN_TIMEOUT_S)
-            if reply.hang_up:
-                if reply.text:  # let the goodbye be heard to its end (its trailing silence) before hanging up
-                    await asyncio.sleep(HANG_UP_AFTER_S)
-                self.outcome.end = "end_call"
-                return
-            if not reply.text:
-                return
-
-    async def _lines(self, lines: list[CallerTurn]) -> None:
-        since = time.monotonic()
-        for line in lines[:self.message.max_turns]:
-            if self.peer.closed.is_set():
-                return
-            if line.barge_in_after_ms is not None:
-                first = await self.peer.wait_agent_audio(since, TURN_TIMEOUT_S)
-                if first is not None:
-                    await asyncio.sleep(max(0.0, first + line.barge_in_after_ms / 1000 - time.monotonic()))
-            elif self.outcome.said:
-                await self.peer.wait_agent_turn_end(since, TURN_TIMEOUT_S)
-            await asyncio.sleep(line.pause_ms / 1000)
-            if line.dtmf:
-                log.info("call %s: DTMF %r skipped (a web call carries no DTMF)", self.message.call_id, line.dtmf)
-            if line.text.strip():
-                since = await self._speak(line.text)
-        if not self.peer.closed.is_set() and self.outcome.said:
-            await self.peer.wait_agent_turn_end(since, TURN_TIMEOUT_S)
+        m = self.message
+        await self.caller.run(Persona(m.instructions, m.language).system_prompt() if m.instructions else None)

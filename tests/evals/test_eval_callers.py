@@ -116,3 +116,52 @@ def test_a_fleet_that_takes_no_caller_fails_the_call_at_once(control, api, org, 
         draining.stop()
     [row], _ = CallRepository().list(org[0].id, limit=10)
     assert row.direction == "web" and row.status == "failed" and row.data["end_reason"] == "failed_to_connect"
+
+
+@pytest.fixture
+def two_media_tasks(aws, monkeypatch):
+    """Two real media tasks on one control port at two addresses behind one discovery name (like Cloud Map's
+    A records). The test calls' socket URL points at a port where nothing listens."""
+    import socket
+
+    from tests.media.conftest import ServerThread
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    _settings(monkeypatch, MEDIA_CONTROL_SECRET="callers-secret", CALL_TOKEN_SECRET="callers-token",
+              MEDIA_WS_URL=f"ws://127.0.0.1:{dead}/twilio/stream")
+    first = ServerThread(host="127.0.0.2").start()
+    second = ServerThread(host="127.0.0.3", port=first.port).start()
+    _settings(monkeypatch, MEDIA_CONTROL_SECRET="callers-secret", CALL_TOKEN_SECRET="callers-token",
+              MEDIA_WS_URL=f"ws://127.0.0.1:{dead}/twilio/stream", MEDIA_CONTROL_URL=f"http://media.local:{first.port}",
+              MEDIA_DISCOVERY_HOSTS="media.local=127.0.0.2,127.0.0.3")
+    yield first, second
+    first.stop()
+    second.stop()
+
+
+def test_a_full_media_task_refuses_the_caller_the_next_runs_it_and_a_dead_socket_fails_the_call_at_once(
+        two_media_tasks, api, org, monkeypatch):
+    import uuid
+    import zlib
+
+    from chalicelib.services.eval_caller import MediaCallers
+    from chalicelib.storage.calls import CallRepository
+    from tests.media.conftest import wait_for
+
+    full, free = two_media_tasks
+    full.media.max_calls = 0  # at capacity
+    # A call id the discovery order puts on the full task first (it rotates per call id, as DNS answers do).
+    call_id = next(str(u) for i in range(1, 100) if zlib.crc32(str(u := uuid.UUID(int=i)).encode()) % 2 == 0)
+    monkeypatch.setattr("chalicelib.services.web_calls.new_id", lambda: call_id)
+    agent = make_assistant(api)
+
+    assert MediaCallers().place(org[0].id, RUN_ID, 0, SCRIPTED, {"assistant_id": agent["id"]}) == call_id
+    assert (full.media.stats.refused_callers, free.media.stats.refused_callers) == (1, 0)
+    # The caller ran on the free task, found no socket at the call's URL and ended the call itself.
+    row = wait_for(lambda: (r := CallRepository().get(org[0].id, call_id)) is not None and r.status == "failed" and r,
+                   10)
+    assert row.data["end_reason"] == "failed_to_connect"
+    assert row.data["error"].startswith("simulated caller: the call socket could not be opened: ")
+    assert "Connect call failed" in row.data["error"]  # the transport's connection refused

@@ -22,7 +22,7 @@ OTHER_ORG = "22222222-2222-4222-8222-222222222222"
 class ServerThread:
     """uvicorn serving the media app in a background thread (its own event loop)."""
 
-    def __init__(self):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
         import uvicorn
 
         from media.pipeline.build import preload
@@ -30,8 +30,9 @@ class ServerThread:
 
         preload()
 
+        self.host = host
         self.media = MediaServer()
-        config = uvicorn.Config(create_app(self.media), host="127.0.0.1", port=0, log_level="warning",
+        config = uvicorn.Config(create_app(self.media), host=host, port=port, log_level="warning",
                                 lifespan="off", ws="websockets", ws_per_message_deflate=False)
         self.server = uvicorn.Server(config)
         # uvicorn (>= 0.29) listens to signals only on the main thread: this server runs in a worker thread
@@ -50,11 +51,11 @@ class ServerThread:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/twilio/stream"
+        return f"ws://{self.host}:{self.port}/twilio/stream"
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def stop(self) -> None:
         self.server.should_exit = True

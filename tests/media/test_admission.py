@@ -30,7 +30,8 @@ def test_at_capacity_readiness_is_503_prepare_is_refused_and_extra_streams_are_c
     live_id, live_token = stack.call(ASSISTANT)
     waiting_id, waiting_token = stack.call(ASSISTANT)
     url = stack.media.http_url
-    assert _get(url + "/readyz") == (200, {"status": "ok", "active_calls": 0, "reserved": 0, "max_calls": 1})
+    assert _get(url + "/readyz") == (200, {"status": "ok", "active_calls": 0, "callers": 0, "reserved": 0,
+                                           "max_calls": 1})
 
     async def scenario():
         c = stack.caller(live_id, live_token)
@@ -53,7 +54,7 @@ def test_at_capacity_readiness_is_503_prepare_is_refused_and_extra_streams_are_c
 
     ready, health, refused, code = asyncio.run(scenario())
     # The load balancer's readiness check says "no more"; liveness stays fine (the task is not broken).
-    assert ready == (503, {"status": "full", "active_calls": 1, "reserved": 0, "max_calls": 1})
+    assert ready == (503, {"status": "full", "active_calls": 1, "callers": 0, "reserved": 0, "max_calls": 1})
     assert health == (200, {"status": "ok", "active_calls": 1})
     # Ring-time admission refused in the contract's error shape: the control plane asks another task.
     assert refused == (503, {"error": "capacity_exceeded", "message": "This media task is at capacity or draining."})
