@@ -121,6 +121,7 @@ class Turn:
     barge_in: bool = False
     speech_start: float | None = None  # monotonic: first voiced frame sent
     speech_end: float | None = None  # monotonic: last voiced frame sent
+    audio_ms: float | None = None  # length of the audio this turn sends (speech and its pauses)
     agent_first_media_at: float | None = None
     agent_last_media_at: float | None = None
     agent_audio_bytes: int = 0
@@ -385,6 +386,7 @@ class SimulatedCaller:
             # One registration per stretch of speech: the STT fakes take one per speech onset.
             await asyncio.to_thread(self.registry.register, self.call_id, spoken, True)
         speech = await asyncio.to_thread(self._synthesize, text)
+        turn.audio_ms = audio.duration_ms(speech)
         done = asyncio.get_running_loop().create_future()
 
         def started(at: float) -> None:

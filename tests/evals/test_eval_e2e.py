@@ -97,7 +97,7 @@ def test_persona_and_scripted_scenarios_run_in_one_suite_with_the_personas_repli
 
     [spoken] = [r for r in sandbox.book.results.values() if r.get("call_id") == hours["call_id"]]
     first = spoken["turns"][0]
-    sent_ms = (first["speech_end"] - first["speech_start"]) * 1000
+    # Audio length, not the wall-clock time of sending it (that stretches on a loaded machine).
     expected = audio.duration_ms(audio.speak("What are your opening hours?", "en-us+f3", speed=0.6))
-    assert abs(sent_ms - expected) < 150 and expected > 1.4 * audio.duration_ms(audio.speak(
+    assert first["audio_ms"] == expected and first["speech_end"] is not None and expected > 1.4 * audio.duration_ms(audio.speak(
         "What are your opening hours?", "en-us+f3"))
