@@ -19,9 +19,12 @@ from tests.media.test_server_ops import _get
 SECRET = "test-control-secret"
 
 
-async def _release(base: str, call_id: str, org_id: str = ORG, *, secret: str = SECRET) -> tuple[int, dict]:
-    """POST a signed ``ReleasePreparation``, as another media task sends it."""
-    body = json.dumps({"version": 1, "call_id": call_id, "org_id": org_id}).encode()
+async def _release(base: str, call_id: str, org_id: str | None = ORG, *, secret: str = SECRET) -> tuple[int, dict]:
+    """POST a signed ``ReleasePreparation``, as another media task sends it (no ``org_id``: a bad body)."""
+    message: dict[str, object] = {"version": 1, "call_id": call_id}
+    if org_id is not None:
+        message["org_id"] = org_id
+    body = json.dumps(message).encode()
     ts = str(int(time.time()))
     headers = {"X-Control-Timestamp": ts, "X-Control-Signature": sign_control(secret, ts, body),
                "Content-Type": "application/json"}
@@ -103,20 +106,22 @@ def test_stream_on_the_preparing_task_sends_no_release(stack, monkeypatch):
     assert row.data["control_url"] == stack.media.http_url and released == []
 
 
-def test_release_is_signed_scoped_to_the_org_and_404_for_an_unknown_call(stack, monkeypatch):
+def test_release_is_signed_validated_scoped_to_the_org_and_404_for_an_unknown_call(stack, monkeypatch):
     call_id, _ = stack.call(ASSISTANT)
     _admit_on(stack, monkeypatch, call_id)
     base = stack.media.http_url
 
     async def scenario() -> list[tuple[int, dict]]:
         return [await _release(base, call_id, secret="wrong-secret"),
+                await _release(base, call_id, None),
                 await _release(base, call_id, OTHER_ORG),
                 await _release(base, "44444444-4444-4444-8444-444444444444"),
                 await _release(base, call_id),
                 await _release(base, call_id)]
 
-    bad_sig, other_org, unknown, released, again = asyncio.run(scenario())
+    bad_sig, bad_body, other_org, unknown, released, again = asyncio.run(scenario())
     assert bad_sig == (401, {"error": "unauthorized", "message": "Bad control signature."})
+    assert bad_body == (400, {"error": "invalid_request", "message": "org_id: Field required"})
     assert other_org[0] == 404 and other_org[1]["error"] == "not_found"  # another org's call is not seen
     assert unknown[0] == 404 and unknown[1]["error"] == "not_found"
     assert released == (200, {"success": True, "status": "released"})
