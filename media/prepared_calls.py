@@ -31,6 +31,8 @@ class PreparedCalls:
         self._ready: dict[str, Prepared] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         self._closing: set[asyncio.Task[None]] = set()  # warm-ups being closed (strong refs until done)
+        self._orgs: dict[str, str] = {}  # org of each preparation still running (release checks it)
+        self._released: set[str] = set()  # running preparations whose stream went to another task
 
     def __contains__(self, call_id: object) -> bool:
         """Prepared, with everything prepare started done (a stream may take it before that)."""
@@ -47,7 +49,8 @@ class PreparedCalls:
         """Calls admitted at ring time whose stream has not started here: being prepared, or prepared
         within the ring window (this task cannot see a stream that went to another one)."""
         now = time.monotonic()
-        return len(self._running) + sum(1 for p in self._ready.values() if now - p.created < RESERVATION_SECONDS)
+        running = sum(1 for call_id in self._running if call_id not in self._released)
+        return running + sum(1 for p in self._ready.values() if now - p.created < RESERVATION_SECONDS)
 
     def known(self, call_id: str) -> bool:
         """Prepared or being prepared."""
@@ -55,14 +58,30 @@ class PreparedCalls:
 
     def start(self, org_id: str, call_id: str, is_live: LiveCheck) -> None:
         """Prepare the call in the background."""
+        self._orgs[call_id] = org_id
         self._running[call_id] = asyncio.create_task(self._prepare(org_id, call_id, is_live))
+
+    def release(self, call_id: str, org_id: str) -> bool:
+        """The call's stream started on another task: drop its preparation here (closing its warm sockets),
+        which frees the reservation now instead of at the end of the ring window. False when this task has
+        no preparation of that org's call."""
+        prepared = self._ready.get(call_id)
+        if prepared is not None and prepared.plan.org_id == org_id:
+            if prepared.expiry is not None:
+                prepared.expiry.cancel()
+            self._expire(call_id, prepared)
+            return True
+        if call_id in self._running and self._orgs.get(call_id) == org_id:
+            self._released.add(call_id)  # discarded as soon as it finishes (its sockets are still opening)
+            return True
+        return False
 
     async def _prepare(self, org_id: str, call_id: str, is_live: LiveCheck) -> None:
         try:
             prepared = await prepare(org_id, call_id)
             if prepared is None:
                 return
-            if is_live(call_id):  # the stream gave up waiting for us: nothing will adopt these
+            if is_live(call_id) or call_id in self._released:  # nothing will adopt these
                 self._discard(prepared)
                 return
             self._ready[call_id] = prepared
@@ -76,6 +95,8 @@ class PreparedCalls:
             log.exception("prepare failed for %s", call_id)
         finally:
             self._running.pop(call_id, None)
+            self._orgs.pop(call_id, None)
+            self._released.discard(call_id)
 
     async def take(self, call_id: str, org_id: str) -> Prepared | None:
         """The call's preparation for its stream (waiting briefly for one in flight), or None."""

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from chalicelib.models.media import AmdVerdict, CommandEnvelope, PrepareCall, RunCaller
+from chalicelib.models.media import AmdVerdict, CommandEnvelope, PrepareCall, ReleasePreparation, RunCaller
 from chalicelib.security import verify_call_token, verify_control, verify_socket_token
 from chalicelib.settings import SettingsRefused, get_settings
 from media.call.session import CallSession
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("voice.media.server")
 
-M = TypeVar("M", CommandEnvelope, PrepareCall, RunCaller)
+M = TypeVar("M", CommandEnvelope, PrepareCall, ReleasePreparation, RunCaller)
 
 PENDING_AMD_MAX_AGE_SECONDS = 300.0
 COMMAND_READY_WAIT_SECONDS = 3.0  # a command for a stream that just connected waits for its pipeline
@@ -291,6 +291,15 @@ class MediaServer:
         self.prepared.start(message.org_id, message.call_id, self.sessions.__contains__)
         return JSONResponse({"success": True, "status": "preparing"}, status_code=202)
 
+    async def release(self, request: Request) -> JSONResponse:
+        """The call's stream started on another task: drop this task's ring-time preparation of it."""
+        message = await self._verified(request, ReleasePreparation)
+        if isinstance(message, JSONResponse):
+            return message
+        if not self.prepared.release(message.call_id, message.org_id):
+            return _error(404, "not_found", f"Call {message.call_id} is not prepared here.")
+        return JSONResponse({"success": True, "status": "released"})
+
     async def caller(self, request: Request) -> JSONResponse:
         """Run an eval's simulated caller on a web call's socket (``media.evalcaller``), in the background."""
         message = await self._verified(request, RunCaller)
@@ -355,6 +364,7 @@ def create_app(server: MediaServer | None = None, *, public: bool = True, contro
     if control:
         routes += [Route("/calls/{call_id}/control", server.control, methods=["POST"]),
                    Route("/calls/{call_id}/prepare", server.prepare, methods=["POST"]),
+                   Route("/calls/{call_id}/release", server.release, methods=["POST"]),
                    Route("/calls/{call_id}/caller", server.caller, methods=["POST"])]
         if not public:  # where other tasks relay their listeners of this task's calls
             routes += [WebSocketRoute("/monitor/{call_id}", server.monitor)]

@@ -3,7 +3,8 @@
 Control plane -> media (HTTP, signed with MEDIA_CONTROL_SECRET; ``chalicelib.services.media_client``):
 ``PrepareCall`` to ``POST /calls/{id}/prepare``, ``CommandEnvelope`` to ``POST /calls/{id}/control``,
 answered with ``CommandResult``; ``RunCaller`` to ``POST /calls/{id}/caller`` (an eval's simulated
-caller on the web call's socket, docs/evals.md).
+caller on the web call's socket, docs/evals.md). Media -> media on the same control listener and
+signing: ``ReleasePreparation`` to ``POST /calls/{id}/release`` (the stream went to another task).
 
 Media -> control plane (in process, through ``chalicelib.services.media_gateway``, which the media
 service reaches only through its port ``media.controlplane``): ``CallSetup`` (what a call needs to
@@ -49,6 +50,13 @@ MediaCommand = Annotated[
 
 class PrepareCall(MediaMessage):
     """Ring-time warm-up of a call about to be answered."""
+
+    call_id: str
+    org_id: str
+
+
+class ReleasePreparation(MediaMessage):
+    """Media -> media: the call's stream started on another task; drop its ring-time preparation here."""
 
     call_id: str
     org_id: str

@@ -5,6 +5,8 @@ Wire contract (docs/calls.md): ``POST {base}/calls/{call_id}/control`` with a ``
 name resolves to until one admits the call, ``admit``), both as JSON with headers
 ``X-Control-Timestamp`` (unix seconds) and ``X-Control-Signature`` (hex HMAC-SHA256 of
 ``"<timestamp>." + body`` keyed with MEDIA_CONTROL_SECRET). The media task answers a ``CommandResult``.
+A media task sends ``POST {prepared_by}/calls/{call_id}/release`` (a ``ReleasePreparation``, same signing)
+to the task that prepared a call whose stream it got (``media.release``).
 ``POST {MEDIA_CONTROL_URL}/calls/{call_id}/caller`` with a ``RunCaller`` starts an eval's simulated
 caller on a web call (``start_caller``: the first task that accepts it runs it).
 """
@@ -24,7 +26,7 @@ from chalicelib.models.media import CommandEnvelope, CommandResult, MediaCommand
 from chalicelib.security import sign_control
 from chalicelib.services.media_discovery import media_tasks
 from chalicelib.settings import get_settings
-from chalicelib.storage.calls import Call
+from chalicelib.storage.calls import Call, CallRepository
 
 if TYPE_CHECKING:
     import requests
@@ -109,7 +111,9 @@ def admit(org_id: str, call_id: str) -> Admission:
 
     A task at capacity answers 503 ``capacity_exceeded`` and the next one is asked. FULL only when at
     least one task answered so and none accepted; a fleet that cannot be reached at all leaves the call
-    to go ahead unprepared (prepare stays best effort, 300 ms per task)."""
+    to go ahead unprepared (prepare stays best effort, 300 ms per task). The accepting task's control
+    address is recorded on the row (``prepared_by``): the task that gets the stream, if another, tells
+    it to release its reservation (docs/media.md, "Greeting store")."""
     import requests
 
     full = False
@@ -121,6 +125,7 @@ def admit(org_id: str, call_id: str) -> Admission:
             log.info("prepare for call %s at %s skipped: %s", call_id, task.base_url, type(exc).__name__)
             continue
         if resp.status_code < 300:
+            CallRepository().update_data(org_id, call_id, {"prepared_by": task.base_url})
             return Admission.ADMITTED
         if resp.status_code == 503 and _result(resp).error == "capacity_exceeded":
             full = True

@@ -25,6 +25,7 @@ from media.providers.factory import build_services
 from media.providers.greeting import greeting_fingerprint
 from media.providers.greeting_cache import greeting_cache
 from media.providers.keys import resolve_keys
+from media.release import release_elsewhere
 
 log = logging.getLogger("voice.media.session")
 
@@ -68,6 +69,8 @@ class CallSession(CallCore):
                                              stored_greeting(self.org_id, self.call_id))
         if setup is None:
             return None, None
+        # Prepared at ring time by another task (or not at all): free that task's reservation now.
+        release_elsewhere(setup.data.get("prepared_by"), self.control_url, self.org_id, self.call_id)
         plan = build_plan(self.org_id, self.call_id, setup.direction, setup.data)
         audio = greeting_for(plan, stored)
         if audio is None:

@@ -7,6 +7,7 @@ import contextlib
 
 import pytest
 
+from chalicelib.storage.calls import CallRepository
 from tests.calls.conftest import PUBLIC_BASE, FakeControlServer, make_assistant, make_number, status_of
 
 VOICE_URL = PUBLIC_BASE + "/twilio/voice"
@@ -47,6 +48,13 @@ def test_a_full_task_refuses_prepare_and_the_next_task_admits_the_call(api, setu
         assert r.status_code == 200, r.body
         placed.append(r.data["call_id"])
     assert [p["call_id"] for p in free.prepared] == placed  # every call admitted by the task with room
+    # The row names the task that accepted (its address, not the service name): a task that gets the
+    # stream instead tells that one to release the reservation (docs/media.md, "Greeting store").
+    org_id = status_of(api, placed[0])["org_id"]
+    rows = [CallRepository().get(org_id, c) for c in placed]
+    assert {row.data["prepared_by"] for row in rows if row is not None} == {f"http://127.0.0.3:{port}"}
+    assert None not in rows
+    assert "prepared_by" not in status_of(api, placed[0])  # an internal address, never returned
     asked_full = [r for r in full.requests if r.path.endswith("/prepare")]
     assert 0 < len(asked_full) < 6  # asked first for some calls, refused them
     # Requests name the service, not the address (virtual-host routing works like DNS would).
