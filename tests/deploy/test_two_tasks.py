@@ -155,7 +155,7 @@ def test_a_call_through_two_tasks_behind_the_balancer(deploy_run):
     # preparer that did not get the stream was told to release it (docs/media.md, "Greeting store").
     other = tasks[1 - tasks.index(holder)]
     _wait("the other task free", lambda: _http("GET", f"{other}/readyz")[:2] == (
-        200, {"status": "ok", "active_calls": 0, "reserved": 0, "max_calls": 1}), timeout=5)
+        200, {"status": "ok", "active_calls": 0, "callers": 0, "reserved": 0, "max_calls": 1}), timeout=5)
 
     # Commands interrupt what the agent is saying (the transcript keeps what was heard): let the greeting
     # and the said line play out first (their length is the sandbox TTS's own espeak-ng audio).

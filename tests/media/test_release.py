@@ -51,7 +51,7 @@ def test_stream_on_another_task_releases_the_preparing_tasks_reservation_and_war
         # Admission recorded which task accepted the prepare (never returned by the API: not a public key).
         assert stack.row(call_id).data["prepared_by"] == preparer.http_url
         assert _get(preparer.http_url + "/readyz") == (
-            503, {"status": "full", "active_calls": 0, "reserved": 1, "max_calls": 1})
+            503, {"status": "full", "active_calls": 0, "callers": 0, "reserved": 1, "max_calls": 1})
         ring_time_stt = stack.deepgram.sessions[0]  # the preparer's warm socket
 
         receiving = Stack(other, stack.deepgram, stack.openai, stack.tts, stack.twilio, stack.hooks)
@@ -72,7 +72,7 @@ def test_stream_on_another_task_releases_the_preparing_tasks_reservation_and_war
             return ready, holder, closed
 
         ready, holder, closed = asyncio.run(stream_on_other_task())
-        assert ready == (200, {"status": "ok", "active_calls": 0, "reserved": 0, "max_calls": 1})
+        assert ready == (200, {"status": "ok", "active_calls": 0, "callers": 0, "reserved": 0, "max_calls": 1})
         assert holder[1]["active_calls"] == 1  # the call was still live there
         assert call_id not in preparer.media.prepared
         # The preparer's warm Deepgram socket was closed cleanly, having carried no audio.
