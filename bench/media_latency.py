@@ -453,6 +453,9 @@ class Bench:
 
     def spawn_bot(self, argv: list[str], port: int) -> subprocess.Popen:
         env = dict(self.env, MEDIA_PORT=str(port), MEDIA_HOST="127.0.0.1")
+        # The bench's callers sign no upgrade and every bench call ends with the caller's stop (no Twilio REST
+        # call from the bot): without the auth token the media server does not refuse to start unsigned.
+        env.pop("TWILIO_AUTH_TOKEN", None)
         log = os.environ.get("BENCH_BOT_LOG")
         out = open(log, "a") if log else subprocess.DEVNULL  # noqa: SIM115 - a file or devnull, never a pipe
         proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=out, stderr=out, preexec_fn=pinned({BOT_CORE}))  # noqa: S603 - argv built here: this interpreter and repo modules
@@ -461,7 +464,7 @@ class Bench:
             raise RuntimeError(f"{argv} did not start")
         return proc
 
-    def new_call(self, marker: str) -> tuple[str, str, str]:
+    def new_call(self, marker: str, **config_extra: object) -> tuple[str, str, str]:
         from chalicelib.security import make_call_token
         from chalicelib.settings import get_settings
         from chalicelib.storage.calls import Call, CallRepository
@@ -473,7 +476,7 @@ class Bench:
                   "stt_config": {"provider": "deepgram", "model": "nova-3", "language": "en"},
                   "llm_config": {"provider": "openai", "model": "gpt-4o-mini",
                                  "messages": [{"role": "system", "content": f"You are Acme's agent. {marker}"}]},
-                  "tts_config": {"provider": "elevenlabs", "voice_id": "voice-1"}}
+                  "tts_config": {"provider": "elevenlabs", "voice_id": "voice-1"}, **config_extra}
         now = now_iso()
         CallRepository().create(Call(ORG, call_id, "queued", "outbound", now, now, sid, data={"config": config}))
         tw = self.tw

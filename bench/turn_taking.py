@@ -83,8 +83,9 @@ async def first_audio(c, after: float, within_s: float) -> float | None:
 class Scenarios:
     """One bot under test: each scenario is one fresh call from the simulated caller."""
 
-    def __init__(self, bench, url: str, port: int, ours: bool):
+    def __init__(self, bench, url: str, port: int, ours: bool, config: dict | None = None):
         self.bench, self.url, self.port, self.ours = bench, url, port, ours
+        self.config = config or {}  # assistant settings for our calls (e.g. a stop_speaking_plan)
 
     async def _call(self, ring_s: float | None = None):
         from media_latency import ORG, prepare
@@ -93,7 +94,7 @@ class Scenarios:
         from sandbox.registry import RemoteRegistry
 
         if self.ours:
-            cid, tok, sid = self.bench.new_call(uuid.uuid4().hex[:8])
+            cid, tok, sid = self.bench.new_call(uuid.uuid4().hex[:8], **self.config)
         else:
             cid, tok, sid = str(uuid.uuid4()), "x", "CA" + uuid.uuid4().hex
         if ring_s is not None and self.ours:
@@ -183,7 +184,8 @@ def run_bot(bench, ours: bool, args) -> dict:
             else [sys.executable, str(ROOT / "bench" / "media_latency.py"), "--serve-stock", str(port)])
     proc = bench.spawn_bot(argv, port)
     url = f"ws://127.0.0.1:{port}/twilio/stream"
-    sc = Scenarios(bench, url, port, ours)
+    plan = {"stop_speaking_plan": {"voice_seconds": args.voice_seconds}} if args.voice_seconds else {}
+    sc = Scenarios(bench, url, port, ours, plan)
     row: dict = {}
     name = "ours" if ours else "stock"
     try:
@@ -291,6 +293,8 @@ def main() -> int:
     parser.add_argument("--skip-stock", action="store_true", help="do not run the stock Pipecat bot")
     parser.add_argument("--barge-only", action="store_true",
                         help="only the interruption cells: backchannels, the wordless sound, barge-in")
+    parser.add_argument("--voice-seconds", type=float, default=None,
+                        help="our assistant's stop_speaking_plan.voice_seconds (default: the assistant default, 0.2)")
     args = parser.parse_args()
     args.calls, args.words, args.greetings, args.level = (2, 1, 1, 5) if args.quick else (5, 3, 3, 25)
 
