@@ -109,9 +109,11 @@ def test_tools_sync_slow_async_dtmf_and_end_call(stack):
         c = stack.caller(call_id, token)
         await c.connect()
         await c.wait_agent_turn(c.log.started_at, timeout=10)
-        for line in ("What is the weather in Paris?", "Where is my order?", "Please notify me."):
+        # The slow tool's answer comes ~1.2 s after its filler ends: wait longer than that before speaking on.
+        for line, quiet in (("What is the weather in Paris?", 1.0), ("Where is my order?", 2.0),
+                            ("Please notify me.", 1.0)):
             end = await c.speak(line)
-            await c.wait_agent_turn(end, quiet=1.0)
+            await c.wait_agent_turn(end, quiet=quiet)
         for digit in "42#":
             await c.dtmf(digit)
         await c.wait_agent_turn(c.log.media[-1].at + 0.01, quiet=1.0)
