@@ -52,6 +52,7 @@ class Interruptions:
         self.holds = 0
         self.resumed_silent = 0  # holds that got no words in time (false interruptions)
         self.resumed_backchannel = 0
+        self.cuts = 0  # confirmed interruptions (held or not)
 
     @property
     def holding(self) -> bool:
@@ -89,6 +90,7 @@ class Interruptions:
     async def confirm(self) -> None:
         """A real interruption: cancel the reply (Twilio ``clear``; the held audio is dropped)."""
         self._cancel_backoff()
+        self.cuts += 1
         self.s.on_barge_in()
         await self._proc.broadcast_interruption()
 
@@ -113,3 +115,8 @@ class Interruptions:
 
     def cancel(self) -> None:
         self._cancel_backoff()
+
+    def figures(self) -> dict[str, int]:
+        """The call's counts, for its latency report."""
+        return {"held": self.holds, "resumed_after_backchannel": self.resumed_backchannel,
+                "resumed_without_words": self.resumed_silent, "cut": self.cuts}

@@ -60,6 +60,8 @@ def test_a_real_interruption_stops_the_agent_before_the_clear_and_is_answered(st
     heard = (c.log.heard_until[0] - reply_at) / (audio.duration_ms(audio.speak(LONG)) / 1000)
     assert abs(len(partial) / len(LONG) - heard) < 0.1, (heard, partial)
     assert row.data["latency"]["turns"][0]["interrupted"] is True
+    assert row.data["latency"]["interruptions"] == {"held": 1, "resumed_after_backchannel": 0,
+                                                    "resumed_without_words": 0, "cut": 1}
 
 
 def test_a_sound_without_words_pauses_the_agent_which_then_goes_on(stack):
@@ -78,6 +80,8 @@ def test_a_sound_without_words_pauses_the_agent_which_then_goes_on(stack):
     row = stack.wait_ended(call_id)
     assert not c.log.clears
     # The agent paused (held its audio) around the sound, then went on: one gap, and all of the reply arrived.
+    assert row.data["latency"]["interruptions"] == {"held": 1, "resumed_after_backchannel": 0,
+                                                    "resumed_without_words": 1, "cut": 0}, c.log.gaps
     assert [gap for gap in c.log.gaps if reply_at < gap[0] and gap[1] > sound_end - 0.4], c.log.gaps
     assert _reply_audio_seconds(c, reply_at) >= audio.duration_ms(audio.speak(LONG)) / 1000 * 0.97
     said = [m["content"] for m in row.data["messages"] if m["role"] == "assistant"]
@@ -108,3 +112,5 @@ def test_a_backchannel_resumes_the_held_reply_without_a_clear(stack):
     assert said[-1] == LONG
     assert [m["content"] for m in row.data["messages"] if m["role"] == "user"] == [ASK]
     assert row.data.get("backchannels") == ["yeah", "Okay."]
+    assert row.data["latency"]["interruptions"] == {"held": 2, "resumed_after_backchannel": 2,
+                                                    "resumed_without_words": 0, "cut": 0}
