@@ -2,13 +2,18 @@
 PY := .venv/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: dev test test-fast test-integration test-e2e test-infra bootstrap lint bench synth clean
+.PHONY: dev dev-aws test test-fast test-integration test-e2e test-infra bootstrap lint bench synth clean
 
 bootstrap:
 	@bash scripts/bootstrap.sh
 
 dev: bootstrap
 	$(PY) -m devstack
+
+# The deploy-shaped run: the stack's topology (2 media tasks behind HAProxy, Cloud Map stand-in, control
+# ports) from infra/config.py on the local stand-ins (docs/deploy.md, "The deploy-shaped local run").
+dev-aws: bootstrap
+	$(PY) -m devstack.deploy_shape
 
 # make lint first, then the whole suite even when lint failed (both results are worth seeing);
 # the exit status is a failure when either failed.

@@ -453,9 +453,12 @@ class Bench:
 
     def spawn_bot(self, argv: list[str], port: int) -> subprocess.Popen:
         env = dict(self.env, MEDIA_PORT=str(port), MEDIA_HOST="127.0.0.1")
-        # The bench's callers sign no upgrade and every bench call ends with the caller's stop (no Twilio REST
-        # call from the bot): without the auth token the media server does not refuse to start unsigned.
-        env.pop("TWILIO_AUTH_TOKEN", None)
+        if argv[-1] == "media.server":
+            # With Twilio credentials our service requires MEDIA_PUBLIC_WS_URL and checks every upgrade's
+            # X-Twilio-Signature, which the measuring callers do not send; the callers hang up themselves,
+            # so the bot never needs to call Twilio.
+            for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
+                env.pop(name, None)
         log = os.environ.get("BENCH_BOT_LOG")
         out = open(log, "a") if log else subprocess.DEVNULL  # noqa: SIM115 - a file or devnull, never a pipe
         proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=out, stderr=out, preexec_fn=pinned({BOT_CORE}))  # noqa: S603 - argv built here: this interpreter and repo modules

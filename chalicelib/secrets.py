@@ -21,6 +21,14 @@ log = logging.getLogger("voice.secrets")
 STRING_SECRETS = {"CALL_TOKEN_SECRET_ARN": "CALL_TOKEN_SECRET", "MEDIA_CONTROL_SECRET_ARN": "MEDIA_CONTROL_SECRET"}
 # Secret holding JSON -> {json key: the setting's variable}.
 JSON_SECRETS = {"TWILIO_SECRET_ARN": {"account_sid": "TWILIO_ACCOUNT_SID", "auth_token": "TWILIO_AUTH_TOKEN"}}
+# The platform provider keys (JSON by provider), read per lookup by ``chalicelib.services.byok``.
+PLATFORM_KEYS_SECRET_ARN = "PLATFORM_KEYS_SECRET_ARN"  # noqa: S105 - a variable name, not a secret
+# Every variable naming a secret, and the setting variables each one supplies.
+SECRET_ARN_VARIABLES: dict[str, tuple[str, ...]] = {
+    **{arn: (variable,) for arn, variable in STRING_SECRETS.items()},
+    **{arn: tuple(keys.values()) for arn, keys in JSON_SECRETS.items()},
+    PLATFORM_KEYS_SECRET_ARN: (),
+}
 
 
 def deployment_secrets(env: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -1,18 +1,25 @@
-"""Deployment settings: one typed model read from the environment, validated once, cached.
+"""Deployment settings of the control plane: one pydantic-settings model, validated once, cached.
 
-Nothing here talks to AWS. Secrets that live in Secrets Manager on AWS are read lazily by
-``chalicelib.secrets``; locally they come from the environment.
+Every process that runs chalicelib code reads it: the API Lambda, the workflow-task and queue Lambdas (the
+stack gives all Chalice functions one environment, so one model serves them) and the media service (which
+adds ``media.settings.MediaSettings``). Each field is read from its upper-case name; the CDK stack sets the
+same names, and ``tests/infra/test_settings_contract.py`` fails when the stack sets a variable no model
+declares or leaves out a field marked ``deployed()`` (its default is a local-development value).
+
+Nothing here talks to AWS at import. Secrets that live in Secrets Manager on AWS (named by ``*_SECRET_ARN``)
+fill in their plain variables when the settings are first built (``chalicelib.secrets``); locally they come
+from the environment.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
-
-from chalicelib.aws import aws_region
+from pydantic import AliasChoices, BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 # Every DynamoDB table the platform uses, by logical name. Physical name = TABLE_PREFIX + name,
 # unless TABLE_<NAME> overrides it (CDK passes the generated names that way).
@@ -49,16 +56,34 @@ def table_name(logical: str) -> str:
     return os.environ.get("TABLE_PREFIX", "voice-dev-") + logical
 
 
-class Settings(BaseModel):
-    stage: str = "dev"
-    region: str = "us-east-1"
+def deployed(default: Any = None, **kwargs: Any) -> Any:
+    """A field every deployment sets (its default only suits local development): ``Field`` plus the mark
+    ``deployed_fields`` reads."""
+    return Field(default=default, json_schema_extra={"deployed": True}, **kwargs)
+
+
+def deployed_fields(model: type[BaseModel]) -> list[str]:
+    """The fields of a settings model that every deployment must set."""
+    return [name for name, field in model.model_fields.items()
+            if isinstance(field.json_schema_extra, Mapping) and field.json_schema_extra.get("deployed")]
+
+
+class Settings(BaseSettings):
+    """Environment of a control-plane process (names are the upper-case field names)."""
+
+    # Empty variables count as unset (``KMS_KEY_ID=`` means no key, not an empty key id).
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, env_ignore_empty=True, frozen=True)
+
+    stage: str = deployed("dev")
+    # boto3's own variables (the Lambda runtime sets AWS_REGION).
+    region: str = Field(default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
     rate_limit_per_minute: int = Field(default=100, ge=1)
     control_rate_limit_per_minute: int = Field(default=10, ge=1)
     # Public base URL of the API deployment (no trailing slash, no /api/v1), e.g.
     # https://abc.execute-api.eu-west-1.amazonaws.com/api. Twilio callbacks are built from it.
-    public_base_url: str = "http://127.0.0.1:8000"
+    public_base_url: str = deployed("http://127.0.0.1:8000")
     # wss:// URL of the media service's Twilio stream endpoint.
-    media_ws_url: str = "ws://127.0.0.1:8765/twilio/stream"
+    media_ws_url: str = deployed("ws://127.0.0.1:8765/twilio/stream")
     billing_enforcement: bool = False
     # Let webhooks, tools and assistant-request URLs reach loopback/private addresses (local development
     # only: the dev stack's receiver). Off, such URLs are refused at input and again at connect time.
@@ -66,22 +91,22 @@ class Settings(BaseModel):
     currency: str = "EUR"
     price_per_minute: float = 0.10
     default_minutes_balance: float = 0.0
-    kms_key_id: str | None = None
+    kms_key_id: str | None = deployed()
     # Used instead of KMS when no key id is configured (local development only).
     local_secret_key: str = "local-dev-secret-key-change-me"  # noqa: S105 - local-only default, set on AWS
-    call_token_secret: str = "local-call-token-secret"  # noqa: S105 - local-only default, set on AWS
-    media_control_secret: str = "local-media-control-secret"  # noqa: S105 - local-only default, set on AWS
-    twilio_account_sid: str | None = None
-    twilio_auth_token: str | None = None
+    call_token_secret: str = deployed("local-call-token-secret")  # local-only default, set on AWS
+    media_control_secret: str = deployed("local-media-control-secret")  # local-only default, set on AWS
+    twilio_account_sid: str | None = deployed()
+    twilio_auth_token: str | None = deployed()
     twilio_api_url: str | None = None
-    webhook_queue_url: str | None = None
-    call_analysis_state_machine_arn: str | None = None
-    campaign_state_machine_arn: str | None = None
-    eval_state_machine_arn: str | None = None
+    webhook_queue_url: str | None = deployed()
+    call_analysis_state_machine_arn: str | None = deployed()
+    campaign_state_machine_arn: str | None = deployed()
+    eval_state_machine_arn: str | None = deployed()
     log_caller_numbers: bool = True
     # Internal URL of the media service's control endpoint used before a call has an owner
     # (ring-time warm-up); after the stream connects the call row names the owning process.
-    media_control_url: str | None = None
+    media_control_url: str | None = deployed()
     # Local stand-in for Cloud Map's DNS: "name=addr,addr;name2=addr" answers for MEDIA_CONTROL_URL's host
     # (on AWS unset: the name resolves through DNS, one A record per media task).
     media_discovery_hosts: str | None = None
@@ -116,6 +141,9 @@ class Settings(BaseModel):
     # dev stack; unset = no simulated-caller backend), the judge (``llm``, or ``sandbox``: the
     # deterministic one), and how long a scenario's call may take before it counts as failed.
     sandbox_control_url: str | None = None
+    # ``auto``: scripted lines through the sandbox (above) when it is set, everything else (personas; any
+    # scenario on AWS) through a media task's caller on a web call; ``media``/``sandbox`` force one.
+    eval_caller_backend: Literal["auto", "media", "sandbox"] = "auto"
     eval_judge: Literal["llm", "sandbox"] = "llm"
     eval_call_timeout_seconds: int = Field(default=900, ge=1)
     # One poll task waits this long for the call to end before handing back to the state machine
@@ -123,74 +151,70 @@ class Settings(BaseModel):
     eval_poll_seconds: int = Field(default=60, ge=1, le=840)
     recording_url_expiry_seconds: int = Field(default=3600, ge=60, le=604800)
     recording_webhook_url_expiry_seconds: int = Field(default=21600, ge=60, le=604800)
+    # Set by the Lambda runtime, not the stack: this process is a deployed function.
+    aws_lambda_function_name: str | None = None
+
+    def deployment_problem(self) -> str | None:
+        """Why a deployed function must not run with these settings (fail closed), or None.
+
+        It must not sign call tokens or control requests, or encrypt tenants' keys, with the well-known
+        local defaults: better no request served than forged tokens accepted."""
+        if not self.aws_lambda_function_name:
+            return None
+        fields = type(self).model_fields
+        local = [f"{name.upper()} (or {name.upper()}_ARN)" for name in ("call_token_secret", "media_control_secret")
+                 if getattr(self, name) == fields[name].default]
+        if not self.kms_key_id and self.local_secret_key == fields["local_secret_key"].default:
+            local.append("KMS_KEY_ID")
+        return f"running on Lambda with local-development defaults; set {', '.join(local)}" if local else None
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, v: str) -> str:
+        return v.rstrip("/")
+
+    @field_validator("eval_judge", "eval_caller_backend", mode="before")
+    @classmethod
+    def _lower(cls, v: object) -> object:
+        return v.strip().lower() if isinstance(v, str) else v
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # A plain variable wins over its secret (the media task gets the values injected by ECS).
+        return init_settings, env_settings, _DeploymentSecrets(settings_cls)
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
+class _DeploymentSecrets(EnvSettingsSource):
+    """The values of the secrets named by ``*_SECRET_ARN`` variables, read like environment variables."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        from chalicelib.secrets import deployment_secrets
+
+        return {name.lower(): value for name, value in deployment_secrets().items() if value}
+
+
+class SettingsRefused(RuntimeError):
+    """The environment is invalid, or not fit for a deployed process (the message says what to set)."""
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Read and validate the settings once per process."""
-    from chalicelib.secrets import deployment_secrets
+    """Read and validate the settings once per process.
 
-    # On AWS, secrets named by *_SECRET_ARN fill in their plain variables (a plain variable still wins).
-    env = {**deployment_secrets(), **os.environ}
-    return Settings(
-        stage=env.get("STAGE", "dev"),
-        region=aws_region(),
-        rate_limit_per_minute=int(env.get("RATE_LIMIT_PER_MINUTE", "100")),
-        control_rate_limit_per_minute=int(env.get("CONTROL_RATE_LIMIT_PER_MINUTE", "10")),
-        public_base_url=env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
-        media_ws_url=env.get("MEDIA_WS_URL", "ws://127.0.0.1:8765/twilio/stream"),
-        billing_enforcement=_env_bool("BILLING_ENFORCEMENT", False),
-        allow_private_urls=_env_bool("ALLOW_PRIVATE_URLS", False),
-        currency=env.get("CURRENCY", "EUR"),
-        price_per_minute=float(env.get("PRICE_PER_MINUTE", "0.10")),
-        default_minutes_balance=float(env.get("DEFAULT_MINUTES_BALANCE", "0")),
-        kms_key_id=env.get("KMS_KEY_ID") or None,
-        local_secret_key=env.get("LOCAL_SECRET_KEY", "local-dev-secret-key-change-me"),
-        call_token_secret=env.get("CALL_TOKEN_SECRET", "local-call-token-secret"),
-        media_control_secret=env.get("MEDIA_CONTROL_SECRET", "local-media-control-secret"),
-        twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
-        twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
-        twilio_api_url=env.get("TWILIO_API_URL") or None,
-        webhook_queue_url=env.get("WEBHOOK_QUEUE_URL") or None,
-        call_analysis_state_machine_arn=env.get("CALL_ANALYSIS_STATE_MACHINE_ARN") or None,
-        campaign_state_machine_arn=env.get("CAMPAIGN_STATE_MACHINE_ARN") or None,
-        eval_state_machine_arn=env.get("EVAL_STATE_MACHINE_ARN") or None,
-        log_caller_numbers=_env_bool("LOG_CALLER_NUMBERS", True),
-        media_control_url=env.get("MEDIA_CONTROL_URL") or None,
-        media_discovery_hosts=env.get("MEDIA_DISCOVERY_HOSTS") or None,
-        deepgram_url=env.get("DEEPGRAM_URL") or None,
-        openai_base_url=env.get("OPENAI_BASE_URL") or None,
-        elevenlabs_url=env.get("ELEVENLABS_URL") or None,
-        xai_url=env.get("XAI_URL") or None,
-        gladia_url=env.get("GLADIA_URL") or None,
-        mistral_url=env.get("MISTRAL_URL") or None,
-        inworld_url=env.get("INWORLD_URL") or None,
-        resend_url=env.get("RESEND_URL") or None,
-        analysis_model=env.get("ANALYSIS_MODEL", "gpt-4o-mini"),
-        campaign_call_timeout_seconds=int(env.get("CAMPAIGN_CALL_TIMEOUT_SECONDS", "3900")),
-        campaign_max_wait_seconds=int(env.get("CAMPAIGN_MAX_WAIT_SECONDS", "300")),
-        campaign_rotate_after_dials=int(env.get("CAMPAIGN_ROTATE_AFTER_DIALS", "300")),
-        campaign_rotate_after_ticks=int(env.get("CAMPAIGN_ROTATE_AFTER_TICKS", "200")),
-        campaign_worker_poll_seconds=int(env.get("CAMPAIGN_WORKER_POLL_SECONDS", "5")),
-        campaign_worker_max_polls=int(env.get("CAMPAIGN_WORKER_MAX_POLLS", "20")),
-        campaign_dispatch_seconds=int(env.get("CAMPAIGN_DISPATCH_SECONDS", "60")),
-        campaign_dispatch_poll_ms=int(env.get("CAMPAIGN_DISPATCH_POLL_MS", "200")),
-        campaign_dial_threads=int(env.get("CAMPAIGN_DIAL_THREADS", "16")),
-        recordings_bucket=env.get("RECORDINGS_BUCKET") or None,
-        sandbox_control_url=env.get("SANDBOX_CONTROL_URL") or None,
-        eval_judge="sandbox" if env.get("EVAL_JUDGE", "llm").strip().lower() == "sandbox" else "llm",
-        eval_call_timeout_seconds=int(env.get("EVAL_CALL_TIMEOUT_SECONDS", "900")),
-        eval_poll_seconds=int(env.get("EVAL_POLL_SECONDS", "60")),
-        recording_url_expiry_seconds=int(env.get("RECORDING_URL_EXPIRY_SECONDS", "3600")),
-        recording_webhook_url_expiry_seconds=int(env.get("RECORDING_WEBHOOK_URL_EXPIRY_SECONDS", "21600")),
-    )
+    SettingsRefused, not pydantic's ValidationError, for a bad environment: the API maps ValidationError to a
+    client's 400, and a deployment's mistake is a 500 (logged with this message)."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise SettingsRefused(f"invalid settings: {exc}") from exc
+    problem = settings.deployment_problem()
+    if problem:
+        raise SettingsRefused(problem)
+    return settings
 
 
 # Platform (deployment-wide) provider keys: environment locally, Secrets Manager on AWS.

@@ -25,10 +25,13 @@ from sandbox.run import install_answerer, start_sandbox
 from sandbox.twilio import FakeTwilio
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_port(avoid: int = 0) -> int:
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port != avoid:
+            return port
 
 
 def _workflow_env_component() -> Component:
@@ -68,27 +71,40 @@ def recordings_component() -> Component:
 
 
 def media_component() -> Component:
-    """The media service as a subprocess (`python -m media.server`) on MEDIA_PORT (0 = a free port),
-    restarted with backoff when it exits, as ECS replaces a stopped task (``DEV_MEDIA_RESTART=0``: not)."""
-    requested = int(os.environ.get("MEDIA_PORT", "8765"))
-    port = requested or _free_port()
-    inner = process_component("media", [sys.executable, "-m", "media.server"],
-                              ready_url=f"http://127.0.0.1:{port}/healthz", timeout=60,
-                              env={"MEDIA_PORT": str(port), "MEDIA_HOST": "127.0.0.1"},
-                              restart=os.environ.get("DEV_MEDIA_RESTART", "1") != "0")
+    """The media service as a subprocess (`python -m media.server`) on MEDIA_PORT and, as on AWS, its control
+    endpoints on their own MEDIA_CONTROL_PORT (8765 and 8766; 0 = a free port), restarted with backoff when
+    it exits, as ECS replaces a stopped task (``DEV_MEDIA_RESTART=0``: not)."""
+    state: dict[str, Component] = {}
 
     def start(stack: Stack) -> None:
         from chalicelib.settings import reset_settings
 
+        # Free ports are picked here, just before the server binds them (components start one after
+        # another): picked earlier, another component's listener could take one first.
+        port = int(os.environ.get("MEDIA_PORT", "8765")) or _free_port()
+        control_port = int(os.environ.get("MEDIA_CONTROL_PORT", "8766")) or _free_port(avoid=port)
+        if control_port == port:
+            raise ValueError(f"MEDIA_CONTROL_PORT must differ from MEDIA_PORT ({port}): control is not public")
+        inner = state["inner"] = process_component(
+            "media", [sys.executable, "-m", "media.server"],
+            ready_url=f"http://127.0.0.1:{port}/healthz", timeout=60,
+            env={"MEDIA_PORT": str(port), "MEDIA_CONTROL_PORT": str(control_port), "MEDIA_HOST": "127.0.0.1"},
+            restart=os.environ.get("DEV_MEDIA_RESTART", "1") != "0")
         ws_url = f"ws://127.0.0.1:{port}/twilio/stream"
-        stack.set_env(MEDIA_WS_URL=ws_url, MEDIA_CONTROL_URL=f"http://127.0.0.1:{port}",
-                      MEDIA_PUBLIC_WS_URL=ws_url)
+        control_url = f"http://127.0.0.1:{control_port}"
+        stack.set_env(MEDIA_WS_URL=ws_url, MEDIA_CONTROL_URL=control_url, MEDIA_PUBLIC_WS_URL=ws_url)
         reset_settings()
         inner.start(stack)
         stack.dev_env["MEDIA_WS_URL"] = ws_url
-        print(f"Media service:     {ws_url}  (healthz http://127.0.0.1:{port}/healthz)", flush=True)
+        stack.dev_env["MEDIA_CONTROL_URL"] = control_url
+        print(f"Media service:     {ws_url}  (healthz http://127.0.0.1:{port}/healthz, control {control_url})",
+              flush=True)
 
-    return Component("media", start, inner.stop)
+    def stop(stack: Stack) -> None:
+        if "inner" in state and state["inner"].stop is not None:
+            state["inner"].stop(stack)
+
+    return Component("media", start, stop)
 
 
 def fake_twilio_component() -> Component:
@@ -118,6 +134,7 @@ def fake_twilio_component() -> Component:
                           auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or "dev-" + secrets.token_hex(16),
                           port=int(os.environ.get("FAKE_TWILIO_PORT", "0"))).start()
         fake.auto_progress = os.environ.get("FAKE_TWILIO_OUTCOME", "answered")
+        fake.ring_seconds = float(os.environ.get("FAKE_TWILIO_RING_SECONDS") or 0)
         env = {"TWILIO_ACCOUNT_SID": fake.account_sid, "TWILIO_AUTH_TOKEN": fake.auth_token,
                "TWILIO_API_URL": fake.base_url}
         if not os.environ.get("PUBLIC_BASE_URL"):

@@ -19,6 +19,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 import aws_cdk as cdk  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
+from infra import nag  # noqa: E402
 from infra.config import StageConfig, config_from_context  # noqa: E402
 from infra.stacks.media import MediaImageMissing  # noqa: E402
 from infra.stacks.platform import PlatformStack  # noqa: E402
@@ -26,7 +27,9 @@ from infra.stacks.workflows import AslError  # noqa: E402
 
 
 def build(app: cdk.App, config: StageConfig | None = None) -> PlatformStack:
-    return PlatformStack(app, config or config_from_context(app.node))
+    stack = PlatformStack(app, config or config_from_context(app.node))
+    nag.check(app)
+    return stack
 
 
 def _argv_context(argv: list[str]) -> dict[str, str]:
@@ -52,12 +55,15 @@ def main() -> None:
         try:
             app = cdk.App(outdir=outdir, context=context or None)
             build(app)
-            app.synth()
+            problems = nag.nag_errors(app.synth())
         except (MediaImageMissing, AslError, ValidationError, ValueError) as exc:
             # A missing file or a bad setting: one clear line, not a jsii traceback.
             raise SystemExit(f"synth failed: {exc}") from None
         finally:
             os.chdir(cwd)
+    if problems:
+        raise SystemExit("cdk-nag (AwsSolutions) found unsuppressed errors; fix them or suppress each with its "
+                         "reason in infra/nag.py:\n  " + "\n  ".join(problems))
     print(f"synthesized {outdir}")
 
 

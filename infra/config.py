@@ -56,7 +56,7 @@ class StageConfig(BaseModel):
     # output) or use api_domain.
     public_base_url: str | None = None
     api_domain: str | None = None
-    api_certificate_arn: str | None = None  # regional ACM certificate for api_domain
+    api_certificate_arn: str | None = None  # ACM certificate for api_domain, in us-east-1 (edge-optimized API)
 
     # Network.
     max_azs: int = Field(default=2, ge=2, le=3)

@@ -36,6 +36,10 @@ class ControlPlane(Protocol):
         """Take a browser call's socket, once (False: no such web call, or already taken)."""
         ...
 
+    def live_call_owner(self, org_id: str, call_id: str) -> str | None:
+        """The control address of the task holding a call in progress, or None."""
+        ...
+
     def call_started(self, event: CallStarted) -> None:
         """Report that this task holds the call (its control address)."""
         ...
@@ -93,6 +97,9 @@ class InProcessControlPlane:
 
     def claim_web_call(self, org_id: str, call_id: str) -> bool:
         return media_gateway.claim_web_call(org_id, call_id)
+
+    def live_call_owner(self, org_id: str, call_id: str) -> str | None:
+        return media_gateway.live_call_owner(org_id, call_id)
 
     def call_started(self, event: CallStarted) -> None:
         media_gateway.call_started(event)

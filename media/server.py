@@ -23,14 +23,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from chalicelib.models.media import AmdVerdict, CommandEnvelope, PrepareCall
+from chalicelib.models.media import AmdVerdict, CommandEnvelope, PrepareCall, RunCaller
 from chalicelib.security import verify_call_token, verify_control, verify_socket_token
-from chalicelib.settings import get_settings
+from chalicelib.settings import SettingsRefused, get_settings
 from media.call.session import CallSession
 from media.controlplane import control_plane
 from media.prepared_calls import PreparedCalls
 from media.settings import StartupRefused, get_media_settings
 from media.stats import Stats
+from media.transports.relay import RELAY_HEADER, owner_monitor_url, relay_listener
 from media.transports.twilio import StreamStart, read_start
 from media.transports.web import WebTransport
 
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("voice.media.server")
 
-M = TypeVar("M", CommandEnvelope, PrepareCall)
+M = TypeVar("M", CommandEnvelope, PrepareCall, RunCaller)
 
 PENDING_AMD_MAX_AGE_SECONDS = 300.0
 COMMAND_READY_WAIT_SECONDS = 3.0  # a command for a stream that just connected waits for its pipeline
@@ -189,6 +190,9 @@ class MediaServer:
         org_id = verify_socket_token(get_settings().call_token_secret, "monitor", ws.query_params.get("token", ""),
                                      call_id)
         session = self.sessions.get(call_id)
+        if org_id is not None and session is None and RELAY_HEADER not in ws.headers and await self._relay(
+                ws, org_id, call_id):
+            return
         if org_id is None or session is None or session.org_id != org_id:
             await ws.close(code=POLICY_VIOLATION)
             return
@@ -207,6 +211,14 @@ class MediaServer:
             session.events.leave(sink)
             pump.cancel()
             await _close(ws, code=1000)
+
+    async def _relay(self, ws: WebSocket, org_id: str, call_id: str) -> bool:
+        """Another task holds the call: serve the listener from there (media/transports/relay.py)."""
+        owner = await asyncio.to_thread(control_plane().live_call_owner, org_id, call_id)
+        if owner is None or owner.rstrip("/") == self.control_base_url.rstrip("/"):
+            return False
+        self.stats.relayed_listeners += 1
+        return await relay_listener(ws, owner_monitor_url(owner, call_id, ws.query_params.get("token", "")))
 
     def _pending_amd(self, call_id: str) -> str | None:
         pending = self.pending_amd.pop(call_id, None)
@@ -269,6 +281,23 @@ class MediaServer:
         self.prepared.start(message.org_id, message.call_id, self.sessions.__contains__)
         return JSONResponse({"success": True, "status": "preparing"}, status_code=202)
 
+    async def caller(self, request: Request) -> JSONResponse:
+        """Run an eval's simulated caller on a web call's socket (``media.evalcaller``), in the background."""
+        message = await self._verified(request, RunCaller)
+        if isinstance(message, JSONResponse):
+            return message
+        if self.draining:
+            return _error(503, "capacity_exceeded", "This media task is draining.")
+        from media.evalcaller.runner import EvalCaller
+
+        async def run() -> None:
+            await EvalCaller.for_message(message).run()
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._background.add(task)  # held so the task is not collected mid-call
+        task.add_done_callback(self._background.discard)
+        return JSONResponse({"success": True, "status": "calling"}, status_code=202)
+
     async def healthz(self, request: Request) -> JSONResponse:
         """Liveness: 503 while draining."""
         status = "draining" if self.draining else "ok"
@@ -308,7 +337,10 @@ def create_app(server: MediaServer | None = None, *, public: bool = True, contro
                    WebSocketRoute("/monitor/{call_id}", server.monitor)]
     if control:
         routes += [Route("/calls/{call_id}/control", server.control, methods=["POST"]),
-                   Route("/calls/{call_id}/prepare", server.prepare, methods=["POST"])]
+                   Route("/calls/{call_id}/prepare", server.prepare, methods=["POST"]),
+                   Route("/calls/{call_id}/caller", server.caller, methods=["POST"])]
+        if not public:  # where other tasks relay their listeners of this task's calls
+            routes += [WebSocketRoute("/monitor/{call_id}", server.monitor)]
     routes += [Route("/healthz", server.healthz, methods=["GET"]), Route("/readyz", server.readyz, methods=["GET"])]
     app = Starlette(routes=routes)
     app.state.media = server
@@ -415,7 +447,7 @@ def main() -> None:
     logging.basicConfig(level=s.log_level)
     try:
         asyncio.run(serve(s.media_host, s.media_port))
-    except StartupRefused as exc:  # settings or ECS metadata: say why, exit non-zero
+    except (StartupRefused, SettingsRefused) as exc:  # settings or ECS metadata: say why, exit non-zero
         raise SystemExit(f"media service not started: {exc}") from exc
 
 

@@ -14,6 +14,7 @@ class Stats:
     rejected: int = 0
     refused_prepares: int = 0  # at capacity: the control plane tries another task
     refused_streams: int = 0  # at capacity: more live calls than this process can serve
+    relayed_listeners: int = 0  # monitor listeners of calls another task holds, served from that task
 
     def note_frame(self) -> None:
         """One outbound media frame."""

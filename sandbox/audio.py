@@ -29,6 +29,7 @@ FRAME_MS = 20
 FRAME_BYTES = FRAME_MS * BYTES_PER_MS  # 160 bytes, what Twilio sends per media message
 MULAW_SILENCE = 0xFF  # mu-law code for 0
 DEFAULT_VOICE = "en-us"
+DEFAULT_WPM = 175  # espeak-ng's default speaking rate (words per minute); ``speed`` scales it
 # A 20 ms frame whose RMS (PCM16 scale) is at or above this counts as speech. espeak-ng voiced
 # frames are 1,000-9,000; digital silence decodes to 0-8.
 SPEECH_RMS = 200.0
@@ -131,29 +132,33 @@ def _pipeline_fingerprint() -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
-def _cache_key(text: str, voice: str, max_pause_ms: int | None) -> str:
-    raw = f"{_pipeline_fingerprint()}|{voice}|{max_pause_ms}|{text}".encode()
+def _cache_key(text: str, voice: str, max_pause_ms: int | None, speed: float = 1.0) -> str:
+    raw = f"{_pipeline_fingerprint()}|{voice}|{max_pause_ms}|{speed}|{text}".encode()
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
-def speak(text: str, voice: str = DEFAULT_VOICE, max_pause_ms: int | None = MAX_PAUSE_MS) -> bytes:
+def speak(text: str, voice: str = DEFAULT_VOICE, max_pause_ms: int | None = MAX_PAUSE_MS,
+          speed: float = 1.0) -> bytes:
     """Raw mu-law 8 kHz mono speech for ``text``; leading/trailing silence trimmed.
 
-    ``max_pause_ms`` shortens internal pauses (None keeps espeak-ng's own). Empty text -> b"".
+    ``max_pause_ms`` shortens internal pauses (None keeps espeak-ng's own); ``speed`` scales espeak-ng's
+    default rate (175 words per minute: 0.5 is half as fast). Empty text -> b"".
     """
     text = " ".join(text.split())
     if not text:
         return b""
-    return _speak_cached(text, voice, max_pause_ms)
+    return _speak_cached(text, voice, max_pause_ms, speed)
 
 
-def synthesize(text: str, voice: str = DEFAULT_VOICE, max_pause_ms: int | None = MAX_PAUSE_MS) -> bytes:
+def synthesize(text: str, voice: str = DEFAULT_VOICE, max_pause_ms: int | None = MAX_PAUSE_MS,
+               speed: float = 1.0) -> bytes:
     """What ``speak`` returns, always computed afresh (no cache): espeak-ng, then sox, then trimming."""
     espeak, sox = _require("espeak-ng"), _require("sox")
+    rate = ["-s", str(round(DEFAULT_WPM * speed))] if speed != 1.0 else []
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
         # "--" so a line starting with "-" is never read as an option.
-        subprocess.run([espeak, "-v", voice, "-w", str(wav), "--", text], check=True, capture_output=True)  # noqa: S603 - resolved espeak-ng path; the text follows --
+        subprocess.run([espeak, "-v", voice, *rate, "-w", str(wav), "--", text], check=True, capture_output=True)  # noqa: S603 - resolved espeak-ng path; the text follows --
         raw = subprocess.run([sox, *_SOX_FLAGS, str(wav), *_SOX_OUTPUT], check=True, capture_output=True).stdout  # noqa: S603 - resolved sox path on files this function made
     audio = trim_silence(raw)
     if max_pause_ms is not None:
@@ -162,11 +167,11 @@ def synthesize(text: str, voice: str = DEFAULT_VOICE, max_pause_ms: int | None =
 
 
 @lru_cache(maxsize=512)
-def _speak_cached(text: str, voice: str, max_pause_ms: int | None) -> bytes:
-    path = cache_dir() / f"{_cache_key(text, voice, max_pause_ms)}.ul"
+def _speak_cached(text: str, voice: str, max_pause_ms: int | None, speed: float = 1.0) -> bytes:
+    path = cache_dir() / f"{_cache_key(text, voice, max_pause_ms, speed)}.ul"
     if path.exists():
         return path.read_bytes()
-    audio = synthesize(text, voice, max_pause_ms)
+    audio = synthesize(text, voice, max_pause_ms, speed)
     # Atomic publish under a name no other writer uses: a reader sees the whole file or none.
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
     try:
@@ -343,3 +348,36 @@ class SpeechDetector:
             self.in_speech = False
             return "end"
         return None
+
+
+@lru_cache(maxsize=1)
+def _espeak_names() -> tuple[frozenset[str], frozenset[str]]:
+    """espeak-ng's language codes and voice variants (lower case), from ``espeak-ng --voices``."""
+    espeak = _require("espeak-ng")
+
+    def column(args: list[str], index: int) -> frozenset[str]:
+        out = subprocess.run([espeak, *args], check=True, capture_output=True, text=True).stdout  # noqa: S603 - the resolved espeak-ng path, fixed arguments
+        rows = [line.split() for line in out.splitlines()[1:]]
+        return frozenset(row[index].lower().rsplit("/", 1)[-1] for row in rows if len(row) > index)
+
+    # A language answers to its code (fr-fr) and to its voice file's name (fr).
+    return column(["--voices"], 1) | column(["--voices"], 4), column(["--voices=variant"], 4)
+
+
+def espeak_voice(voice: str | None = None, language: str | None = None) -> str:
+    """The espeak-ng voice for a caller's ``voice`` and ``language`` (BCP 47, e.g. ``de-DE``): ``voice``
+    when espeak-ng knows it (``en-us``, ``de+f3``, or a bare variant ``f3`` on the language), else the
+    language's voice, else ``DEFAULT_VOICE``."""
+    languages, variants = _espeak_names()
+    lang = DEFAULT_VOICE
+    for candidate in ((language or "").lower(), (language or "").lower().split("-")[0]):
+        if candidate in languages:
+            lang = candidate
+            break
+    if voice:
+        base, _, variant = voice.lower().partition("+")
+        if base in languages and (not variant or variant in variants):
+            return voice.lower()
+        if not variant and base in variants:
+            return f"{lang}+{base}"
+    return lang

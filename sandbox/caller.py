@@ -105,12 +105,12 @@ def utterances(text: str) -> list[str]:
     return ["" if noise_ms(words) is not None else words for words, _ in speech_parts(text) if words]
 
 
-def stretch_audio(words: str, voice: str = audio.DEFAULT_VOICE) -> bytes:
+def stretch_audio(words: str, voice: str = audio.DEFAULT_VOICE, speed: float = 1.0) -> bytes:
     """The mu-law audio of one stretch from ``speech_parts``."""
     ms = noise_ms(words)
     if ms is not None:
         return audio.noise(int(ms), voice)
-    return audio.speak(words, voice) if words else b""
+    return audio.speak(words, voice, speed=speed) if words else b""
 
 
 @dataclass
@@ -193,7 +193,8 @@ class SimulatedCaller:
                  signature_url: str | None = None, registry: UtteranceSink | None = REGISTRY,
                  account_sid: str | None = None, call_sid: str | None = None, stream_sid: str | None = None,
                  agent_speaks_first: bool = True, agent_quiet_ms: float = 700, turn_timeout_s: float = 20,
-                 hangup_after_last: bool = True, final_wait_s: float = 0.0, voice: str = audio.DEFAULT_VOICE):
+                 hangup_after_last: bool = True, final_wait_s: float = 0.0, voice: str = audio.DEFAULT_VOICE,
+                 speed: float = 1.0):
         self.stream_url = stream_url
         self.parameters = dict(parameters or {})
         self.script = [Line.parse(s) if isinstance(s, str) else s for s in (script if script is not None
@@ -210,7 +211,8 @@ class SimulatedCaller:
         self.turn_timeout_s = turn_timeout_s
         self.hangup_after_last = hangup_after_last
         self.final_wait_s = final_wait_s
-        self.voice = voice
+        self.voice = voice  # espeak-ng voice
+        self.speed = speed  # speaking pace: espeak-ng's rate times this
         # state
         self.ws: Any = None
         self.closed = asyncio.Event()
@@ -427,7 +429,7 @@ class SimulatedCaller:
         return turn
 
     def _synthesize(self, text: str) -> bytes:
-        return b"".join(stretch_audio(words, self.voice) + audio.silence(int(pause))
+        return b"".join(stretch_audio(words, self.voice, self.speed) + audio.silence(int(pause))
                         for words, pause in speech_parts(text))
 
     async def press(self, digits: str) -> None:

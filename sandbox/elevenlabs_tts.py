@@ -10,7 +10,8 @@
   ``flush``, ``close_context`` (-> remaining audio then ``isFinal``), ``close_socket``, at most 5 open
   contexts (the 6th closes the socket with 1008 ``max_active_conversations``); what Pipecat's
   ElevenLabsTTSService uses.
-Audio is real espeak-ng speech of the text (``ulaw_8000``, ``pcm_<rate>``), each generation after
+Audio is real espeak-ng speech of the text (``ulaw_8000``, ``pcm_<rate>``; over HTTP at the request's
+``voice_settings.speed``), each generation after
 ``first_byte_delay_ms`` (100), with camelCase ``alignment``/``normalizedAlignment`` character timings.
 Everything else (``/v1/voices``, ``/v2/voices``) is answered by the voices fake ``FakeElevenLabs``
 (``sandbox.elevenlabs_voices``), so one URL serves the control plane and the media service.
@@ -44,9 +45,9 @@ class UnsupportedFormat(ValueError):
     pass
 
 
-def render(text: str, output_format: str, voice: str = audio.DEFAULT_VOICE) -> tuple[bytes, float]:
-    """Audio bytes of ``text`` in ``output_format`` and its duration in ms."""
-    ulaw = audio.speak(text, voice)
+def render(text: str, output_format: str, voice: str = audio.DEFAULT_VOICE, speed: float = 1.0) -> tuple[bytes, float]:
+    """Audio bytes of ``text`` in ``output_format`` and its duration in ms (``speed``: voice_settings.speed)."""
+    ulaw = audio.speak(text, voice, speed=speed)
     dur = audio.duration_ms(ulaw)
     if output_format == "ulaw_8000":
         return ulaw, dur
@@ -193,9 +194,13 @@ class FakeElevenLabsStream(AsyncFakeServer):
                                        "query": dict(request.query), "at": time.monotonic()})
         return body, fmt
 
-    async def _render_or_error(self, text: str, fmt: str) -> tuple[bytes, float] | web.Response:
+    async def _render_or_error(self, text: str, fmt: str, body: dict[str, Any] | None = None
+                               ) -> tuple[bytes, float] | web.Response:
+        settings = (body or {}).get("voice_settings")
+        speed = settings.get("speed") if isinstance(settings, dict) else None
         try:
-            return await asyncio.to_thread(render, text, fmt, self.voice)
+            return await asyncio.to_thread(render, text, fmt, self.voice,
+                                           float(speed) if isinstance(speed, int | float) else 1.0)
         except UnsupportedFormat as exc:
             return web.json_response({"detail": {"status": "invalid_output_format", "message": str(exc)}},
                                      status=400)
@@ -206,7 +211,7 @@ class FakeElevenLabsStream(AsyncFakeServer):
             return parsed
         body, fmt = parsed
         started = time.monotonic()
-        rendered = await self._render_or_error(body["text"], fmt)
+        rendered = await self._render_or_error(body["text"], fmt, body)
         if isinstance(rendered, web.Response):
             return rendered
         data, _ = rendered
@@ -231,7 +236,7 @@ class FakeElevenLabsStream(AsyncFakeServer):
         body, fmt = parsed
         text: str = body["text"]
         started = time.monotonic()
-        rendered = await self._render_or_error(text, fmt)
+        rendered = await self._render_or_error(text, fmt, body)
         if isinstance(rendered, web.Response):
             return rendered
         data, dur = rendered

@@ -13,6 +13,13 @@ or ``reply=callable(request_body) -> Reply``. Rules are tried newest first; ``ti
 Without a matching rule the dev responder answers: a greeting when there is no user message yet,
 "Got it, you said: ..." for a user message, calls ``endCall`` (when offered in ``tools``) when the
 caller says goodbye, and acknowledges tool results.
+
+Role play: a system prompt that casts the model as the caller on a phone call ("You are the caller",
+as an eval persona's prompt does; docs/evals.md) gets a caller's replies instead. The other side's
+lines arrive as ``user`` messages and the caller's own earlier replies as ``assistant`` ones, as a
+real client sends them. The caller says the phrases its prompt quotes ('...' or "..."), one per
+turn in order (without quotes: that it has a question), then thanks and says goodbye; it hangs up
+(calls an ``end_call``/``endCall`` tool when offered) once either side has said goodbye.
 """
 
 from __future__ import annotations
@@ -33,6 +40,10 @@ from sandbox import ids
 from sandbox.aioserver import AsyncFakeServer
 
 GOODBYE = re.compile(r"\b(good\s*-?\s*bye|bye|hang up|that's all)\b", re.IGNORECASE)
+CALLER_ROLE = re.compile(r"\byou are the caller\b", re.IGNORECASE)
+# '...', "..." or “...” (as the sandbox judge reads them); an apostrophe (don't) opens no quote.
+QUOTED = re.compile(r"(?<!\w)'([^']+)'(?!\w)|\"([^\"]+)\"|“([^”]+)”")
+CALLER_DONE = "Thank you so much, goodbye!"  # one stretch of speech for the STT fakes (no long pause inside)
 
 
 @dataclass
@@ -109,8 +120,26 @@ def _tool_names(body: dict[str, Any]) -> list[str]:
     return names
 
 
+def _system_prompt(body: dict[str, Any]) -> str:
+    return "\n".join(_text(m) for m in body.get("messages") or [] if m.get("role") in ("system", "developer"))
+
+
+def caller_reply(body: dict[str, Any]) -> Reply:
+    """The role-play responder (module docstring): a caller working through its prompt's quoted phrases."""
+    messages = [m for m in body.get("messages") or [] if m.get("role") not in ("system", "developer")]
+    said = [" ".join(_text(m).split()) for m in messages if m.get("role") == "assistant"]
+    heard = " ".join(_text(messages[-1]).split()) if messages and messages[-1].get("role") == "user" else ""
+    end = next((n for n in _tool_names(body) if n.replace("_", "").lower() == "endcall"), None)
+    if GOODBYE.search(heard) or any(GOODBYE.search(s) for s in said):
+        return Reply(tool_calls=[ToolCall(end, {})]) if end else Reply(text="Goodbye!")
+    phrases = [a or b or c for a, b, c in QUOTED.findall(_system_prompt(body))] or ["Hi, I have a question."]
+    return Reply(text=phrases[len(said)] if len(said) < len(phrases) else CALLER_DONE)
+
+
 def dev_reply(body: dict[str, Any]) -> Reply:
     """The default responder: short, deterministic, and ends the call on goodbye."""
+    if CALLER_ROLE.search(_system_prompt(body)):
+        return caller_reply(body)
     last = _last_message(body)
     if last is None:
         return Reply(text="Hello! How can I help you today?")

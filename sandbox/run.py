@@ -10,7 +10,8 @@
 ``SANDBOX_PORT_BASE``: base+0 Deepgram, +1 OpenAI, +2 ElevenLabs, +3 xAI, +4 control; 0 = ephemeral).
 
 The control server keeps the scripts simulated callers will speak (``POST /sandbox/scripts``
-``{"to": "+1555...", "lines": [...]}``, used by ``media.simulate``), their results
+``{"to": "+1555...", "lines": [...], "voice"?, "language"?, "pace"?}``, used by ``media.simulate`` and the
+eval callers; the caller speaks with the espeak-ng voice picked for voice/language, at the pace), their results
 (``GET /sandbox/results?to=...`` or ``?call_id=...``), and the utterance registry endpoints.
 Delays follow a timing profile (``sandbox.profiles``; ``SANDBOX_PROFILE``, default ``reference``: STT
 words 300 ms behind the audio and the final 150 ms after the client's endpointing, LLM first token
@@ -30,7 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox import profiles
+from sandbox import audio, profiles
 from sandbox.aioserver import AsyncFakeServer
 from sandbox.caller import DEFAULT_SCRIPT, CallResult, Line, answer_call, parse_stream_twiml
 from sandbox.deepgram import FakeDeepgram
@@ -60,21 +61,43 @@ def _line_from_json(raw: Any) -> str | Line:
     raise ValueError("a line is a string or an object with text/barge_in_after_ms/pause_ms/dtmf")
 
 
+def _voice_from_json(data: dict[str, Any]) -> dict[str, Any]:
+    """A script's optional ``voice``/``language`` (an espeak-ng voice is picked for them) and ``pace``
+    (0.5-2.0, espeak-ng's rate times it) as ``SimulatedCaller`` keywords."""
+    out: dict[str, Any] = {}
+    if data.get("voice") or data.get("language"):
+        out["voice"] = audio.espeak_voice(data.get("voice"), data.get("language"))
+    if data.get("pace") is not None:
+        pace = float(data["pace"])
+        if not 0.5 <= pace <= 2.0:
+            raise ValueError("pace must be between 0.5 and 2.0")
+        out["speed"] = pace
+    return out
+
+
 @dataclass
 class ScriptBook:
     """Scripts for callers not started yet (by dialled number) and results of finished ones."""
 
     scripts: dict[str, list[str | Line]] = field(default_factory=dict)
+    voices: dict[str, dict[str, Any]] = field(default_factory=dict)  # to -> SimulatedCaller voice/speed
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # call sid -> result (+ "to")
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def put(self, to: str, lines: list[str | Line]) -> None:
+    def put(self, to: str, lines: list[str | Line], voice: dict[str, Any] | None = None) -> None:
         with self.lock:
             self.scripts[to] = lines
+            if voice:
+                self.voices[to] = voice
 
     def take(self, to: str) -> list[str | Line] | None:
         with self.lock:
             return self.scripts.pop(to, None)
+
+    def take_voice(self, to: str) -> dict[str, Any]:
+        """The ``SimulatedCaller`` keywords (``voice``, ``speed``) posted with the number's script."""
+        with self.lock:
+            return self.voices.pop(to, {})
 
     def record(self, call_sid: str, to: str, result: CallResult | None, error: str | None = None) -> None:
         body = result.to_dict() if result else {"call_sid": call_sid, "end_reason": f"error: {error}"}
@@ -106,9 +129,10 @@ class SandboxControl(AsyncFakeServer):
             data = await request.json()
             to = str(data["to"])
             lines = [_line_from_json(x) for x in data["lines"]]
+            voice = _voice_from_json(data)
         except (ValueError, KeyError, TypeError) as exc:
             return web.json_response({"error": "invalid_request", "message": str(exc)}, status=400)
-        self.book.put(to, lines)
+        self.book.put(to, lines, voice)
         return web.json_response({"to": to, "lines": len(lines)}, status=201)
 
     async def _get_result(self, request: web.Request) -> web.Response:
@@ -209,12 +233,13 @@ def install_answerer(fake_twilio: Any, sandbox: Sandbox | None = None, *,
         if not twiml or "<Stream" not in twiml:
             return
         to = resource.get("to", "")
-        connect(resource, twiml, book.take(to) or fallback, to)
+        connect(resource, twiml, book.take(to) or fallback, to, book.take_voice(to))
 
-    def connect(resource: dict[str, Any], twiml: str, script: list[str | Line], to: str) -> None:
+    def connect(resource: dict[str, Any], twiml: str, script: list[str | Line], to: str,
+                voice: dict[str, Any]) -> None:
         url, params = parse_stream_twiml(twiml)
         call_sid = resource.get("sid", "")
-        kw = {"auth_token": getattr(fake_twilio, "auth_token", None), "registry": registry, **caller_kw}
+        kw = {"auth_token": getattr(fake_twilio, "auth_token", None), "registry": registry, **caller_kw, **voice}
         future: Future[CallResult] = answer_call(url, params, script, call_sid=call_sid,
                                                  account_sid=resource.get("account_sid"), **kw)
 
@@ -226,13 +251,14 @@ def install_answerer(fake_twilio: Any, sandbox: Sandbox | None = None, *,
                 live.pop(call_sid, None)
             exc = f.exception()
             result = None if exc else f.result()
-            if result is not None and _stream_cut(result) and follow(resource, result, script, to):
+            if result is not None and _stream_cut(result) and follow(resource, result, script, to, voice):
                 return
             book.record(call_sid, to, result, repr(exc) if exc else None)
 
         future.add_done_callback(done)
 
-    def follow(resource: dict[str, Any], result: CallResult, script: list[str | Line], to: str) -> bool:
+    def follow(resource: dict[str, Any], result: CallResult, script: list[str | Line], to: str,
+               voice: dict[str, Any]) -> bool:
         """Twilio's <Connect action>: the media server closed the stream (or died) while the call was
         live. The caller stays on the line; a new <Stream> in the answer gets the rest of the script."""
         stream_ended = getattr(fake_twilio, "stream_ended", None)
@@ -243,7 +269,7 @@ def install_answerer(fake_twilio: Any, sandbox: Sandbox | None = None, *,
         if pause:  # the verbs run in order: silence first
             time.sleep(int(pause.group(1)))
         spoken = len([t for t in result.turns if t.speech_end is not None])
-        connect(resource, answer[1], script[spoken:], to)
+        connect(resource, answer[1], script[spoken:], to, voice)
         return True
 
     fake_twilio.on_answer = on_answer

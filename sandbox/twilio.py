@@ -188,6 +188,7 @@ class FakeTwilio(FakeHTTPServer):
         self.auto_progress: str | None = None
         self.refuse_calls: dict[str, tuple[int, int, str]] = {}  # To number -> (HTTP status, code, message)
         self.create_delay = 0.0  # seconds Calls create takes (a slow Twilio)
+        self.ring_seconds = 0.0  # seconds an auto-progressed call rings before it is answered
         self.callback_results: list[tuple[str, str, int]] = []  # (event, url, HTTP status of our app)
         self._sequence: dict[str, int] = {}
         self.call_forms: dict[str, list[tuple[str, str]]] = {}  # CA sid -> create form, repeated fields kept
@@ -352,6 +353,8 @@ class FakeTwilio(FakeHTTPServer):
         if outcome == "no-answer":
             self.fire_status(call_sid, "no-answer", SipResponseCode="487")
             return
+        if self.ring_seconds:
+            time.sleep(self.ring_seconds)  # a timer thread of this call (auto_progress) or the caller's
         self.answer(call_sid)
         if outcome == "completed":
             self.fire_status(call_sid, "completed", CallDuration=str(duration), SipResponseCode="200")

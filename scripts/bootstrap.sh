@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Install what the tests and the dev stack need on a fresh Debian machine: system packages
-# (espeak-ng, sox: real speech audio; chromium: the console's browser tests), Node.js (CDK, the console),
-# the Python virtualenv, and the web console's build (scripts/build_console.sh).
+# (espeak-ng, sox: real speech audio; haproxy: the deploy-shaped run's load balancer; chromium: the
+# console's browser tests), Node.js (CDK, the console), the Python virtualenv, and the web console's build (scripts/build_console.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || need_apt+=(sox)
+# The load balancer of `make dev-aws` and tests/deploy (the ALB's stand-in).
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_apt+=(haproxy)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 # Playwright's own browser download is not used: tests/console drive Debian's chromium.
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)

@@ -60,6 +60,9 @@ LIST_QUERY = [
     ("status", "string", "connecting (queued or ringing), in-progress, ended, failed"),
     ("start_date", "string", "created_at from this RFC 3339 date-time or date"),
     ("end_date", "string", "created_at until this RFC 3339 date-time or date (a date includes the whole day)"),
+    ("direction", "string", "inbound, outbound or web"),
+    ("assistant_id", "string", "calls of this assistant (UUID; agent_id is an alias)"),
+    ("campaign_id", "string", "calls of this campaign (UUID)"),
     *PAGE_QUERY,
 ]
 

@@ -65,9 +65,23 @@ def _register_schemas() -> None:
         "results": {"type": "array", "items": {"$ref": "#/components/schemas/TestResult"},
                     "description": "GET /test-runs/{id} only"},
         "error": {"type": "string", "nullable": True},
+        "webhook": {"type": "object", "nullable": True,
+                    "description": "GET /test-runs/{id} only: the test-run.completed delivery (null when not sent)",
+                    "properties": {"id": {"type": "string", "format": "uuid"},
+                                   "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+                                   "attempts": {"type": "array", "items": {"type": "object"}},
+                                   "last_error": {"type": "string", "nullable": True}}},
         "started_at": {"type": "string", "nullable": True}, "completed_at": {"type": "string", "nullable": True},
         "created_at": {"type": "string", "format": "date-time"},
         "updated_at": {"type": "string", "format": "date-time"}}})
+    register_component("TestRunCompletedEnvelope", {
+        "type": "object", "required": ["message"], "description": "Body of the test-run.completed webhook",
+        "properties": {"message": {"type": "object", "required": ["type", "timestamp", "test_run"], "properties": {
+            "type": {"const": "test-run.completed"},
+            "timestamp": {"type": "string", "format": "date-time", "description": "When the run completed"},
+            "test_run": {"allOf": [RUN], "properties": {"results_omitted": {
+                "const": True, "description": "Present when the results would make the body larger than 300 KB: "
+                                              "read them from GET /test-runs/{id}"}}}}}}})
 
 
 _register_schemas()

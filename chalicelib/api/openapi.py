@@ -227,7 +227,11 @@ _WEBHOOK_EVENTS = {
                      "Sent once, in sequence order.",
     "conversation-update": "After each new line: messages, the whole conversation so far (as in the call's "
                            "messages). Sent once, in sequence order.",
+    "test-run.completed": "A test run finished (docs/evals.md): the run as GET /test-runs/{id} shows it, with "
+                          "results. Sent to the run's assistant's webhook_url; retried like status-update.",
 }
+# Events whose body is not the call envelope: event -> component schema.
+_WEBHOOK_BODIES = {"test-run.completed": "TestRunCompletedEnvelope"}
 
 
 def _webhooks() -> dict[str, Any]:
@@ -245,7 +249,8 @@ def _webhooks() -> dict[str, Any]:
     return {event: {"post": {
         "summary": event, "description": text, "operationId": f"webhook_{event.replace('-', '_')}",
         "tags": ["Webhooks"], "parameters": headers,
-        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("WebhookEnvelope")}}},
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": _ref(_WEBHOOK_BODIES.get(event, "WebhookEnvelope"))}}},
         "responses": {"200": {"description": "Received (any 2xx)"}},
     }} for event, text in _WEBHOOK_EVENTS.items()}
 

@@ -2,7 +2,8 @@
 
 Control plane -> media (HTTP, signed with MEDIA_CONTROL_SECRET; ``chalicelib.services.media_client``):
 ``PrepareCall`` to ``POST /calls/{id}/prepare``, ``CommandEnvelope`` to ``POST /calls/{id}/control``,
-answered with ``CommandResult``.
+answered with ``CommandResult``; ``RunCaller`` to ``POST /calls/{id}/caller`` (an eval's simulated
+caller on the web call's socket, docs/evals.md).
 
 Media -> control plane (in process, through ``chalicelib.services.media_gateway``, which the media
 service reaches only through its port ``media.controlplane``): ``CallSetup`` (what a call needs to
@@ -59,6 +60,31 @@ class CommandEnvelope(MediaMessage):
     call_id: str
     org_id: str
     command: MediaCommand
+
+
+class CallerTurn(BaseModel):
+    """One scripted line of a simulated caller (``chalicelib.models.evals.CallerLine`` resolved)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[str, Field(max_length=100_000)] = ""
+    pause_ms: Annotated[int, Field(ge=0, le=10_000)] = 200
+    barge_in_after_ms: Annotated[int, Field(ge=0, le=30_000)] | None = None
+    dtmf: Annotated[str, Field(max_length=32)] | None = None
+
+
+class RunCaller(MediaMessage):
+    """Run an eval's simulated caller against a web call's socket: scripted ``lines`` or a persona."""
+
+    call_id: str
+    org_id: str
+    websocket_url: Annotated[str, Field(pattern=r"^wss?://", max_length=2000)]
+    lines: list[CallerTurn] | None = None
+    instructions: Annotated[str, Field(min_length=1, max_length=10_000)] | None = None
+    max_turns: Annotated[int, Field(ge=1, le=50)] = 10
+    voice: Annotated[str, Field(max_length=200)] | None = None
+    language: Annotated[str, Field(max_length=200)] | None = None
+    pace: Annotated[float, Field(ge=0.5, le=2.0)] = 1.0
 
 
 class CommandResult(BaseModel):

@@ -16,7 +16,7 @@ from typing import Any
 
 from chalicelib.crypto import decrypt_secret, encrypt_secret
 from chalicelib.models.resources import BYOK_PROVIDERS, ByokDelete, ByokSet
-from chalicelib.secrets import json_secret
+from chalicelib.secrets import PLATFORM_KEYS_SECRET_ARN, json_secret
 from chalicelib.settings import PLATFORM_KEY_ENV, get_settings
 from chalicelib.storage.byok import ByokKey, ByokRepository
 from chalicelib.timeutil import new_id, now_iso
@@ -116,7 +116,7 @@ def _byok_key(org_id: str, provider: str) -> str | None:
 def platform_key(provider: str) -> str | None:
     """The deployment's own key for a provider: Secrets Manager on AWS, the environment locally."""
     env_name = PLATFORM_KEY_ENV.get(provider)
-    arn = os.environ.get("PLATFORM_KEYS_SECRET_ARN")
+    arn = os.environ.get(PLATFORM_KEYS_SECRET_ARN)
     if arn:
         secret = _platform_secret(arn)
         # The JSON secret may be keyed by provider id ("openai") or by env name ("OPENAI_API_KEY").

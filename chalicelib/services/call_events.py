@@ -8,6 +8,8 @@ side effects (status-update webhook, call analysis, workflow hook) exactly once.
 Who finalizes: once the media service owns a call (``control_url`` on the row) it ends it with
 ``call_ended`` (transcript, latency, end reason). Twilio's ``completed`` callback then only records
 Twilio's view. Calls that never reached the media service are finalized by Twilio's callbacks.
+When Twilio (or the stale check) finalized a call first and the media service's report arrives
+after all (its start report was still on the way, or it was slow), the report is still stored.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from chalicelib.jsonvalue import as_object
 from chalicelib.models.end_reasons import normalize_end_reason
 from chalicelib.models.media import AmdVerdict
 from chalicelib.services import media_client
@@ -109,11 +112,15 @@ def longest(current: Call, messages: list[Any]) -> list[Any]:
 def call_ended(org_id: str, call_id: str, *, end_reason: str, messages: list[Any], latency: dict[str, Any] | None,
                duration_seconds: int | None, error: str | None = None,
                extra: dict[str, Any] | None = None) -> Call | None:
-    """Final write from the media service; a second call (or one after Twilio finalized) does nothing."""
+    """Final write from the media service; a second report does nothing. After Twilio finalized the
+    call, the report is merged in (``late_media_report``)."""
     now = now_iso()
     current = _repo().get(org_id, call_id)
-    if current is None or current.status not in LIVE_STATUSES:
+    if current is None or current.data.get("media_reported_at"):
         return None
+    if current.status not in LIVE_STATUSES:
+        return late_media_report(current, end_reason=end_reason, messages=messages, latency=latency, error=error,
+                                 extra=extra)
     if duration_seconds is None or current.data.get("stream_recoveries"):
         # A call resumed on another task after its stream was cut: the whole call, not the last task's part.
         duration_seconds = _duration(current.data.get("started_at"), now)
@@ -121,11 +128,36 @@ def call_ended(org_id: str, call_id: str, *, end_reason: str, messages: list[Any
         duration_seconds = int(round(duration_seconds))  # the contract's Call.duration_seconds is an integer
     updates = {"end_reason": normalize_end_reason(end_reason) or "error", "messages": longest(current, messages),
                "latency": latency, "duration_seconds": duration_seconds, "error": error, "ended_at": now,
-               **(extra or {})}
+               "media_reported_at": now, **(extra or {})}
     call = _repo().set_status(org_id, call_id, "failed" if error else "ended", data_updates=updates)
     if call is not None:
         _after_final(call)
-    return call
+        return call
+    # Lost the race to Twilio's callback or the stale check between the read and the write.
+    current = _repo().get(org_id, call_id)
+    if current is None or current.status in LIVE_STATUSES or current.data.get("media_reported_at"):
+        return None
+    return late_media_report(current, end_reason=end_reason, messages=messages, latency=latency, error=error,
+                             extra=extra)
+
+
+def late_media_report(current: Call, *, end_reason: str, messages: list[Any], latency: dict[str, Any] | None,
+                      error: str | None, extra: dict[str, Any] | None) -> Call | None:
+    """The media service's end report for a call Twilio's callback or the stale check finalized first.
+
+    The transcript (the longer of the stored and the reported one), latency, end reason and error are
+    the media service's, which saw the call; Twilio's duration and end time stay. Side effects ran at
+    the first final transition and are not repeated. In GDPR mode the transcript is not stored: the
+    analysis may already have removed it.
+    """
+    updates: dict[str, Any] = {"end_reason": normalize_end_reason(end_reason) or "error", "latency": latency,
+                               "error": error, "media_reported_at": now_iso(), **(extra or {})}
+    if not as_object(current.data.get("config")).get("gdpr_mode"):
+        updates["messages"] = longest(current, messages)
+    log.warning("call %s: the media service reported the end after the call was finalized (%s); stored",
+                current.id, current.data.get("end_reason"))
+    return _repo().set_status(current.org_id, current.id, "failed" if error else "ended",
+                              from_statuses=(current.status,), data_updates=updates)
 
 
 def finalize(org_id: str, call_id: str, status: str, *, end_reason: str, error: str | None = None,

@@ -27,7 +27,7 @@ from chalicelib.services import media_client
 from chalicelib.services.call_secrets import encrypt_call_secrets
 from chalicelib.services.media_urls import monitor_view
 from chalicelib.settings import get_settings, table_name
-from chalicelib.storage.calls import Call, CallRepository
+from chalicelib.storage.calls import Call, CallFilter, CallRepository
 from chalicelib.templating import render
 from chalicelib.timeutil import new_id, now_iso, parse_datetime
 
@@ -428,9 +428,22 @@ def _date_param(query: dict[str, str], name: str, end: bool) -> str | None:
     return text
 
 
-def list_calls(org_id: str, query: dict[str, str], limit: int, offset: int,
-               cursor: dict[str, Any] | None) -> dict[str, Any]:
-    """Newest first; ``status`` (connecting = queued or ringing), date range on created_at."""
+DIRECTIONS = ("inbound", "outbound", "web")
+
+
+def _id_param(query: dict[str, str], *names: str) -> str | None:
+    """An id filter (the first of ``names`` given); a malformed id is a 400 naming the parameter."""
+    for name in names:
+        value = (query.get(name) or "").strip()
+        if value:
+            if not is_uuid(value):
+                raise errors.InvalidRequest(f"'{name}' must be a UUID.", param=name)
+            return value
+    return None
+
+
+def call_filter(query: dict[str, str]) -> CallFilter:
+    """GET /calls' filters from its query string (400 naming the parameter for a bad value)."""
     status = (query.get("status") or "").strip()
     statuses: tuple[str, ...] = ()
     if status:
@@ -438,14 +451,29 @@ def list_calls(org_id: str, query: dict[str, str], limit: int, offset: int,
             raise errors.InvalidRequest("'status' must be one of connecting, in-progress, ended, failed.",
                                         param="status")
         statuses = STATUS_FILTERS[status]
+    direction = (query.get("direction") or "").strip() or None
+    if direction is not None and direction not in DIRECTIONS:
+        raise errors.InvalidRequest("'direction' must be one of inbound, outbound, web.", param="direction")
     start = _date_param(query, "start_date", end=False)
     end = _date_param(query, "end_date", end=True)
+    if start and end and start > end:
+        raise errors.InvalidRequest("'start_date' is after 'end_date'.", param="start_date")
+    # Another organization's assistant or campaign id matches none of this organization's calls: an empty
+    # list, never a hint that the id exists elsewhere.
+    return CallFilter(statuses=statuses, direction=direction, assistant_id=_id_param(query, "assistant_id", "agent_id"),
+                      campaign_id=_id_param(query, "campaign_id"), start=start, end=end)
+
+
+def list_calls(org_id: str, query: dict[str, str], limit: int, offset: int,
+               cursor: dict[str, Any] | None) -> dict[str, Any]:
+    """Newest first, narrowed by ``call_filter``."""
+    where = call_filter(query)
     if cursor is not None:
-        items, last_key = repo().list(org_id, limit=limit, start_key=cursor, statuses=statuses, start=start, end=end)
+        items, last_key = repo().list(org_id, limit=limit, start_key=cursor, where=where)
     else:
-        items, last_key = repo().list(org_id, limit=offset + limit, statuses=statuses, start=start, end=end)
+        items, last_key = repo().list(org_id, limit=offset + limit, where=where)
         items = items[offset:]
-    total = repo().count(org_id, statuses=statuses, start=start, end=end)
+    total = repo().count(org_id, where=where)
     next_key = last_key if len(items) >= limit and last_key else None
     return {"calls": [public_call(c) for c in items], "total": total, "next_key": next_key}
 

@@ -136,7 +136,22 @@ def public_run(run: Run, *, with_results: bool = True) -> dict[str, Any]:
     }
     if with_results:
         out["results"] = [r.data for r in results().list(run.org_id, run.id)]
+        out["webhook"] = _webhook_view(run)
     return out
+
+
+def _webhook_view(run: Run) -> dict[str, Any] | None:
+    """The test-run.completed delivery of a run with its attempts (None when none was sent)."""
+    delivery_id = run.data.get("webhook_delivery_id")
+    if not delivery_id:
+        return None
+    from chalicelib.storage.webhooks import WebhookDeliveryRepository
+
+    d = WebhookDeliveryRepository().get(run.org_id, str(delivery_id))
+    if d is None:
+        return None
+    return {"id": d.id, "status": d.status, "attempts": d.data.get("attempts") or [],
+            "last_error": d.data.get("last_error")}
 
 
 def _get_run(org_id: str, run_id: str) -> Run:
@@ -334,7 +349,10 @@ def run_finish(ref: RunRef) -> TaskAck:
     from chalicelib.services.eval_webhook import send_run_completed
 
     run = _get_run(ref.org_id, ref.run_id)
-    send_run_completed(run, public_run(run))
+    delivery = send_run_completed(run, public_run(run))
+    if delivery is not None:
+        runs().set_status(ref.org_id, ref.run_id, "completed", from_statuses=("completed",),
+                          data_updates={"webhook_delivery_id": delivery.id})
     return TaskAck(detail=f"{summary['passed']}/{summary['total']} passed")
 
 

@@ -5,6 +5,8 @@ Wire contract (docs/calls.md): ``POST {base}/calls/{call_id}/control`` with a ``
 name resolves to until one admits the call, ``admit``), both as JSON with headers
 ``X-Control-Timestamp`` (unix seconds) and ``X-Control-Signature`` (hex HMAC-SHA256 of
 ``"<timestamp>." + body`` keyed with MEDIA_CONTROL_SECRET). The media task answers a ``CommandResult``.
+``POST {MEDIA_CONTROL_URL}/calls/{call_id}/caller`` with a ``RunCaller`` starts an eval's simulated
+caller on a web call (``start_caller``: the first task that accepts it runs it).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pydantic import BaseModel
 
 from chalicelib import errors
 from chalicelib.httpclient import session
-from chalicelib.models.media import CommandEnvelope, CommandResult, MediaCommand, PrepareCall
+from chalicelib.models.media import CommandEnvelope, CommandResult, MediaCommand, PrepareCall, RunCaller
 from chalicelib.security import sign_control
 from chalicelib.services.media_discovery import media_tasks
 from chalicelib.settings import get_settings
@@ -31,6 +33,7 @@ log = logging.getLogger("voice.calls")
 
 CONTROL_TIMEOUT = 3.0
 PREPARE_TIMEOUT = 0.3
+CALLER_TIMEOUT = 5.0
 # What the media task answers when it no longer holds the call.
 GONE_STATUSES = (404, 409, 410)
 
@@ -122,3 +125,25 @@ def admit(org_id: str, call_id: str) -> Admission:
         if resp.status_code == 503 and _result(resp).error == "capacity_exceeded":
             full = True
     return Admission.FULL if full else Admission.UNKNOWN
+
+
+def start_caller(message: RunCaller) -> str | None:
+    """Ask the media fleet to run an eval's simulated caller on a web call's socket.
+
+    Tried on each task MEDIA_CONTROL_URL resolves to until one accepts (2xx). Returns None when one
+    did, else why none did (none configured, unreachable, at capacity, refused)."""
+    import requests
+
+    why = "no media task is configured (MEDIA_CONTROL_URL)"
+    for task in media_tasks(message.call_id):
+        try:
+            resp = _post(f"{task.base_url}/calls/{message.call_id}/caller", message, CALLER_TIMEOUT,
+                         host=task.host_header)
+        except requests.RequestException as exc:
+            why = f"the media task at {task.base_url} could not be reached ({type(exc).__name__})"
+            continue
+        if resp.status_code < 300:
+            return None
+        answer = _result(resp)
+        why = f"the media task answered HTTP {resp.status_code} {answer.error or ''}: {answer.message or ''}".strip()
+    return why

@@ -48,6 +48,15 @@ def load_call(org_id: str, call_id: str) -> CallSetup | None:
     return CallSetup(org_id=org_id, call_id=call_id, direction=call.direction, data=dict(call.data))
 
 
+def live_call_owner(org_id: str, call_id: str) -> str | None:
+    """The control address of the media task holding a call in progress (None: not live, or not yet owned)."""
+    call = CallRepository().get(org_id, call_id)
+    if call is None or call.status != "in-progress":
+        return None
+    owner = call.data.get("control_url")
+    return owner if isinstance(owner, str) and owner else None
+
+
 def claim_web_call(org_id: str, call_id: str) -> bool:
     """A browser call's socket connected: claim the call once (its token is single use)."""
     from chalicelib.services.web_calls import claim_socket

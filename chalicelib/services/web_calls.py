@@ -27,10 +27,13 @@ log = logging.getLogger("voice.calls")
 EXPIRY_CHECK_SLACK_SECONDS = 5  # the delayed check runs a little after the token can no longer be used
 
 
-def create_web_call(org_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Write the call row (``queued``, direction ``web``) and answer its single-use socket URL."""
+def create_web_call(org_id: str, body: dict[str, Any], *, test_run_id: str | None = None) -> dict[str, Any]:
+    """Write the call row (``queued``, direction ``web``) and answer its single-use socket URL.
+
+    A ``test_run_id`` marks an eval's test call (docs/evals.md): not refused for an empty balance, not billed."""
     req = WebCallRequest.model_validate(body)  # ValidationError -> 400 at the API edge
-    check_balance(org_id)
+    if not test_run_id:
+        check_balance(org_id)
     resolved = resolve_call_assistant(org_id, req, None)
     config = resolved.config
 
@@ -43,6 +46,7 @@ def create_web_call(org_id: str, body: dict[str, Any]) -> dict[str, Any]:
         "first_message": config.get("first_message"),
         "context": req.context,
         "metadata": config.get("metadata"),
+        "test_run_id": test_run_id,
         "secret_assistant_id": resolved.assistant_id if resolved.saved else None,
         "secrets_enc": encrypt_call_secrets(org_id, call_id, resolved.secrets) or None,
     }

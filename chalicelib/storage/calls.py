@@ -48,6 +48,52 @@ class Call:
         return self.status in LIVE_STATUSES
 
 
+@dataclass(frozen=True)
+class CallFilter:
+    """What GET /calls narrows an organization's calls to (every field optional)."""
+
+    statuses: tuple[str, ...] = ()
+    direction: str | None = None
+    assistant_id: str | None = None
+    campaign_id: str | None = None
+    start: str | None = None  # created_at bounds, inclusive
+    end: str | None = None
+
+    def condition(self) -> Any:
+        """The filter expression of the by_created query (None: no filter)."""
+        parts: list[Any] = []
+        if self.statuses:
+            parts.append(CallModel.status.is_in(*self.statuses))
+        if self.direction:
+            parts.append(CallModel.direction == self.direction)
+        if self.assistant_id:
+            parts.append(CallModel.assistant_id == self.assistant_id)
+        if self.campaign_id:
+            parts.append(CallModel.campaign_id == self.campaign_id)
+        cond = None
+        for part in parts:
+            cond = part if cond is None else cond & part
+        return cond
+
+
+def _indexed_copies(data: dict[str, Any]) -> dict[str, str | None]:
+    """data's fields kept as top-level attributes for filtering."""
+    out: dict[str, str | None] = {}
+    for key in ("assistant_id", "campaign_id"):
+        value = data.get(key)
+        out[key] = value if isinstance(value, str) and value else None
+    return out
+
+
+def _data_actions(data: dict[str, Any]) -> list[Action]:
+    """Set ``data`` and keep its top-level copies in step."""
+    actions: list[Action] = [CallModel.data.set(data)]
+    for key, value in _indexed_copies(data).items():
+        attr = getattr(CallModel, key)
+        actions.append(attr.set(value) if value is not None else attr.remove())
+    return actions
+
+
 def _created_between(start: str | None, end: str | None) -> Any:
     """Range condition on the by_created index for optional bounds."""
     if start and end:
@@ -67,10 +113,11 @@ def _call(item: CallModel) -> Call:
 
 class CallRepository:
     def create(self, call: Call) -> Call:
+        copies = _indexed_copies(call.data)
         item = CallModel(call.org_id, call.id, status=call.status, direction=call.direction,
                          created_at=call.created_at, updated_at=call.updated_at,
                          twilio_call_sid=call.twilio_call_sid, status_sequence=call.status_sequence,
-                         data=call.data)
+                         data=call.data, assistant_id=copies["assistant_id"], campaign_id=copies["campaign_id"])
         item.save(condition=CallModel.id.does_not_exist())
         return call
 
@@ -86,10 +133,11 @@ class CallRepository:
         Returns False when the row is gone or the condition failed (someone else moved it).
         """
         call.updated_at = now_iso()
+        copies = _indexed_copies(call.data)
         item = CallModel(call.org_id, call.id, status=call.status, direction=call.direction,
                          created_at=call.created_at, updated_at=call.updated_at,
                          twilio_call_sid=call.twilio_call_sid, status_sequence=call.status_sequence,
-                         data=call.data)
+                         data=call.data, assistant_id=copies["assistant_id"], campaign_id=copies["campaign_id"])
         condition = CallModel.id.exists()
         if expect_status:
             condition = condition & CallModel.status.is_in(*expect_status)
@@ -125,8 +173,7 @@ class CallRepository:
         data = {**current.data, **(data_updates or {})}
         item = CallModel(org_id, call_id)
         now = now_iso()
-        actions: list[Action] = [CallModel.status.set(status), CallModel.updated_at.set(now),
-                                 CallModel.data.set(data)]
+        actions: list[Action] = [CallModel.status.set(status), CallModel.updated_at.set(now), *_data_actions(data)]
         condition = CallModel.status.is_in(*from_statuses) & (CallModel.updated_at == current.updated_at)
         if sequence is not None:
             actions.append(CallModel.status_sequence.set(sequence))
@@ -188,8 +235,7 @@ class CallRepository:
             if current is None:
                 return None
             item = CallModel(org_id, call_id)
-            actions: list[Action] = [CallModel.updated_at.set(now_iso()),
-                                     CallModel.data.set({**current.data, **updates})]
+            actions: list[Action] = [CallModel.updated_at.set(now_iso()), *_data_actions({**current.data, **updates})]
             if twilio_call_sid is not None:
                 actions.append(CallModel.twilio_call_sid.set(twilio_call_sid))
             try:
@@ -213,19 +259,17 @@ class CallRepository:
         CallModel(org_id, call_id).update(actions=[CallModel.twilio_call_sid.set(call_sid)],
                                           condition=CallModel.id.exists())
 
-    def list(self, org_id: str, *, limit: int, start_key: dict[str, Any] | None = None, statuses: tuple[str, ...] = (),
-             start: str | None = None, end: str | None = None) -> tuple[list[Call], dict[str, Any] | None]:
-        """Newest first through the by_created index, optional status and created_at range."""
-        range_cond = _created_between(start, end)
-        filter_cond = CallModel.status.is_in(*statuses) if statuses else None
-        result = CallModel.by_created.query(org_id, range_key_condition=range_cond, filter_condition=filter_cond,
-                                            scan_index_forward=False, limit=limit, last_evaluated_key=start_key)
+    def list(self, org_id: str, *, limit: int, start_key: dict[str, Any] | None = None,
+             where: CallFilter = CallFilter()) -> tuple[list[Call], dict[str, Any] | None]:
+        """Newest first through the by_created index: one Query in the organization's partition, the created_at
+        bounds as its key condition, everything else of ``where`` as a filter (read, then dropped)."""
+        result = CallModel.by_created.query(org_id, range_key_condition=_created_between(where.start, where.end),
+                                            filter_condition=where.condition(), scan_index_forward=False,
+                                            limit=limit, last_evaluated_key=start_key)
         items = [_call(i) for i in result]
         return items, result.last_evaluated_key
 
-    def count(self, org_id: str, *, statuses: tuple[str, ...] = (), start: str | None = None,
-              end: str | None = None) -> int:
-        range_cond = _created_between(start, end)
-        filter_cond = CallModel.status.is_in(*statuses) if statuses else None
-        return CallModel.by_created.count(org_id, range_key_condition=range_cond, filter_condition=filter_cond)
+    def count(self, org_id: str, *, where: CallFilter = CallFilter()) -> int:
+        return CallModel.by_created.count(org_id, range_key_condition=_created_between(where.start, where.end),
+                                          filter_condition=where.condition())
 

@@ -239,6 +239,9 @@ class CallModel(Model):
     # Highest Twilio status-callback SequenceNumber applied (ordering / replay protection).
     status_sequence = NumberAttribute(default=-1)
     data = JSONMapAttribute()  # everything else of the Call object (config, transcript, latency ...)
+    # Copies of data's assistant_id and campaign_id (data is one JSON string): GET /calls filters on them.
+    assistant_id = UnicodeAttribute(null=True)
+    campaign_id = UnicodeAttribute(null=True)
     # Set only while the call is in progress ("live#<n>", a few shards so no index partition runs hot)
     # with the holder's last heartbeat: the reaper finds calls whose media task stopped.
     live_shard = UnicodeAttribute(null=True)

@@ -10,6 +10,9 @@
   and the time it happened (``timestamp``); while an earlier event of the call is still being
   retried, later ones wait (``held``) and are sent, in sequence order, once it settles (delivered
   or finally failed). A receiver therefore never sees ``ended`` before ``in-progress``.
+- ``deliver`` sends an event that belongs to no call (``test-run.completed``) through the same
+  recorded, retried path; it is not ordered with anything, and its secret is read from the
+  assistant named in the delivery at each attempt.
 - ``call_tool_webhook`` (media service, tool-calls) and ``request_assistant`` (inbound
   assistant-request) are single signed POSTs, never retried: the caller is waiting.
 """
@@ -22,9 +25,11 @@ import time
 from functools import lru_cache
 from typing import Any
 
+from chalicelib import errors
 from chalicelib.models.end_reasons import normalize_end_reason
 from chalicelib.netguard import public_session
 from chalicelib.security import sign_webhook
+from chalicelib.services.assistants import get_document, secret_for
 from chalicelib.services.call_secrets import secret_for_call
 from chalicelib.settings import get_settings
 from chalicelib.storage.calls import Call, CallRepository
@@ -36,7 +41,7 @@ log = logging.getLogger("voice.webhooks")
 USER_AGENT = "HMS-Sovereign/1.0"
 ASSISTANT_REQUEST_TIMEOUT = 5.0
 DEFAULT_TIMEOUT = 10.0
-RETRIED_EVENTS = ("status-update", "end-of-call-report")
+RETRIED_EVENTS = ("status-update", "end-of-call-report", "test-run.completed")
 BACKOFF_SECONDS = (1, 4, 16, 60, 300)  # after attempt 1, 2, 3, 4, 5; then every 300 s
 RETRY_WINDOW_SECONDS = 15 * 60
 MAX_SQS_DELAY = 900
@@ -250,6 +255,39 @@ def emit(org_id: str, event: str, call: Call, extra: dict[str, Any] | None = Non
     return _attempt(claimed, secret)
 
 
+def deliver(org_id: str, event: str, url: str, payload: dict[str, Any], *, secret_assistant_id: str,
+            subject: dict[str, str]) -> Delivery:
+    """Send an event that belongs to no call, recorded and retried like status-update.
+
+    ``secret_assistant_id``: the assistant whose ``webhook_secret`` signs each attempt (read again at
+    every retry, so a rotated secret applies); ``subject``: what the event is about (``{"test_run_id": ...}``),
+    kept on the delivery for inspection.
+    """
+    now = now_iso()
+    delivery = Delivery(org_id, new_id(), None, event, "pending", now, now,
+                        {"url": url, "body": encode(payload).decode(), "attempts": [], "first_attempt_at": time.time(),
+                         "secret_assistant_id": secret_assistant_id, **subject})
+    _deliveries().create(delivery)
+    return _attempt(delivery, _delivery_secret(delivery))
+
+
+def _delivery_secret(delivery: Delivery) -> str | None:
+    """The signing secret of a delivery: its call's resolved assistant, or the assistant it names."""
+    if delivery.call_id:
+        call = CallRepository().get(delivery.org_id, delivery.call_id)
+        return _secret(call) if call is not None else None
+    assistant_id = delivery.data.get("secret_assistant_id")
+    if not assistant_id:
+        return None
+    try:
+        return secret_for(get_document(delivery.org_id, str(assistant_id)), "webhook_secret")
+    except errors.NotFound:
+        return None  # the assistant was deleted since: sent unsigned, as for a call without a secret
+    except Exception:  # noqa: BLE001 - as in _secret: an undecryptable secret must not stop delivery
+        log.exception("could not read the webhook secret of assistant %s", assistant_id)
+        return None
+
+
 def _blocked(delivery: Delivery) -> bool:
     """True while an earlier event of the same call is not settled (held or being retried)."""
     if delivery.call_id is None or delivery.sequence is None:
@@ -372,6 +410,4 @@ def retry_delivery(org_id: str, delivery_id: str) -> Delivery | None:
         # SQS delays cap at 15 minutes and can fire early after a redrive: wait out the rest.
         _enqueue(delivery, int(due - time.time()))
         return delivery
-    call = CallRepository().get(org_id, delivery.call_id) if delivery.call_id else None
-    secret = _secret(call) if call is not None else None
-    return _attempt(delivery, secret)
+    return _attempt(delivery, _delivery_secret(delivery))

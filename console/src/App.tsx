@@ -12,14 +12,19 @@ import { NumbersPage } from "./pages/Numbers";
 import { TrunksPage } from "./pages/Trunks";
 import { ByokPage } from "./pages/Byok";
 import { UsagePage } from "./pages/Usage";
+import { EvalSuitePage, EvalSuitesPage } from "./pages/Evals";
+import { EvalRunPage } from "./pages/EvalsRun";
+import { WebhooksPage } from "./pages/Webhooks";
 
 const NAV: [string, string][] = [
   ["assistants", "Assistants"],
   ["calls", "Calls"],
   ["campaigns", "Campaigns"],
+  ["evals", "Evals"],
   ["numbers", "Numbers"],
   ["sip-trunks", "SIP trunks"],
   ["byok", "Provider keys"],
+  ["webhooks", "Webhooks"],
   ["usage", "Usage"],
 ];
 
@@ -81,6 +86,8 @@ function page(route: string[]) {
       return <CallsPage />;
     case "campaigns":
       return id ? <CampaignPage campaignId={id} /> : <CampaignsPage />;
+    case "evals":
+      return id === "runs" && sub ? <EvalRunPage runId={sub} /> : id ? <EvalSuitePage suiteId={id} /> : <EvalSuitesPage />;
     case "numbers":
       return <NumbersPage />;
     case "sip-trunks":
@@ -89,6 +96,8 @@ function page(route: string[]) {
       return <ByokPage />;
     case "usage":
       return <UsagePage />;
+    case "webhooks":
+      return <WebhooksPage />;
     default:
       return <p>Unknown page.</p>;
   }

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -26,11 +27,19 @@ from constructs import Construct
 
 from infra import layers
 from infra.config import REPO_ROOT, StageConfig
+from infra.stacks.common import log_group_for
 
 API_HANDLER = "APIHandler"
 REST_API = "RestAPI"
 
 NOT_FOUND_BODY = '{"error":"not_found","message":"Unknown route."}'
+
+# API Gateway access log line (JSON); no headers, bodies or query strings (keys and phone numbers stay out).
+ACCESS_LOG_FORMAT = json.dumps({
+    "requestId": "$context.requestId", "ip": "$context.identity.sourceIp", "time": "$context.requestTime",
+    "method": "$context.httpMethod", "resource": "$context.resourcePath", "status": "$context.status",
+    "bytes": "$context.responseLength", "latencyMs": "$context.responseLatency",
+    "error": "$context.error.responseType"}, separators=(",", ":"))
 
 
 def _flat(code: str, message: str | None = None) -> str:
@@ -129,7 +138,25 @@ class ChaliceApi:
         rest_api = self.chalice.get_resource(REST_API)
         rest_api.add_property_override("Name", config.prefix + "api")
         rest_api.add_property_override("DefinitionBody.x-amazon-apigateway-gateway-responses", gateway_responses())
+        self._access_logs(scope, config, rest_api)
         self.rest_api_id = rest_api.ref
+
+    def _access_logs(self, scope: Construct, config: StageConfig, rest_api: cdk.CfnResource) -> None:
+        """One JSON line per API request. API Gateway writes them with the account's CloudWatch role (a
+        per-region account setting; the stack sets it, as CDK's own RestApi does)."""
+        self.access_log_group = log_group_for(scope, "ApiAccessLogs", f"/aws/apigateway/{config.prefix}api-access",
+                                              config)
+        self.cloudwatch_role = iam.Role(
+            scope, "ApiGatewayCloudWatchRole", assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),  # pyright: ignore[reportArgumentType]
+            description="API Gateway account setting: push access logs to CloudWatch Logs",
+            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(
+                "service-role/AmazonAPIGatewayPushToCloudWatchLogs")])
+        account = apigateway.CfnAccount(scope, "ApiGatewayAccount", cloud_watch_role_arn=self.cloudwatch_role.role_arn)
+        # Deleting the stack must not unset a region-wide setting other APIs may rely on.
+        account.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
+        rest_api.add_property_override("AccessLogSetting", {
+            "DestinationArn": self.access_log_group.log_group_arn, "Format": ACCESS_LOG_FORMAT})
+        rest_api.add_dependency(account)
 
     def _attach_layers(self, scope: Construct, config: StageConfig) -> None:
         """Each function gets the provider-SDK layers it calls (infra/layers.py), and no others."""

@@ -67,7 +67,7 @@ class MediaService(Construct):
                  lambda_security_group: ec2.ISecurityGroup, environment: dict[str, str],
                  secrets: dict[str, ecs.Secret]) -> None:
         super().__init__(scope, id)
-        self.cluster = ecs.Cluster(self, "Cluster", vpc=vpc)
+        self.cluster = ecs.Cluster(self, "Cluster", vpc=vpc, container_insights_v2=ecs.ContainerInsights.ENABLED)
         namespace = servicediscovery.PrivateDnsNamespace(self, "Namespace", vpc=vpc,
                                                          name=config.service_discovery_namespace)
 
@@ -75,6 +75,7 @@ class MediaService(Construct):
             self, "Task", cpu=config.media_cpu, memory_limit_mib=config.media_memory_mib,
             runtime_platform=ecs.RuntimePlatform(cpu_architecture=ecs.CpuArchitecture.X86_64,
                                                  operating_system_family=ecs.OperatingSystemFamily.LINUX))
+        self.task_definition = task
         self.task_role = task.task_role
         logs = log_group_for(self, "Logs", f"/ecs/{config.media_service_name}", config)
         self.container = task.add_container(
@@ -103,6 +104,10 @@ class MediaService(Construct):
                                                 description="media tasks: WebSocket from the ALB, control from Lambdas")
         self.security_group.add_ingress_rule(lambda_security_group, ec2.Port.tcp(config.media_control_port),
                                              "control endpoint: only the control-plane Lambdas")
+        # A monitor listener that lands on a task not holding the call is relayed to the holder's control
+        # listener (docs/web-calls.md): media tasks reach each other there, nothing else does.
+        self.security_group.add_ingress_rule(self.security_group, ec2.Port.tcp(config.media_control_port),
+                                             "monitor relay between media tasks")
         self.service = ecs.FargateService(
             self, "Service", cluster=self.cluster, task_definition=task, service_name=config.media_service_name,
             desired_count=config.media_min_tasks, min_healthy_percent=100, max_healthy_percent=200,

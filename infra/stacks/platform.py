@@ -3,6 +3,8 @@ alarms. Every name and size comes from ``StageConfig``."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -17,8 +19,10 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra import nag
 from infra.config import StageConfig
 from infra.stacks.api import API_HANDLER, ChaliceApi
+from infra.stacks.common import log_group_for
 from infra.stacks.media import MediaService
 from infra.stacks.tables import Tables
 from infra.stacks.workflows import QUEUE_URL, STATE_MACHINE_PREFIX, TABLE_PREFIX, StateMachines
@@ -40,6 +44,19 @@ DYNAMODB_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem
 # from the class's (add_alias(alias) vs add_alias(alias_name)), so pyright rejects what works at runtime.
 
 
+def console_origins(config: StageConfig) -> list[str]:
+    """Origins the web console is served from: the API's own (public_base_url, api_domain). Without either,
+    any API Gateway API of the stack's region (the API's id cannot be named here: the functions, and with them
+    the API, depend on the bucket). The presigned URL, not the origin, is what grants access to a recording."""
+    origins = []
+    if config.public_base_url:
+        url = urlsplit(config.public_base_url)
+        origins.append(f"{url.scheme}://{url.netloc}")
+    if config.api_domain:
+        origins.append(f"https://{config.api_domain}")
+    return sorted(set(origins)) or ["https://*.execute-api." + cdk.Aws.REGION + "." + cdk.Aws.URL_SUFFIX]
+
+
 class PlatformStack(cdk.Stack):
     def __init__(self, scope: Construct, config: StageConfig, **kwargs) -> None:
         env = cdk.Environment(account=config.account, region=config.region) if config.account or config.region \
@@ -47,6 +64,9 @@ class PlatformStack(cdk.Stack):
         super().__init__(scope, config.stack_name, env=env,
                          description=f"Voice agent platform ({config.stage}): API, workflows, media service", **kwargs)
         self.config = config
+        # S3 server access logs are delivered under a bucket policy, not an ACL (every bucket here enforces
+        # object ownership, which disables ACLs). Context, so it must be set before any child exists.
+        self.node.set_context("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy", True)
         cdk.Tags.of(self).add("app", config.app_name)
         cdk.Tags.of(self).add("stage", config.stage)
         removal = cdk.RemovalPolicy.RETAIN if config.retain_data else cdk.RemovalPolicy.DESTROY
@@ -89,11 +109,24 @@ class PlatformStack(cdk.Stack):
             enforce_ssl=True, visibility_timeout=cdk.Duration.seconds(6 * config.task_timeout_seconds),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=config.webhook_max_receive_count))
 
+        # Server access logs of the recordings bucket (who fetched which recording), kept as long as other logs.
+        self.access_logs = s3.Bucket(
+            self, "AccessLogs", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED, removal_policy=removal,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-logs",
+                                              expiration=cdk.Duration.days(config.log_retention_days))])
         # Call recordings: private, SSE-S3 (presigned GETs need no KMS grant), TLS only, expired by lifecycle.
         self.recordings = s3.Bucket(
             self, "Recordings", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED, versioned=False, removal_policy=removal,
+            server_access_logs_bucket=self.access_logs, server_access_logs_prefix="recordings-bucket/",
+            # The console (served by the API at /console) fetches the presigned URL for its waveform.
+            cors=[s3.CorsRule(allowed_methods=[s3.HttpMethods.GET, s3.HttpMethods.HEAD],
+                              allowed_origins=console_origins(config), allowed_headers=["Range"],
+                              exposed_headers=["Content-Length", "Content-Range", "Accept-Ranges", "ETag"],
+                              max_age=3000)],
             lifecycle_rules=[s3.LifecycleRule(id="expire-recordings", prefix="recordings/",
                                               expiration=cdk.Duration.days(config.recordings_retention_days),
                                               abort_incomplete_multipart_upload_after=cdk.Duration.days(1))])
@@ -109,6 +142,10 @@ class PlatformStack(cdk.Stack):
             gateway_endpoints={"DynamoDb": ec2.GatewayVpcEndpointOptions(
                                    service=ec2.GatewayVpcEndpointAwsService.DYNAMODB),
                                "S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)})
+        # Rejected traffic only: the security-relevant part, without paying for every media socket's flows.
+        self.vpc.add_flow_log("FlowLog", traffic_type=ec2.FlowLogTrafficType.REJECT,
+                              destination=ec2.FlowLogDestination.to_cloud_watch_logs(
+                                  log_group_for(self, "FlowLogs", f"/vpc/{config.prefix}flow-logs", config)))  # pyright: ignore[reportArgumentType]
         self.lambda_security_group = ec2.SecurityGroup(
             self, "LambdaSecurityGroup", vpc=self.vpc, allow_all_outbound=True,
             description="control-plane Lambdas (the only clients of the media control port)")
@@ -213,10 +250,13 @@ class PlatformStack(cdk.Stack):
                       description="Twilio Media Streams URL (MEDIA_WS_URL)")
         cdk.CfnOutput(self, "MediaLoadBalancerDns", value=self.media.load_balancer.load_balancer_dns_name,
                       description="Point media_domain (CNAME/alias) here when no hosted zone is configured")
+        cdk.CfnOutput(self, "MediaClusterName", value=self.media.cluster.cluster_name,
+                      description="ECS cluster of the media service (aws ecs update-service --cluster ...)")
         cdk.CfnOutput(self, "TablePrefix", value=config.prefix, description="TABLE_PREFIX for the admin CLI")
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)
         for key, env_name in SECRET_ENV.items():
             cdk.CfnOutput(self, env_name.title().replace("_", ""), value=self.secrets[key].secret_arn)
+        nag.suppress(self)
 
     def _grant_runtime(self, role: iam.IRole, state_machine_arns: dict[str, str]) -> None:
         """What the application code (Lambdas and media tasks alike) calls: named resources only."""

@@ -148,7 +148,8 @@ class StateMachines(Construct):
                 definition_body=sfn.DefinitionBody.from_file(str(path)),
                 definition_substitutions=subs or None,
                 tracing_enabled=True,
-                logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ERROR, include_execution_data=False),
+                # Every state transition, without inputs and outputs (transcripts and numbers stay out of logs).
+                logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
             )
             policy: list[iam.PolicyStatement] = []
             if used.lambda_invoke or invoked:

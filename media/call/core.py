@@ -8,7 +8,6 @@ silence). ``media.call.session.CallSession`` adds the lifecycle (start, greeting
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Coroutine
 from typing import Any, cast
@@ -37,6 +36,7 @@ from media.call.webhook_relay import WebhookRelay
 from media.pipeline.brain import CallBrain
 from media.pipeline.build import Built
 from media.plan import CallPlan, mask_number
+from media.settings import get_media_settings
 from media.stats import Stats
 from media.transports.twilio import StreamStart, TwilioTransport
 from media.transports.wire import CallTransport
@@ -48,7 +48,7 @@ POLL_SECONDS = 0.02
 
 def speculation_enabled() -> bool:
     """Speculative replies on stable interim transcripts (``MEDIA_SPECULATIVE_REPLIES``, default on)."""
-    return os.environ.get("MEDIA_SPECULATIVE_REPLIES", "true").lower() in ("1", "true", "yes", "on")
+    return get_media_settings().media_speculative_replies
 
 
 class CallCore:
@@ -86,6 +86,7 @@ class CallCore:
         self.webhooks: WebhookRelay | None = None
         self._user_speaking = False
         self._messages_sent = 0  # transcript messages already sent as final transcript events
+        self._interim_sent = ""  # the caller's words last sent as an interim transcript event
 
     # --- what the parts see (CallPort) ---------------------------------------------------------
     @property
@@ -203,6 +204,8 @@ class CallCore:
         new = lines[self._messages_sent:]
         for line in new:
             self.events.emit({"type": "transcript", "role": line["role"], "text": line["content"], "final": True})
+        if any(line["role"] == "user" for line in new):
+            self._interim_sent = ""
         self._messages_sent = max(self._messages_sent, len(lines))
         if new and self.webhooks is not None:
             self.webhooks.offer("conversation-update", {"messages": transcript(self.built.context)})
@@ -248,6 +251,12 @@ class CallCore:
 
     def note_final(self) -> None:
         self.turns.note_final()
+
+    def on_user_words(self, text: str) -> None:
+        # Interim lines go to the browser and listeners only; webhooks get final transcripts (docs/webhooks.md).
+        if text and text != self._interim_sent:
+            self._interim_sent = text
+            self.events.emit({"type": "transcript", "role": "user", "text": text, "final": False}, relay=False)
 
     def note_llm_request(self, *, speculative: bool = False) -> None:
         self.turns.note_llm_request(speculative=speculative)

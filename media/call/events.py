@@ -77,9 +77,9 @@ class CallEvents:
         self._agent_up = Upsampler()
         self._ended = False
 
-    def emit(self, event: dict[str, Any], *, to_peer: bool = True) -> None:
+    def emit(self, event: dict[str, Any], *, to_peer: bool = True, relay: bool = True) -> None:
         """Send an event to the browser (unless its transport sent it already) and the listeners,
-        and to the webhook relay."""
+        and (unless ``relay`` is off) to the webhook relay."""
         if self._ended:
             return
         text = event_message(event)
@@ -87,7 +87,7 @@ class CallEvents:
             self.peer.offer(text)
         for sink in self.listeners:
             sink.offer(text)
-        if self.relay is not None:
+        if self.relay is not None and relay:
             self.relay(event)
 
     def listen(self) -> Sink:

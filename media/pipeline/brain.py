@@ -107,8 +107,13 @@ class CallBrain(FrameProcessor):
         if not text:
             return
         self._heard_words()
-        if not await self.interruptions.on_words(text, agent_audible=self.agent_audible()):
-            self.decision.interim = text
+        if self.agent_audible():
+            if self.interruptions.interrupts(text):
+                self.s.on_user_words(" ".join([*self.decision.finals, text]))
+            await self.interruptions.on_words(text, agent_audible=True)  # cut, or resume on a backchannel
+            return  # else a backchannel so far: nothing to show unless it turns into a turn
+        self.decision.interim = text
+        self.s.on_user_words(self.decision.pending_text())
 
     async def _on_final(self, frame: TranscriptionFrame) -> None:
         text = frame.text.strip()
@@ -128,6 +133,7 @@ class CallBrain(FrameProcessor):
             await self.interruptions.confirm()
         self.decision.add_final(text, speech_final=bool(getattr(result, "speech_final", False)))
         self.s.note_final()
+        self.s.on_user_words(self.decision.pending_text())
 
     # --- listening: voice activity ------------------------------------------------------------
     async def _on_audio(self, pcm: bytes) -> None:

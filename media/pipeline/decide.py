@@ -74,7 +74,8 @@ class TurnDecision:
             self._decide_task.cancel()
         self._decide_task = self._proc.create_task(self._decide(), name="turn-decision")  # pyright: ignore[reportUnknownMemberType] - Task[Unknown]
 
-    def _pending_text(self) -> str:
+    def pending_text(self) -> str:
+        """The caller's words of the turn so far (finals, then the newest interim)."""
         return " ".join([*self.finals, self.interim]).strip()
 
     async def _sleep_until(self, at: float) -> None:
@@ -92,7 +93,7 @@ class TurnDecision:
         if not complete:
             # Sounds unfinished: keep listening, up to the maximum wait.
             await self._sleep_until(speech_end + t.max_wait_seconds)
-        text = self._pending_text()
+        text = self.pending_text()
         if (complete and text and self.gate is not None and not self._agent_audible() and self.s.may_speculate()
                 and words_wait(text, t) <= SPECULATE_MAX_WAIT_SECONDS):
             # Speculation where it pays: the reply starts now on the words so far and is released if the
@@ -115,7 +116,7 @@ class TurnDecision:
                 break
 
     async def _end_when_due(self, speech_end: float) -> None:
-        text = self._pending_text()
+        text = self.pending_text()
         if not text:
             return  # a noise without words: no turn
         await self._sleep_until(speech_end + max(self.turn.wait_seconds, words_wait(text, self.turn)))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
@@ -32,6 +31,7 @@ from media.providers.base import PoolWarmable, ProviderKey, RingTimeGreeter, Rin
 from media.providers.keys import resolve_keys
 from media.providers.pool import shared_http_client
 from media.providers.ringtime import HeldSocket, Warm
+from media.settings import get_media_settings
 
 if TYPE_CHECKING:
     from pipecat.services.ai_service import AIService
@@ -48,8 +48,7 @@ GREETING_TIMEOUT_SECONDS = 8.0
 def llm_connections() -> int:
     """Connections to warm per call: a speculative reply that is withdrawn overlaps the real one (and a
     cancelled stream's connection is closed, not pooled), so with speculation a turn may need two."""
-    speculate = os.environ.get("MEDIA_SPECULATIVE_REPLIES", "true").lower() in ("1", "true", "yes", "on")
-    return 2 if speculate else 1
+    return 2 if get_media_settings().media_speculative_replies else 1
 
 
 async def warm_up(plan: CallPlan) -> Warm | None:

@@ -206,3 +206,66 @@ def test_call_left_live_by_a_dead_media_task_is_ended_by_the_delayed_check(api, 
     assert call["status"] == "failed" and call["end_reason"] == "media_failure" and call["duration_seconds"] == 17
     assert status_of(api, healthy)["end_reason"] == "assistant_hangup"
     assert sorted(finished["finished"]) == sorted([stuck, healthy])
+
+
+def test_media_report_after_twilio_finalized_the_call_still_stores_the_transcript(api, org, setup, twilio, receiver,
+                                                                                  finished):
+    """Twilio's answered and completed callbacks arrive before the media service's start report (a short
+    call): Twilio finalizes it, and the media service's end report must not be dropped."""
+    from chalicelib.services.call_events import call_ended, call_started
+
+    call_id, sid = _dial(api, setup, twilio)
+    twilio.answer(sid)
+    twilio.fire_status(sid, "completed", CallDuration="12")
+    assert status_of(api, call_id)["end_reason"] == "customer_hangup"  # Twilio's guess, no owner yet
+    assert call_started(org[0].id, call_id, "http://10.0.0.5:8081") is None  # too late to own it
+
+    messages = [{"role": "assistant", "content": "Hello Jan!"}, {"role": "user", "content": "Wrong number, bye"},
+                {"role": "assistant", "content": "Sorry, goodbye!"}]
+    ended = call_ended(org[0].id, call_id, end_reason="assistant_hangup", messages=messages,
+                       latency={"voice_to_voice_ms": {"p50": 700}}, duration_seconds=11)
+    assert ended is not None
+    call = status_of(api, call_id)
+    assert call["status"] == "ended" and call["messages"] == messages
+    assert call["latency"] == {"voice_to_voice_ms": {"p50": 700}} and call["end_reason"] == "assistant_hangup"
+    assert call["duration_seconds"] == 12  # Twilio's billed duration stays
+    # once: a repeated report changes nothing, and the side effects ran only at Twilio's transition
+    assert call_ended(org[0].id, call_id, end_reason="error", messages=[], latency=None, duration_seconds=None,
+                      error="late") is None
+    assert status_of(api, call_id)["messages"] == messages
+    assert [e.message["call"]["status"] for e in receiver.events("status-update")] == ["in-progress", "ended"]
+    assert finished == {"finished": [call_id], "analysis": [call_id]}
+
+
+def test_media_report_after_the_stale_check_replaces_the_media_failure_verdict(api, org, client, setup, twilio,
+                                                                               finished, webhook_queue):
+    from chalicelib.services.call_events import call_ended, call_started, finalize_if_stale
+
+    call_id, sid = _dial(api, setup, twilio)
+    call_started(org[0].id, call_id, "http://10.0.0.5:8081")
+    twilio.fire_status(sid, "completed", CallDuration="20")
+    assert finalize_if_stale(org[0].id, call_id) is not None  # the media task was slow, not dead
+    assert status_of(api, call_id)["end_reason"] == "media_failure"
+
+    messages = [{"role": "assistant", "content": "Hi!"}, {"role": "user", "content": "Bye"}]
+    call_ended(org[0].id, call_id, end_reason="customer_hangup", messages=messages, latency=None, duration_seconds=20)
+    call = status_of(api, call_id)
+    assert (call["status"], call["end_reason"], call["error"]) == ("ended", "customer_hangup", None)
+    assert call["messages"] == messages and call["duration_seconds"] == 20
+    assert finished["analysis"] == [call_id]
+
+
+def test_late_media_report_keeps_no_transcript_in_gdpr_mode(api, org, twilio, receiver, finished):
+    from chalicelib.services.call_events import call_ended
+    from tests.calls.conftest import make_assistant, make_number
+
+    assistant = make_assistant(api, gdpr_mode=True)
+    make_number(api, "+14155550160", assistant["id"])
+    r = api.post("/calls/outbound", {"destination": "+31612345678", "assistant_id": assistant["id"]})
+    call_id, sid = r.data["call_id"], list(twilio.calls)[-1]
+    twilio.answer(sid)
+    twilio.fire_status(sid, "completed", CallDuration="5")
+    call_ended(org[0].id, call_id, end_reason="assistant_hangup", messages=[{"role": "user", "content": "secret"}],
+               latency=None, duration_seconds=5)
+    call = status_of(api, call_id)
+    assert call["end_reason"] == "assistant_hangup" and not call.get("messages")

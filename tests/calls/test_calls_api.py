@@ -48,6 +48,54 @@ def test_date_range_filters(api, org):
     assert r.status_code == 400 and r.data["param"] == "start_date"
 
 
+def test_direction_assistant_and_campaign_filters_and_their_errors(api, org, other_api):
+    """Each filter narrows on the server (totals included), they combine, and a cursor pages within them."""
+    repo = CallRepository()
+    assistant_a, assistant_b = "aaaaaaaa-0000-4000-8000-000000000001", "aaaaaaaa-0000-4000-8000-000000000002"
+    campaign = "cccccccc-0000-4000-8000-000000000001"
+    rows = [("inbound", assistant_a, None), ("outbound", assistant_a, campaign), ("outbound", assistant_b, campaign),
+            ("web", assistant_b, None), ("outbound", assistant_a, None)]
+    ids = []
+    for i, (direction, assistant, camp) in enumerate(rows):
+        created = f"2026-02-0{i + 1}T09:00:00.000Z"
+        call_id = f"00000000-0000-4000-8000-00000000010{i}"
+        data = {"assistant_id": assistant, **({"campaign_id": camp} if camp else {})}
+        repo.create(Call(org[0].id, call_id, "ended", direction, created, created, data=data))
+        ids.append(call_id)
+
+    def listed(query: str) -> tuple[list[str], int]:
+        r = api.get(f"/calls?{query}")
+        assert r.status_code == 200, r.data
+        return [c["id"] for c in r.data["calls"]], r.data["pagination"]["total"]
+
+    assert listed("direction=outbound") == ([ids[4], ids[2], ids[1]], 3)
+    assert listed("direction=web") == ([ids[3]], 1)
+    assert listed(f"assistant_id={assistant_a}") == ([ids[4], ids[1], ids[0]], 3)
+    assert listed(f"agent_id={assistant_b}") == ([ids[3], ids[2]], 2)  # the Flireo spelling
+    assert listed(f"campaign_id={campaign}") == ([ids[2], ids[1]], 2)
+    assert listed(f"direction=outbound&assistant_id={assistant_a}&start_date=2026-02-03") == ([ids[4]], 1)
+    page = api.get(f"/calls?assistant_id={assistant_a}&limit=2")
+    assert [c["id"] for c in page.data["calls"]] == [ids[4], ids[1]] and page.data["next_cursor"]
+    rest = api.get(f"/calls?assistant_id={assistant_a}&limit=2&cursor={page.data['next_cursor']}")
+    assert [c["id"] for c in rest.data["calls"]] == [ids[0]]
+    # a cursor is bound to its filters: reused with other filters it is refused
+    assert api.get(f"/calls?campaign_id={campaign}&limit=2&cursor={page.data['next_cursor']}").status_code == 400
+
+    # a call whose stored data changes keeps its filter copies in step
+    repo.update_data(org[0].id, ids[0], {"assistant_id": assistant_b})
+    assert listed(f"assistant_id={assistant_b}") == ([ids[3], ids[2], ids[0]], 3)
+
+    for query, param in [("direction=sideways", "direction"), ("assistant_id=not-a-uuid", "assistant_id"),
+                         ("agent_id=123", "agent_id"), ("campaign_id=x", "campaign_id"),
+                         ("start_date=2026-02-05&end_date=2026-02-01", "start_date")]:
+        r = api.get(f"/calls?{query}")
+        assert r.status_code == 400, query
+        assert r.data["error"] == "invalid_request" and r.data["param"] == param and r.data["message"], r.data
+    # another organization filtering by these ids sees none of them (and no hint that they exist)
+    r = other_api.get(f"/calls?assistant_id={assistant_a}&campaign_id={campaign}")
+    assert r.status_code == 200 and r.data["calls"] == [] and r.data["pagination"]["total"] == 0
+
+
 def test_pagination_by_cursor_and_offset(api, org):
     ids = _seed(org[0].id)
     seen, cursor = [], None

@@ -65,7 +65,7 @@ def test_sent_bodies_match_the_documented_envelope(client, api, org, setup, twil
 
     doc = json.loads(client.http.get("/api/v1/openapi.json").body)
     assert set(doc["webhooks"]) == {"status-update", "end-of-call-report", "assistant-request", "tool-calls",
-                                    "transcript", "speech-update", "conversation-update"}
+                                    "transcript", "speech-update", "conversation-update", "test-run.completed"}
     schema = {"$ref": "#/components/schemas/WebhookEnvelope", "components": doc["components"]}
     _dial(api, setup["assistant"]["id"])
     twilio.progress(list(twilio.calls)[-1], "completed")

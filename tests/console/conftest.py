@@ -30,12 +30,35 @@ def console_built() -> None:
     subprocess.run(["bash", "scripts/build_console.sh"], cwd=ROOT, check=True, timeout=600)
 
 
+SPOKEN = "I would like to book a cleaning next week please."
+
+
 @pytest.fixture(scope="session")
 def speech_wav(tmp_path_factory) -> Path:
-    """The fake microphone's input: a spoken sentence from espeak-ng, 16 kHz mono WAV."""
+    """The fake microphone's input: 6 s of quiet, SPOKEN, 6 s of quiet; a 16 kHz mono 16-bit PCM WAV.
+
+    The speech is the simulated callers' (espeak-ng, pauses between words capped, so the sandbox STT hears
+    one utterance). Chromium plays the file in a loop: the leading quiet lets the greeting play out, the
+    trailing one ends the caller's turn and leaves the agent room to answer. "Quiet" is a faint seeded noise
+    floor, like a real microphone's: on digital silence Chromium's noise suppression and auto gain (which
+    the page asks for) start from nothing and chop the first words into pieces.
+    """
+    import wave
+
+    import numpy as np
+
+    from sandbox.audio import speak_pcm
+
+    rate = 16_000
+    speech = np.frombuffer(speak_pcm(SPOKEN, rate), dtype=np.int16)
+    samples = np.concatenate([np.zeros(6 * rate), speech, np.zeros(6 * rate)])
+    samples += np.random.default_rng(7).normal(0, 20, len(samples))
     path = tmp_path_factory.mktemp("mic") / "caller.wav"
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(path),
-                    "Hello, I would like to book a cleaning next week please."], check=True, timeout=60)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(np.clip(samples, -32768, 32767).astype("<i2").tobytes())
     return path
 
 
@@ -61,8 +84,8 @@ def devstack(tmp_path_factory, console_built):
 
 @pytest.fixture(scope="module")
 def browser(speech_wav):
-    if not Path(CHROMIUM).exists() or shutil.which("espeak-ng") is None:
-        pytest.fail(f"{CHROMIUM} or espeak-ng missing: scripts/bootstrap.sh installs them")
+    if not Path(CHROMIUM).exists() or shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+        pytest.fail(f"{CHROMIUM}, espeak-ng or sox missing: scripts/bootstrap.sh installs them")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

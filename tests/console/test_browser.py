@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.console.conftest import simulate
+from tests.console.conftest import SPOKEN, simulate
 
 pytestmark = pytest.mark.e2e
+# page.wait_for_function gets functions, never expression strings: Playwright eval()s a string in the page,
+# which the console's CSP (no 'unsafe-eval') refuses.
 
 
 def _api(devstack: dict[str, str], method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
@@ -60,6 +62,9 @@ def test_sign_in_keeps_the_key_out_of_the_url_and_refuses_a_bad_key(page, devsta
 
 
 def test_create_an_assistant_through_the_form(page, devstack, artifacts):
+    # The form is checked by validators compiled at build time: nothing trips the page's CSP (no 'unsafe-eval').
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
     sign_in(page, devstack)
     page.get_by_role("button", name="New assistant").click()
     form = page.get_by_role("form", name="Assistant")
@@ -94,6 +99,7 @@ def test_create_an_assistant_through_the_form(page, devstack, artifacts):
     page.get_by_role("heading", name="Front desk (copy)").wait_for()
     names = sorted(a["name"] for a in _api(devstack, "GET", "/assistants")[1]["assistants"])
     assert names == ["Demo receptionist", "Front desk", "Front desk (copy)"]
+    assert violations == []
 
 
 def test_call_log_and_call_page_of_a_simulated_call(page, devstack, artifacts):
@@ -114,10 +120,17 @@ def test_call_log_and_call_page_of_a_simulated_call(page, devstack, artifacts):
     row = page.locator(f"tr[data-call-id='{call_id}']")
     row.wait_for()
     assert "ended" in row.inner_text() and "Demo receptionist" in row.inner_text()
-    page.get_by_label("Direction").select_option("inbound")  # the simulated call is outbound
+    # the filters are GET /calls' own: each change asks the server again
+    with page.expect_request(lambda r: "/api/v1/calls?" in r.url and "direction=inbound" in r.url):
+        page.get_by_label("Direction").select_option("inbound")  # the simulated call is outbound
     row.wait_for(state="detached")
-    page.get_by_label("Direction").select_option("outbound")
+    with page.expect_request(lambda r: "direction=outbound" in r.url):
+        page.get_by_label("Direction").select_option("outbound")
     row.wait_for()
+    with page.expect_request(lambda r: f"assistant_id={demo['assistant_id']}" in r.url):
+        page.locator("select[name=assistant]").select_option(label="Demo receptionist")
+    row.wait_for()
+    assert page.get_by_test_id("calls-total").inner_text() == "1 call"
     page.screenshot(path=artifacts / "05-calls.png", full_page=True)
 
     row.click()
@@ -128,7 +141,7 @@ def test_call_log_and_call_page_of_a_simulated_call(page, devstack, artifacts):
                     page.get_by_test_id("transcript").locator(".line.user").all_inner_texts()]
     assert caller_lines == ["Can I book a cleaning next week?", "Thanks, goodbye"]
     # the waveform rendered and the lines were aligned to the recording: each has a start time
-    page.wait_for_function("document.querySelectorAll('[data-seek]:not([data-seek=\"\"])').length >= 3",
+    page.wait_for_function("() => document.querySelectorAll('[data-seek]:not([data-seek=\"\"])').length >= 3",
                            timeout=30_000)
     seeks = [float(s) for s in page.locator("[data-seek]").evaluate_all("els => els.map(e => e.dataset.seek)")
              if s]
@@ -136,11 +149,78 @@ def test_call_log_and_call_page_of_a_simulated_call(page, devstack, artifacts):
     # click the last caller line: the player seeks there
     page.get_by_test_id("transcript").locator(".line.user").last.click()
     target = float(page.get_by_test_id("transcript").locator(".line.user").last.get_attribute("data-seek") or 0)
-    page.wait_for_function(f"document.querySelector('.player-bar span').textContent.startsWith('{target:.1f}')"
+    page.wait_for_function(f"() => document.querySelector('.player-bar span').textContent.startsWith('{target:.1f}')"
                            f" || parseFloat(document.querySelector('.player-bar span').textContent) >= {target:.1f}")
     page.get_by_role("img", name="Per-turn latency chart").wait_for()
     page.get_by_role("heading", name="Webhook deliveries").wait_for()
     page.screenshot(path=artifacts / "06-call-page.png", full_page=True)
+
+
+def _wait_call(devstack: dict[str, str], call_id: str, ready, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    call: dict = {}
+    while time.monotonic() < deadline:
+        call = _api(devstack, "GET", f"/calls/{call_id}")[1]
+        if ready(call):
+            return call
+        time.sleep(0.5)
+    raise AssertionError(f"call {call_id} never got there: {call}")
+
+
+def test_talk_to_an_assistant_from_the_browser(page, devstack, artifacts):
+    """Talk: the fake microphone speaks SPOKEN into a browser call; the agent answers in text and audio."""
+    from sandbox.registry import RemoteRegistry
+
+    demo = _demo(devstack)
+    started: list[str] = []
+
+    def register_the_caller(route) -> None:
+        # The sandbox STT gives exact transcripts of what a caller registered for its call (the audio, its
+        # timing and energy stay real). The mic loops the sentence, so it is registered a few times.
+        response = route.fetch()
+        if response.status == 201:
+            started.append(response.json()["call_id"])
+            RemoteRegistry(devstack["SANDBOX_CONTROL_URL"]).register(started[-1], [SPOKEN] * 6)
+        route.fulfill(response=response)
+
+    page.route("**/api/v1/calls/web", register_the_caller)
+    sign_in(page, devstack)
+    page.get_by_role("cell", name=re.compile("Demo receptionist")).click()
+    panel = page.get_by_role("region", name="Talk")
+    panel.get_by_role("button", name="Talk", exact=True).click()
+    panel.get_by_role("button", name="Hang up").wait_for()
+    transcript = page.get_by_test_id("talk-transcript")
+    # the greeting, then the caller's sentence (as the STT heard it), then the agent's answer to it
+    transcript.locator(".line.assistant", has_text="thanks for calling Acme Dental").wait_for(timeout=30_000)
+    answer = f"Got it, you said: {SPOKEN.rstrip('.')}."
+    transcript.locator(".line.assistant", has_text=answer).first.wait_for(timeout=30_000)
+    assert transcript.locator(".line.user:not(.partial) > div:nth-child(2)").all_inner_texts() == [SPOKEN]
+    # the agent's audio reached the page: well over a second of it (greeting plus answer)
+    page.wait_for_function("() => Number(document.querySelector('[data-testid=talk-audio]').dataset.bytes) > 64000")
+    page.get_by_text(re.compile(r"^\d+ ms$")).first.wait_for()  # a response time per turn was measured
+    page.screenshot(path=artifacts / "13-talk.png", full_page=True)
+    panel.get_by_role("button", name="Hang up").click()
+    panel.get_by_role("button", name="Talk again").wait_for()
+    assert len(started) == 1
+    call_id = started[0]
+
+    call = _wait_call(devstack, call_id, lambda c: c.get("status") == "ended" and c.get("recording_url"))
+    assert (call["direction"], call["end_reason"], call["assistant_id"]) == (
+        "web", "customer_hangup", demo["assistant_id"])
+    said = [m["content"] for m in call["messages"] if m["role"] == "user"]
+    assert said and said[0] == SPOKEN, call["messages"]
+
+    page.get_by_role("link", name="Open the call record").click()
+    page.get_by_role("heading", name=re.compile("Call with Demo receptionist")).wait_for()
+    page.get_by_test_id("transcript").locator(".line.user", has_text=SPOKEN).first.wait_for()
+    page.wait_for_function("() => document.querySelectorAll('[data-seek]:not([data-seek=\"\"])').length >= 2",
+                           timeout=30_000)  # the recording's waveform loaded and the lines were placed on it
+    page.screenshot(path=artifacts / "14-web-call-record.png", full_page=True)
+    page.get_by_role("navigation").get_by_role("link", name="Calls", exact=True).click()
+    page.get_by_label("Direction").select_option("web")
+    row = page.locator(f"tr[data-call-id='{call_id}']")
+    row.wait_for()
+    assert "web" in row.inner_text() and "ended" in row.inner_text()
 
 
 def test_live_view_says_a_line_into_a_live_simulated_call(page, devstack, artifacts):
@@ -159,13 +239,33 @@ def test_live_view_says_a_line_into_a_live_simulated_call(page, devstack, artifa
         live = calls[0]["id"] if calls else None
         time.sleep(0.3)
     assert live, "no call went in progress"
+    monitor_events: list[dict] = []
+
+    def follow(ws) -> None:  # what the page's monitor socket receives (text frames: the call's events)
+        if "/monitor/" in ws.url:
+            ws.on("framereceived", lambda payload: monitor_events.append(json.loads(payload))
+                  if isinstance(payload, str) else None)
+
+    page.on("websocket", follow)
     page.goto(devstack["CONSOLE_URL"] + f"#/calls/{live}/live")
     page.get_by_role("heading", name=re.compile("Live:")).wait_for()
-    # (the call row carries the transcript only once the call ends: the live view has none to show yet)
+    # say first: later in the call the caller talks over it and only its first words are kept
     said = "This is the console speaking, one moment please."
     page.get_by_placeholder("Say something to the caller").fill(said)
     page.get_by_role("button", name="Say", exact=True).click()
     page.get_by_test_id("control-log").get_by_text("Say: sent (200)").wait_for()
+    # The monitor socket: the caller's lines appear as they are spoken, then the agent's answers.
+    transcript = page.get_by_test_id("live-transcript")
+    transcript.locator(".line.user:not(.partial)").first.wait_for(timeout=30_000)
+    transcript.locator(".line.assistant", has_text="Got it, you said:").first.wait_for(timeout=30_000)
+    heard = transcript.locator(".line.user:not(.partial) > div:nth-child(2)").all_inner_texts()
+    assert heard and all(line in lines for line in heard), heard
+    status = "document.querySelector('[data-testid=speech-status]').dataset"  # audio received per side, in s
+    page.wait_for_function(f"() => Number({status}.agentSeconds) > 0.5 && Number({status}.callerSeconds) > 0.5")
+    page.get_by_role("button", name="Listen in").click()
+    page.get_by_role("button", name="Stop listening").wait_for()  # the players started
+    interims = [e for e in monitor_events if e.get("type") == "transcript" and e["final"] is False]
+    assert interims and all(e["role"] == "user" for e in interims), monitor_events
     page.screenshot(path=artifacts / "07-live-view.png", full_page=True)
     runner.join(240)
     call = _api(devstack, "GET", f"/calls/{live}")[1]
@@ -181,9 +281,9 @@ def test_other_pages_render_and_byok_never_shows_a_key(page, devstack, artifacts
         if link == "Numbers":
             page.get_by_role("cell", name="+12025550100").wait_for()
         if link == "Usage":  # the chart has drawn: its canvas has painted pixels
-            page.wait_for_function("""(() => { const c = document.querySelector("canvas[aria-label='Usage per day']");
+            page.wait_for_function("""() => { const c = document.querySelector("canvas[aria-label='Usage per day']");
                 const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                for (let i = 3; i < d.length; i += 4) if (d[i]) return true; return false; })()""")
+                for (let i = 3; i < d.length; i += 4) if (d[i]) return true; return false; }""")
         page.screenshot(path=artifacts / f"{shot}.png", full_page=True)
 
     page.get_by_role("link", name="Provider keys").click()
@@ -199,3 +299,31 @@ def test_other_pages_render_and_byok_never_shows_a_key(page, devstack, artifacts
     page.get_by_role("row", name=re.compile("mistral")).get_by_role("button", name="Remove").click()
     page.get_by_text("mistral key removed.").wait_for()
     assert _api(devstack, "GET", "/byok")[1]["byok_keys"]["mistral_secret_id"] is None
+
+
+def test_webhook_settings_page_sets_url_events_and_a_write_only_secret(page, devstack, artifacts):
+    demo = _demo(devstack)
+    sign_in(page, devstack)
+    page.get_by_role("navigation").get_by_role("link", name="Webhooks").click()
+    page.get_by_role("heading", name="Webhooks", exact=True).wait_for()
+    row = page.locator(f"tr[data-assistant-id='{demo['assistant_id']}']")
+    row.get_by_role("button", name="Edit").click()
+    form = page.get_by_role("form", name="Webhook settings")
+    form.get_by_label("Webhook URL").fill("not a url with spaces " * 100)  # over 2048 characters: the schema refuses
+    form.get_by_role("button", name="Save webhook settings").click()
+    assert "webhook_url" in page.get_by_role("alert").inner_text()
+    secret = "whsec_console_test_0123456789"
+    form.get_by_label("Webhook URL").fill("https://hooks.example.com/voice")
+    form.get_by_label("New secret").fill(secret)
+    form.get_by_label("status-update").check()
+    form.get_by_label("end-of-call-report").check()
+    page.screenshot(path=artifacts / "15-webhooks-edit.png", full_page=True)
+    form.get_by_role("button", name="Save webhook settings").click()
+    page.get_by_text("Webhook settings of Demo receptionist saved.").wait_for()
+    assert "set" == row.locator("td").nth(2).inner_text()
+    assert secret not in page.content()
+    stored = _api(devstack, "GET", f"/assistants/{demo['assistant_id']}")[1]["assistant"]
+    assert (stored["webhook_url"], stored["webhook_secret_set"]) == ("https://hooks.example.com/voice", True)
+    assert sorted(stored["webhook_events"]) == ["end-of-call-report", "status-update"]
+    assert secret not in json.dumps(stored)
+    page.screenshot(path=artifacts / "16-webhooks.png", full_page=True)

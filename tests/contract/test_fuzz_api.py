@@ -71,6 +71,8 @@ def unthrottled(monkeypatch):
     reset_settings()
 
 
+# Every operation x two modes x EXAMPLES cases: minutes on a loaded 2-core machine, over the suite's 300 s.
+@pytest.mark.timeout(900)
 def test_api_conforms_to_its_document(client, org, unthrottled):
     statuses: Counter = Counter()
     failures = run_fuzz(client, org[1], EXAMPLES, statuses)

@@ -4,7 +4,6 @@ ephemeral port, moto Step Functions running the eval-run workflow with the real 
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -12,7 +11,7 @@ import pytest
 
 from chalicelib import cli
 from chalicelib.eval_cli import suite_file_schema
-from tests.workflows.conftest import make_assistant
+from tests.workflows.conftest import make_assistant, make_number
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE_YAML = """\
@@ -28,23 +27,15 @@ scenarios:
 
 
 @pytest.fixture
-def http_api(app, sfn, monkeypatch):
-    from chalice.config import Config
-    from chalice.local import create_local_server
-
+def no_caller_backend(monkeypatch):
     from chalicelib.settings import reset_settings
 
     monkeypatch.delenv("SANDBOX_CONTROL_URL", raising=False)
     reset_settings()
-    server = create_local_server(app, Config.create(chalice_stage="dev", app_name="voice-platform"), "127.0.0.1", 0)
-    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server.server_address[1]}/api/v1"
-    server.server.shutdown()
-    server.server.server_close()
 
 
-def test_cli_creates_then_updates_the_suite_runs_it_and_writes_junit(http_api, api, org, tmp_path, capsys):
+def test_cli_creates_then_updates_the_suite_runs_it_and_writes_junit(no_caller_backend, http_api, api, org, tmp_path,
+                                                                      capsys):
     assistant = make_assistant(api)
     suite_file = tmp_path / "suite.yaml"
     suite_file.write_text(SUITE_YAML)
@@ -74,14 +65,59 @@ def test_cli_creates_then_updates_the_suite_runs_it_and_writes_junit(http_api, a
     assert suite["scenarios"][0]["caller"]["lines"][1] == "Thanks, goodbye!"
     assert len(api.get(f"/test-suites/{suite['id']}/runs").data["test_runs"]) == 2
 
-    # Bad input is exit code 2 with the API's reason (one server per test: Chalice's local server
-    # can be created once per app object).
+    # Bad input is exit code 2 with the API's reason.
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nscenarios: []\n")
     assert cli.main(["eval", "run", str(bad), "--assistant-id", assistant["id"], "--base-url", http_api,
                      "--api-key", key]) == 2
     assert "HTTP 400" in capsys.readouterr().err
     assert cli.main(["eval", "run", str(tmp_path / "missing.yaml"), "--base-url", http_api, "--api-key", key]) == 2
+
+
+PASSING_YAML = """\
+name: Front desk (passing)
+scenarios:
+  - name: Asks about a cleaning
+    caller:
+      lines: ["Can I book a cleaning?", "Thanks, bye!"]
+    criteria: ["The assistant repeats 'book a cleaning'"]
+    expect:
+      - {type: transcript_contains, text: Acme Dental}
+      - {type: no_unanswered_turn}
+"""
+
+
+def test_cli_success_path_runs_real_test_calls_and_exits_zero(sandbox, http_api, api, org, tmp_path, capsys):
+    """A passing suite through the whole stack: the CLI over HTTP, the eval-run workflow, a real test
+    call to the sandbox's simulated caller, the sandbox judge; exit 0 and a JUnit file without failures."""
+    agent = make_assistant(api, first_message="Hi, thanks for calling Acme Dental.")
+    make_number(api, "+14155550143", agent["id"])
+    suite_file = tmp_path / "suite.yaml"
+    suite_file.write_text(PASSING_YAML)
+    junit_file = tmp_path / "junit.xml"
+    argv = ["eval", "run", str(suite_file), "--assistant-id", agent["id"], "--base-url", http_api,
+            "--api-key", org[1], "--junit", str(junit_file), "--poll", "0.5", "--timeout", "120"]
+
+    assert cli.main(argv) == 0, capsys.readouterr()
+    out = capsys.readouterr().out
+    [row] = [line for line in out.splitlines() if line.startswith("Asks about a cleaning")]
+    assert " PASS " in row and " ms " in row  # the voice-to-voice p95 column is filled
+    assert "1 passed, 0 failed" in out and "completed" in out
+    [suite] = api.get("/test-suites").data["test_suites"]
+    assert suite["name"] == "Front desk (passing)" and suite["assistant_id"] == agent["id"]
+    [run] = api.get(f"/test-suites/{suite['id']}/runs").data["test_runs"]
+    assert run["status"] == "completed" and run["summary"]["passed"] == 1
+
+    root = ET.parse(junit_file).getroot()  # noqa: S314 - the file this test's CLI run just wrote
+    assert (root.get("name"), root.get("tests"), root.get("failures"), root.get("errors")) == (
+        "Front desk (passing)", "1", "0", "0")
+    [case] = root.findall("testcase")
+    assert case.get("name") == "Asks about a cleaning [a #1]" and case.find("failure") is None
+    detail = json.loads(case.findtext("system-out") or "{}")
+    assert detail["call_id"] and [c["passed"] for c in detail["checks"]] == [True, True]
+    assert detail["criteria"][0]["passed"] is True
+    call = api.get(f"/calls/{detail['call_id']}").data
+    assert call["test_run_id"] == run["id"] and call["status"] == "ended"
 
 
 def test_the_published_suite_schema_is_the_generated_one():

@@ -1,50 +1,15 @@
-"""A scripted scenario end to end: the eval-run workflow (moto Step Functions, real task handlers) places
-a real test call through the outbound service and the twilio SDK to the fake Twilio, which answers with
-the sandbox's SimulatedCaller speaking the lines over Twilio Media Streams to the media server (Pipecat
-against the sandbox Deepgram, OpenAI and ElevenLabs); the run then checks the stored call and judges it."""
+"""Scenarios end to end through the eval-run workflow (moto Step Functions, real task handlers).
+
+Scripted: a real test call through the outbound service and the twilio SDK to the fake Twilio, which
+answers with the sandbox's SimulatedCaller speaking the lines over Twilio Media Streams to the media
+server (Pipecat against the sandbox Deepgram, OpenAI and ElevenLabs). Persona: a web call marked with
+the run, whose caller the media server runs on request (``POST /calls/{id}/caller``): the persona's LLM
+(the OpenAI fake's caller replies) and TTS against the call's socket. The run then checks the stored
+calls and judges them."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
-import pytest
-
-from tests.media.conftest import ServerThread
-from tests.workflows.conftest import PUBLIC_BASE, make_assistant, make_number, wait_execution, wait_until
-
-
-@pytest.fixture
-def sandbox(aws, client, sfn, monkeypatch):
-    from chalicelib.settings import reset_settings
-    from sandbox.run import install_answerer, start_sandbox
-    from sandbox.twilio import FakeTwilio
-
-    sb = start_sandbox()
-    tw = FakeTwilio().start()
-    tw.auto_progress = "answered"
-    env = {**sb.env(), "TWILIO_ACCOUNT_SID": tw.account_sid, "TWILIO_AUTH_TOKEN": tw.auth_token,
-           "TWILIO_API_URL": tw.base_url, "PUBLIC_BASE_URL": PUBLIC_BASE, "CALL_TOKEN_SECRET": "e2e-call-secret",
-           "MEDIA_CONTROL_SECRET": "e2e-control-secret", "EVAL_JUDGE": "sandbox", "EVAL_POLL_SECONDS": "1",
-           "EVAL_CALL_TIMEOUT_SECONDS": "90", "RATE_LIMIT_PER_MINUTE": "100000"}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    reset_settings()
-    media = ServerThread().start()
-    monkeypatch.setenv("MEDIA_WS_URL", media.ws_url)
-    monkeypatch.setenv("MEDIA_CONTROL_URL", media.http_url)
-    reset_settings()
-
-    def send(url: str, form: list[tuple[str, str]], headers: dict[str, str]) -> tuple[int, str]:
-        resp = client.http.post(url[len(PUBLIC_BASE):], body=urlencode(form),
-                                headers={"Content-Type": "application/x-www-form-urlencoded", **headers})
-        return resp.status_code, resp.body.decode() if isinstance(resp.body, bytes) else str(resp.body)
-
-    tw.callback_sender = send
-    install_answerer(tw, sb)
-    yield sb
-    media.stop()
-    tw.stop()
-    sb.stop()
+from tests.workflows.conftest import make_assistant, make_number, wait_execution, wait_until
 
 
 def test_scripted_scenario_runs_as_a_real_call_and_stores_verdicts(sandbox, sfn, api, org):
@@ -84,3 +49,55 @@ def test_scripted_scenario_runs_as_a_real_call_and_stores_verdicts(sandbox, sfn,
     assert list(UsageRepository().iterate(org[0].id)) == []
     org_row = OrgRepository().get(org[0].id)
     assert org_row is not None and org_row.minutes_balance == 100
+
+
+def test_persona_and_scripted_scenarios_run_in_one_suite_with_the_personas_replies_judged(sandbox, sfn, api, org):
+    agent = make_assistant(api, first_message="Hi, thanks for calling Acme Dental.")
+    make_number(api, "+14155550143", agent["id"])  # the scripted scenario's caller id
+    persona = {"name": "Books a cleaning (persona)",
+               "caller": {"instructions": "You are Sam. Ask to 'book a cleaning', and when asked for a time say "
+                                          "'Tuesday afternoon works'.", "voice": "caller-voice", "pace": 1.2},
+               "max_turns": 5,
+               "criteria": ["The assistant repeats 'Tuesday afternoon'", "The assistant mentions 'insurance'"],
+               "expect": [{"type": "transcript_contains", "text": "Tuesday afternoon works", "role": "user"},
+                          {"type": "transcript_contains", "text": "book a cleaning"},
+                          {"type": "no_unanswered_turn"}]}
+    scripted = {"name": "Asks the hours", "caller": {"lines": ["What are your opening hours?", "Bye for now"],
+                                                     "voice": "f3", "pace": 0.6},
+                "criteria": ["The assistant repeats 'opening hours'"]}
+    suite = api.post("/test-suites", {"name": "E2E mixed", "assistant_id": agent["id"],
+                                      "scenarios": [persona, scripted]}).data["test_suite"]
+    run_id = api.post(f"/test-suites/{suite['id']}/runs", {"concurrency": 2}).data["test_run"]["id"]
+
+    run = wait_until(lambda: (r := api.get(f"/test-runs/{run_id}").data["test_run"])["status"]
+                     in ("completed", "failed") and r, 150, 0.5, "the test run")
+    assert run["status"] == "completed", run
+    by_name = {r["scenario"]: r for r in run["results"]}
+    result = by_name["Books a cleaning (persona)"]
+    assert result["error"] is None, result
+    assert [c["passed"] for c in result["checks"]] == [True, True, True], result["checks"]
+    assert [c["passed"] for c in result["criteria"]] == [True, False]  # the sandbox judge: quoted phrases said?
+    assert result["end_reason"] == "customer_hangup" and result["latency"]["turns"] >= 2
+
+    call = api.get(f"/calls/{result['call_id']}").data
+    assert call["test_run_id"] == run_id and call["direction"] == "web"
+    users = [m["content"] for m in call["messages"] if m["role"] == "user"]
+    assert users[:2] == ["book a cleaning", "Tuesday afternoon works"]
+    assert any(m["role"] == "assistant" and "Tuesday afternoon works" in m["content"] for m in call["messages"])
+    # The persona spoke with its own voice and pace (the TTS requests of its lines).
+    caller_tts = [r for r in sandbox.elevenlabs.http_requests if r["voice_id"] == "caller-voice"]
+    assert [r["text"] for r in caller_tts][:2] == ["book a cleaning", "Tuesday afternoon works"]
+    assert {r["body"]["voice_settings"]["speed"] for r in caller_tts} == {1.2}
+
+    hours = by_name["Asks the hours"]
+    assert hours["error"] is None and hours["passed"] is True, hours
+    assert api.get(f"/calls/{hours['call_id']}").data["direction"] == "outbound"
+    # The phone-path caller spoke with the espeak-ng voice picked for "f3" at 0.6 times the normal rate.
+    from sandbox import audio
+
+    [spoken] = [r for r in sandbox.book.results.values() if r.get("call_id") == hours["call_id"]]
+    first = spoken["turns"][0]
+    sent_ms = (first["speech_end"] - first["speech_start"]) * 1000
+    expected = audio.duration_ms(audio.speak("What are your opening hours?", "en-us+f3", speed=0.6))
+    assert abs(sent_ms - expected) < 150 and expected > 1.4 * audio.duration_ms(audio.speak(
+        "What are your opening hours?", "en-us+f3"))

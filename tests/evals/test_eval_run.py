@@ -52,3 +52,6 @@ def test_run_without_a_caller_backend_fails_each_attempt_and_completes_with_webh
     assert message["type"] == "test-run.completed"
     assert message["test_run"]["id"] == run_id and message["test_run"]["summary"]["failed"] == 8
     assert len(message["test_run"]["results"]) == 8
+    # the delivery is recorded and shown on the run
+    webhook = wait_until(lambda: api.get(f"/test-runs/{run_id}").data["test_run"]["webhook"], 10, what="webhook")
+    assert webhook["status"] == "delivered" and [x["status_code"] for x in webhook["attempts"]] == [200]

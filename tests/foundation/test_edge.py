@@ -211,8 +211,15 @@ def test_lambda_invocations_emit_request_counts_as_emf(client, api, monkeypatch,
     """Inside Lambda the Powertools middleware flushes one EMF record per invocation."""
     import json
 
+    from chalicelib.settings import reset_settings
+
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "voice-api")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    # A deployed function refuses the local-development secrets (chalicelib.settings.deployment_problem).
+    monkeypatch.setenv("CALL_TOKEN_SECRET", "deployed-call-token-secret")
+    monkeypatch.setenv("MEDIA_CONTROL_SECRET", "deployed-media-control-secret")
+    monkeypatch.setenv("LOCAL_SECRET_KEY", "deployed-local-secret-key")
+    reset_settings()
     capsys.readouterr()
     assert api.get("/assistants").status_code == 200
     assert api.get("/assistants/not-a-uuid").status_code == 404
@@ -247,3 +254,23 @@ def test_body_less_requests_need_no_content_type(api):
     r = api.client.http.request("DELETE", f"/api/v1/assistants/{a['id']}", body=b"",
                                 headers={"Authorization": f"Bearer {api.key}", "Content-Type": "text/plain"})
     assert r.status_code == 200, r.body
+
+
+def test_a_lambda_left_with_local_secrets_serves_nothing(api, monkeypatch):
+    """Fail closed: a deployed function whose secrets are the local defaults answers 500, never a signed token."""
+    from chalicelib.settings import reset_settings
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "voice-api")
+    reset_settings()
+    r = api.get("/assistants")
+    assert (r.status_code, r.data) == (500, {"error": "internal_error", "message": "Something went wrong on our side."})
+
+
+def test_an_invalid_deployment_setting_is_a_500_not_the_clients_400(api, monkeypatch):
+    from chalicelib.settings import reset_settings
+
+    monkeypatch.setenv("RATE_LIMIT_PER_MINUTE", "lots")
+    reset_settings()
+    r = api.get("/assistants")
+    assert (r.status_code, r.data["error"]) == (500, "internal_error")
+    assert "RATE_LIMIT" not in r.body.decode().upper()

@@ -58,6 +58,7 @@ class Synth:
     asl_dir: Path
     real_asl: bool
     env_before: dict[str, str]
+    nag_errors: list[str]
 
     def resources(self, type_: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.json["Resources"].items() if v["Type"] == type_}
@@ -68,6 +69,7 @@ def synth(tmp_path_factory) -> Synth:
     import aws_cdk as cdk
     from aws_cdk.assertions import Template
 
+    from infra import nag
     from infra.config import load_config
     from infra.stacks.platform import PlatformStack
 
@@ -88,10 +90,12 @@ def synth(tmp_path_factory) -> Synth:
     try:
         app = cdk.App(outdir=str(work / "cdk.out"))
         stack = PlatformStack(app, config)
-        app.synth()
+        nag.check(app)  # the AwsSolutions rules run during synth, as in `make synth` (tests/infra/test_nag.py)
+        assembly = app.synth()
     finally:
         os.chdir(cwd)
     template_path = work / "cdk.out" / f"{config.stack_name}.template.json"
     data = json.loads(template_path.read_text())
     return Synth(config=config, stack=stack, template=Template.from_json(data), json=data, outdir=work / "cdk.out",
-                 template_path=template_path, asl_dir=asl_dir, real_asl=real, env_before=env_before)
+                 template_path=template_path, asl_dir=asl_dir, real_asl=real, env_before=env_before,
+                 nag_errors=nag.nag_errors(assembly))

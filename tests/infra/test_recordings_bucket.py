@@ -100,3 +100,31 @@ def test_retention_days_come_from_config():
     assert load_config("dev", {"recordings_retention_days": "30"}).recordings_retention_days == 30
     with pytest.raises(ValueError):
         load_config("dev", {"recordings_retention_days": 0})
+
+
+def test_console_origin_may_fetch_recordings(synth):
+    """The console (the API's origin, /console) draws its waveform from the presigned URL: GET/HEAD allowed."""
+    _, bucket = _bucket(synth)
+    (rule,) = bucket["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedOrigins"] == ["https://api.example.com"]  # public_base_url's origin, nothing wider
+    assert sorted(rule["AllowedMethods"]) == ["GET", "HEAD"]
+    assert rule["AllowedHeaders"] == ["Range"]
+    assert {"Content-Length", "Content-Range", "Accept-Ranges"} <= set(rule["ExposedHeaders"])
+
+
+def test_console_origins_follow_the_api_address():
+    import aws_cdk as cdk
+
+    from infra.config import load_config
+    from infra.stacks.platform import console_origins
+
+    assert console_origins(load_config("dev", {"public_base_url": "https://abc.execute-api.eu-west-1.amazonaws.com/api/"})
+                           ) == ["https://abc.execute-api.eu-west-1.amazonaws.com"]
+    cert = "arn:aws:acm:eu-west-1:123456789012:certificate/x"
+    assert console_origins(load_config("dev", {"api_domain": "voice.example.com", "api_certificate_arn": cert})
+                           ) == ["https://voice.example.com"]
+    # Before the first deploy the API's address is unknown: the region's API Gateway hosts.
+    stack = cdk.Stack(cdk.App())
+    (origin,) = console_origins(load_config("dev"))
+    assert stack.resolve(origin) == {"Fn::Join": ["", ["https://*.execute-api.", {"Ref": "AWS::Region"}, ".",
+                                                       {"Ref": "AWS::URLSuffix"}]]}

@@ -60,3 +60,11 @@ def test_no_arn_no_aws_call():
     from chalicelib.secrets import deployment_secrets
 
     assert deployment_secrets({}) == {}
+
+
+def test_an_empty_plain_variable_does_not_hide_the_secret(secret_env, monkeypatch):
+    from chalicelib.settings import get_settings, reset_settings
+
+    monkeypatch.setenv("MEDIA_CONTROL_SECRET", "")
+    reset_settings()
+    assert get_settings().media_control_secret == "ctl-456"

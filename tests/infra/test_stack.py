@@ -328,11 +328,14 @@ def test_media_autoscaling_on_active_calls_with_cpu_floor(synth):
     assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 50)
 
 
-def test_control_port_only_reachable_from_the_lambdas(synth):
+def test_control_port_only_reachable_from_the_lambdas_and_other_media_tasks(synth):
     ingress = [r["Properties"] for r in synth.resources("AWS::EC2::SecurityGroupIngress").values()]
     control = [r for r in ingress if r["FromPort"] == 8766]
-    assert len(control) == 1
-    assert _ref_starts(control[0]["SourceSecurityGroupId"], "LambdaSecurityGroup")
+    assert len(control) == 2
+    assert any(_ref_starts(r["SourceSecurityGroupId"], "LambdaSecurityGroup") for r in control)
+    # the monitor relay: a media task reaches another's control listener (its own security group)
+    relay = [r for r in control if not _ref_starts(r["SourceSecurityGroupId"], "LambdaSecurityGroup")]
+    assert len(relay) == 1 and relay[0]["SourceSecurityGroupId"] == relay[0]["GroupId"]
     media = [r for r in ingress if r["FromPort"] == 8765]
     assert media and all(_ref_starts(r["SourceSecurityGroupId"], "MediaLoadBalancer") for r in media)
     for sg in synth.resources("AWS::EC2::SecurityGroup").values():
@@ -391,3 +394,20 @@ def test_cfn_lint_reports_no_errors(synth):
     assert proc.returncode & 2 == 0, proc.stdout + proc.stderr
     assert not re.search(r"^E\d{4}", proc.stdout, re.MULTILINE), proc.stdout
 
+
+
+def test_api_access_logs_one_json_line_per_request_without_bodies(synth):
+    from infra.stacks.api import REST_API
+
+    api = synth.json["Resources"][REST_API]
+    setting = api["Properties"]["AccessLogSetting"]
+    group = synth.json["Resources"][setting["DestinationArn"]["Fn::GetAtt"][0]]
+    assert group["Properties"]["LogGroupName"] == "/aws/apigateway/voice-prod-api-access"
+    assert group["Properties"]["RetentionInDays"] == synth.config.log_retention_days
+    fields = json.loads(setting["Format"])
+    assert {"requestId", "status", "resource", "latencyMs"} <= set(fields)
+    assert not any("header" in v or "body" in v or "querystring" in v.lower() for v in fields.values())
+    # API Gateway writes access logs with the account's CloudWatch role, set before the API's stage exists.
+    (account_id,) = synth.resources("AWS::ApiGateway::Account")
+    assert account_id in _as_list(api["DependsOn"])
+    assert synth.json["Resources"][account_id]["DeletionPolicy"] == "Retain"

@@ -76,8 +76,21 @@ class Peer:
             await asyncio.sleep(0.02)
 
 
-def _transcript(events: list[dict[str, Any]], role: str) -> list[str]:
-    return [e["text"] for e in events if e["type"] == "transcript" and e["role"] == role]
+def _transcript(events: list[dict[str, Any]], role: str, *, final: bool = True) -> list[str]:
+    return [e["text"] for e in events if e["type"] == "transcript" and e["role"] == role and e["final"] is final]
+
+
+def _interims_lead_to(events: list[dict[str, Any]], line: str) -> None:
+    """Interim lines of the caller came before its final line, each the words recognised so far."""
+    finals = [i for i, e in enumerate(events) if e["type"] == "transcript" and e["final"] and e["text"] == line]
+    interims = [(i, e["text"]) for i, e in enumerate(events)
+                if e["type"] == "transcript" and e["role"] == "user" and e["final"] is False]
+    assert interims and finals, events
+    words = line.lower().rstrip("?.!").split()
+    for i, text in interims:
+        assert i < finals[0]
+        said = text.lower().rstrip("?.!").split()
+        assert said and said == words[:len(said)], (text, line)
 
 
 def test_web_call_speaks_pcm_events_monitor_and_stores_the_call(stack):
@@ -135,6 +148,7 @@ def test_web_call_speaks_pcm_events_monitor_and_stores_the_call(stack):
     agent_bytes = sum(len(b) for _, b in browser.audio)
     assert agent_bytes > 32000 and agent_bytes % 2 == 0
     assert _transcript(browser.events, "user") == ["What are your opening hours?"]
+    _interims_lead_to(browser.events, "What are your opening hours?")
     kinds = [(e["type"], e.get("role"), e.get("status")) for e in browser.events]
     assert kinds.index(("speech-update", "user", "started")) < kinds.index(("speech-update", "user", "stopped"))
     assert ("speech-update", "assistant", "started") in kinds
@@ -144,6 +158,7 @@ def test_web_call_speaks_pcm_events_monitor_and_stores_the_call(stack):
     assert tags == {1, 2}
     assert all(len(frame) % 2 == 1 for _, frame in listener.audio)  # tag byte + whole samples
     assert _transcript(listener.events, "user") == ["What are your opening hours?"]
+    _interims_lead_to(listener.events, "What are your opening hours?")
     assert "We are open from nine to five." in _transcript(listener.events, "assistant")
 
 
@@ -261,3 +276,70 @@ def test_live_webhooks_transcript_speech_update_conversation_update_in_order(sta
         assert [x["role"] for x in last["messages"]] == ["assistant", "user", "assistant"]
     finally:
         receiver.stop()
+
+
+def test_a_listener_reaching_another_task_is_relayed_to_the_task_holding_the_call(stack):
+    """Two media servers: the call runs on A, the listener lands on B, which relays it from A (the call row
+    names A's control address); B refuses a bad token, another organization's token and an ended call."""
+    import websockets
+
+    from chalicelib.security import make_socket_token
+    from sandbox.audio import silence, speak_pcm, ulaw_to_pcm_bytes
+    from sandbox.registry import REGISTRY
+    from tests.media.conftest import OTHER_ORG, ServerThread
+
+    stack.openai.add_rule(contains="opening hours", text="We are open from nine to five.")
+    call_id = web_call()
+    REGISTRY.clear()
+    REGISTRY.register(call_id, ["What are your opening hours?"])
+    other = ServerThread().start()
+    a, b = f"ws://127.0.0.1:{stack.media.port}", f"ws://127.0.0.1:{other.port}"
+    speech = speak_pcm("What are your opening hours?", 16000) + ulaw_to_pcm_bytes(silence(1200), 16000)
+    foreign = make_socket_token(get_settings().call_token_secret, "monitor", call_id, OTHER_ORG,  # type: ignore[arg-type]
+                                expires=int(time.time()) + 300)
+
+    async def refused(url: str) -> int:
+        with pytest.raises(websockets.InvalidStatus) as exc:
+            async with websockets.connect(url):
+                pass
+        return exc.value.response.status_code
+
+    async def scenario() -> tuple[Peer, list[int]]:
+        async with websockets.connect(f"{a}/web/{call_id}?token={token('web', call_id)}") as ws:
+            browser = Peer(ws)
+            await browser.wait_event(lambda e: e["type"] == "transcript" and e["role"] == "assistant")
+            statuses = [await refused(f"{b}/monitor/{call_id}?token=garbage"),
+                        await refused(f"{b}/monitor/{call_id}?token={foreign}")]
+            mws = await websockets.connect(f"{b}/monitor/{call_id}?token={token('monitor', call_id)}")
+            listener = Peer(mws)
+            await asyncio.sleep(1.0)
+            await browser.send_pcm(speech)
+            await browser.wait_event(lambda e: e["type"] == "transcript" and "nine to five" in e["text"])
+            await listener.wait_event(lambda e: e["type"] == "transcript" and "nine to five" in e["text"])
+        # the browser hung up: A ends the call, tells its listeners, closes; B closes the relayed socket
+        await listener.wait_event(lambda e: e["type"] == "call-ended")
+        await asyncio.wait_for(listener.task, 10)
+        stack.wait_ended(call_id)
+        statuses.append(await refused(f"{b}/monitor/{call_id}?token={token('monitor', call_id)}"))
+        return listener, statuses
+
+    try:
+        listener, statuses = asyncio.run(scenario())
+    finally:
+        other.stop()
+    assert statuses == [403, 403, 403]
+    assert other.media.stats.relayed_listeners == 1 and not other.media.sessions
+    # the relayed listener got what a listener on A gets: both sides' tagged audio and the call's events
+    assert {frame[0] for _, frame in listener.audio} == {1, 2}
+    assert _transcript(listener.events, "user") == ["What are your opening hours?"]
+    assert "We are open from nine to five." in _transcript(listener.events, "assistant")
+    assert listener.events[-1] == {"type": "call-ended", "reason": "customer_hangup"}
+
+
+def test_the_control_listener_serves_monitor_sockets_for_relays():
+    from starlette.routing import WebSocketRoute
+
+    from media.server import MediaServer, create_app
+
+    control_only = create_app(MediaServer(), public=False, control=True)
+    assert "/monitor/{call_id}" in [r.path for r in control_only.routes if isinstance(r, WebSocketRoute)]

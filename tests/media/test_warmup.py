@@ -15,6 +15,7 @@ import pytest
 
 from media.call.prepared import Prepared
 from media.call.session import CallSession
+from media.settings import reset_media_settings
 from tests.media.conftest import (
     ORG,
     ServerThread,
@@ -251,6 +252,7 @@ def test_prepared_callee_speaks_first_with_speculation_opens_nothing_after_start
     guess overlaps the real request) and the call opens no provider connection after Twilio's start."""
     with warm_stack(monkeypatch) as (st, _):
         monkeypatch.setenv("MEDIA_SPECULATIVE_REPLIES", "true")
+        reset_media_settings()  # the server read its settings at start (with speculation off)
         call_id, token = st.call({k: v for k, v in ASSISTANT.items() if k != "first_message"})
 
         async def scenario():

@@ -147,7 +147,7 @@ export function AssistantEditor({ sourceId, duplicate = false, talk = false }: {
     setSaved("");
     const problems: string[] = [];
     const body = toBody(form!, problems);
-    problems.push(...(await validate(editing ? "AssistantUpdate" : "AssistantCreate", body)));
+    problems.push(...validate(editing ? "AssistantUpdate" : "AssistantCreate", body));
     setErrors(problems);
     if (problems.length) return;
     setBusy(true);

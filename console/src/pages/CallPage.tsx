@@ -39,7 +39,7 @@ export function CallPage({ callId }: { callId: string }) {
         <div className="stat"><div className="label">Started</div><div className="value small">{when(c.started_at ?? c.created_at)}</div></div>
         <div className="stat"><div className="label">Duration</div><div className="value">{duration(c.duration_seconds)}</div></div>
         <div className="stat"><div className="label">Direction</div><div className="value">{c.direction}</div></div>
-        <div className="stat"><div className="label">End reason</div><div className="value small">{c.end_reason ?? "–"}</div></div>
+        <div className="stat"><div className="label">End reason</div><div className="value small">{c.end_reason?.replaceAll("_", " ") ?? "–"}</div></div>
         <div className="stat"><div className="label">Voice-to-voice p50</div><div className="value">{v2v != null ? `${Math.round(v2v)} ms` : "–"}</div></div>
         <div className="stat"><div className="label">Cost</div><div className="value">{costs.total != null ? money(costs.total, String(costs.currency ?? "EUR")) : "–"}</div></div>
       </div>

@@ -1,4 +1,4 @@
-import { useMemo, useState } from "react";
+import { useState } from "react";
 import { api, errorText, type Assistant, type Call, type Campaign } from "../api/client";
 import { useLoad, usePoll } from "../hooks";
 import { duration, when } from "../format";
@@ -15,27 +15,24 @@ function initialFilters(): Filters {
 
 export function CallsPage() {
   const [f, setF] = useState<Filters>(initialFilters);
-  // status and dates filter on the server; direction, assistant and campaign filter the loaded page.
+  // Every filter is GET /calls' own, so the counts and pages are the server's.
   const calls = useLoad(async () => {
     const query: Record<string, string | number> = { limit: 500 };
     if (f.status) query.status = f.status;
+    if (f.direction) query.direction = f.direction;
+    if (f.assistant) query.assistant_id = f.assistant;
+    if (f.campaign) query.campaign_id = f.campaign;
     if (f.start) query.start_date = f.start;
     if (f.end) query.end_date = f.end;
     const { data, error } = await api.GET("/calls", { params: { query: query as never } });
     if (error) throw new Error(errorText(error));
-    return data.calls as Call[];
-  }, [f.status, f.start, f.end]);
+    return { calls: data.calls as Call[], total: (data.pagination as { total?: number } | undefined)?.total };
+  }, [f.status, f.direction, f.assistant, f.campaign, f.start, f.end]);
   const assistants = useLoad(async () => ((await api.GET("/assistants", { params: { query: { limit: 500 } } })).data?.assistants ?? []) as Assistant[]);
   const campaigns = useLoad(async () => ((await api.GET("/campaigns", { params: { query: { limit: 500 } } })).data?.campaigns ?? []) as Campaign[]);
-  const live = (calls.data ?? []).some((c) => c.status === "in-progress" || c.status === "ringing" || c.status === "queued");
+  const rows = calls.data?.calls ?? [];
+  const live = rows.some((c) => c.status === "in-progress" || c.status === "ringing" || c.status === "queued");
   usePoll(calls.reload, 3000, live);
-
-  const rows = useMemo(
-    () => (calls.data ?? []).filter((c) =>
-      (!f.direction || c.direction === f.direction) &&
-      (!f.assistant || (c.assistant_id ?? c.agent_id) === f.assistant) &&
-      (!f.campaign || c.campaign_id === f.campaign)),
-    [calls.data, f.direction, f.assistant, f.campaign]);
   const set = (k: keyof Filters, v: string) => setF({ ...f, [k]: v });
 
   return (
@@ -80,6 +77,13 @@ export function CallsPage() {
         <label>To<input type="date" name="end_date" value={f.end} onChange={(e) => set("end", e.target.value)} /></label>
       </div>
       {calls.error && <div className="notice bad">{calls.error}</div>}
+      {calls.data?.total !== undefined && (
+        <p className="small muted" data-testid="calls-total">
+          {calls.data.total === rows.length
+            ? `${rows.length} call${rows.length === 1 ? "" : "s"}`
+            : `Newest ${rows.length} of ${calls.data.total} calls`}
+        </p>
+      )}
       <div className="table-wrap">
         <table>
           <thead>

@@ -1,7 +1,6 @@
 import { useEffect, useRef, useState } from "react";
 import { createWebCall, WebCall, type TalkEvent } from "./webcall";
-
-type Line = { role: string; text: string; final: boolean };
+import { addLine, type Line, type TranscriptEvent } from "./lines";
 
 /** A link to the assistant page with the Talk panel started. */
 export function TalkButton({ assistantId }: { assistantId: string; compact?: boolean }) {
@@ -20,17 +19,13 @@ export function TalkPanel({ assistantId, autoStart = false }: { assistantId: str
   const [callId, setCallId] = useState("");
   const [error, setError] = useState("");
   const [speaking, setSpeaking] = useState<string>("");
+  const [audioBytes, setAudioBytes] = useState(0);
   const call = useRef<WebCall | null>(null);
   const userStopped = useRef<number | null>(null);
 
   function onEvent(e: TalkEvent) {
     if (e.type === "transcript") {
-      const t = e as Extract<TalkEvent, { type: "transcript" }>;
-      setLines((prev) => {
-        const last = prev[prev.length - 1];
-        const next = last && !last.final && last.role === t.role ? prev.slice(0, -1) : prev;
-        return [...next, { role: t.role, text: t.text, final: t.final }];
-      });
+      setLines((prev) => addLine(prev, e as TranscriptEvent));
     } else if (e.type === "speech-update") {
       const s = e as Extract<TalkEvent, { type: "speech-update" }>;
       setSpeaking(s.status === "started" ? s.role : "");
@@ -49,11 +44,15 @@ export function TalkPanel({ assistantId, autoStart = false }: { assistantId: str
     setError("");
     setLines([]);
     setTurns([]);
+    setAudioBytes(0);
     setState("connecting");
     try {
       const info = await createWebCall(assistantId);
       setCallId(info.call_id);
-      const c = new WebCall(onEvent, () => setState("ended"));
+      const c: WebCall = new WebCall(onEvent, () => {
+        setAudioBytes(c.bytesIn);
+        setState("ended");
+      });
       call.current = c;
       await c.start(info);
       setState("live");
@@ -62,6 +61,14 @@ export function TalkPanel({ assistantId, autoStart = false }: { assistantId: str
       setState("idle");
     }
   }
+
+  // Agent audio received so far (16 kHz s16le: 32,000 bytes a second), read off the call 4 times a second
+  // rather than re-rendering on each 20 ms frame.
+  useEffect(() => {
+    if (state !== "live") return;
+    const t = setInterval(() => setAudioBytes(call.current?.bytesIn ?? 0), 250);
+    return () => clearInterval(t);
+  }, [state]);
 
   useEffect(() => {
     if (autoStart) void start();
@@ -107,6 +114,9 @@ export function TalkPanel({ assistantId, autoStart = false }: { assistantId: str
                 <li key={i}>{ms} ms</li>
               ))}
             </ol>
+            <p className="small muted" data-testid="talk-audio" data-bytes={audioBytes}>
+              Agent audio received: {(audioBytes / 32000).toFixed(1)} s
+            </p>
             {callId && (
               <a href={`#/calls/${callId}`} className="small">
                 Open the call record
