@@ -234,7 +234,8 @@ async def run_callers(job: dict) -> dict:
                 res["prepare_failed"] += 1
         await until(spec["connect_at"])
         c = state["caller"] = TestCaller(job["url"], call_id=spec["call_id"], org_id=ORG, token=spec["token"],
-                                         pacer=pacer, compression="deflate" if job["deflate"] else None)
+                                         pacer=pacer, compression="deflate" if job["deflate"] else None,
+                                         headers=stream_headers(job["url"]))
         state["stage"] = "connect"
         await c.connect(call_sid=spec["sid"], open_timeout=15)
         state["stage"] = "greeting"
@@ -452,13 +453,10 @@ class Bench:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def spawn_bot(self, argv: list[str], port: int) -> subprocess.Popen:
-        env = dict(self.env, MEDIA_PORT=str(port), MEDIA_HOST="127.0.0.1")
-        if argv[-1] == "media.server":
-            # With Twilio credentials our service requires MEDIA_PUBLIC_WS_URL and checks every upgrade's
-            # X-Twilio-Signature, which the measuring callers do not send; the callers hang up themselves,
-            # so the bot never needs to call Twilio.
-            for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
-                env.pop(name, None)
+        # With Twilio credentials set our media service refuses to start unless it can check the streams'
+        # X-Twilio-Signature against its public URL: the bench's callers sign (stream_headers).
+        env = dict(self.env, MEDIA_PORT=str(port), MEDIA_HOST="127.0.0.1",
+                   MEDIA_PUBLIC_WS_URL=f"ws://127.0.0.1:{port}/twilio/stream")
         log = os.environ.get("BENCH_BOT_LOG")
         out = open(log, "a") if log else subprocess.DEVNULL  # noqa: SIM115 - a file or devnull, never a pipe
         proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=out, stderr=out, preexec_fn=pinned({BOT_CORE}))  # noqa: S603 - argv built here: this interpreter and repo modules
@@ -467,7 +465,8 @@ class Bench:
             raise RuntimeError(f"{argv} did not start")
         return proc
 
-    def new_call(self, marker: str, **config_extra: object) -> tuple[str, str, str]:
+    def new_call(self, marker: str, first_message: str = "Hello, this is Acme support. How can I help?",
+                 **config_extra: object) -> tuple[str, str, str]:
         from chalicelib.security import make_call_token
         from chalicelib.settings import get_settings
         from chalicelib.storage.calls import Call, CallRepository
@@ -475,7 +474,7 @@ class Bench:
 
         call_id = str(uuid.uuid4())
         sid = "CA" + uuid.uuid4().hex
-        config = {"first_message": "Hello, this is Acme support. How can I help?",
+        config = {"first_message": first_message,
                   "stt_config": {"provider": "deepgram", "model": "nova-3", "language": "en"},
                   "llm_config": {"provider": "openai", "model": "gpt-4o-mini",
                                  "messages": [{"role": "system", "content": f"You are Acme's agent. {marker}"}]},
@@ -595,6 +594,14 @@ def wait_idle(port: int, timeout: float) -> int:
             return 0
         time.sleep(0.25)
     return active
+
+
+def stream_headers(url: str) -> dict[str, str]:
+    """The stream upgrade's ``X-Twilio-Signature`` over the bot's public URL, as Twilio sends it."""
+    from sandbox.caller import twilio_signature
+
+    token = os.environ.get("TWILIO_AUTH_TOKEN")
+    return {"X-Twilio-Signature": twilio_signature(token, url)} if token else {}
 
 
 def wait_port(port: int, timeout: float, proc: subprocess.Popen | None = None) -> bool:

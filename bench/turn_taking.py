@@ -24,8 +24,11 @@ Scenarios run one call at a time with the simulated caller (``sandbox.measuring_
   speech onset (first voiced frame sent) -> the agent's audio stops at the caller (its playback ran out
   with nothing more sent, or the ``clear``, whichever is first) and onset -> the first ``clear``;
   answered when agent audio follows the interruption's end within 6 s.
-* greeting: stream ``start`` -> first agent media; ours gets a ring-time prepare request 0.2 s / 3 s before
-  the stream (stock Pipecat has no ring hook: its figure is the same call without one).
+* greeting: stream ``start`` -> first agent media, with no ring (inbound) and with a ring-time prepare request
+  0.2 s / 3 s before the stream; each with the assistant's usual first message (synthesized before in this
+  process: ours plays it from its greeting cache) and with a first message never seen before (``fresh``:
+  ours streams it from the TTS as it arrives). Stock Pipecat has no ring hook and greets through its LLM:
+  its figure is the same call without one.
 * voice-to-voice p50/p95 at 1 and N concurrent calls: ``media_latency``'s levels (caller's last voiced
   frame -> first agent media), and LLM requests per caller turn from the OpenAI fake's count (stock's LLM
   greeting is one request a call, subtracted).
@@ -57,7 +60,8 @@ SOUND = "<noise 400ms>"  # a wordless voiced sound (a cough, an "ahh"): the agen
 # The dev LLM fake echoes the caller: a long line makes a long agent reply to speak over.
 LONG_ASK = ("Please tell me your opening hours on weekdays, on weekends and on public holidays, "
             "and whether I need an appointment for the service desk.")
-RINGS_S = (0.2, 3.0)
+RINGS_S = (None, 0.2, 3.0)  # None: no ring (inbound)
+FIRST = "Hello, this is Acme support. How can I help?"
 TIMEOUT_S = 20.0
 
 
@@ -87,14 +91,14 @@ class Scenarios:
         self.bench, self.url, self.port, self.ours = bench, url, port, ours
         self.config = config or {}  # assistant settings for our calls (e.g. a stop_speaking_plan)
 
-    async def _call(self, ring_s: float | None = None):
-        from media_latency import ORG, prepare
+    async def _call(self, ring_s: float | None = None, first_message: str = FIRST):
+        from media_latency import ORG, prepare, stream_headers
 
         from sandbox.measuring_caller import TestCaller
         from sandbox.registry import RemoteRegistry
 
         if self.ours:
-            cid, tok, sid = self.bench.new_call(uuid.uuid4().hex[:8], **self.config)
+            cid, tok, sid = self.bench.new_call(uuid.uuid4().hex[:8], first_message, **self.config)
         else:
             cid, tok, sid = str(uuid.uuid4()), "x", "CA" + uuid.uuid4().hex
         if ring_s is not None and self.ours:
@@ -103,7 +107,8 @@ class Scenarios:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
                 await prepare(http, self.port, cid)
             await asyncio.sleep(ring_s)
-        c = TestCaller(self.url, call_id=cid, org_id=ORG, token=tok, registry=RemoteRegistry(self.bench.dg_url))
+        c = TestCaller(self.url, call_id=cid, org_id=ORG, token=tok, registry=RemoteRegistry(self.bench.dg_url),
+                       headers=stream_headers(self.url))
         await c.connect(call_sid=sid, open_timeout=15)
         greet = await c.wait_agent_turn(c.log.started_at, timeout=TIMEOUT_S, quiet=0.8)
         if greet is None:
@@ -170,8 +175,9 @@ class Scenarios:
         finally:
             await self._end(c)
 
-    async def greeting(self, ring_s: float) -> float:
-        c, greet_ms = await self._call(ring_s)
+    async def greeting(self, ring_s: float | None, fresh: bool) -> float:
+        first = f"Hello, this is Acme support, line {uuid.uuid4().hex[:6]}. How can I help?" if fresh else FIRST
+        c, greet_ms = await self._call(ring_s, first)
         await self._end(c)
         return greet_ms
 
@@ -217,9 +223,10 @@ def run_bot(bench, ours: bool, args) -> dict:
         if args.barge_only:
             return row
         for ring in RINGS_S:
-            greets = [g for g in (go(sc.greeting(ring)) for _ in range(args.greetings)) if g is not None]
-            row[f"greet_{ring}"] = pct(greets, 0.5)
-            print(f"  {name}: greeting ring {ring} s: {greets}", flush=True)
+            for fresh in (False, True):
+                greets = [g for g in (go(sc.greeting(ring, fresh)) for _ in range(args.greetings)) if g is not None]
+                row[greet_key(ring, fresh)] = pct(greets, 0.5)
+                print(f"  {name}: greeting ring {ring} s{' fresh' if fresh else ''}: {greets}", flush=True)
         for n in (1, args.level):
             raws = [bench.level_once(url, port, proc.pid, n, ours) for _ in range(3 if n == 1 else 1)]
             v2v = [x for raw in raws for x in raw["v2v"]]
@@ -227,7 +234,9 @@ def run_bot(bench, ours: bool, args) -> dict:
             turns = sum(len(raw["v2v"]) + raw["missed"] for raw in raws)
             llm = sum(f.get("llm_requests", 0) for raw in raws for f in raw["fakes"]) - (0 if ours else calls)
             summary = summarize(n, raws[0])
+            reasons = {k: v for raw in raws for k, v in dict(raw["reasons"]).items()}
             row[f"v2v_{n}"] = {"p50": pct(v2v, 0.5), "p95": pct(v2v, 0.95), "failed": sum(r["failed"] for r in raws),
+                               "reasons": reasons,
                                "llm_per_turn": llm / turns if turns else None,
                                "gen_saturated": summary["gen_saturated"]}
             print(f"  {name}: v2v at {n} calls {row[f'v2v_{n}']}", flush=True)
@@ -235,6 +244,14 @@ def run_bot(bench, ours: bool, args) -> dict:
         proc.terminate()
         proc.wait(10)
     return row
+
+
+def greet_key(ring: float | None, fresh: bool) -> str:
+    return f"greet_{ring}" + ("_fresh" if fresh else "")
+
+
+def ring_name(ring: float | None) -> str:
+    return "no ring" if ring is None else f"{ring:g} s ring"
 
 
 def count(outs: list) -> str:
@@ -270,7 +287,9 @@ def cells(row: dict, level: int) -> list[tuple[str, str]]:
         extra = f" ({v['failed']} calls failed)" if v["failed"] else ""
         extra += " (generators saturated)" if v["gen_saturated"] else ""
         out.append((f"voice-to-voice p50 / p95, {n} call(s)", f"{ms(v['p50'])} / {ms(v['p95'])}{extra}"))
-    out += [(f"greeting after start, {r:g} s ring, p50", ms(row[f"greet_{r}"])) for r in RINGS_S]
+    for r in RINGS_S:
+        out += [(f"greeting after start, {ring_name(r)}, {kind} first message, p50", ms(row[greet_key(r, f)]))
+                for f, kind in ((False, "usual (cached)"), (True, "new (streamed)"))]
     per_turn = [row[f"v2v_{n}"]["llm_per_turn"] for n in (1, level)]
     out.append((f"LLM requests per turn (1 / {level} calls)",
                 " / ".join("-" if x is None else f"{x:.2f}" for x in per_turn)))

@@ -1,4 +1,8 @@
-"""The process's ring-time preparations: started by /prepare, taken by the call's stream, expired at a TTL."""
+"""The process's ring-time preparations: started by /prepare, taken by the call's stream, expired at a TTL.
+
+A preparation is published as soon as its plan is built and its greeting started, so a stream that
+starts while the phone has rung only briefly plays the greeting as it arrives instead of waiting for it.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +33,9 @@ class PreparedCalls:
         self._closing: set[asyncio.Task[None]] = set()  # warm-ups being closed (strong refs until done)
 
     def __contains__(self, call_id: object) -> bool:
-        return call_id in self._ready
+        """Prepared, with everything prepare started done (a stream may take it before that)."""
+        prepared = self._ready.get(call_id) if isinstance(call_id, str) else None
+        return prepared is not None and prepared.settled()
 
     def __getitem__(self, call_id: str) -> Prepared:
         return self._ready[call_id]
@@ -104,8 +110,8 @@ class PreparedCalls:
         self._discard(prepared)
 
     def _discard(self, prepared: Prepared) -> None:
-        if prepared.warm is not None:
-            task = asyncio.get_running_loop().create_task(prepared.warm.aclose())
+        if prepared.warm is not None or prepared.warming is not None:
+            task = asyncio.get_running_loop().create_task(prepared.aclose())
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
 

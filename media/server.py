@@ -147,10 +147,10 @@ class MediaServer:
         finally:
             self.sessions.pop(start.call_id, None)
             self._calls_changed()
-            if prepared is not None and prepared.warm is not None:
+            if prepared is not None:
                 # A call that ended before its pipeline adopted the warm sockets: close them now, not at
                 # the TTL (adopted sockets belong to the services, which closed them).
-                await prepared.warm.aclose()
+                await prepared.aclose()
 
     # --- browser calls and listeners (docs/web-calls.md) ------------------------------------------
     async def web_call(self, ws: WebSocket) -> None:

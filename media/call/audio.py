@@ -1,7 +1,7 @@
 """The call's audio on the stream: playout, the greeting, the recording and latency marks.
 
-``CallAudio`` is the stream host the Twilio serializer reports to; it also plays ring-time greeting
-audio straight onto the stream and cuts it when the caller barges in.
+``CallAudio`` is the stream host the Twilio serializer reports to; it also plays the greeting's audio
+straight onto the stream as it arrives and cuts it when the caller barges in.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pipecat.processors.aggregators.llm_context import LLMContext
 from starlette.websockets import WebSocket
 
 from media.call.events import CallEvents
-from media.call.greeting import Greeting
+from media.call.greeting import Greeting, GreetingAudio
 from media.call.playout import Playout
 from media.call.recording import Recorder
 from media.call.turns import TurnLog
@@ -75,15 +75,25 @@ class CallAudio:
         """Is the greeting still queued at Twilio?"""
         return self.greeting is not None and self.greeting.playing()
 
-    async def play_greeting(self, text: str, audio: bytes) -> Greeting:
-        """Straight onto the socket, 100 ms per media message, each followed by a mark."""
-        chunks = Greeting.split(audio)
-        self.greeting = Greeting(text=text, chunks=len(chunks))
-        for i, chunk in enumerate(chunks):
-            self.note_audio_out(chunk)
-            await self.playout.send(self.wire.media(chunk))
-            await self.playout.post_mark(Greeting.mark_name(i))
+    def begin_greeting(self, text: str) -> Greeting:
+        """The greeting about to be played (what barge-in and the transcript track)."""
+        self.greeting = Greeting(text=text)
         return self.greeting
+
+    async def play_greeting(self, greeting: Greeting, audio: GreetingAudio) -> None:
+        """Straight onto the socket as the audio arrives, 100 ms per media message, each followed by a
+        mark; a barge-in stops it (the rest still arrives, to learn the clip's length)."""
+        try:
+            async for chunk in audio.chunks():
+                if greeting.truncated:
+                    continue
+                index = greeting.chunks
+                greeting.chunks += 1
+                self.note_audio_out(chunk)
+                await self.playout.send(self.wire.media(chunk))
+                await self.playout.post_mark(Greeting.mark_name(index))
+        finally:
+            greeting.sent_all(audio.total_chunks())
 
     def cut_greeting(self, context: LLMContext | None) -> bool:
         """The caller barged in over the greeting: keep what was heard. True when Twilio must clear

@@ -26,6 +26,7 @@ from chalicelib.models.media import CommandResult, MediaCommand
 from media.call.audio import CallAudio
 from media.call.control import Controller
 from media.call.events import CallEvents, Sink
+from media.call.greeting import FIRST_AUDIO_WAIT_SECONDS, GreetingAudio
 from media.call.lines import PROVIDER_APOLOGY
 from media.call.timers import Timers
 from media.call.tools import ToolRunner
@@ -125,20 +126,21 @@ class CallCore:
     def greeting_playing(self) -> bool:
         return self.audio.greeting_playing()
 
-    async def speak_greeting(self, audio: bytes | None) -> None:
+    async def speak_greeting(self, audio: GreetingAudio | None) -> None:
         plan = self.plan
         if not plan.first_message:
             return
-        if not audio:
+        if audio is None or not await audio.first_audio(FIRST_AUDIO_WAIT_SECONDS):
             if plan.realtime:
                 await self.brain.run_llm(self.context)  # the model opens with the first message
             else:
                 await self.say(plan.first_message)
             return
-        greeting = await self.audio.play_greeting(plan.first_message, audio)
+        greeting = self.audio.begin_greeting(plan.first_message)
         if self.built is not None:
             greeting.record(self.context)
             self.flush_transcript()
+        await self.audio.play_greeting(greeting, audio)
 
     async def say(self, text: str, *, uninterruptible: bool = False, append: bool = True) -> None:
         built = self.built

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from pipecat.processors.aggregators.llm_context import LLMContext
 
+from media.call.greeting import GreetingAudio
 from media.pipeline.brain import CallBrain
 from media.plan import CallPlan
 
@@ -58,8 +59,8 @@ class CallPort(Protocol):
         """Is the greeting still being played to the caller?"""
         ...
 
-    async def speak_greeting(self, audio: bytes | None) -> None:
-        """Say the first message (from ring-time audio when there is some)."""
+    async def speak_greeting(self, audio: GreetingAudio | None) -> None:
+        """Say the first message (from its synthesized audio as it arrives, when there is some)."""
         ...
 
     async def say(self, text: str, *, uninterruptible: bool = False, append: bool = True) -> None:

@@ -12,21 +12,24 @@ from pipecat.workers.runner import WorkerRunner
 from chalicelib.models.media import CallEnded, CallStarted
 from media.call import recording
 from media.call.core import CallCore
+from media.call.greeting import FIRST_AUDIO_WAIT_SECONDS, GreetingAudio
 from media.call.keeper import CallKeeper
 from media.call.lines import RESUME_APOLOGY
-from media.call.prepared import Prepared, greeting_for, stored_greeting
+from media.call.prepared import Prepared, greeting_for, start_greeting, stored_greeting
 from media.call.transcript import transcript
 from media.call.webhook_relay import WebhookRelay
 from media.controlplane import control_plane
 from media.pipeline.build import Built, build_pipeline
 from media.plan import CallPlan, UnsupportedConfig, build_plan
 from media.providers.factory import build_services
-from media.providers.greeting import synthesize_greeting
+from media.providers.greeting import greeting_fingerprint
+from media.providers.greeting_cache import greeting_cache
 from media.providers.keys import resolve_keys
 
 log = logging.getLogger("voice.media.session")
 
-GREETING_SYNTHESIS_WAIT_SECONDS = 3.0
+FIRST_CHUNK_WAIT_SECONDS = 0.3  # the most the pipeline build waits for a streaming greeting's first chunk
+WARM_UP_WAIT_SECONDS = 2.0  # how long a stream waits for ring-time connections still opening
 GOODBYE_PLAYOUT_SECONDS = 20.0
 PIPELINE_STOP_SECONDS = 5.0
 PENDING_AMD_MAX_AGE_SECONDS = 300
@@ -38,6 +41,7 @@ class CallSession(CallCore):
 
     _started_recorded = False
     _relay_task: asyncio.Task[None] | None = None
+    _greeting_player: asyncio.Task[None] | None = None
 
     async def run(self, prepared: Prepared | None) -> None:
         """Run the call to its end; a crash still ends it cleanly with a reason."""
@@ -55,17 +59,21 @@ class CallSession(CallCore):
             await self._end_events()
             await self._finish()
 
-    async def _plan(self, prepared: Prepared | None) -> tuple[CallPlan | None, bytes | None]:
+    async def _plan(self, prepared: Prepared | None) -> tuple[CallPlan | None, GreetingAudio | None]:
         """The call's plan and ring-time greeting audio: this task's preparation, else the row and the
         greeting another task prepared and stored (read together, so no time is added)."""
         if prepared is not None:
-            return prepared.plan, prepared.greeting_audio
+            return prepared.plan, prepared.greeting
         setup, stored = await asyncio.gather(asyncio.to_thread(control_plane().load_call, self.org_id, self.call_id),
                                              stored_greeting(self.org_id, self.call_id))
         if setup is None:
             return None, None
         plan = build_plan(self.org_id, self.call_id, setup.direction, setup.data)
-        return plan, greeting_for(plan, stored)
+        audio = greeting_for(plan, stored)
+        if audio is None:
+            return plan, None
+        greeting_cache().put((plan.org_id, greeting_fingerprint(plan)), audio)  # this task's next call of it
+        return plan, GreetingAudio.whole(audio)
 
     async def _fail(self, exc: UnsupportedConfig) -> None:
         self.end_reason, self.error = "error", str(exc)
@@ -90,31 +98,33 @@ class CallSession(CallCore):
             self._relay_task = asyncio.create_task(relay.run())
         if plan.voicemail_detection:
             self.voicemail.arm()
-        spoken = bool(greeting_audio) and not self.voicemail.deciding
-        if spoken and greeting_audio:
-            # Warmed at ring time: the greeting leaves before anything else happens.
-            await self.speak_greeting(greeting_audio)
-            greeting_audio = None
+        if greeting_audio is None and not plan.resumed:
+            greeting_audio = start_greeting(plan, store=False)  # no ring: the synthesis starts at `start`
+        spoken = greeting_audio is not None and not self.voicemail.deciding and not plan.resumed
+        if spoken and greeting_audio is not None:
+            # The greeting leaves as its audio arrives (at once from a ring-time preparation or the cache),
+            # before and while anything else happens.
+            greeting = self.audio.begin_greeting(plan.first_message or "")
+            self._greeting_player = self.spawn(self.audio.play_greeting(greeting, greeting_audio), "greeting")
+            if not greeting_audio.done:
+                # Still being synthesized: let its request go out and its first chunk leave before the
+                # pipeline build holds the event loop (tens of ms of CPU; it delayed the first chunk ~100 ms).
+                await greeting_audio.first_audio(FIRST_CHUNK_WAIT_SECONDS)
+                await asyncio.sleep(0)  # the player sends the chunk that just arrived
         started = asyncio.create_task(self._record_started())
         if plan.gdpr_mode:
             self.extra["gdpr_mode"] = True
         log.info("call %s started (%s, caller %s)", self.call_id, plan.direction, self.log_number(plan.caller_phone))
-        synthesis: asyncio.Task[bytes | None] | None = None
-        if not spoken and greeting_audio is None and plan.first_message and not plan.realtime:
-            synthesis = asyncio.create_task(synthesize_greeting(plan, plan.first_message))
         try:
             keys = await asyncio.to_thread(resolve_keys, plan)  # DynamoDB/KMS: never on the event loop
-            services = build_services(plan, keys, prepared.warm if prepared else None)
+            warm = await prepared.warmed(WARM_UP_WAIT_SECONDS) if prepared is not None else None
+            services = build_services(plan, keys, warm)
             self.built = built = build_pipeline(self, self.transport.serializer(self.audio), self.ws, plan, services)
         except UnsupportedConfig as exc:
             await started
             await self._fail(exc)
             return
-        if self.audio.greeting is not None:
-            self.audio.greeting.record(built.context)
-        if synthesis is not None:
-            greeting_audio = await self._greeting_audio(synthesis)
-        self.voicemail.held_greeting = greeting_audio
+        self.voicemail.held_greeting = None if spoken else greeting_audio
         if self.voicemail.deciding:
             self.spawn(self.voicemail.timeout(), "vm-timeout")
         await started
@@ -123,16 +133,9 @@ class CallSession(CallCore):
         runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
         await runner.add_workers(built.worker)
         run_task = asyncio.create_task(runner.run())
-        await self._greet(built, spoken=spoken, audio=greeting_audio)
+        await self._greet(built, playing=greeting_audio if spoken else None)
         await self._until_end(built, run_task)
         await self._close()
-
-    @staticmethod
-    async def _greeting_audio(synthesis: asyncio.Task[bytes | None]) -> bytes | None:
-        try:
-            return await asyncio.wait_for(synthesis, GREETING_SYNTHESIS_WAIT_SECONDS)
-        except Exception:  # noqa: BLE001 - slow or failed synthesis: the pipeline's TTS says the greeting
-            return None
 
     def _start_watchers(self, plan: CallPlan) -> None:
         pending, self.pending_amd = self.pending_amd, None
@@ -145,26 +148,41 @@ class CallSession(CallCore):
         if plan.silence_handling:
             self.spawn(self.timers.silence_watch(), "silence")
 
-    async def _greet(self, built: Built, *, spoken: bool, audio: bytes | None) -> None:
+    async def _greet(self, built: Built, *, playing: GreetingAudio | None) -> None:
+        """``playing``: the greeting's audio, already being played since the stream started."""
         if self.plan.resumed:
             await built.started.wait()
             await self._resume(built)
             return
-        if spoken:
+        if playing is not None:
+            await self._greeting_heard(built, playing)
             if built.realtime:
                 # Greeted at ring time on the adopted session: give the service the call's context
                 # (its conversation is set up, so this asks for no reply).
                 await built.started.wait()
                 await built.start_realtime()
-        elif not built.realtime and not self.voicemail.deciding and audio:
-            await self.speak_greeting(audio)
-        else:
-            await built.started.wait()
-            if not self.voicemail.deciding:
-                if built.realtime:
-                    await built.start_realtime()
-                else:
-                    await self.speak_greeting(None)
+            return
+        await built.started.wait()
+        if not self.voicemail.deciding:
+            if built.realtime:
+                await built.start_realtime()
+            else:
+                await self.speak_greeting(None)
+
+    async def _greeting_heard(self, built: Built, audio: GreetingAudio) -> None:
+        """The greeting playing from its audio goes into the conversation once its first audio is there;
+        with none in time (the synthesis failed or stalls) its player stops and the pipeline's TTS says it."""
+        greeting, player = self.audio.greeting, self._greeting_player
+        if greeting is None or player is None:
+            return
+        if await audio.first_audio(FIRST_AUDIO_WAIT_SECONDS):
+            greeting.record(built.context)
+            self.flush_transcript()
+            return
+        player.cancel()
+        await built.started.wait()
+        if not built.realtime and self.plan.first_message:
+            await self.say(self.plan.first_message)
 
     async def _resume(self, built: Built) -> None:
         """Take over a call whose earlier stream was cut: a short apology, then answer the caller's

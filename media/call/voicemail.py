@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
+from media.call.greeting import GreetingAudio
 from media.call.port import CallPort
 from media.controlplane import control_plane
 from media.utterances import looks_like_voicemail
@@ -20,7 +21,7 @@ class Voicemail:
     def __init__(self, call: CallPort) -> None:
         self.call = call
         self.state: State = "off"
-        self.held_greeting: bytes | None = None
+        self.held_greeting: GreetingAudio | None = None
 
     def arm(self) -> None:
         """Hold agent speech until the verdict (outbound calls with voicemail detection)."""

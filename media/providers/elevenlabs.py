@@ -1,5 +1,5 @@
 """ElevenLabs: realtime STT (Scribe), multi-stream-input TTS in mu-law (warmable at ring time), and the
-first message's HTTP synthesis.
+first message's streamed HTTP synthesis.
 
 The TTS asks ElevenLabs for ``ulaw_8000`` (what Twilio plays): the pipeline is 8 kHz linear16 and
 mu-law -> linear16 -> mu-law is exact, so Twilio receives the bytes ElevenLabs produced, with no
@@ -12,7 +12,7 @@ from __future__ import annotations
 import audioop  # stdlib in 3.11; mu-law <-> linear16 is exact
 import json
 import logging
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from pipecat.services.elevenlabs.tts import ElevenLabsTTSService
 
 from chalicelib.settings import get_settings
 from media.providers.base import SAMPLE_RATE, http_url, language, ws_url
+from media.providers.clauses import ClauseFirstTextAggregator, ends_in_clause_mark
 from media.providers.pool import shared_http_client
 from media.providers.ringtime import HeldSocket
 
@@ -39,9 +40,22 @@ DEFAULT_TTS_MODEL = "eleven_flash_v2_5"
 
 
 class UlawElevenLabsTTSService(ElevenLabsTTSService):
-    """Pipecat's ElevenLabs multi-stream TTS asking for ``ulaw_8000``, warmable at ring time."""
+    """Pipecat's ElevenLabs multi-stream TTS asking for ``ulaw_8000``, warmable at ring time, speaking a
+    reply from its first clause (``media.providers.clauses``)."""
 
     _ring_socket: HeldSocket[ClientConnection] | None = None  # opened by hold_ring_connection
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # pyright: ignore[reportUnknownMemberType] - Pipecat's untyped **kwargs
+        # Pipecat offers no parameter for the aggregator: replace the sentence one it built.
+        self._text_aggregator = ClauseFirstTextAggregator(language=self._text_aggregator.language)
+
+    async def _send_text(self, text: str, context_id: str) -> None:
+        await super()._send_text(text, context_id)
+        if ends_in_clause_mark(text) and self._websocket and context_id:  # pyright: ignore[reportUnknownMemberType] - Pipecat's untyped socket attribute
+            # A first clause: generate it now. ElevenLabs buffers text that does not end a sentence
+            # (its chunk schedule, or auto mode's sentence trigger); `flush` forces generation.
+            await self._websocket.send(json.dumps({"context_id": context_id, "flush": True}))  # pyright: ignore[reportUnknownMemberType] - Pipecat's untyped socket attribute
 
     @property
     def _output_format(self) -> str:
@@ -120,27 +134,33 @@ def build_stt(plan: CallPlan, key: str) -> ElevenLabsRealtimeSTTService:
             model=cfg.get("model") or "scribe_v2_realtime", language=language(cfg.get("language"))))
 
 
-async def synthesize_ulaw(tts: Mapping[str, Any], text: str, key: str) -> bytes | None:
-    """``text`` as mu-law 8 kHz through ElevenLabs' HTTP stream endpoint (None if unavailable).
+class SynthesisFailed(RuntimeError):
+    """ElevenLabs refused or broke off the greeting's synthesis (the message says how)."""
+
+
+async def stream_ulaw(tts: Mapping[str, Any], text: str, key: str) -> AsyncIterator[bytes]:
+    """``text`` as mu-law 8 kHz through ElevenLabs' HTTP stream endpoint, each chunk as it arrives.
 
     ``tts`` is the assistant's TTS config (voice, model, voice settings, as the pipeline's TTS uses).
+    Raises SynthesisFailed (an HTTP error, or the connection failed before or during the stream).
     """
+    import httpx
+
     base = http_url((get_settings().elevenlabs_url or "https://api.elevenlabs.io").rstrip("/"))
     url = f"{base}/v1/text-to-speech/{tts.get('voice_id')}/stream?output_format=ulaw_8000"
     voice_settings = {k: tts[k] for k in VOICE_SETTINGS if tts.get(k) is not None}
     body: dict[str, Any] = {"text": text, "model_id": tts.get("model") or DEFAULT_TTS_MODEL}
     if voice_settings:
         body["voice_settings"] = voice_settings
+    # The process's kept-alive pool: after the first call, no TCP/TLS setup per greeting.
+    client = shared_http_client()
+    if client is None:  # not in a loop: cannot happen in a coroutine
+        raise SynthesisFailed("no event loop")
     try:
-        # The process's kept-alive pool: after the first call, no TCP/TLS setup per greeting.
-        client = shared_http_client()
-        if client is None:  # not in a loop: cannot happen in a coroutine
-            return None
-        resp = await client.post(url, json=body, headers={"xi-api-key": key}, timeout=10.0)
-        if resp.status_code != 200:
-            log.warning("greeting synthesis failed: HTTP %s", resp.status_code)
-            return None
-        return resp.content
-    except Exception as exc:  # noqa: BLE001 - the pipeline's TTS speaks the greeting instead
-        log.warning("greeting synthesis failed: %s", type(exc).__name__)
-        return None
+        async with client.stream("POST", url, json=body, headers={"xi-api-key": key}, timeout=10.0) as resp:
+            if resp.status_code != 200:
+                raise SynthesisFailed(f"HTTP {resp.status_code}")
+            async for chunk in resp.aiter_bytes():
+                yield chunk
+    except httpx.HTTPError as exc:
+        raise SynthesisFailed(type(exc).__name__) from exc

@@ -169,7 +169,8 @@ def test_unanswered_prepared_call_keeps_sockets_alive_then_closes_them_at_ttl(aw
     import media.prepared_calls
     import media.providers.ringtime
 
-    monkeypatch.setattr(media.prepared_calls, "PREPARED_TTL_SECONDS", 2.0)
+    # Counted from the moment prepare published the call (the greeting may still be synthesizing then).
+    monkeypatch.setattr(media.prepared_calls, "PREPARED_TTL_SECONDS", 3.0)
     monkeypatch.setattr(media.providers.ringtime, "KEEPALIVE_SECONDS", 0.3)
     # Deepgram drops a socket idle for this long: only the KeepAlives keep it open until the TTL.
     with warm_stack(monkeypatch, connect_ms=0, dg_idle_s=0.8) as (st, _):

@@ -353,7 +353,7 @@ def test_unanswered_ring_time_greeting_closed_at_ttl(aws, media_env, monkeypatch
 
         async def scenario():
             await prepare(st, call_id)
-            assert st.media.media.prepared[call_id].greeting_audio
+            assert st.media.media.prepared[call_id].greeting
 
         asyncio.run(scenario())
         wait_for(lambda: not xai._sockets, 5)
