@@ -466,7 +466,7 @@ class Bench:
         return proc
 
     def new_call(self, marker: str, first_message: str = "Hello, this is Acme support. How can I help?",
-                 ) -> tuple[str, str, str]:
+                 **config_extra: object) -> tuple[str, str, str]:
         from chalicelib.security import make_call_token
         from chalicelib.settings import get_settings
         from chalicelib.storage.calls import Call, CallRepository
@@ -478,7 +478,7 @@ class Bench:
                   "stt_config": {"provider": "deepgram", "model": "nova-3", "language": "en"},
                   "llm_config": {"provider": "openai", "model": "gpt-4o-mini",
                                  "messages": [{"role": "system", "content": f"You are Acme's agent. {marker}"}]},
-                  "tts_config": {"provider": "elevenlabs", "voice_id": "voice-1"}}
+                  "tts_config": {"provider": "elevenlabs", "voice_id": "voice-1"}, **config_extra}
         now = now_iso()
         CallRepository().create(Call(ORG, call_id, "queued", "outbound", now, now, sid, data={"config": config}))
         tw = self.tw

@@ -3,6 +3,7 @@
     .venv/bin/python bench/turn_taking.py            # 5 calls per pause length, v2v at 1 and 25 calls
     .venv/bin/python bench/turn_taking.py --quick    # 2 calls per pause length, one word each, v2v at 1 and 5
     .venv/bin/python bench/turn_taking.py --skip-stock
+    .venv/bin/python bench/turn_taking.py --barge-only  # backchannels, wordless sound, barge-in (5 calls, 3 a word)
 
 Both bots run against the fakes of ``bench/media_fakes.py`` with the ``reference`` timing profile
 (``sandbox.profiles.REFERENCE``: Deepgram final 150 ms after the end condition the client asked for,
@@ -15,10 +16,14 @@ Scenarios run one call at a time with the simulated caller (``sandbox.measuring_
 * premature reply: the caller says a number with ``<pause N ms>`` inside it; premature when the first agent
   audio after the line began arrives before the caller's last voiced frame.
 * false barge-in: 1 s into a long agent reply the caller says a backchannel word; false when a Twilio
-  ``clear`` arrives after the word began.
+  ``clear`` arrives after the word began. The gap it causes: the longest silence inside the agent's
+  audio at the caller (its playback ran out, more arrived later) from the word's onset on.
+* wordless sound: 1 s into a long agent reply the caller makes a 400 ms "ahh" (``<noise 400ms>``, voice
+  with no words); resumed when no ``clear`` came and agent audio arrived after the sound, plus its gap.
 * barge-in: 1 s into a long agent reply the caller says "Wait, wait, I need to change that."; reaction is
-  speech onset (first voiced frame sent) -> the first ``clear``; answered when agent audio follows the
-  interruption's end within 6 s.
+  speech onset (first voiced frame sent) -> the agent's audio stops at the caller (its playback ran out
+  with nothing more sent, or the ``clear``, whichever is first) and onset -> the first ``clear``;
+  answered when agent audio follows the interruption's end within 6 s.
 * greeting: stream ``start`` -> first agent media, with no ring (inbound) and with a ring-time prepare request
   0.2 s / 3 s before the stream; each with the assistant's usual first message (synthesized before in this
   process: ours plays it from its greeting cache) and with a first message never seen before (``fresh``:
@@ -51,6 +56,7 @@ PAUSES_MS = (400, 700, 1000)
 NUMBER = "My number is zero six, one two <pause {ms}ms> three four, five six seven eight."
 BACKCHANNELS = ("mhm", "yeah", "okay", "mm-hmm")
 INTERRUPTION = "Wait, wait, I need to change that."
+SOUND = "<noise 400ms>"  # a wordless voiced sound (a cough, an "ahh"): the agent should go on
 # The dev LLM fake echoes the caller: a long line makes a long agent reply to speak over.
 LONG_ASK = ("Please tell me your opening hours on weekdays, on weekends and on public holidays, "
             "and whether I need an appointment for the service desk.")
@@ -81,8 +87,9 @@ async def first_audio(c, after: float, within_s: float) -> float | None:
 class Scenarios:
     """One bot under test: each scenario is one fresh call from the simulated caller."""
 
-    def __init__(self, bench, url: str, port: int, ours: bool):
+    def __init__(self, bench, url: str, port: int, ours: bool, config: dict | None = None):
         self.bench, self.url, self.port, self.ours = bench, url, port, ours
+        self.config = config or {}  # assistant settings for our calls (e.g. a stop_speaking_plan)
 
     async def _call(self, ring_s: float | None = None, first_message: str = FIRST):
         from media_latency import ORG, prepare, stream_headers
@@ -91,7 +98,7 @@ class Scenarios:
         from sandbox.registry import RemoteRegistry
 
         if self.ours:
-            cid, tok, sid = self.bench.new_call(uuid.uuid4().hex[:8], first_message)
+            cid, tok, sid = self.bench.new_call(uuid.uuid4().hex[:8], first_message, **self.config)
         else:
             cid, tok, sid = str(uuid.uuid4()), "x", "CA" + uuid.uuid4().hex
         if ring_s is not None and self.ours:
@@ -136,19 +143,22 @@ class Scenarios:
         await asyncio.sleep(max(0.0, first + 1.0 - time.monotonic()))
         return first
 
-    async def backchannel(self, word: str) -> bool | None:
+    async def backchannel_gap(self, word: str) -> tuple[bool, float] | None:
+        """(false barge-in, longest gap in the agent's audio from the word's onset on, ms)."""
         c, _ = await self._call()
         try:
             if await self._into_long_reply(c) is None:
                 return None
             # onset from the logged speech end: frames still queued before the word do not count
             onset = await c.speak(word) - voiced_span(word)
-            await asyncio.sleep(1.5)
-            return any(t >= onset for t in c.log.clears)
+            await asyncio.sleep(2.5)  # past a hold's backoff (1 s) and the word's own recognition
+            gaps = [(b - a) * 1000 for a, b in c.log.gaps if b > onset]
+            return any(t >= onset for t in c.log.clears), max(gaps, default=0.0)
         finally:
             await self._end(c)
 
-    async def barge_in(self) -> tuple[float | None, bool] | None:
+    async def barge_in(self) -> tuple[float | None, float | None, bool] | None:
+        """(onset -> audio stops at the caller ms, onset -> clear ms, answered)."""
         c, _ = await self._call()
         try:
             if await self._into_long_reply(c) is None:
@@ -156,8 +166,12 @@ class Scenarios:
             end = await c.speak(INTERRUPTION)
             onset = end - voiced_span(INTERRUPTION)  # the first voiced frame's send time
             answered = await first_audio(c, end, 6.0) is not None
-            clear = next((t for t in c.log.clears if t >= onset), None)
-            return ((clear - onset) * 1000 if clear is not None else None), answered
+            i = next((i for i, t in enumerate(c.log.clears) if t >= onset), None)
+            clear = c.log.clears[i] if i is not None else None
+            stops = [a for a, _ in c.log.gaps if a >= onset] + ([c.log.heard_until[i]] if i is not None else [])
+            stop = min(stops, default=None)
+            return ((stop - onset) * 1000 if stop is not None else None,
+                    (clear - onset) * 1000 if clear is not None else None, answered)
         finally:
             await self._end(c)
 
@@ -176,7 +190,8 @@ def run_bot(bench, ours: bool, args) -> dict:
             else [sys.executable, str(ROOT / "bench" / "media_latency.py"), "--serve-stock", str(port)])
     proc = bench.spawn_bot(argv, port)
     url = f"ws://127.0.0.1:{port}/twilio/stream"
-    sc = Scenarios(bench, url, port, ours)
+    plan = {"stop_speaking_plan": {"voice_seconds": args.voice_seconds}} if args.voice_seconds else {}
+    sc = Scenarios(bench, url, port, ours, plan)
     row: dict = {}
     name = "ours" if ours else "stock"
     try:
@@ -189,19 +204,24 @@ def run_bot(bench, ours: bool, args) -> dict:
                 print(f"  {name}: call failed: {type(exc).__name__}: {exc}", flush=True)
                 return None
 
-        for ms in PAUSES_MS:
+        for ms in () if args.barge_only else PAUSES_MS:
             outs = [go(sc.premature(ms)) for _ in range(args.calls)]
             row[f"premature_{ms}"] = outs
             print(f"  {name}: pause {ms} ms premature {outs}", flush=True)
-        for word in BACKCHANNELS:
-            outs = [go(sc.backchannel(word)) for _ in range(args.words)]
-            row[f"bc_{word}"] = outs
-            print(f"  {name}: backchannel {word!r} false barge-in {outs}", flush=True)
+        for word in (*BACKCHANNELS, SOUND):
+            outs = [go(sc.backchannel_gap(word)) for _ in range(args.words)]
+            row[f"bc_{word}"] = [o[0] if o else None for o in outs]
+            row[f"gap_{word}"] = [o[1] for o in outs if o]
+            print(f"  {name}: {word!r} false barge-in / gap ms {outs}", flush=True)
         barges = [b for b in (go(sc.barge_in()) for _ in range(args.calls)) if b is not None]
-        reactions = [r for r, _ in barges if r is not None]
+        stops = [s for s, _, _ in barges if s is not None]
+        reactions = [r for _, r, _ in barges if r is not None]
         row["barge"] = {"n": len(barges), "cleared": len(reactions), "p50": pct(reactions, 0.5),
-                        "p95": pct(reactions, 0.95), "answered": sum(1 for _, a in barges if a)}
+                        "p95": pct(reactions, 0.95), "stop_p50": pct(stops, 0.5), "stop_p95": pct(stops, 0.95),
+                        "answered": sum(1 for _, _, a in barges if a)}
         print(f"  {name}: barge-in {row['barge']}", flush=True)
+        if args.barge_only:
+            return row
         for ring in RINGS_S:
             for fresh in (False, True):
                 greets = [g for g in (go(sc.greeting(ring, fresh)) for _ in range(args.greetings)) if g is not None]
@@ -240,16 +260,28 @@ def count(outs: list) -> str:
     return f"{sum(1 for o in done if o)}/{len(done)}" + (f" ({failed} failed)" if failed else "")
 
 
+def gap(values: list) -> str:
+    return "-" if not values else "max " + ms(max(values))
+
+
 def ms(v) -> str:
     return "-" if v is None else f"{v:.0f} ms"
 
 
 def cells(row: dict, level: int) -> list[tuple[str, str]]:
-    out = [(f"premature reply, pause {p} ms", count(row[f"premature_{p}"])) for p in PAUSES_MS]
-    out += [(f"false barge-in, {w!r}", count(row[f"bc_{w}"])) for w in BACKCHANNELS]
+    out = [(f"premature reply, pause {p} ms", count(row[f"premature_{p}"])) for p in PAUSES_MS
+           if f"premature_{p}" in row]
+    out += [(f"false barge-in, {w!r} (longest gap in the agent's audio)",
+             f"{count(row[f'bc_{w}'])} ({gap(row[f'gap_{w}'])})") for w in BACKCHANNELS]
+    out.append((f"wordless sound {SOUND}: stopped the agent (longest gap)",
+                f"{count(row[f'bc_{SOUND}'])} ({gap(row[f'gap_{SOUND}'])})"))
     b = row["barge"]
-    out += [("barge-in onset -> clear p50 / p95", f"{ms(b['p50'])} / {ms(b['p95'])} ({b['cleared']}/{b['n']} cleared)"),
+    out += [("barge-in onset -> agent audio stops at the caller p50 / p95",
+             f"{ms(b['stop_p50'])} / {ms(b['stop_p95'])}"),
+            ("barge-in onset -> clear p50 / p95", f"{ms(b['p50'])} / {ms(b['p95'])} ({b['cleared']}/{b['n']} cleared)"),
             ("agent answers the interruption", f"{b['answered']}/{b['n']}")]
+    if "v2v_1" not in row:
+        return out  # --barge-only
     for n in (1, level):
         v = row[f"v2v_{n}"]
         extra = f" ({v['failed']} calls failed)" if v["failed"] else ""
@@ -278,6 +310,10 @@ def main() -> int:
                                      epilog="\n\n".join((__doc__ or "").split("\n\n")[1:]))
     parser.add_argument("--quick", action="store_true", help="2 calls per pause, 1 per word, v2v at 1 and 5 calls")
     parser.add_argument("--skip-stock", action="store_true", help="do not run the stock Pipecat bot")
+    parser.add_argument("--barge-only", action="store_true",
+                        help="only the interruption cells: backchannels, the wordless sound, barge-in")
+    parser.add_argument("--voice-seconds", type=float, default=None,
+                        help="our assistant's stop_speaking_plan.voice_seconds (default: the assistant default, 0.2)")
     args = parser.parse_args()
     args.calls, args.words, args.greetings, args.level = (2, 1, 1, 5) if args.quick else (5, 3, 3, 25)
 

@@ -7,7 +7,8 @@ by launching a simulated caller, which speaks each ``--say`` line (real espeak-n
 agent's turn, then hangs up. A line can behave like people do: pause inside it
 (``--say "My number is zero six, one two <pause 800ms> three four, five six"``), speak into the
 agent's reply (``--say "<after 1s> mhm"`` backchannels or interrupts 1 s into the agent's audio) or
-stay silent (``--say "<silence 5s>"``); the sandbox refuses any other ``<mark>``. The script is handed
+stay silent (``--say "<silence 5s>"``), or make a wordless sound such as a cough
+(``--say "<after 1s> <noise 300ms>"``); the sandbox refuses any other ``<mark>``. The script is handed
 to the sandbox first (``POST /sandbox/scripts`` on ``SANDBOX_CONTROL_URL``, keyed by the dialled
 number); the caller's measurements come back from
 ``GET /sandbox/results``; agent texts and the end reason come from ``GET /calls/{id}``.
@@ -144,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m media.simulate", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--assistant-id", required=True)
     parser.add_argument("--say", action="append", default=[],
-                        help="a caller line (repeat for more turns); marks: <pause 800ms> inside, "
-                        "a leading <after 1s> (speak into the agent's audio), <silence 5s> alone")
+                        help="a caller line (repeat for more turns); marks: <pause 800ms> and <noise 300ms> "
+                        "(a wordless sound) inside, a leading <after 1s> (speak into the agent's audio), "
+                        "<silence 5s> alone")
     parser.add_argument("--to", help="number to dial (default: a random +1 202-555-01xx number)")
     parser.add_argument("--number-id", help="caller-id number of the org (default: the API picks one)")
     parser.add_argument("--timeout", type=float, help="seconds to wait for the call to finish")

@@ -194,6 +194,19 @@ def speak_pcm(text: str, rate: int, voice: str = DEFAULT_VOICE) -> bytes:
 # ---------------------------------------------------------------------------------------------
 
 
+def noise(ms: int, voice: str = DEFAULT_VOICE) -> bytes:
+    """``ms`` milliseconds of a wordless voiced sound (an "ahh", as in a cough, a sigh or a hesitation).
+
+    Silero hears it as voice (synthetic noise from sox is rejected as non-speech, like most real noise
+    is), while a speech-to-text service hears no words in it: it is what a false interruption sounds like.
+    """
+    sound = speak("ahh", voice, max_pause_ms=None)
+    n = max(0, int(ms)) * BYTES_PER_MS
+    while sound and len(sound) < n:
+        sound += sound
+    return sound[:n]
+
+
 def silence(ms: int) -> bytes:
     """``ms`` milliseconds of mu-law digital silence."""
     return bytes([MULAW_SILENCE]) * (max(0, int(ms)) * BYTES_PER_MS)

@@ -50,7 +50,8 @@ from sandbox.registry import REGISTRY, UtteranceSink
 
 DEFAULT_SCRIPT = ["Hi, I am calling to ask about your opening hours.", "Great, thank you. Goodbye!"]
 _DURATION = r"(\d+(?:\.\d+)?)\s*(ms|s)"
-_PAUSE = re.compile(r"<\s*pause\s+" + _DURATION + r"\s*>", re.IGNORECASE)
+_MARK = re.compile(r"<\s*(pause|noise)\s+" + _DURATION + r"\s*>", re.IGNORECASE)
+_NOISE = re.compile(r"^<noise (\d+(?:\.\d+)?)ms>$")
 _AFTER = re.compile(r"^\s*<\s*after\s+" + _DURATION + r"\s*>", re.IGNORECASE)
 _SILENCE = re.compile(r"^\s*<\s*silence\s+" + _DURATION + r"\s*>\s*$", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
@@ -63,16 +64,21 @@ def _ms(number: str, unit: str) -> float:
 def speech_parts(text: str) -> list[tuple[str, float]]:
     """``text`` split at its ``<pause N ms|s>`` marks: (words, silence after them in ms) per stretch.
 
-    ValueError for any other ``<...>`` mark, so a typo is not spoken aloud."""
+    A ``<noise N ms|s>`` mark is a stretch of its own, ``("<noise Nms>", 0.0)``: a wordless voiced sound
+    (``sandbox.audio.noise``). ValueError for any other ``<...>`` mark, so a typo is not spoken aloud."""
     parts: list[tuple[str, float]] = []
     pos = 0
-    for m in _PAUSE.finditer(text):
-        parts.append((text[pos:m.start()].strip(), _ms(m.group(1), m.group(2))))
+    for m in _MARK.finditer(text):
+        ms = _ms(m.group(2), m.group(3))
+        if m.group(1).lower() == "pause":
+            parts.append((text[pos:m.start()].strip(), ms))
+        else:
+            parts += [(text[pos:m.start()].strip(), 0.0), (f"<noise {ms:g}ms>", 0.0)]
         pos = m.end()
     parts.append((text[pos:].strip(), 0.0))
     for words, _ in parts:
-        if bad := _TAG.search(words):
-            raise ValueError(f"unknown mark {bad.group(0)!r} in a caller line (known: <pause 800ms>)")
+        if noise_ms(words) is None and (bad := _TAG.search(words)):
+            raise ValueError(f"unknown mark {bad.group(0)!r} in a caller line (known: <pause 800ms>, <noise 300ms>)")
     # Pauses around an empty stretch add up; an empty first stretch is leading silence.
     merged: list[tuple[str, float]] = []
     lead = 0.0
@@ -86,6 +92,25 @@ def speech_parts(text: str) -> list[tuple[str, float]]:
     if lead:
         merged.insert(0, ("", lead))
     return merged
+
+
+def noise_ms(words: str) -> float | None:
+    """The length of a ``<noise …>`` stretch from ``speech_parts``; None for words."""
+    m = _NOISE.match(words)
+    return float(m.group(1)) if m else None
+
+
+def utterances(text: str) -> list[str]:
+    """What the STT fakes should hear, one text per stretch of sound: the words, or "" for a noise."""
+    return ["" if noise_ms(words) is not None else words for words, _ in speech_parts(text) if words]
+
+
+def stretch_audio(words: str, voice: str = audio.DEFAULT_VOICE, speed: float = 1.0) -> bytes:
+    """The mu-law audio of one stretch from ``speech_parts``."""
+    ms = noise_ms(words)
+    if ms is not None:
+        return audio.noise(int(ms), voice)
+    return audio.speak(words, voice, speed=speed) if words else b""
 
 
 @dataclass
@@ -112,7 +137,7 @@ class Line:
     @property
     def spoken(self) -> str:
         """The words, without marks."""
-        return " ".join(words for words, _ in speech_parts(self.text) if words)
+        return " ".join(words for words in utterances(self.text) if words)
 
 
 @dataclass
@@ -380,8 +405,8 @@ class SimulatedCaller:
     async def say(self, text: str, barge_in: bool = False) -> Turn:
         """Register ``text`` for the STT fakes, speak it (real time, with its ``<pause …>`` silences),
         return the new turn once spoken."""
-        spoken = [words for words, _ in speech_parts(text) if words]
-        turn = Turn(caller=" ".join(spoken), barge_in=barge_in)
+        spoken = utterances(text)
+        turn = Turn(caller=" ".join(w for w in spoken if w), barge_in=barge_in)
         if self.registry is not None and spoken:
             # One registration per stretch of speech: the STT fakes take one per speech onset.
             await asyncio.to_thread(self.registry.register, self.call_id, spoken, True)
@@ -406,7 +431,7 @@ class SimulatedCaller:
         return turn
 
     def _synthesize(self, text: str) -> bytes:
-        return b"".join((audio.speak(words, self.voice, speed=self.speed) if words else b"") + audio.silence(int(pause))
+        return b"".join(stretch_audio(words, self.voice, self.speed) + audio.silence(int(pause))
                         for words, pause in speech_parts(text))
 
     async def press(self, digits: str) -> None:

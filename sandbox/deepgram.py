@@ -298,7 +298,9 @@ class _LiveConnection:
             self.call_id = self.fake.registry.claim("stt", self.call_id)
             self.s.call_id = self.call_id
             self.claimed = True
-        text = self.fake.registry.next_utterance("stt", self.call_id) or self.fake.default_text
+        text = self.fake.registry.next_utterance("stt", self.call_id)
+        if text is None:  # nothing registered; "" is a sound without words (a cough): no words, as Deepgram
+            text = self.fake.default_text
         return _Segment(text, self.fake.revisions.get(text), self.detector.speech_start_ms)
 
     async def on_speech_start(self) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 FRAME_BYTES = 160
 SILENCE = b"\xff" * FRAME_BYTES
 _SILENCE_B64 = base64.b64encode(SILENCE).decode()
+GAP_SECONDS = 0.1  # agent audio arriving this long after the last played out is heard as a gap
 _MEDIA = ('{"event":"media","sequenceNumber":"%d","streamSid":"%s","media":{"track":"inbound",'
           '"chunk":"%d","timestamp":"%d","payload":"%s"}}')
 
@@ -45,6 +46,11 @@ class CallerLog:
     marks_sent: list[str] = field(default_factory=list)
     marks_echoed: list[tuple[float, str]] = field(default_factory=list)
     clears: list[float] = field(default_factory=list)
+    # per clear: when the agent audio the caller heard stopped (the clear itself, or earlier when nothing
+    # was left to play because the agent had stopped sending)
+    heard_until: list[float] = field(default_factory=list)
+    # silences inside the agent's audio: (its playback ran out, the next agent audio arrived)
+    gaps: list[tuple[float, float]] = field(default_factory=list)
     speech_ends: list[float] = field(default_factory=list)
     send_late_ms: list[float] = field(default_factory=list)  # per outbound frame: lateness vs its 20 ms slot
     started_at: float = 0.0
@@ -71,11 +77,12 @@ def prepare_line(audio: bytes) -> Line:
 @lru_cache(maxsize=256)
 def line_for(text: str) -> Line:
     """Synthesized (espeak-ng, disk-cached) and framed once per distinct text, shared by every caller.
-    ``<pause 800ms>`` marks in ``text`` are silences (``sandbox.caller.speech_parts``)."""
+    ``<pause 800ms>`` marks in ``text`` are silences, ``<noise 300ms>`` a wordless sound
+    (``sandbox.caller.speech_parts``)."""
     from sandbox import audio as sbaudio
-    from sandbox.caller import speech_parts
+    from sandbox.caller import speech_parts, stretch_audio
 
-    return prepare_line(b"".join((sbaudio.speak(words) if words else b"") + sbaudio.silence(int(pause))
+    return prepare_line(b"".join(stretch_audio(words) + sbaudio.silence(int(pause))
                                  for words, pause in speech_parts(text)))
 
 
@@ -229,6 +236,8 @@ class TestCaller:
                 if event == "media":
                     payload = msg["media"]["payload"]
                     nbytes = _b64_len(payload)
+                    if self.log.media and now - self._play_until >= GAP_SECONDS:
+                        self.log.gaps.append((self._play_until, now))
                     self.log.media.append(Received(now, nbytes))
                     if self._play is not None:
                         self._play.append(base64.b64decode(payload))
@@ -241,6 +250,7 @@ class TestCaller:
                     self._marks_changed.set()
                 elif event == "clear":
                     self.log.clears.append(now)
+                    self.log.heard_until.append(min(now, self._play_until))
                     self._play_until = now
                     if self._play is not None:
                         self._play.clear()
@@ -282,9 +292,9 @@ class TestCaller:
         """Queue an utterance (registers its text for the STT fake, one text per stretch of speech
         between ``<pause …>`` marks). Returns its audio duration (s)."""
         if self.registry is not None:
-            from sandbox.caller import speech_parts
+            from sandbox.caller import utterances
 
-            spoken = [words for words, _ in speech_parts(text) if words] if audio is None else [text]
+            spoken = utterances(text) if audio is None else [text]
             self.registry.register(self.call_id, spoken, append=True)
         line = prepare_line(audio) if audio is not None else line_for(text)
         self._out.extend(line.payloads[: line.last_voiced + 1])

@@ -243,6 +243,8 @@ class CallCore:
 
     def on_barge_in(self) -> None:
         self.turns.barge_in()
+        if self.bot_speaking:
+            self.audio.playout.cut_reply()
         if self.audio.cut_greeting(self.built.context if self.built else None):
             self.spawn(self.audio.send_clear(), "clear")
 

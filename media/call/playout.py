@@ -29,6 +29,7 @@ class Playout:
         self._local: dict[str, asyncio.TimerHandle] = {}
         self._on_echo = on_echo or self.on_mark
         self._mark_seq = 0
+        self._cut_pending = False  # a reply is being cut: its clear goes out even if its audio was held
 
     async def send(self, message: str | bytes) -> None:
         """Send one message; a lost send is harmless (the caller hung up: the stop/close path ends the call)."""
@@ -68,8 +69,14 @@ class Playout:
         if fut and not fut.done():
             fut.set_result(True)
 
+    def cut_reply(self) -> None:
+        """The caller interrupted the reply: the clear that follows is sent even when the reply's audio
+        was held (not sent) long enough for the peer's queue to run dry, so the peer surely drops it."""
+        self._cut_pending = True
+
     def on_clear(self) -> None:
         """The peer drops its queued audio: local marks echo now, and nothing is playing any more."""
+        self._cut_pending = False
         if self.wire.echoes_marks:
             return  # Twilio echoes the pending marks itself
         self.playout_until = time.monotonic()
@@ -82,11 +89,12 @@ class Playout:
         """Audio of ``nbytes`` mu-law bytes went out; returns now (monotonic)."""
         now = time.monotonic()
         self.playout_until = max(self.playout_until, now) + nbytes / ULAW_BYTES_PER_SECOND
+        self._cut_pending = False
         return now
 
     def maybe_playing(self) -> bool:
         """Could the peer still be playing something we sent? (Its buffer drains in real time.)"""
-        return time.monotonic() < self.playout_until + PLAYOUT_SLACK_SECONDS
+        return self._cut_pending or time.monotonic() < self.playout_until + PLAYOUT_SLACK_SECONDS
 
     async def drained(self, timeout: float) -> None:  # noqa: ASYNC109 - the remaining part of the caller's deadline
         """Wait (bounded) until the peer has played everything sent so far."""

@@ -278,9 +278,12 @@ class CallSession(CallCore):
         if reason == "voicemail":
             msg = self.plan_or_none.voicemail_message if self.plan_or_none else None
             extra["summary"] = f"Voicemail detected. Left message: {msg}" if msg else "Voicemail detected."
+        latency = self.turns.latency()
+        if self.built is not None:
+            latency["interruptions"] = self.built.brain.interruptions.figures()
         event = CallEnded(org_id=self.org_id, call_id=self.call_id, end_reason=reason,
                           messages=transcript(self.built.context if self.built else None),
-                          latency=self.turns.latency(),
+                          latency=latency,
                           duration_seconds=int(round(time.time() - self.started_at)),  # whole seconds
                           error=self.error, extra=extra)
         try:

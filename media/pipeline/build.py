@@ -20,7 +20,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.serializers.base_serializer import FrameSerializer
 from pipecat.services.llm_service import FunctionCallParams
-from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams
 from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 from starlette.websockets import WebSocket
 
@@ -28,6 +28,7 @@ from media.conversation import new_context
 from media.pipeline.brain import CallBrain, TurnHost
 from media.pipeline.gate import Probe, SpeculationGate
 from media.pipeline.listen import load_models
+from media.pipeline.playback import CallWebsocketTransport
 from media.plan import CallPlan
 from media.providers.base import SAMPLE_RATE, Services
 
@@ -92,7 +93,7 @@ def build_pipeline(host: PipelineHost, serializer: FrameSerializer, ws: WebSocke
                    services: Services) -> Built:
     """The call's pipeline: transport in, STT, brain, LLM, gate, TTS, transport out (or the realtime model)."""
     context = new_context(plan)
-    transport = FastAPIWebsocketTransport(
+    transport = CallWebsocketTransport(
         websocket=ws,
         params=FastAPIWebsocketParams(
             audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False,
@@ -101,7 +102,7 @@ def build_pipeline(host: PipelineHost, serializer: FrameSerializer, ws: WebSocke
             serializer=serializer, allowed_origins=[]))
 
     gate = None if plan.realtime else SpeculationGate()
-    brain = CallBrain(host, pass_audio=plan.realtime, gate=gate, settings=plan.turn)
+    brain = CallBrain(host, pass_audio=plan.realtime, gate=gate, settings=plan.turn, playback=transport.output())
     llm = services.llm
     llm.register_function(None, host.handle_function_call)
     processors: list[FrameProcessor]

@@ -65,10 +65,11 @@ def test_barge_in_clears_and_truncates_and_backchannel_does_not(stack):
     partial = [s for s in said if s != LONG and LONG.startswith(s.rstrip(". ")[:20])]
     assert partial and len(partial[0]) < len(LONG) * 0.8, said
     # The stored share of the reply is the share the caller heard: the caller played the reply in real
-    # time from its first frame until the clear, and espeak speaks at a near-constant rate.
+    # time from its first frame until its audio stopped (held on the caller's voice, then cleared), and
+    # espeak speaks at a near-constant rate.
     from sandbox import audio
 
-    heard = (c_barge.log.clears[0] - reply_at) / (audio.duration_ms(audio.speak(LONG)) / 1000)
+    heard = (c_barge.log.heard_until[0] - reply_at) / (audio.duration_ms(audio.speak(LONG)) / 1000)
     stored = len(partial[0]) / len(LONG)
     assert abs(stored - heard) < 0.1, (heard, stored, partial[0])
     assert LONG not in said
@@ -108,9 +109,11 @@ def test_tools_sync_slow_async_dtmf_and_end_call(stack):
         c = stack.caller(call_id, token)
         await c.connect()
         await c.wait_agent_turn(c.log.started_at, timeout=10)
-        for line in ("What is the weather in Paris?", "Where is my order?", "Please notify me."):
+        # The slow tool's answer comes ~1.2 s after its filler ends: wait longer than that before speaking on.
+        for line, quiet in (("What is the weather in Paris?", 1.0), ("Where is my order?", 2.0),
+                            ("Please notify me.", 1.0)):
             end = await c.speak(line)
-            await c.wait_agent_turn(end, quiet=1.0)
+            await c.wait_agent_turn(end, quiet=quiet)
         for digit in "42#":
             await c.dtmf(digit)
         await c.wait_agent_turn(c.log.media[-1].at + 0.01, quiet=1.0)

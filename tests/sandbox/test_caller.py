@@ -200,3 +200,35 @@ def test_measuring_caller_pauses_inside_a_line(registry):
     assert sent.startswith(expected[: len(expected) // 160 * 160])
     # the speech end is after the second part, not at the pause
     assert line.last_voiced * 20 > audio.duration_ms(audio.speak("zero six, one two")) + 700
+
+
+def test_noise_mark_is_a_wordless_voiced_sound_that_registers_no_words(registry):
+    from media.pipeline.listen import VoiceActivity
+    from sandbox.measuring_caller import TestCaller
+
+    assert speech_parts("<noise 300ms>") == [("<noise 300ms>", 0.0)]
+    assert speech_parts("well <NOISE 0.4s> <pause 200ms> okay") == [
+        ("well", 0.0), ("<noise 400ms>", 200.0), ("okay", 0.0)]
+    assert Line.parse("<after 1s> <noise 300ms>").spoken == ""
+    caller = TestCaller("ws://127.0.0.1:9/unused", call_id="c-noise", org_id="o", token="t", registry=registry)
+    seconds = caller.say("<noise 300ms>")
+    assert seconds == 0.3
+    # The STT fakes hear one stretch of sound with no words in it.
+    assert registry.get("c-noise").utterances == [""]
+    # Voice to Silero (so it can start an interruption), loud enough for the fakes' energy detectors.
+    sound = audio.noise(300)
+    assert len(sound) == 300 * 8 and audio.speech_ms(sound) >= 200
+    vad = VoiceActivity()
+    events = vad.feed(audio.ulaw_to_pcm_bytes(audio.silence(200) + sound + audio.silence(400)))
+    assert events == ["start", "stop"] and vad.voiced_seconds >= 0.2
+
+
+async def test_noise_mark_on_the_wire(media, registry):
+    caller = SimulatedCaller(media.url, {"call_id": "c-noise-wire"}, ["<noise 300ms> <pause 300ms> hello"],
+                             registry=registry, agent_quiet_ms=500)
+    result = await caller.run()
+    sent = b"".join(base64.b64decode(m["media"]["payload"]) for m in media.received if m["event"] == "media")
+    assert audio.noise(300) + audio.silence(300) + audio.speak("hello") in sent
+    assert registry.get("c-noise-wire").utterances == ["", "hello"]
+    (turn,) = result.turns
+    assert turn.caller == "hello"

@@ -146,6 +146,23 @@ async def test_pause_shorter_than_endpointing_continues_the_utterance(registry):
 
 
 @pytest.mark.integration  # serves a socket in the test body
+async def test_a_sound_registered_without_words_gets_an_empty_final_and_no_interims(registry):
+    # A cough or an "ahh" is sound, not words: Deepgram finalizes it with an empty transcript.
+    registry.register("call-noise", ["", "Tuesday please"])
+    with FakeDeepgram(registry=registry) as dg:
+        async with websockets.connect(listen_url(dg, "endpointing=300&interim_results=true&tag=call-noise"),
+                                      additional_headers={"Authorization": "Token x"}) as ws:
+            sender = asyncio.create_task(stream(ws.send, audio.silence(100) + audio.noise(300) + audio.silence(700)
+                                                + audio.speak("Tuesday please") + audio.silence(600)))
+            msgs = [m for _, m in await results_until_final(ws, count=2, timeout=8)]
+            await sender
+    texts = [(m["is_final"], m["channel"]["alternatives"][0]["transcript"]) for m in msgs]
+    first_final = texts.index((True, ""))
+    assert all(not final for final, _ in texts[:first_final])  # no interim carried words for the sound
+    assert texts[-1] == (True, "Tuesday please")
+
+
+@pytest.mark.integration  # serves a socket in the test body
 async def test_endpointing_false_never_speech_final(registry):
     registry.register("call-nf", ["no endpoint here"])
     with FakeDeepgram(registry=registry) as dg:
