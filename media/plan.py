@@ -46,7 +46,7 @@ class TurnSettings:
     on_number_seconds: float = 1.2
     stt_endpointing_ms: int = 300  # Deepgram `endpointing` (stt_config.endpointing is in seconds)
     num_words: int = 0
-    voice_seconds: float = 0.2
+    voice_seconds: float = 0.1
     backoff_seconds: float = 1.0
     acknowledgement_phrases: tuple[str, ...] = ()
 

@@ -68,7 +68,7 @@ class StopSpeakingPlan(ApiModel):
     """When caller speech stops the agent (Vapi's stopSpeakingPlan; docs/media.md "Interruptions")."""
 
     num_words: int = Field(default=0, ge=0, le=10)
-    voice_seconds: float = Field(default=0.2, ge=0.05, le=2)
+    voice_seconds: float = Field(default=0.1, ge=0.05, le=2)
     backoff_seconds: float = Field(default=1.0, ge=0.2, le=10)
     acknowledgement_phrases: list[ShortStr] | None = Field(default=None, max_length=100)
 

@@ -199,7 +199,7 @@ def test_backchannel_and_voicemail_classifiers():
 def test_speaking_plans_and_stt_endpointing_reach_the_plan_and_deepgram():
     default = plan_for(CASCADE).turn
     assert (default.smart_endpointing, default.wait_seconds, default.on_number_seconds) == (True, 0.0, 1.2)
-    assert (default.num_words, default.voice_seconds, default.backoff_seconds) == (0, 0.2, 1.0)
+    assert (default.num_words, default.voice_seconds, default.backoff_seconds) == (0, 0.1, 1.0)
     stt = _as(DeepgramSTTService, build_services(plan_for(CASCADE)).stt)
     assert stt._build_connect_kwargs()["endpointing"] == "300"
     cfg = {**CASCADE, "stt_config": {**CASCADE["stt_config"], "endpointing": 0.5},
