@@ -116,11 +116,13 @@ def ws_connections(fake, path_part: str) -> list[dict]:
 def test_prepared_call_adopts_ring_time_connections_and_first_turn_skips_setup(aws, media_env, monkeypatch):
     with warm_stack(monkeypatch) as (st, _):
         call_id, token = st.call(ASSISTANT)
-        _, cold_v2v = asyncio.run(first_turn(st, call_id, token))
+        cold_started, cold_v2v = asyncio.run(first_turn(st, call_id, token))
         row = st.wait_ended(call_id)
         assert ("assistant", REPLY) in [(m["role"], m["content"]) for m in row.data["messages"]]
-        # Without prepare every provider connection is opened after the stream started.
-        assert len(ws_connections(st.openai, "/chat/completions")) == 1
+        # Without prepare every provider connection is opened after the stream started: the first turn
+        # pays the LLM's connection setup (CONNECT_MS in the fake).
+        [cold_llm] = st.openai.connections
+        assert cold_llm["opened_at"] > cold_started
 
     with warm_stack(monkeypatch) as (st, _):
         call_id, token = st.call(ASSISTANT)
@@ -160,9 +162,8 @@ def test_prepared_call_adopts_ring_time_connections_and_first_turn_skips_setup(a
         # Nothing of the ended call stays in memory (the TTL timer once pinned it, pipeline and all, for 3 min).
         wait_for(lambda: not live(Prepared) and not live(CallSession), 5)
 
+    # The time this saves is a figure (bench/warmup.py), not asserted: on a loaded machine it drowns.
     print(f"first-turn v2v: prepared {warm_v2v * 1000:.0f} ms, unprepared {cold_v2v * 1000:.0f} ms")
-    # The unprepared call's first completion pays the LLM connection setup; the prepared one does not.
-    assert cold_v2v - warm_v2v > CONNECT_MS / 1000 / 2, (warm_v2v, cold_v2v)
 
 
 def test_unanswered_prepared_call_keeps_sockets_alive_then_closes_them_at_ttl(aws, media_env, monkeypatch):
