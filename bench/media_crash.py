@@ -45,9 +45,12 @@ def _http(method: str, url: str, key: str | None = None, body: dict | None = Non
 
 def _media_pid(stack_pid: int) -> int:
     for task in Path(f"/proc/{stack_pid}/task").iterdir():
-        for pid in (task / "children").read_text().split():
-            if b"media.server" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return int(pid)
+        try:  # threads and short-lived children come and go while we read /proc
+            for pid in (task / "children").read_text().split():
+                if b"media.server" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return int(pid)
+        except FileNotFoundError:
+            continue
     raise RuntimeError("no media.server child")
 
 

@@ -39,15 +39,21 @@ def _http(method: str, url: str, key: str | None = None, body: dict | None = Non
 def _children(pid: int) -> list[int]:
     out: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        out += [int(p) for p in (task / "children").read_text().split()]
+        try:
+            out += [int(p) for p in (task / "children").read_text().split()]
+        except FileNotFoundError:  # the thread ended since the listing: it has no children to give
+            continue
     return out
 
 
 def media_pid(stack_pid: int) -> int:
     """The media service process the dev stack runs (its child running ``media.server``)."""
     for pid in _children(stack_pid):
-        if b"media.server" in Path(f"/proc/{pid}/cmdline").read_bytes():
-            return pid
+        try:
+            if b"media.server" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+        except FileNotFoundError:  # a short-lived child that already exited
+            continue
     raise AssertionError("no media.server child")
 
 
