@@ -16,12 +16,12 @@ dev-aws: bootstrap
 	$(PY) -m devstack.deploy_shape
 
 # make lint first, then the whole suite even when lint failed (both results are worth seeing);
-# the exit status is a failure when either failed. Two pytest-xdist workers, a test module each at a time
-# (module fixtures stay in one process): most of the suite waits on real-time audio, so two workers on two
-# cores take ~15 min where one took well over 20.
+# the exit status is a failure when either failed. One process by default: with two pytest-xdist workers
+# (TEST_WORKERS=2, a test module each at a time) the suite takes ~15 min instead of ~28, but two dev stacks
+# or browser tests then run at once on two cores and the heaviest simulated calls can time out.
 test: bootstrap
 	@lint=0; $(MAKE) --no-print-directory lint || { lint=1; echo "make test: lint failed (above); running the tests anyway"; }; \
-	$(PY) -m pytest -q -p no:cacheprovider -n $${TEST_WORKERS:-2} --dist loadfile; tests=$$?; \
+	$(PY) -m pytest -q -p no:cacheprovider -n $${TEST_WORKERS:-0} --dist loadfile; tests=$$?; \
 	[ $$lint -eq 0 ] && [ $$tests -eq 0 ]
 
 # One lane of the suite (tests/conftest.py assigns each test one; README "Tests").
