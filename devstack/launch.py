@@ -45,3 +45,13 @@ def wait_ready(state_dir: Path, proc: subprocess.Popen, log: Path, timeout: floa
                 return lines
         time.sleep(0.2)
     raise RuntimeError("dev.env not written:\n" + log.read_text()[-4000:])
+
+
+def stop(proc: subprocess.Popen, timeout: float = 60) -> None:
+    """SIGTERM (the stack drains and snapshots), then kill if it has not exited within ``timeout``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

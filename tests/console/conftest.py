@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -74,12 +73,7 @@ def devstack(tmp_path_factory, console_built):
         env = launch.wait_ready(state, proc, log, timeout=120)
         yield {**env, "STATE_DIR": str(state)}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        launch.stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -70,12 +68,7 @@ def deploy_run(tmp_path):
         env = launch.wait_ready(state, proc, log, timeout=120)
         yield env, state, log
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        launch.stop(proc)
 
 
 def _assistant_lines(base: str, key: str, call_id: str) -> list[str]:

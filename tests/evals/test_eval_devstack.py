@@ -5,7 +5,6 @@ caller on a web call, the fake Twilio answering the scripted one with the sandbo
 from __future__ import annotations
 
 import json
-import signal
 import time
 import urllib.error
 import urllib.request
@@ -63,10 +62,4 @@ def test_make_dev_runs_a_persona_and_a_scripted_scenario(tmp_path: Path):
         scripted_call = _http("GET", f"{base}/calls/{results['Scripted']['call_id']}", key)[1]
         assert scripted_call["direction"] == "outbound" and scripted_call["test_run_id"] == run_id
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        launch.stop(proc)

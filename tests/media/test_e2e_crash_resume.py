@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -67,12 +66,9 @@ class DevStack:
         self.base, self.key = self.env["BASE_URL"], self.env["API_KEY"]
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        from devstack import launch
+
+        launch.stop(self.proc)
 
     def call(self, receiver: WebhookReceiver, lines: list[str]) -> str:
         status, body = _http("POST", self.base + "/assistants", self.key, {
